@@ -1,0 +1,1 @@
+"""Compute and storage side of SAE Atlas: everything the pages read comes from here."""

@@ -1,0 +1,59 @@
+"""Command line: `python -m backend {list,build,index}`. Every job shows progress and resumes."""
+
+import argparse
+import json
+import sys
+
+from backend.catalog import default_release_id, get_release, load_catalog
+from backend.errors import AtlasError
+
+
+def _list(_args: argparse.Namespace) -> None:
+    catalog = load_catalog()
+    default = default_release_id(catalog)
+    for rid, release in catalog.items():
+        mark = "*" if rid == default else " "
+        print(f"{mark} {rid:28s} {release.title}  [SAEs: {', '.join(release.sae_ids)}]")
+
+
+def _build(args: argparse.Namespace) -> None:
+    from backend.build import build_release
+
+    catalog = load_catalog()
+    release = get_release(args.release or default_release_id(catalog))
+    summary = build_release(release, args.profile)
+    print(json.dumps(summary["metrics"], indent=1))
+
+
+def _index(args: argparse.Namespace) -> None:
+    from backend.index_release import index_release_sae
+
+    release = get_release(args.release or default_release_id(load_catalog()))
+    folder = index_release_sae(release, args.sae, args.contexts)
+    print(f"index written to {folder}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m backend", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list the releases of the catalog").set_defaults(run=_list)
+    build = sub.add_parser("build", help="build a locally trained release (default: the embedded default)")
+    build.add_argument("--release", help="release id (default: the catalog's default)")
+    build.add_argument("--profile", default="default", choices=["default", "tiny"])
+    build.set_defaults(run=_build)
+    index = sub.add_parser("index", help="index one SAE of any release over its corpus, running the model")
+    index.add_argument("--release", help="release id (default: the catalog's default)")
+    index.add_argument("--sae", required=True, help="SAE id within the release")
+    index.add_argument("--contexts", type=int, default=1024, help="corpus contexts to index")
+    index.set_defaults(run=_index)
+    args = parser.parse_args(argv)
+    try:
+        args.run(args)
+    except AtlasError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

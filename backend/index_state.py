@@ -1,0 +1,226 @@
+"""Running per-latent statistics, folded in one token batch at a time, mergeable across shards.
+
+Everything here is exact and order-independent, so `merge(state(A), state(B)) == state(A + B)`:
+- counts, sums and maxima add or max;
+- histograms use fixed log-spaced edges shared by every shard (no data-dependent range);
+- top examples keep the K largest (value desc, token asc);
+- interval examples are bottom-R reservoirs by a hash of (token, latent) within each interval,
+  so sampling is uniform, deterministic, and a merge is the bottom R of the union.
+Token ids are global positions `context * context_size + position` in the index's corpus.
+Windows (the latent's activations on the tokens around an example) travel with their example.
+"""
+
+from dataclasses import dataclass, fields
+
+import torch
+from torch import Tensor
+
+TOP_K = 24
+HIST_EDGES = torch.logspace(-4, 4, 241, dtype=torch.float64)
+"""Histogram bin edges (30 per decade); values outside fall into the first or last bin."""
+N_BINS = len(HIST_EDGES) - 1
+INTERVAL_GROUP = 6
+"""Histogram bins per interval: intervals are 10^(6/30) ~ 1.58x wide."""
+N_INTERVALS = N_BINS // INTERVAL_GROUP
+RESERVOIR = 4
+WINDOW_BEFORE, WINDOW_AFTER = 12, 3
+"""Each example keeps this latent's activations on the tokens around it, for per-token highlighting."""
+WINDOW = WINDOW_BEFORE + 1 + WINDOW_AFTER
+_NO_KEY = torch.iinfo(torch.int64).max
+_MASK31 = 0x7FFFFFFF
+
+
+def hist_bin(values: Tensor) -> Tensor:
+    """Histogram bin of each positive activation value."""
+    edges = HIST_EDGES.to(device=values.device)
+    return (torch.bucketize(values.double(), edges, right=True) - 1).clamp(0, N_BINS - 1)
+
+
+def sample_key(tokens: Tensor, latents: Tensor) -> Tensor:
+    """A deterministic pseudo-random 31-bit key per (token, latent) pair (integer hash, no overflow)."""
+    x = (tokens * 0x9E3779B1 + latents * 0x85EBCA77) & _MASK31
+    x = ((x ^ (x >> 15)) * 0x2C1B3C6D) & _MASK31
+    x = ((x ^ (x >> 12)) * 0x297A2D39) & _MASK31
+    return x ^ (x >> 15)
+
+
+def _take(t: Tensor, order: Tensor) -> Tensor:
+    """`t [rows, n, ...]` reordered along dim 1 by `order [rows, m]`."""
+    index = order.view(*order.shape, *([1] * (t.dim() - 2))).expand(*order.shape, *t.shape[2:])
+    return t.gather(1, index)
+
+
+def _sorted_top(vals: Tensor, toks: Tensor, wins: Tensor, k: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Per row, the k entries of largest value, ties to the smaller token; padding is (-inf, -1)."""
+    order = toks.argsort(dim=1, stable=True)
+    order = _take(order, _take(vals, order).argsort(dim=1, descending=True, stable=True))[:, :k]
+    vals, toks, wins = _take(vals, order), _take(toks, order), _take(wins, order)
+    return vals, toks.masked_fill(vals == -torch.inf, -1), wins
+
+
+def _sorted_bottom_keys(keys: Tensor, *payload: Tensor, r: int) -> tuple[Tensor, ...]:
+    """Per row, the r entries of smallest key (ties to the smaller first payload, the token)."""
+    order = payload[0].argsort(dim=1, stable=True)
+    order = _take(order, _take(keys, order).argsort(dim=1, stable=True))[:, :r]
+    return tuple(_take(t, order) for t in (keys, *payload))
+
+
+def windows(acts: Tensor, rows: Tensor, cols: Tensor, seq: int) -> Tensor:
+    """Activations of latent `cols` around flat position `rows` in `acts [n_ctx * seq, F]`:
+    `[n, WINDOW]` float16, zero outside the example's own context."""
+    offsets = torch.arange(-WINDOW_BEFORE, WINDOW_AFTER + 1, device=acts.device)
+    pos = rows.unsqueeze(1) + offsets
+    inside = (pos // seq) == (rows // seq).unsqueeze(1)
+    inside &= (pos >= 0) & (pos < len(acts))
+    values = acts[pos.clamp(0, len(acts) - 1), cols.unsqueeze(1).expand_as(pos)]
+    return (values * inside).to(torch.float16)
+
+
+@dataclass
+class IndexState:
+    """Per-latent running state for an SAE of `d_sae` latents."""
+
+    n_tokens: Tensor  # [] int64: valid tokens folded in
+    count: Tensor  # [F] int64: tokens where the latent fired
+    total: Tensor  # [F] float64: sum of activations
+    max: Tensor  # [F] float32
+    hist: Tensor  # [F, N_BINS] int64
+    top_val: Tensor  # [F, TOP_K] float32, descending
+    top_tok: Tensor  # [F, TOP_K] int64
+    top_win: Tensor  # [F, TOP_K, WINDOW] float16
+    res_key: Tensor  # [F * N_INTERVALS, RESERVOIR] int64, ascending
+    res_tok: Tensor  # [F * N_INTERVALS, RESERVOIR] int64
+    res_val: Tensor  # [F * N_INTERVALS, RESERVOIR] float32
+    res_win: Tensor  # [F * N_INTERVALS, RESERVOIR, WINDOW] float16
+
+    @classmethod
+    def empty(cls, d_sae: int, device: torch.device | None = None) -> "IndexState":
+        dev = device or torch.device("cpu")
+        slots = d_sae * N_INTERVALS
+        return cls(
+            n_tokens=torch.zeros((), dtype=torch.int64, device=dev),
+            count=torch.zeros(d_sae, dtype=torch.int64, device=dev),
+            total=torch.zeros(d_sae, dtype=torch.float64, device=dev),
+            max=torch.zeros(d_sae, dtype=torch.float32, device=dev),
+            hist=torch.zeros(d_sae, N_BINS, dtype=torch.int64, device=dev),
+            top_val=torch.full((d_sae, TOP_K), -torch.inf, device=dev),
+            top_tok=torch.full((d_sae, TOP_K), -1, dtype=torch.int64, device=dev),
+            top_win=torch.zeros((d_sae, TOP_K, WINDOW), dtype=torch.float16, device=dev),
+            res_key=torch.full((slots, RESERVOIR), _NO_KEY, dtype=torch.int64, device=dev),
+            res_tok=torch.full((slots, RESERVOIR), -1, dtype=torch.int64, device=dev),
+            res_val=torch.zeros((slots, RESERVOIR), device=dev),
+            res_win=torch.zeros((slots, RESERVOIR, WINDOW), dtype=torch.float16, device=dev),
+        )
+
+    @property
+    def d_sae(self) -> int:
+        return len(self.count)
+
+    def tensors(self) -> dict[str, Tensor]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def to(self, device: torch.device) -> "IndexState":
+        return IndexState(**{name: t.to(device) for name, t in self.tensors().items()})
+
+    @torch.no_grad()
+    def update(self, acts: Tensor, valid: Tensor, first_context: int) -> None:
+        """Fold in the activations `acts [n_ctx, seq, d_sae]` of contexts `first_context...`;
+        only positions where `valid [n_ctx, seq]` is true count (acts must be zero elsewhere)."""
+        n_ctx, seq, d_sae = acts.shape
+        flat = acts.reshape(n_ctx * seq, d_sae)
+        positions = valid.reshape(-1).nonzero(as_tuple=True)[0]
+        if len(positions) == 0:
+            return
+        tokens = positions + first_context * seq
+        self.n_tokens += len(positions)
+        valid_acts = flat[positions]
+        active = valid_acts > 0
+        self.count += active.sum(dim=0)
+        self.total += valid_acts.sum(dim=0, dtype=torch.float64)
+        self.max = torch.maximum(self.max, valid_acts.max(dim=0).values)
+        rows, cols = active.nonzero(as_tuple=True)
+        vals = valid_acts[rows, cols]
+        bins = hist_bin(vals)
+        self.hist.view(-1).index_add_(0, cols * N_BINS + bins, torch.ones_like(cols))
+        self._update_top(flat, valid_acts, positions, tokens, seq)
+        self._update_reservoir(flat, positions[rows], cols, bins // INTERVAL_GROUP, tokens[rows], vals, seq)
+
+    def _update_top(self, flat: Tensor, valid_acts: Tensor, positions: Tensor, tokens: Tensor, seq: int) -> None:
+        k = min(TOP_K, len(tokens))
+        vals, idx = valid_acts.masked_fill(valid_acts <= 0, -torch.inf).topk(k, dim=0)
+        toks = tokens[idx].masked_fill(vals == -torch.inf, -1)
+        cols = torch.arange(flat.shape[1], device=flat.device).expand(k, -1)
+        wins = windows(flat, positions[idx].flatten(), cols.flatten(), seq).view(k, -1, WINDOW)
+        self.top_val, self.top_tok, self.top_win = _sorted_top(
+            torch.cat([self.top_val, vals.T], dim=1),
+            torch.cat([self.top_tok, toks.T], dim=1),
+            torch.cat([self.top_win, wins.transpose(0, 1)], dim=1),
+            TOP_K,
+        )
+
+    def _update_reservoir(
+        self, flat: Tensor, rows: Tensor, cols: Tensor, intervals: Tensor, toks: Tensor, vals: Tensor, seq: int
+    ) -> None:
+        groups = cols * N_INTERVALS + intervals
+        keys = sample_key(toks, cols)
+        candidate = keys < self.res_key[groups, -1]
+        if not candidate.any():
+            return
+        groups, keys, toks, vals = groups[candidate], keys[candidate], toks[candidate], vals[candidate]
+        wins = windows(flat, rows[candidate], cols[candidate], seq)
+        touched, slot = groups.unique(return_inverse=True)
+        # Lay the candidates out as extra columns of their groups' rows, then keep the R smallest keys.
+        order = slot.argsort(stable=True)
+        slot_sorted = slot[order]
+        first = torch.searchsorted(slot_sorted, torch.arange(len(touched), device=slot.device))
+        column = torch.arange(len(slot), device=slot.device) - first[slot_sorted]
+        width = int(column.max()) + 1
+        new_key = torch.full((len(touched), width), _NO_KEY, dtype=torch.int64, device=keys.device)
+        new_tok = torch.full_like(new_key, -1)
+        new_val = torch.zeros((len(touched), width), device=vals.device)
+        new_win = torch.zeros((len(touched), width, WINDOW), dtype=torch.float16, device=vals.device)
+        new_key[slot_sorted, column] = keys[order]
+        new_tok[slot_sorted, column] = toks[order]
+        new_val[slot_sorted, column] = vals[order]
+        new_win[slot_sorted, column] = wins[order]
+        merged = _sorted_bottom_keys(
+            torch.cat([self.res_key[touched], new_key], dim=1),
+            torch.cat([self.res_tok[touched], new_tok], dim=1),
+            torch.cat([self.res_val[touched], new_val], dim=1),
+            torch.cat([self.res_win[touched], new_win], dim=1),
+            r=RESERVOIR,
+        )
+        self.res_key[touched], self.res_tok[touched], self.res_val[touched], self.res_win[touched] = merged
+
+
+def merge(a: IndexState, b: IndexState) -> IndexState:
+    """The state of the union of two disjoint token sets (associative and commutative)."""
+    if a.d_sae != b.d_sae:
+        raise ValueError(f"Cannot merge index states of {a.d_sae} and {b.d_sae} latents.")
+    top_val, top_tok, top_win = _sorted_top(
+        torch.cat([a.top_val, b.top_val], dim=1),
+        torch.cat([a.top_tok, b.top_tok], dim=1),
+        torch.cat([a.top_win, b.top_win], dim=1),
+        TOP_K,
+    )
+    res_key, res_tok, res_val, res_win = _sorted_bottom_keys(
+        torch.cat([a.res_key, b.res_key], dim=1),
+        torch.cat([a.res_tok, b.res_tok], dim=1),
+        torch.cat([a.res_val, b.res_val], dim=1),
+        torch.cat([a.res_win, b.res_win], dim=1),
+        r=RESERVOIR,
+    )
+    return IndexState(
+        n_tokens=a.n_tokens + b.n_tokens,
+        count=a.count + b.count,
+        total=a.total + b.total,
+        max=torch.maximum(a.max, b.max),
+        hist=a.hist + b.hist,
+        top_val=top_val,
+        top_tok=top_tok,
+        top_win=top_win,
+        res_key=res_key,
+        res_tok=res_tok,
+        res_val=res_val,
+        res_win=res_win,
+    )
