@@ -144,6 +144,9 @@ def _train_meta(release: Release, profile: BuildProfile, eval_x: Tensor, report:
             aux_k=min(64, entry.d_sae // 2),
             dead_after_tokens=4 * len(rows),
             checkpoint_every=1000,
+            # Data initialisation would start each meta-latent at one member latent, a mixture of
+            # concepts; random directions un-mix into the shared components (see tests/backend/test_train.py).
+            data_init=False,
             seed=profile.seed,
         )
         result = train_sae(

@@ -1,0 +1,45 @@
+"""SAE Atlas: the router. Picks the release and SAE in the sidebar, then runs the chosen page."""
+
+import streamlit as st
+
+from backend.errors import AtlasError
+from pages.views.common import catalog, current_view, style
+
+st.set_page_config(page_title="SAE Atlas", page_icon="🗺️", layout="wide")
+style()
+
+PAGES = [
+    st.Page("pages/views/overview.py", title="SAE overview", url_path="overview", default=True),
+    st.Page("pages/views/latent.py", title="Latent card", url_path="latent"),
+    st.Page("pages/views/search.py", title="Search", url_path="search"),
+]
+navigation = st.navigation(PAGES)
+
+try:
+    releases = catalog()
+    view = current_view()
+except AtlasError as err:
+    st.error(f"The release catalog cannot be read: {err} Fix assets/catalog.toml (or ATLAS_CATALOG) and reload.")
+    st.stop()
+
+with st.sidebar:
+    st.title("SAE Atlas")
+    release_ids = list(releases)
+    release_id = st.selectbox(
+        "Release",
+        release_ids,
+        index=release_ids.index(view.release),
+        format_func=lambda rid: releases[rid].title,
+    )
+    sae_ids = releases[release_id].sae_ids
+    sae_id = st.selectbox(
+        "SAE (latents)",
+        sae_ids,
+        index=sae_ids.index(view.sae) if release_id == view.release else len(sae_ids) - 1,
+    )
+    if (release_id, sae_id) != (view.release, view.sae):
+        st.query_params.from_dict(view.params(release=release_id, sae=sae_id, latent=0))
+        st.rerun()
+    st.caption(releases[release_id].description)
+
+navigation.run()

@@ -1,0 +1,83 @@
+"""The state of every view lives in the URL. Parsed and validated here, in one place.
+
+Query parameters are strings from anyone: they can only name catalog releases and their SAEs
+(never a path), and anything invalid falls back to a sane default with a warning.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from backend.catalog import Release, default_release_id
+
+MAX_TEXT = 2000
+
+
+@dataclass(frozen=True)
+class View:
+    release: str
+    sae: str
+    latent: int = 0
+    query: str = ""
+    """Label or token search."""
+    text: str = ""
+    """Text typed for search by inference."""
+    token: int | None = None
+    """Position in `text` whose latents are ranked; None = over the whole text."""
+    warnings: tuple[str, ...] = field(default=(), compare=False)
+
+    def params(self, **changes: object) -> dict[str, str]:
+        """Query parameters reproducing this view, with `changes` applied; empty values left out."""
+        values = {
+            "release": self.release,
+            "sae": self.sae,
+            "latent": self.latent,
+            "q": self.query,
+            "text": self.text,
+            "token": self.token,
+        }
+        values.update(changes)
+        return {key: str(val) for key, val in values.items() if val not in (None, "")}
+
+
+def _int(raw: str | None, name: str, warnings: list[str], minimum: int = 0) -> int | None:
+    if raw in (None, ""):
+        return None
+    try:
+        value = int(str(raw))
+    except ValueError:
+        warnings.append(f"Ignored {name}={raw!r}: not a whole number.")
+        return None
+    if value < minimum:
+        warnings.append(f"Ignored {name}={value}: must be at least {minimum}.")
+        return None
+    return value
+
+
+def default_sae(release: Release) -> str:
+    """The largest SAE of the family (the one a meta-SAE usually sits on)."""
+    metas = [m.over for m in release.meta_saes]
+    return metas[0] if metas else release.sae_ids[-1]
+
+
+def parse_view(params: Mapping[str, str], catalog: dict[str, Release]) -> View:
+    warnings: list[str] = []
+    release_id = params.get("release") or default_release_id(catalog)
+    if release_id not in catalog:
+        warnings.append(f"Unknown release {release_id!r}; showing the default release instead.")
+        release_id = default_release_id(catalog)
+    release = catalog[release_id]
+    sae_id = params.get("sae") or default_sae(release)
+    if sae_id not in release.sae_ids:
+        warnings.append(f"Release {release_id!r} has no SAE {sae_id!r}; showing SAE {default_sae(release)}.")
+        sae_id = default_sae(release)
+    latent = _int(params.get("latent"), "latent", warnings)
+    text = params.get("text", "")[:MAX_TEXT]
+    return View(
+        release=release_id,
+        sae=sae_id,
+        latent=latent or 0,
+        query=params.get("q", "")[:200],
+        text=text,
+        token=_int(params.get("token"), "token", warnings),
+        warnings=tuple(warnings),
+    )

@@ -1,0 +1,92 @@
+"""What every page shares: the parsed view, cached access to the backend, and small widgets.
+
+Pages only render. All computation comes from `backend/` through the bounded caches below.
+"""
+
+import json
+from pathlib import Path
+
+import streamlit as st
+
+from backend.cards import Card, CardReader
+from backend.catalog import Release, load_catalog
+from backend.errors import AtlasError
+from backend.loading import load_sae
+from backend.models import LanguageModel, load_language_model
+from backend.sae import SAE
+from backend.store import IndexReader
+from backend.urlstate import View, parse_view
+
+CSS = (Path(__file__).resolve().parent.parent.parent / "assets" / "style.css").read_text()
+
+
+@st.cache_data(ttl=60, max_entries=4)
+def catalog() -> dict[str, Release]:
+    return load_catalog()
+
+
+def current_view() -> View:
+    return parse_view(st.query_params.to_dict(), catalog())
+
+
+def show_warnings(view: View) -> None:
+    for warning in view.warnings:
+        st.warning(warning)
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading SAE…")
+def sae(release_id: str, sae_id: str) -> SAE:
+    return load_sae(catalog()[release_id], sae_id).sae
+
+
+@st.cache_resource(max_entries=2, show_spinner="Loading the language model…")
+def language_model(spec: str) -> LanguageModel:
+    return load_language_model(spec)
+
+
+@st.cache_resource(max_entries=8)
+def cards(release_id: str, sae_id: str) -> CardReader:
+    return CardReader(IndexReader(catalog()[release_id].root / "index" / sae_id))
+
+
+@st.cache_data(max_entries=256)
+def card(release_id: str, sae_id: str, latent: int) -> Card:
+    return cards(release_id, sae_id).card(latent)
+
+
+@st.cache_data(max_entries=8)
+def latent_table(release_id: str, sae_id: str, with_tokens: bool = False):  # type: ignore[no-untyped-def]
+    columns = ["latent", "density", "max", "mean", "label"] + (["top_tokens"] if with_tokens else [])
+    return cards(release_id, sae_id).index.table(columns)
+
+
+@st.cache_data(max_entries=16)
+def sae_metrics(release_id: str, sae_id: str) -> dict[str, float] | None:
+    path = Path(catalog()[release_id].sae(sae_id).location.path) / "metrics.json"
+    if catalog()[release_id].built and path.exists():
+        return dict(json.loads(path.read_text()))
+    return None
+
+
+def index_ready(view: View) -> bool:
+    """Whether the SAE has an index; if not, say how to build one and return False."""
+    try:
+        cards(view.release, view.sae).index.meta  # noqa: B018 - reading meta validates the store
+    except AtlasError as err:
+        release = catalog()[view.release]
+        how = "`python -m backend build`" if release.built else f"`python -m backend index --release {view.release} --sae {view.sae}`"
+        st.error(f"{err} To build it, run {how}.")
+        return False
+    return True
+
+
+def latent_link(view: View, latent: int, label: str = "") -> None:
+    st.page_link(
+        "pages/views/latent.py",
+        label=f"#{latent} {label}".strip(),
+        query_params=view.params(latent=latent, q=None, text=None, token=None),
+    )
+
+
+def style() -> None:
+    st.html(f"<style>{CSS}</style>")

@@ -1,0 +1,100 @@
+"""Latent card: statistics, histogram, logit lens, top and interval examples, nearest latents."""
+
+import random
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from backend.cards import Card, Example
+from backend.errors import AtlasError
+from backend.render import highlighted_tokens
+from pages.views.common import card, catalog, current_view, index_ready, latent_link, show_warnings
+
+NEURONPEDIA = "https://www.neuronpedia.org/{model_set}/{latent}"
+
+view = current_view()
+show_warnings(view)
+release = catalog()[view.release]
+if not index_ready(view):
+    st.stop()
+
+try:
+    latent_card: Card = card(view.release, view.sae, view.latent)
+except AtlasError as err:
+    st.error(f"{err} Pick a latent in range with the number box below.")
+    latent_card = card(view.release, view.sae, 0)
+
+
+def go_to(latent: int) -> None:
+    st.query_params.from_dict(view.params(latent=latent))
+
+
+nav = st.columns([2, 1, 1, 1, 3])
+picked = nav[0].number_input("Latent", min_value=0, value=latent_card.latent, step=1, key=f"pick-{latent_card.latent}")
+if picked != latent_card.latent:
+    go_to(int(picked))
+    st.rerun()
+if nav[1].button("◀ Previous", disabled=latent_card.latent == 0):
+    go_to(latent_card.latent - 1)
+    st.rerun()
+if nav[2].button("Next ▶"):
+    go_to(latent_card.latent + 1)
+    st.rerun()
+if nav[3].button("🎲 Random"):
+    from pages.views.common import cards
+
+    go_to(random.randrange(cards(view.release, view.sae).index.d_sae))
+    st.rerun()
+
+st.header(f"Latent {latent_card.latent}: {latent_card.label}")
+entry = release.sae(view.sae)
+if entry.neuronpedia_id:
+    st.link_button("Open in Neuronpedia", NEURONPEDIA.format(model_set=entry.neuronpedia_id, latent=latent_card.latent))
+st.caption("Label: the tokens this latent fires on most, weighted by activation over its top examples.")
+
+stats = st.columns(4)
+stats[0].metric("Density", f"{latent_card.density:.4%}", help="Fraction of indexed tokens where it fires.")
+stats[1].metric("Max activation", f"{latent_card.max:.3f}")
+stats[2].metric("Mean (when firing)", f"{latent_card.mean:.3f}")
+stats[3].metric("Tokens firing", f"{latent_card.count:,}")
+
+
+def show_example(example: Example, scale: float) -> None:
+    st.html(highlighted_tokens(example.tokens, example.acts, scale, example.focus))
+
+
+left, right = st.columns([3, 2])
+with left:
+    st.subheader("Top activations")
+    if not latent_card.top:
+        st.info("This latent never fired on the indexed tokens.")
+    for example in latent_card.top:
+        show_example(example, latent_card.max)
+    st.subheader("Interval examples")
+    st.caption("Activation range in log-spaced intervals; examples are a uniform random sample of each interval.")
+    for interval in latent_card.intervals:
+        with st.expander(f"{interval.low:.3g} – {interval.high:.3g}  ({interval.count:,} tokens)"):
+            for example in interval.examples:
+                show_example(example, latent_card.max)
+
+with right:
+    st.subheader("Activation histogram")
+    if latent_card.histogram:
+        lows, highs, counts = zip(*latent_card.histogram, strict=True)
+        fig = go.Figure(go.Bar(x=[(lo + hi) / 2 for lo, hi in zip(lows, highs, strict=True)], y=counts, width=[hi - lo for lo, hi in zip(lows, highs, strict=True)]))
+        fig.update_layout(height=260, margin={"t": 10, "b": 30, "l": 10, "r": 10}, xaxis_title="activation", yaxis_title="tokens")
+        st.plotly_chart(fig, width="stretch")
+    st.subheader("Logit lens")
+    if latent_card.lens_pos:
+        pos, neg = st.columns(2)
+        pos.dataframe({"promoted": [t for t, _ in latent_card.lens_pos], "logit": [v for _, v in latent_card.lens_pos]}, hide_index=True)
+        neg.dataframe({"suppressed": [t for t, _ in latent_card.lens_neg], "logit": [v for _, v in latent_card.lens_neg]}, hide_index=True)
+    else:
+        st.caption("No unembedding for this model.")
+    st.subheader("Nearest latents (decoder cosine)")
+    for other, cosine, label in latent_card.neighbours:
+        cols = st.columns([1, 4])
+        cols[0].write(f"{cosine:.3f}")
+        with cols[1]:
+            latent_link(view, other, label)
+

@@ -1,0 +1,63 @@
+"""SAE overview: configuration, quality metrics, decoder summaries, density histogram, latent table."""
+
+import plotly.express as px
+import streamlit as st
+
+from backend.errors import AtlasError
+from backend.overview import log_density, sae_summary
+from pages.views.common import catalog, current_view, index_ready, latent_table, sae, sae_metrics, show_warnings
+
+view = current_view()
+show_warnings(view)
+release = catalog()[view.release]
+st.header(f"{release.title} — SAE {view.sae}")
+
+try:
+    model = sae(view.release, view.sae)
+except AtlasError as err:
+    st.error(f"This SAE cannot be loaded: {err}")
+    st.stop()
+
+summary = sae_summary(model, release, view.sae)
+left, right = st.columns(2)
+left.subheader("Configuration")
+left.table(summary["config"])
+right.subheader("Weights")
+right.table(summary["weights"])
+
+metrics = sae_metrics(view.release, view.sae)
+if metrics:
+    st.subheader("Quality on held-out tokens")
+    cols = st.columns(5)
+    cols[0].metric("Variance unexplained (FVU)", f"{metrics['fvu']:.3f}")
+    cols[1].metric("L0 (active latents per token)", f"{metrics['l0']:.1f}")
+    cols[2].metric("Dead latents", f"{metrics['dead_fraction']:.1%}")
+    cols[3].metric(
+        "Nearest-neighbour decoder cosine",
+        f"{metrics['nn_cosine_mean']:.3f}",
+        help=f"Random unit vectors would give {metrics['nn_cosine_random_baseline']:.3f}.",
+    )
+    cols[4].metric(
+        "Decoder cosine with its initialisation",
+        f"{metrics.get('cosine_with_init_mean', float('nan')):.3f}",
+        help="How far training moved the decoder rows; near 1 means barely moved.",
+    )
+
+st.subheader("Latents")
+if not index_ready(view):
+    st.stop()
+table = latent_table(view.release, view.sae)
+fig = px.histogram(
+    log_density(table),
+    x="log10_density",
+    nbins=60,
+    title="Activation density across latents (log10 of the fraction of tokens where a latent fires)",
+)
+st.plotly_chart(fig, width="stretch")
+st.dataframe(
+    table,
+    hide_index=True,
+    width="stretch",
+    column_config={"density": st.column_config.NumberColumn(format="%.5f"), "max": st.column_config.NumberColumn(format="%.2f")},
+)
+st.caption("Sort by clicking a column header; open a latent from the Latent card page or by search.")

@@ -1,0 +1,64 @@
+"""Search latents by label or token, or by typing text and running the model."""
+
+import streamlit as st
+
+from backend.errors import AtlasError
+from backend.render import highlighted_tokens
+from backend.search import encode_text, per_token_top, rank_latents, search_table
+from pages.views.common import catalog, current_view, index_ready, language_model, latent_link, latent_table, sae, show_warnings
+
+view = current_view()
+show_warnings(view)
+release = catalog()[view.release]
+if not index_ready(view):
+    st.stop()
+labels = latent_table(view.release, view.sae)["label"].tolist()
+
+st.header("Search latents")
+by_label, by_text = st.tabs(["By label or token", "By typing text"])
+
+with by_label:
+    query = st.text_input("Label or token contains", value=view.query, placeholder="e.g. Einstein, river, French")
+    if query != view.query:
+        st.query_params.from_dict(view.params(q=query))
+    if query:
+        hits = search_table(latent_table(view.release, view.sae, with_tokens=True), query)
+        st.caption(f"{len(hits)} latents match {query!r}.")
+        for row in hits.itertuples():
+            cols = st.columns([4, 1, 1])
+            with cols[0]:
+                latent_link(view, int(row.latent), str(row.label))
+            cols[1].write(f"density {row.density:.4%}")
+            cols[2].write(f"max {row.max:.2f}")
+
+with by_text:
+    text = st.text_area("Text", value=view.text, placeholder="Albert Einstein developed the theory of relativity.", max_chars=2000)
+    if text != view.text:
+        st.query_params.from_dict(view.params(text=text, token=None))
+    if text.strip():
+        try:
+            result = encode_text(language_model(release.model), sae(view.release, view.sae), release, text)
+        except AtlasError as err:
+            st.error(f"The model could not run: {err}")
+            st.stop()
+        options = ["whole text", *[f"{i}: {tok!r}" for i, tok in enumerate(result.tokens)]]
+        current = 0 if view.token is None or view.token >= len(result.tokens) else view.token + 1
+        choice = st.selectbox("Rank latents at", options, index=current)
+        position = None if choice == "whole text" else options.index(choice) - 1
+        if position != view.token:
+            st.query_params.from_dict(view.params(text=text, token=position))
+        ranked = rank_latents(result.acts, position)
+        if not ranked:
+            st.info("No latent fires here.")
+        for latent, value in ranked:
+            cols = st.columns([4, 1])
+            with cols[0]:
+                latent_link(view, latent, labels[latent])
+            cols[1].write(f"{value:.3f}")
+            st.html(highlighted_tokens(result.tokens, result.acts[:, latent].tolist(), max(value, 1e-6)))
+        st.subheader("Top latents of each token")
+        rows = [
+            {"token": tok, **{f"#{r + 1}": f"{lat} {labels[lat]} ({val:.2f})" for r, (lat, val) in enumerate(top)}}
+            for tok, top in zip(result.tokens, per_token_top(result.acts), strict=True)
+        ]
+        st.dataframe(rows, hide_index=True, width="stretch")

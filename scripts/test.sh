@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Install (with test tools), then lint, format-check, type-check and run every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --dev
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/mypy backend app.py pages
+.venv/bin/python -m pytest -q "$@"
