@@ -26,7 +26,11 @@ def catalog() -> dict[str, Release]:
 
 
 def current_view() -> View:
-    return parse_view(st.query_params.to_dict(), catalog())
+    """The view named by the URL, written back in canonical form so the address bar always
+    reproduces what is shown (page links and fallbacks otherwise leave it stale)."""
+    view = parse_view(st.query_params.to_dict(), catalog())
+    st.query_params.from_dict(view.params())
+    return view
 
 
 def show_warnings(view: View) -> None:

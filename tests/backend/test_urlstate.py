@@ -1,0 +1,22 @@
+from backend.catalog import load_catalog
+from backend.urlstate import parse_view
+
+
+def test_valid_params_round_trip() -> None:
+    catalog = load_catalog()
+    view = parse_view({"release": "tiny", "sae": "64", "latent": "5", "q": "river"}, catalog)
+    assert (view.release, view.sae, view.latent, view.query) == ("tiny", "64", 5, "river")
+    assert parse_view(view.params(), catalog) == view
+    assert not view.warnings
+
+
+def test_bad_params_fall_back_with_warnings() -> None:
+    catalog = load_catalog()
+    view = parse_view({"release": "../../etc/passwd", "sae": "x", "latent": "abc", "token": "-3"}, catalog)
+    assert view.release == "tiny" and view.sae == "128" and view.latent == 0 and view.token is None
+    assert len(view.warnings) == 4
+
+
+def test_unknown_sae_falls_back_to_the_meta_sae_base() -> None:
+    view = parse_view({"release": "tiny", "sae": "999"}, load_catalog())
+    assert view.sae == "128" and "no SAE '999'" in view.warnings[0]

@@ -1,0 +1,91 @@
+"""AppTest for every page on the tiny release built by the session fixture."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+
+
+def run(page: str | None = None, **params: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=180)
+    for key, value in params.items():
+        at.query_params[key] = value
+    if page:
+        at.switch_page(f"pages/views/{page}.py")
+    return at.run()
+
+
+def no_crash(at: AppTest) -> None:
+    assert not at.exception, [e.message for e in at.exception]
+
+
+def test_overview_renders_config_and_metrics(tiny_release: str) -> None:
+    at = run()
+    no_crash(at)
+    assert at.header[0].value.endswith("SAE 128")
+    assert any(m.label.startswith("Variance unexplained") for m in at.metric)
+
+
+def test_latent_card_renders(tiny_release: str) -> None:
+    at = run("latent", release=tiny_release, sae="64", latent="3")
+    no_crash(at)
+    assert at.header[0].value.startswith("Latent 3:")
+    assert any(m.label == "Density" for m in at.metric)
+
+
+def test_next_button_moves_to_the_next_latent(tiny_release: str) -> None:
+    at = run("latent", release=tiny_release, sae="64", latent="3")
+    next(b for b in at.button if b.label.startswith("Next")).click().run()
+    no_crash(at)
+    assert at.query_params["latent"] == "4"
+    assert at.header[0].value.startswith("Latent 4:")
+
+
+def test_bad_params_warn_and_fall_back(tiny_release: str) -> None:
+    at = run("latent", release="nope", sae="zz", latent="abc")
+    no_crash(at)
+    assert len(at.warning) == 3
+    assert at.header[0].value.startswith("Latent 0:")
+
+
+def test_out_of_range_latent_is_an_error_not_a_crash(tiny_release: str) -> None:
+    at = run("latent", release=tiny_release, sae="64", latent="99999")
+    no_crash(at)
+    assert "out of range" in at.error[0].value
+
+
+def test_search_by_label_and_by_text(tiny_release: str) -> None:
+    at = run("search", release=tiny_release, sae="128", q="the", text="Albert Einstein was a physicist.")
+    no_crash(at)
+    assert at.header[0].value == "Search latents"
+    assert at.dataframe, "the per-token table is shown"
+
+
+def test_broken_sae_shows_an_error(tiny_release: str, data_dir: Path) -> None:
+    folder = data_dir / "releases" / tiny_release / "sae-64"
+    backup = folder.with_name("sae-64.bak")
+    shutil.copytree(folder, backup)
+    try:
+        (folder / "sae_weights.safetensors").write_bytes(b"broken")
+        at = run(None, release=tiny_release, sae="64")
+        no_crash(at)
+        assert "cannot be loaded" in at.error[0].value
+    finally:
+        shutil.rmtree(folder)
+        backup.rename(folder)
+
+
+@pytest.mark.parametrize("page", ["latent", "search"])
+def test_missing_index_says_how_to_build_it(tiny_release: str, data_dir: Path, page: str) -> None:
+    index = data_dir / "releases" / tiny_release / "index" / "64"
+    moved = index.with_name("64.moved")
+    index.rename(moved)
+    try:
+        at = run(page, release=tiny_release, sae="64")
+        no_crash(at)
+        assert "python -m backend build" in at.error[0].value
+    finally:
+        moved.rename(index)

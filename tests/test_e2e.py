@@ -1,0 +1,106 @@
+"""End to end in real Chromium against `streamlit run` on localhost (the tiny release)."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+playwright = pytest.importorskip("playwright.sync_api", reason="playwright is installed by scripts/setup.sh --dev")
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+pytestmark = pytest.mark.browser
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tiny_release: str) -> Iterator[str]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian chromium is missing: run scripts/setup.sh --dev")
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address", "127.0.0.1"],
+        cwd=ROOT, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.5)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield b
+        b.close()
+
+
+def close_first_visit_dialog(page) -> None:  # type: ignore[no-untyped-def]
+    """Streamlit probes `pages/` for legacy pages on a server's very first request; when that request
+    is a deep link it shows a one-time "Page not found" dialog over the (correctly routed) page."""
+    dialog = page.get_by_role("dialog")
+    if dialog.count():
+        page.keyboard.press("Escape")
+        dialog.wait_for(state="detached", timeout=10_000)
+
+
+def test_deep_link_card_neighbour_search_and_restore(server: str, browser, tiny_release: str) -> None:  # type: ignore[no-untyped-def]
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{server}/latent?release={tiny_release}&sae=128&latent=4")
+    page.get_by_role("heading", name="Latent 4:").wait_for(timeout=120_000)
+    close_first_visit_dialog(page)
+    assert page.locator(".example").count() > 0, "top examples are rendered with highlighting"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "latent-card.png"), full_page=True)
+
+    page.get_by_role("link", name="#").first.click()
+    page.wait_for_function("() => !location.search.includes('latent=4&') && !location.search.endsWith('latent=4')", timeout=60_000)
+    neighbour = page.url
+    heading = page.get_by_role("heading", name="Latent ").first
+    heading.wait_for(timeout=60_000)
+    assert "Latent 4:" not in heading.inner_text()
+
+    page.goto(f"{server}/search?release={tiny_release}&sae=128")
+    box = page.get_by_label("Label or token contains")
+    box.wait_for(timeout=60_000)
+    box.fill("the")
+    box.press("Enter")
+    page.wait_for_function("() => location.search.includes('q=the')", timeout=60_000)
+    shared = page.url
+    fresh = browser.new_page()
+    fresh.goto(shared)
+    fresh.get_by_text("latents match 'the'").wait_for(timeout=60_000)
+    assert "q=the" in fresh.url
+    fresh.goto(neighbour)
+    fresh.get_by_role("heading", name="Latent ").first.wait_for(timeout=60_000)
+
+
+def test_untrusted_token_text_is_shown_escaped(server: str, browser, tiny_release: str) -> None:  # type: ignore[no-untyped-def]
+    page = browser.new_page()
+    alerts: list[str] = []
+    page.on("dialog", lambda d: (alerts.append(d.message), d.dismiss()))
+    text = "<img src=x onerror=alert(1)>"
+    page.goto(f"{server}/search?release={tiny_release}&sae=128&text={text}")
+    page.get_by_text("Top latents of each token").wait_for(timeout=120_000)
+    assert page.locator(".example img").count() == 0
+    assert not alerts
