@@ -94,10 +94,19 @@ def _corpus(release: Release, lm: LanguageModel, profile: BuildProfile) -> Tenso
 
 
 def _train_member(
-    entry_id: str, d_sae: int, k: int, train_x: Tensor, eval_x: Tensor, release: Release, profile: BuildProfile, report: Reporter
+    entry_id: str,
+    d_sae: int,
+    k: int,
+    train_x: Tensor,
+    eval_x: Tensor,
+    release: Release,
+    profile: BuildProfile,
+    report: Reporter,
 ) -> None:
     folder = release.sae(entry_id).location.path
-    cfg = TrainConfig(d_sae=d_sae, k=k, lr=profile.lr, epochs=profile.epochs, batch_size=profile.batch_size, seed=profile.seed)
+    cfg = TrainConfig(
+        d_sae=d_sae, k=k, lr=profile.lr, epochs=profile.epochs, batch_size=profile.batch_size, seed=profile.seed
+    )
     result = train_sae(
         train_x,
         cfg,
@@ -153,7 +162,7 @@ def _train_meta(release: Release, profile: BuildProfile, eval_x: Tensor, report:
             rows,
             cfg,
             checkpoint=release.root / "work" / f"train-{entry.id}.pt",
-            progress=lambda s, t, _m, name=entry.id: report(f"train {name}", s, t),
+            progress=lambda s, t, _m, name=entry.id: report(f"train {name}", s, t),  # type: ignore[misc]
         )
         meta = result.sae
         threshold = float(meta.threshold[0])
@@ -213,13 +222,17 @@ def build_release(release: Release, profile_name: str = "default", report: Repor
         "norm_cap": cap,
         "tokens": {"train": len(train_x), "eval": len(eval_x), "contexts": len(tokens)},
         "excluded_fraction": 1 - (len(train_x) + len(eval_x)) / max(1, int((tokens != lm.bos_id).sum())),
-        "metrics": {e.id: json.loads((Path(e.location.path) / METRICS).read_text()) for e in (*release.saes, *release.meta_saes)},
+        "metrics": {
+            e.id: json.loads((Path(e.location.path) / METRICS).read_text()) for e in (*release.saes, *release.meta_saes)
+        },
     }
     write_json_atomic(summary_path, summary)
     return summary
 
 
-def _index_all(release: Release, lm: LanguageModel, tokens: Tensor, acts: Tensor, cap: float | None, report: Reporter) -> None:
+def _index_all(
+    release: Release, lm: LanguageModel, tokens: Tensor, acts: Tensor, cap: float | None, report: Reporter
+) -> None:
     from backend.loading import load_sae
 
     vocab = lm.vocab_strings()
@@ -235,7 +248,7 @@ def _index_all(release: Release, lm: LanguageModel, tokens: Tensor, acts: Tensor
             key=index_key(release, entry.id, len(tokens), cap),
             vocab=vocab,
             unembed=unembed,
-            progress=lambda d, t, name=entry.id: report(f"index SAE-{name}", d, t),
+            progress=lambda d, t, name=entry.id: report(f"index SAE-{name}", d, t),  # type: ignore[misc]
         )
 
 

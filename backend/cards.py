@@ -82,7 +82,8 @@ class CardReader:
         top = examples[examples["kind"] == "top"].sort_values("rank")
         edges = HIST_EDGES.numpy()
         histogram = [
-            (float(edges[b]), float(edges[b + 1]), int(c)) for b, c in zip(row["hist_bins"], row["hist_counts"], strict=True)
+            (float(edges[b]), float(edges[b + 1]), int(c))
+            for b, c in zip(row["hist_bins"], row["hist_counts"], strict=True)
         ]
         counts = np.zeros(len(edges) - 1, dtype=np.int64)
         counts[np.asarray(row["hist_bins"], dtype=np.int64)] = row["hist_counts"]
@@ -96,12 +97,21 @@ class CardReader:
                     low=float(edges[lo]),
                     high=float(edges[hi]),
                     count=int(counts[lo:hi].sum()),
-                    examples=[self._example(t, v, w) for t, v, w in zip(group["token"], group["value"], group["window"], strict=True)],
+                    examples=[
+                        self._example(t, v, w)
+                        for t, v, w in zip(group["token"], group["value"], group["window"], strict=True)
+                    ],
                 )
             )
         vocab = self.index.vocab
-        lens_pos = [(vocab[int(i)], float(v)) for i, v in zip(row.get("lens_pos_idx", []), row.get("lens_pos_val", []), strict=True)]
-        lens_neg = [(vocab[int(i)], float(v)) for i, v in zip(row.get("lens_neg_idx", []), row.get("lens_neg_val", []), strict=True)]
+        lens_pos = [
+            (vocab[int(i)], float(v))
+            for i, v in zip(row.get("lens_pos_idx", []), row.get("lens_pos_val", []), strict=True)
+        ]
+        lens_neg = [
+            (vocab[int(i)], float(v))
+            for i, v in zip(row.get("lens_neg_idx", []), row.get("lens_neg_val", []), strict=True)
+        ]
         return Card(
             latent=latent,
             label=str(row["label"]),
@@ -110,7 +120,9 @@ class CardReader:
             max=float(row["max"]),
             mean=float(row["mean"]),
             histogram=histogram,
-            neighbours=[(int(i), float(c), self.labels[int(i)]) for i, c in zip(row["nn_latent"], row["nn_cos"], strict=True)],
+            neighbours=[
+                (int(i), float(c), self.labels[int(i)]) for i, c in zip(row["nn_latent"], row["nn_cos"], strict=True)
+            ],
             top=[self._example(t, v, w) for t, v, w in zip(top["token"], top["value"], top["window"], strict=True)],
             intervals=intervals,
             lens_pos=lens_pos,

@@ -47,7 +47,9 @@ def wordnet_texts(folder: Path = WORDNET_DIR) -> list[str]:
 
 def hub_texts(spec: CorpusSpec, max_texts: int) -> list[str]:
     """The `spec.column` texts of a Hub dataset's parquet shards (downloaded through the HF cache)."""
-    folder = fetch_snapshot(Location("hub", repo=spec.repo, revision=spec.revision, repo_type="dataset"), list(spec.patterns))
+    folder = fetch_snapshot(
+        Location("hub", repo=spec.repo, revision=spec.revision, repo_type="dataset"), list(spec.patterns)
+    )
     texts: list[str] = []
     for path in sorted(folder.rglob("*.parquet")):
         table = pq.read_table(path, columns=[spec.column])

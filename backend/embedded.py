@@ -56,7 +56,7 @@ def embedded_model_dir(name: str) -> Path:
     source = _package_dir(spec)
     tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=spec.gguf_file)
     model = AutoModelForCausalLM.from_pretrained(source, gguf_file=spec.gguf_file, dtype=torch.float32)
-    model.hf_quantizer = None
+    model.hf_quantizer = None  # type: ignore[assignment]
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     target.parent.mkdir(parents=True, exist_ok=True)

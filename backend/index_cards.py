@@ -1,7 +1,5 @@
 """From a finished index state to the per-latent tables the store holds and the cards read."""
 
-from collections import Counter
-
 import numpy as np
 import pandas as pd
 import torch
@@ -24,12 +22,13 @@ def visible(token: str) -> str:
 
 def auto_label(token_values: list[tuple[str, float]]) -> str:
     """The tokens a latent fires on most, by summed activation over its top examples."""
-    scores: Counter[str] = Counter()
+    scores: dict[str, float] = {}
     for text, value in token_values:
-        scores[visible(text)] += value
+        scores[visible(text)] = scores.get(visible(text), 0.0) + value
     if not scores:
         return DEAD_LABEL
-    return " · ".join(word for word, _ in scores.most_common(LABEL_TOKENS))
+    ranked = sorted(scores.items(), key=lambda item: -item[1])[:LABEL_TOKENS]
+    return " · ".join(word for word, _ in ranked)
 
 
 def _top_examples(state: IndexState) -> pd.DataFrame:
@@ -81,7 +80,7 @@ def finalize(
         pairs = [(vocab[flat_tokens[t]], float(v)) for t, v in zip(top_ids[i], top_vals[i], strict=True) if t >= 0]
         labels.append(auto_label(pairs))
         top_tokens.append(" ".join(dict.fromkeys(text.strip().lower() for text, _ in pairs if text.strip())))
-    decoder = sae.W_dec.detach()
+    decoder = sae.get_parameter("W_dec").detach()
     nn_idx, nn_cos = nearest_rows(decoder, decoder, NEIGHBOURS, exclude_self=True)
     hist = state.hist.cpu().numpy()
     latents = pd.DataFrame(

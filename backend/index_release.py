@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import torch
+
 from backend.activation_cache import norm_cap
 from backend.build import index_key
 from backend.catalog import Release
@@ -23,9 +25,14 @@ def index_release_sae(release: Release, sae_id: str, n_contexts: int, seed: int 
         corpus_texts(release.corpus), lm.tokenizer, lm.bos_id, release.context_size, n_contexts, seed
     )
     calibration = tokens[:CALIBRATION_CONTEXTS]
-    cap = norm_cap(lm.activations(calibration, release.hook, release.convention), calibration, lm.bos_id, release.outlier_norm_multiple)
+    cap = norm_cap(
+        lm.activations(calibration, release.hook, release.convention),
+        calibration,
+        lm.bos_id,
+        release.outlier_norm_multiple,
+    )
 
-    def activations(_start: int, batch):  # type: ignore[no-untyped-def]
+    def activations(_start: int, batch: torch.Tensor) -> torch.Tensor:
         return lm.activations(batch, release.hook, release.convention, autocast=device.type == "cpu")
 
     from tqdm.auto import tqdm

@@ -8,7 +8,7 @@ weight processing (centred writes to the residual stream) makes the stream equal
 
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -33,7 +33,9 @@ class HookPoint:
     def parse(cls, name: str) -> "HookPoint":
         match = _HOOK.match(name)
         if not match:
-            raise AtlasError(f"Unsupported hook {name!r}: expected blocks.L.hook_resid_pre or blocks.L.hook_resid_post.")
+            raise AtlasError(
+                f"Unsupported hook {name!r}: expected blocks.L.hook_resid_pre or blocks.L.hook_resid_post."
+            )
         return cls(int(match.group(1)), "pre" if match.group(2) == "pre" else "post")
 
 
@@ -111,11 +113,9 @@ class LanguageModel:
         with (
             self._capture(HookPoint.parse(hook), store),
             torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=autocast),
+            suppress(_StopForward),
         ):
-            try:
-                self.model(tokens, use_cache=False)
-            except _StopForward:
-                pass
+            self.model(tokens, use_cache=False)
         return apply_convention(store["hidden"].float(), convention)
 
     def tokenize(self, text: str, prepend_bos: bool = True) -> Tensor:
@@ -125,10 +125,10 @@ class LanguageModel:
 
     def token_strings(self, ids: list[int]) -> list[str]:
         """Each id decoded on its own, as the dashboard shows tokens."""
-        return [self.tokenizer.decode([i]) for i in ids]
+        return [self.tokenizer.decode([i]) for i in ids]  # type: ignore[misc]
 
     def vocab_strings(self) -> list[str]:
-        return self.tokenizer.batch_decode([[i] for i in range(len(self.tokenizer))])
+        return [str(t) for t in self.tokenizer.batch_decode([[i] for i in range(len(self.tokenizer))])]
 
     def unembedding(self) -> Tensor:
         """`[vocab, d_model]` matrix for the logit lens, with the final norm's gain folded in."""
@@ -156,4 +156,4 @@ def load_language_model(spec: str, device: torch.device | None = None) -> Langua
             f"Cannot load the language model {spec!r}: {str(err).splitlines()[0]} "
             "Hub models need the internet once (or a populated Hugging Face cache)."
         ) from err
-    return LanguageModel(model.to(device or default_device()), tokenizer, spec)
+    return LanguageModel(model.to(device or default_device()), tokenizer, spec)  # type: ignore[arg-type]

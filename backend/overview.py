@@ -17,7 +17,8 @@ def sae_summary(sae: SAE, release: Release, sae_id: str) -> dict[str, pd.DataFra
     entry = release.sae(sae_id)
     trained_as = cfg.extra.get("trained_as") or {}
     config: dict[str, Any] = {
-        "architecture": cfg.architecture + (f" (trained as {trained_as.get('architecture')}, k={trained_as.get('k')})" if trained_as else ""),
+        "architecture": cfg.architecture
+        + (f" (trained as {trained_as.get('architecture')}, k={trained_as.get('k')})" if trained_as else ""),
         "d_in": cfg.d_in,
         "d_sae": cfg.d_sae,
         "k": cfg.k if cfg.k is not None else "—",
@@ -36,7 +37,9 @@ def sae_summary(sae: SAE, release: Release, sae_id: str) -> dict[str, pd.DataFra
         "b_dec norm": f"{sae.b_dec.norm():.4f}",
     }
     if cfg.architecture in ("jumprelu", "batchtopk"):
-        weights["threshold (min / mean / max)"] = f"{sae.threshold.min():.4f} / {sae.threshold.mean():.4f} / {sae.threshold.max():.4f}"
+        weights["threshold (min / mean / max)"] = (
+            f"{sae.threshold.min():.4f} / {sae.threshold.mean():.4f} / {sae.threshold.max():.4f}"
+        )
     return {
         "config": pd.DataFrame({"value": [str(v) for v in config.values()]}, index=list(config)),
         "weights": pd.DataFrame({"value": list(weights.values())}, index=list(weights)),

@@ -9,6 +9,7 @@ Layout of an index folder:
 A card reads one row group of each Parquet file, never the whole index.
 """
 
+import itertools
 import json
 from dataclasses import dataclass
 from functools import cached_property
@@ -36,7 +37,7 @@ def write_grouped_parquet(path: Path, frame: pd.DataFrame, d_sae: int) -> None:
     latents = frame["latent"].to_numpy()
     bounds = np.searchsorted(latents, np.arange(0, d_sae + LATENTS_PER_GROUP, LATENTS_PER_GROUP))
     with atomic_path(path) as tmp, pq.ParquetWriter(tmp, table.schema) as writer:
-        for lo, hi in zip(bounds[:-1], bounds[1:], strict=False):
+        for lo, hi in itertools.pairwise(bounds):
             writer.write_table(table.slice(int(lo), int(hi - lo)))
         if len(bounds) < 2 or table.num_rows == 0:
             writer.write_table(table.slice(0, 0))

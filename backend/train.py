@@ -267,7 +267,7 @@ def train_sae(
         _project_out_parallel_grad(w)
         opt.step()
         with torch.no_grad():
-            w.dec /= w.dec.norm(dim=1, keepdim=True).clamp_min(1e-12)
+            w.dec.div_(w.dec.norm(dim=1, keepdim=True).clamp_min(1e-12))
             last_fired[stats["cols"].unique()] = (step + 1) * cfg.batch_size
             if len(stats["vals"]):
                 smallest = stats["vals"].min()
@@ -298,7 +298,7 @@ def fold_input_scale(sae: SAE, scale: float) -> SAE:
 
     Decoder rows stay unit norm and activations come out in the units of `x`: the biases and the
     threshold are divided by `scale` (ReLU and JumpReLU are positively homogeneous)."""
-    sae.b_enc /= scale
-    sae.b_dec /= scale
-    sae.threshold /= scale
+    sae.b_enc.div_(scale)
+    sae.b_dec.div_(scale)
+    sae.threshold.div_(scale)
     return sae

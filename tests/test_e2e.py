@@ -74,7 +74,9 @@ def test_deep_link_card_neighbour_search_and_restore(server: str, browser, tiny_
     page.screenshot(path=str(ARTIFACTS / "latent-card.png"), full_page=True)
 
     page.get_by_role("link", name="#").first.click()
-    page.wait_for_function("() => !location.search.includes('latent=4&') && !location.search.endsWith('latent=4')", timeout=60_000)
+    page.wait_for_function(
+        "() => !location.search.includes('latent=4&') && !location.search.endsWith('latent=4')", timeout=60_000
+    )
     neighbour = page.url
     heading = page.get_by_role("heading", name="Latent ").first
     heading.wait_for(timeout=60_000)

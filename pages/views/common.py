@@ -59,7 +59,7 @@ def card(release_id: str, sae_id: str, latent: int) -> Card:
 
 
 @st.cache_data(max_entries=8)
-def latent_table(release_id: str, sae_id: str, with_tokens: bool = False):  # type: ignore[no-untyped-def]
+def latent_table(release_id: str, sae_id: str, with_tokens: bool = False):
     columns = ["latent", "density", "max", "mean", "label"] + (["top_tokens"] if with_tokens else [])
     return cards(release_id, sae_id).index.table(columns)
 
@@ -78,7 +78,11 @@ def index_ready(view: View) -> bool:
         cards(view.release, view.sae).index.meta  # noqa: B018 - reading meta validates the store
     except AtlasError as err:
         release = catalog()[view.release]
-        how = "`python -m backend build`" if release.built else f"`python -m backend index --release {view.release} --sae {view.sae}`"
+        how = (
+            "`python -m backend build`"
+            if release.built
+            else f"`python -m backend index --release {view.release} --sae {view.sae}`"
+        )
         st.error(f"{err} To build it, run {how}.")
         return False
     return True

@@ -81,14 +81,28 @@ with right:
     st.subheader("Activation histogram")
     if latent_card.histogram:
         lows, highs, counts = zip(*latent_card.histogram, strict=True)
-        fig = go.Figure(go.Bar(x=[(lo + hi) / 2 for lo, hi in zip(lows, highs, strict=True)], y=counts, width=[hi - lo for lo, hi in zip(lows, highs, strict=True)]))
-        fig.update_layout(height=260, margin={"t": 10, "b": 30, "l": 10, "r": 10}, xaxis_title="activation", yaxis_title="tokens")
+        fig = go.Figure(
+            go.Bar(
+                x=[(lo + hi) / 2 for lo, hi in zip(lows, highs, strict=True)],
+                y=counts,
+                width=[hi - lo for lo, hi in zip(lows, highs, strict=True)],
+            )
+        )
+        fig.update_layout(
+            height=260, margin={"t": 10, "b": 30, "l": 10, "r": 10}, xaxis_title="activation", yaxis_title="tokens"
+        )
         st.plotly_chart(fig, width="stretch")
     st.subheader("Logit lens")
     if latent_card.lens_pos:
         pos, neg = st.columns(2)
-        pos.dataframe({"promoted": [t for t, _ in latent_card.lens_pos], "logit": [v for _, v in latent_card.lens_pos]}, hide_index=True)
-        neg.dataframe({"suppressed": [t for t, _ in latent_card.lens_neg], "logit": [v for _, v in latent_card.lens_neg]}, hide_index=True)
+        pos.dataframe(
+            {"promoted": [t for t, _ in latent_card.lens_pos], "logit": [v for _, v in latent_card.lens_pos]},
+            hide_index=True,
+        )
+        neg.dataframe(
+            {"suppressed": [t for t, _ in latent_card.lens_neg], "logit": [v for _, v in latent_card.lens_neg]},
+            hide_index=True,
+        )
     else:
         st.caption("No unembedding for this model.")
     st.subheader("Nearest latents (decoder cosine)")
@@ -97,4 +111,3 @@ with right:
         cols[0].write(f"{cosine:.3f}")
         with cols[1]:
             latent_link(view, other, label)
-

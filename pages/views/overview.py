@@ -58,6 +58,9 @@ st.dataframe(
     table,
     hide_index=True,
     width="stretch",
-    column_config={"density": st.column_config.NumberColumn(format="%.5f"), "max": st.column_config.NumberColumn(format="%.2f")},
+    column_config={
+        "density": st.column_config.NumberColumn(format="%.5f"),
+        "max": st.column_config.NumberColumn(format="%.2f"),
+    },
 )
 st.caption("Sort by clicking a column header; open a latent from the Latent card page or by search.")

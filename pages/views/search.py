@@ -5,7 +5,16 @@ import streamlit as st
 from backend.errors import AtlasError
 from backend.render import highlighted_tokens
 from backend.search import encode_text, per_token_top, rank_latents, search_table
-from pages.views.common import catalog, current_view, index_ready, language_model, latent_link, latent_table, sae, show_warnings
+from pages.views.common import (
+    catalog,
+    current_view,
+    index_ready,
+    language_model,
+    latent_link,
+    latent_table,
+    sae,
+    show_warnings,
+)
 
 view = current_view()
 show_warnings(view)
@@ -32,7 +41,9 @@ with by_label:
             cols[2].write(f"max {row.max:.2f}")
 
 with by_text:
-    text = st.text_area("Text", value=view.text, placeholder="Albert Einstein developed the theory of relativity.", max_chars=2000)
+    text = st.text_area(
+        "Text", value=view.text, placeholder="Albert Einstein developed the theory of relativity.", max_chars=2000
+    )
     if text != view.text:
         st.query_params.from_dict(view.params(text=text, token=None))
     if text.strip():

@@ -58,9 +58,17 @@ def test_interval_examples_fall_in_their_intervals() -> None:
     filled = state.res_tok >= 0
     interval = (torch.arange(len(state.res_tok)) % (N_BINS // INTERVAL_GROUP)).unsqueeze(1).expand_as(filled)[filled]
     values = state.res_val[filled].double()
-    assert torch.all(values >= HIST_EDGES[interval * INTERVAL_GROUP]) and torch.all(values < HIST_EDGES[(interval + 1) * INTERVAL_GROUP])
+    assert torch.all(values >= HIST_EDGES[interval * INTERVAL_GROUP]) and torch.all(
+        values < HIST_EDGES[(interval + 1) * INTERVAL_GROUP]
+    )
     flat = acts.reshape(-1, F)
-    assert torch.equal(state.res_val[filled], flat[state.res_tok[filled], (torch.arange(len(state.res_tok)) // (N_BINS // INTERVAL_GROUP)).unsqueeze(1).expand_as(filled)[filled]])
+    assert torch.equal(
+        state.res_val[filled],
+        flat[
+            state.res_tok[filled],
+            (torch.arange(len(state.res_tok)) // (N_BINS // INTERVAL_GROUP)).unsqueeze(1).expand_as(filled)[filled],
+        ],
+    )
 
 
 def test_merge_of_shards_equals_the_whole() -> None:

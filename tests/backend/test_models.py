@@ -22,7 +22,16 @@ def lm(request: pytest.FixtureRequest) -> LanguageModel:
     if request.param == "gpt2":
         model = GPT2LMHeadModel(GPT2Config(n_layer=4, n_embd=16, n_head=2, vocab_size=50, n_positions=32))
     else:
-        model = LlamaForCausalLM(LlamaConfig(num_hidden_layers=4, hidden_size=16, intermediate_size=32, num_attention_heads=2, num_key_value_heads=2, vocab_size=50))
+        model = LlamaForCausalLM(
+            LlamaConfig(
+                num_hidden_layers=4,
+                hidden_size=16,
+                intermediate_size=32,
+                num_attention_heads=2,
+                num_key_value_heads=2,
+                vocab_size=50,
+            )
+        )
     return LanguageModel(model, tokenizer(), request.param)
 
 

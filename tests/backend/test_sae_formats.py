@@ -12,7 +12,10 @@ from backend.sae_formats import load_sae_dir, save_paper_meta, save_saelens
 
 
 def random_sae(arch: str = "standard", k: int | None = None, d_in: int = 6, d_sae: int = 10) -> SAE:
-    sae = SAE(SAEConfig(d_in=d_in, d_sae=d_sae, architecture=arch, k=k, hook_name="blocks.1.hook_resid_pre"), torch.device("cpu"))  # type: ignore[arg-type]
+    sae = SAE(
+        SAEConfig(d_in=d_in, d_sae=d_sae, architecture=arch, k=k, hook_name="blocks.1.hook_resid_pre"),
+        torch.device("cpu"),
+    )  # type: ignore[arg-type]
     gen = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for p in (sae.W_enc, sae.b_enc, sae.W_dec, sae.b_dec):
@@ -40,7 +43,12 @@ def write_saelens(folder: Path, cfg: dict, tensors: dict) -> None:
 
 
 def tensors(d_in: int = 4, d_sae: int = 8) -> dict[str, torch.Tensor]:
-    return {"W_enc": torch.randn(d_in, d_sae), "b_enc": torch.zeros(d_sae), "W_dec": torch.randn(d_sae, d_in), "b_dec": torch.zeros(d_in)}
+    return {
+        "W_enc": torch.randn(d_in, d_sae),
+        "b_enc": torch.zeros(d_sae),
+        "W_dec": torch.randn(d_sae, d_in),
+        "b_dec": torch.zeros(d_in),
+    }
 
 
 def test_old_saelens_config_is_read(tmp_path: Path) -> None:
@@ -53,7 +61,12 @@ def test_old_saelens_config_is_read(tmp_path: Path) -> None:
 
 
 def test_saelens6_config_reads_metadata(tmp_path: Path) -> None:
-    cfg = {"d_in": 4, "d_sae": 8, "architecture": "standard", "metadata": {"hook_name": "blocks.3.hook_resid_post", "context_size": 128}}
+    cfg = {
+        "d_in": 4,
+        "d_sae": 8,
+        "architecture": "standard",
+        "metadata": {"hook_name": "blocks.3.hook_resid_post", "context_size": 128},
+    }
     write_saelens(tmp_path, cfg, tensors())
     assert load_sae_dir(tmp_path).sae.cfg.context_size == 128
 
@@ -92,7 +105,12 @@ def test_unknown_architecture_is_refused(tmp_path: Path) -> None:
 
 
 def test_paper_meta_layout_uses_its_exact_encoder(tmp_path: Path) -> None:
-    state = {"W_enc": torch.randn(4, 6), "b_enc": torch.full((6,), 5.0), "W_dec": torch.randn(6, 4), "b_dec": torch.randn(4)}
+    state = {
+        "W_enc": torch.randn(4, 6),
+        "b_enc": torch.full((6,), 5.0),
+        "W_dec": torch.randn(6, 4),
+        "b_dec": torch.randn(4),
+    }
     torch.save(state, tmp_path / "SAE.pt")
     (tmp_path / "Config.json").write_text(json.dumps({"act_size": 4, "dict_size": 6, "top_k": 4, "sae_type": "topk"}))
     meta = load_sae_dir(tmp_path, threshold=0.153).sae

@@ -6,7 +6,9 @@ import torch
 from backend.train import TrainConfig, train_sae
 
 
-def planted(n: int = 12_000, d: int = 24, features: int = 48, active: int = 3, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def planted(
+    n: int = 12_000, d: int = 24, features: int = 48, active: int = 3, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Data made of sparse non-negative combinations of known unit directions."""
     gen = torch.Generator().manual_seed(seed)
     truth = torch.randn(features, d, generator=gen)
@@ -22,7 +24,9 @@ def matched(decoder: torch.Tensor, truth: torch.Tensor, at: float = 0.9) -> floa
     return float(((truth @ unit.T).max(dim=1).values > at).float().mean())
 
 
-CFG = TrainConfig(d_sae=96, k=3, batch_size=256, lr=3e-3, epochs=6, aux_k=16, dead_after_tokens=5_000, checkpoint_every=50)
+CFG = TrainConfig(
+    d_sae=96, k=3, batch_size=256, lr=3e-3, epochs=6, aux_k=16, dead_after_tokens=5_000, checkpoint_every=50
+)
 
 
 def test_recovers_planted_features() -> None:
@@ -41,7 +45,9 @@ def test_meta_sae_recovers_planted_compositions() -> None:
     pairs = torch.stack([torch.randperm(16, generator=gen)[:2] for _ in range(3000)])
     rows = atoms[pairs].sum(dim=1)
     rows /= rows.norm(dim=1, keepdim=True)
-    cfg = TrainConfig(d_sae=32, k=2, batch_size=128, lr=3e-3, epochs=8, aux_k=8, dead_after_tokens=2_000, data_init=False)
+    cfg = TrainConfig(
+        d_sae=32, k=2, batch_size=128, lr=3e-3, epochs=8, aux_k=8, dead_after_tokens=2_000, data_init=False
+    )
     result = train_sae(rows, cfg, device=torch.device("cpu"))
     assert matched(result.sae.W_dec.detach(), atoms, at=0.85) >= 0.75
 
