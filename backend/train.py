@@ -197,6 +197,7 @@ def _lr_at(step: int, total: int, cfg: TrainConfig) -> float:
     return cfg.lr * max(0.0, (total - step) / max(1, total - decay_from))
 
 
+@torch.no_grad()
 def _project_out_parallel_grad(w: _Weights) -> None:
     grad = w.dec.grad
     if grad is not None:
