@@ -3,7 +3,7 @@
 import streamlit as st
 
 from backend.errors import AtlasError
-from pages.views.common import catalog, current_view, style
+from pages.views.common import catalog, current_view, show_warnings, style
 
 st.set_page_config(page_title="SAE Atlas", page_icon="🗺️", layout="wide")
 style()
@@ -42,4 +42,5 @@ with st.sidebar:
         st.rerun()
     st.caption(releases[release_id].description)
 
+show_warnings(view)
 navigation.run()

@@ -103,6 +103,8 @@ def test_untrusted_token_text_is_shown_escaped(server: str, browser, tiny_releas
     page.on("dialog", lambda d: (alerts.append(d.message), d.dismiss()))
     text = "<img src=x onerror=alert(1)>"
     page.goto(f"{server}/search?release={tiny_release}&sae=128&text={text}")
+    close_first_visit_dialog(page)
+    page.get_by_role("tab", name="By typing text").click()
     page.get_by_text("Top latents of each token").wait_for(timeout=120_000)
     assert page.locator(".example img").count() == 0
     assert not alerts

@@ -6,6 +6,7 @@ Pages only render. All computation comes from `backend/` through the bounded cac
 import json
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
 from backend.cards import Card, CardReader
@@ -27,7 +28,8 @@ def catalog() -> dict[str, Release]:
 
 def current_view() -> View:
     """The view named by the URL, written back in canonical form so the address bar always
-    reproduces what is shown (page links and fallbacks otherwise leave it stale)."""
+    reproduces what is shown (page links and fallbacks otherwise leave it stale). The router calls
+    this first and shows the warnings; a page's later call sees the canonical, warning-free URL."""
     view = parse_view(st.query_params.to_dict(), catalog())
     st.query_params.from_dict(view.params())
     return view
@@ -35,7 +37,7 @@ def current_view() -> View:
 
 def show_warnings(view: View) -> None:
     for warning in view.warnings:
-        st.warning(warning)
+        st.warning(warning, icon="⚠️")
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading SAE…")
@@ -48,20 +50,39 @@ def language_model(spec: str) -> LanguageModel:
     return load_language_model(spec)
 
 
+def index_stamp(release_id: str, sae_id: str) -> float | None:
+    """When the index was last written; part of every cache key, so a rebuilt or removed index is never served stale."""
+    meta = catalog()[release_id].root / "index" / sae_id / "meta.json"
+    return meta.stat().st_mtime if meta.exists() else None
+
+
 @st.cache_resource(max_entries=8)
-def cards(release_id: str, sae_id: str) -> CardReader:
+def _cards(release_id: str, sae_id: str, stamp: float | None) -> CardReader:
     return CardReader(IndexReader(catalog()[release_id].root / "index" / sae_id))
 
 
+def cards(release_id: str, sae_id: str) -> CardReader:
+    stamp = index_stamp(release_id, sae_id)
+    return _cards(release_id, sae_id, stamp)
+
+
 @st.cache_data(max_entries=256)
-def card(release_id: str, sae_id: str, latent: int) -> Card:
+def _card(release_id: str, sae_id: str, latent: int, stamp: float | None) -> Card:
     return cards(release_id, sae_id).card(latent)
 
 
+def card(release_id: str, sae_id: str, latent: int) -> Card:
+    return _card(release_id, sae_id, latent, index_stamp(release_id, sae_id))
+
+
 @st.cache_data(max_entries=8)
-def latent_table(release_id: str, sae_id: str, with_tokens: bool = False):
+def _latent_table(release_id: str, sae_id: str, with_tokens: bool, stamp: float | None) -> pd.DataFrame:
     columns = ["latent", "density", "max", "mean", "label"] + (["top_tokens"] if with_tokens else [])
     return cards(release_id, sae_id).index.table(columns)
+
+
+def latent_table(release_id: str, sae_id: str, with_tokens: bool = False) -> pd.DataFrame:
+    return _latent_table(release_id, sae_id, with_tokens, index_stamp(release_id, sae_id))
 
 
 @st.cache_data(max_entries=16)

@@ -8,12 +8,11 @@ import streamlit as st
 from backend.cards import Card, Example
 from backend.errors import AtlasError
 from backend.render import highlighted_tokens
-from pages.views.common import card, catalog, current_view, index_ready, latent_link, show_warnings
+from pages.views.common import card, catalog, current_view, index_ready, latent_link
 
 NEURONPEDIA = "https://www.neuronpedia.org/{model_set}/{latent}"
 
 view = current_view()
-show_warnings(view)
 release = catalog()[view.release]
 if not index_ready(view):
     st.stop()

@@ -5,10 +5,9 @@ import streamlit as st
 
 from backend.errors import AtlasError
 from backend.overview import log_density, sae_summary
-from pages.views.common import catalog, current_view, index_ready, latent_table, sae, sae_metrics, show_warnings
+from pages.views.common import catalog, current_view, index_ready, latent_table, sae, sae_metrics
 
 view = current_view()
-show_warnings(view)
 release = catalog()[view.release]
 st.header(f"{release.title} — SAE {view.sae}")
 

@@ -13,11 +13,9 @@ from pages.views.common import (
     latent_link,
     latent_table,
     sae,
-    show_warnings,
 )
 
 view = current_view()
-show_warnings(view)
 release = catalog()[view.release]
 if not index_ready(view):
     st.stop()
