@@ -69,7 +69,10 @@ def test_deep_link_card_neighbour_search_and_restore(server: str, browser, tiny_
     page.goto(f"{server}/latent?release={tiny_release}&sae=128&latent=4")
     page.get_by_role("heading", name="Latent 4:").wait_for(timeout=120_000)
     close_first_visit_dialog(page)
-    assert page.locator(".example").count() > 0, "top examples are rendered with highlighting"
+    page.locator(".example").first.wait_for(timeout=60_000)
+    assert page.locator(".example .tok").count() > 10, "top examples are rendered with per-token highlighting"
+    page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+    page.get_by_role("link", name="#").first.wait_for(timeout=60_000)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "latent-card.png"), full_page=True)
 

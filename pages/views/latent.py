@@ -39,7 +39,7 @@ if nav[1].button("◀ Previous", disabled=latent_card.latent == 0):
 if nav[2].button("Next ▶"):
     go_to(latent_card.latent + 1)
     st.rerun()
-if nav[3].button("🎲 Random"):
+if nav[3].button("Random"):
     from pages.views.common import cards
 
     go_to(random.randrange(cards(view.release, view.sae).index.d_sae))
