@@ -61,7 +61,13 @@ def synthetic_index(folder: Path, d_sae: int) -> None:
         }
     )
     tokens = rng.integers(0, VOCAB, (N_CONTEXTS, SEQ))
-    meta = {"key": {"synthetic": True}, "d_sae": d_sae, "n_tokens": N_CONTEXTS * SEQ, "n_contexts": N_CONTEXTS, "context_size": SEQ}
+    meta = {
+        "key": {"synthetic": True},
+        "d_sae": d_sae,
+        "n_tokens": N_CONTEXTS * SEQ,
+        "n_contexts": N_CONTEXTS,
+        "context_size": SEQ,
+    }
     write_index(folder, meta, latents, examples, tokens, [f"tok{i}" for i in range(VOCAB)])
 
 
@@ -106,7 +112,9 @@ def main() -> None:
     page = []
     for _ in range(max(20, args.samples // 10)):
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-        at.query_params.update({"release": "bench", "sae": str(args.latents), "latent": str(rng.randrange(args.latents))})
+        at.query_params.update(
+            {"release": "bench", "sae": str(args.latents), "latent": str(rng.randrange(args.latents))}
+        )
         at.switch_page("pages/views/latent.py")
         start = time.perf_counter()
         at.run()
