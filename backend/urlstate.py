@@ -23,6 +23,10 @@ class View:
     """Text typed for search by inference."""
     token: int | None = None
     """Position in `text` whose latents are ranked; None = over the whole text."""
+    meta_latent: int = 0
+    """Meta-latent shown on the meta-latent card."""
+    threshold: float | None = None
+    """Decomposition threshold; None = the meta-SAE's own."""
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
     def params(self, **changes: object) -> dict[str, str]:
@@ -34,6 +38,8 @@ class View:
             "q": self.query,
             "text": self.text,
             "token": self.token,
+            "m": self.meta_latent or None,
+            "t": self.threshold,
         }
         values.update(changes)
         return {key: str(val) for key, val in values.items() if val not in (None, "")}
@@ -49,6 +55,20 @@ def _int(raw: str | None, name: str, warnings: list[str], minimum: int = 0) -> i
         return None
     if value < minimum:
         warnings.append(f"Ignored {name}={value}: must be at least {minimum}.")
+        return None
+    return value
+
+
+def _float(raw: str | None, name: str, warnings: list[str]) -> float | None:
+    if raw in (None, ""):
+        return None
+    try:
+        value = float(str(raw))
+    except ValueError:
+        warnings.append(f"Ignored {name}={raw!r}: not a number.")
+        return None
+    if not 0 <= value < 1e6:
+        warnings.append(f"Ignored {name}={value}: must be a non-negative number.")
         return None
     return value
 
@@ -79,5 +99,7 @@ def parse_view(params: Mapping[str, str], catalog: dict[str, Release]) -> View:
         query=params.get("q", "")[:200],
         text=text,
         token=_int(params.get("token"), "token", warnings),
+        meta_latent=_int(params.get("m"), "m", warnings) or 0,
+        threshold=_float(params.get("t"), "t", warnings),
         warnings=tuple(warnings),
     )

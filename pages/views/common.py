@@ -12,7 +12,8 @@ import streamlit as st
 from backend.cards import Card, CardReader
 from backend.catalog import Release, load_catalog
 from backend.errors import AtlasError
-from backend.loading import load_sae
+from backend.loading import load_meta_sae, load_sae
+from backend.meta import Decompositions, build_decompositions
 from backend.models import LanguageModel, load_language_model
 from backend.sae import SAE
 from backend.store import IndexReader
@@ -43,6 +44,32 @@ def show_warnings(view: View) -> None:
 @st.cache_resource(max_entries=4, show_spinner="Loading SAE…")
 def sae(release_id: str, sae_id: str) -> SAE:
     return load_sae(catalog()[release_id], sae_id).sae
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the meta-SAE…")
+def meta_sae(release_id: str, meta_id: str) -> SAE:
+    release = catalog()[release_id]
+    return load_meta_sae(release, meta_id, sae(release_id, release.meta(meta_id).over))
+
+
+@st.cache_resource(max_entries=4, show_spinner="Decomposing every latent with the meta-SAE…")
+def decompositions(release_id: str, meta_id: str) -> Decompositions:
+    """Every latent's decomposition, computed once in one batched pass."""
+    release = catalog()[release_id]
+    return build_decompositions(meta_sae(release_id, meta_id), sae(release_id, release.meta(meta_id).over))
+
+
+def meta_id_for(view: View) -> str | None:
+    metas = catalog()[view.release].meta_for(view.sae)
+    return metas[0].id if metas else None
+
+
+@st.cache_data(max_entries=4)
+def meta_metrics(release_id: str, meta_id: str) -> dict[str, float] | None:
+    path = Path(catalog()[release_id].meta(meta_id).location.path) / "metrics.json"
+    if catalog()[release_id].built and path.exists():
+        return dict(json.loads(path.read_text()))
+    return None
 
 
 @st.cache_resource(max_entries=2, show_spinner="Loading the language model…")
@@ -114,6 +141,14 @@ def latent_link(view: View, latent: int, label: str = "") -> None:
         "pages/views/latent.py",
         label=f"#{latent} {label}".strip(),
         query_params=view.params(latent=latent, q=None, text=None, token=None),
+    )
+
+
+def meta_link(view: View, meta_latent: int, label: str = "") -> None:
+    st.page_link(
+        "pages/views/meta_latent.py",
+        label=f"meta {meta_latent} {label}".strip(),
+        query_params=view.params(m=meta_latent, q=None, text=None, token=None),
     )
 
 

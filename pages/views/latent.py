@@ -8,7 +8,8 @@ import streamlit as st
 from backend.cards import Card, Example
 from backend.errors import AtlasError
 from backend.render import highlighted_tokens
-from pages.views.common import card, catalog, current_view, index_ready, latent_link
+from pages.views.common import card, catalog, current_view, index_ready, latent_link, meta_id_for
+from pages.views.decomposition import across_sizes_section, decomposition_section
 
 NEURONPEDIA = "https://www.neuronpedia.org/{model_set}/{latent}"
 
@@ -110,3 +111,8 @@ with right:
         cols[0].write(f"{cosine:.3f}")
         with cols[1]:
             latent_link(view, other, label)
+
+meta_id = meta_id_for(view)
+if meta_id is not None:
+    decomposition_section(view, meta_id, latent_card.latent)
+across_sizes_section(view, latent_card.latent)

@@ -20,3 +20,12 @@ def test_bad_params_fall_back_with_warnings() -> None:
 def test_unknown_sae_falls_back_to_the_meta_sae_base() -> None:
     view = parse_view({"release": "tiny", "sae": "999"}, load_catalog())
     assert view.sae == "128" and "no SAE '999'" in view.warnings[0]
+
+
+def test_meta_latent_and_threshold_round_trip_and_validate() -> None:
+    catalog = load_catalog()
+    view = parse_view({"release": "tiny", "m": "7", "t": "0.25"}, catalog)
+    assert (view.meta_latent, view.threshold) == (7, 0.25)
+    assert parse_view(view.params(), catalog) == view
+    bad = parse_view({"release": "tiny", "t": "nan-ish", "m": "-1"}, catalog)
+    assert bad.threshold is None and bad.meta_latent == 0 and len(bad.warnings) == 2

@@ -1,0 +1,166 @@
+"""Meta-SAE sections shared by the latent and meta-latent cards (rendering only)."""
+
+import plotly.graph_objects as go
+import streamlit as st
+from torch import Tensor
+
+from backend.catalog import Release
+from backend.errors import AtlasError
+from backend.geometry import best_matches, logit_lens
+from backend.meta import Decompositions, meta_label
+from backend.meta_graph import related_graph
+from backend.urlstate import View
+from pages.views.common import catalog, decompositions, language_model, latent_link, latent_table, meta_link, sae
+
+NODE_COLOURS = {"latent": "#c0392b", "meta": "#2e86de", "member": "#95a5a6"}
+
+
+def threshold_control(view: View, table: Decompositions) -> float:
+    """A slider for the decomposition threshold, kept in the URL (`t`)."""
+    current = view.threshold if view.threshold is not None else table.default_threshold
+    current = min(max(current, table.floor), 4 * table.default_threshold)
+    chosen = st.slider(
+        "Meta-latent threshold",
+        min_value=float(table.floor),
+        max_value=float(4 * table.default_threshold),
+        value=float(current),
+        step=float(table.floor / 10),
+        format="%.3f",
+        help=f"Meta-latents below this activation are left out. The meta-SAE's own threshold is {table.default_threshold:.3f}.",
+    )
+    if abs(chosen - current) > 1e-9:
+        st.query_params.from_dict(view.params(t=round(chosen, 4)))
+    return chosen
+
+
+def logit_lens_table(release: Release, direction: Tensor, n: int = 10) -> None:
+    try:
+        lm = language_model(release.model)
+    except AtlasError as err:
+        st.caption(f"No logit lens: the model is not available ({err}).")
+        return
+    lens = logit_lens(direction.detach().unsqueeze(0), lm.unembedding(), n)
+    pos, neg = st.columns(2)
+    pos.dataframe(
+        {"promoted": lm.token_strings(lens["pos_idx"][0].tolist()), "logit": lens["pos_val"][0].tolist()},
+        hide_index=True,
+    )
+    neg.dataframe(
+        {"suppressed": lm.token_strings(lens["neg_idx"][0].tolist()), "logit": lens["neg_val"][0].tolist()},
+        hide_index=True,
+    )
+
+
+def decomposition_section(view: View, meta_id: str, latent: int) -> None:
+    try:
+        table = decompositions(view.release, meta_id)
+    except AtlasError as err:
+        st.error(f"The meta-SAE cannot be loaded: {err}")
+        return
+    labels = latent_table(view.release, view.sae)["label"].tolist()
+    st.subheader(f"Decomposition by meta-SAE {meta_id}")
+    threshold = threshold_control(view, table)
+    parts = table.of_latent(latent, threshold)
+    st.caption(
+        f"Meta-latents active on this latent's unit-norm decoder row. At the meta-SAE's threshold they "
+        f"reconstruct the row with cosine {float(table.cosine[latent]):.3f}."
+    )
+    if not parts:
+        st.info("No meta-latent is active on this latent at this threshold.")
+        return
+    names = [meta_label(table.members(m, threshold), labels) for m, _ in parts]
+    fig = go.Figure(
+        go.Bar(
+            x=[v for _, v in parts][::-1],
+            y=[f"{m}: {name}" for (m, _), name in zip(parts, names, strict=True)][::-1],
+            orientation="h",
+        )
+    )
+    fig.update_layout(
+        height=60 + 28 * len(parts), margin={"t": 10, "b": 30, "l": 10, "r": 10}, xaxis_title="activation"
+    )
+    st.plotly_chart(fig, width="stretch")
+    for (meta, value), name in zip(parts, names, strict=True):
+        row = st.columns([4, 1])
+        with row[0]:
+            meta_link(view, meta, name)
+        row[1].write(f"{value:.3f}")
+    related_section(view, table, latent, threshold, labels)
+
+
+def related_section(view: View, table: Decompositions, latent: int, threshold: float, labels: list[str]) -> None:
+    st.subheader("Related latents (shared meta-latents)")
+    graph = related_graph(table, latent, threshold=threshold)
+    fig = go.Figure()
+    for a, b, _ in graph.edges:
+        fig.add_trace(
+            go.Scatter(
+                x=[graph.nodes[a].x, graph.nodes[b].x],
+                y=[graph.nodes[a].y, graph.nodes[b].y],
+                mode="lines",
+                line={"color": "#ccc", "width": 1},
+                hoverinfo="skip",
+                showlegend=False,
+            )
+        )
+    for kind, colour in NODE_COLOURS.items():
+        nodes = [n for n in graph.nodes if n.kind == kind]
+        text = [f"meta {n.index}" if kind == "meta" else f"#{n.index} {labels[n.index]}" for n in nodes]
+        fig.add_trace(
+            go.Scatter(
+                x=[n.x for n in nodes], y=[n.y for n in nodes], mode="markers+text", text=text, textposition="top center",
+                marker={"size": 16 if kind != "member" else 11, "color": colour}, customdata=[[kind, n.index] for n in nodes],
+                name={"latent": "this latent", "meta": "meta-latent", "member": "related latent"}[kind], hovertext=text, hoverinfo="text",
+            )
+        )  # fmt: skip
+    fig.update_layout(
+        height=460, xaxis={"visible": False}, yaxis={"visible": False}, margin={"t": 10, "b": 10, "l": 10, "r": 10}
+    )
+    event = st.plotly_chart(fig, width="stretch", on_select="rerun", selection_mode="points", key=f"graph-{latent}")
+    points = event.selection.points if event else []
+    if points:
+        kind, index = points[0]["customdata"]
+        if kind == "meta":
+            st.switch_page("pages/views/meta_latent.py", query_params=view.params(m=int(index)))
+        elif int(index) != latent:
+            st.query_params.from_dict(view.params(latent=int(index)))
+            st.rerun()
+    st.caption("Click a node to open it. Ranked list: the dot product of the two decompositions.")
+    for other, score, shared in table.related(latent, 15, threshold):
+        row = st.columns([4, 1, 2])
+        with row[0]:
+            latent_link(view, other, labels[other])
+        row[1].write(f"{score:.3f}")
+        row[2].write("via " + ", ".join(str(m) for m in shared))
+
+
+def across_sizes_section(view: View, latent: int) -> None:
+    """For a latent of a larger SAE, its closest latents in every smaller SAE of the family."""
+    release = catalog()[view.release]
+    ids = release.sae_ids
+    smaller = ids[: ids.index(view.sae)]
+    if not smaller:
+        return
+    st.subheader("Across sizes: what it split from")
+    try:
+        row = sae(view.release, view.sae).W_dec[latent]
+        matches = best_matches(row, {sid: sae(view.release, sid).W_dec for sid in smaller})
+    except AtlasError as err:
+        st.caption(f"The smaller SAEs are not available ({err}).")
+        return
+    for sid, found in matches.items():
+        st.markdown(f"**SAE {sid}**")
+        small_view = View(release=view.release, sae=sid)
+        small_labels = _labels_or_none(view.release, sid)
+        for other, cosine in found:
+            cols = st.columns([1, 4])
+            cols[0].write(f"{cosine:.3f}")
+            with cols[1]:
+                latent_link(small_view, other, small_labels[other] if small_labels else "")
+
+
+def _labels_or_none(release_id: str, sae_id: str) -> list[str] | None:
+    try:
+        return list(latent_table(release_id, sae_id)["label"])
+    except AtlasError:
+        return None

@@ -1,0 +1,59 @@
+"""Meta-latent card: the SAE latents that contain it, its activation histogram, logit lens, label."""
+
+import plotly.express as px
+import streamlit as st
+
+from backend.errors import AtlasError
+from backend.meta import meta_label
+from pages.views.common import catalog, current_view, decompositions, latent_link, latent_table, meta_id_for, meta_sae
+from pages.views.decomposition import logit_lens_table, threshold_control
+
+view = current_view()
+release = catalog()[view.release]
+meta_id = meta_id_for(view)
+if meta_id is None:
+    st.error(f"SAE {view.sae} of {release.title} has no meta-SAE. Pick the SAE a meta-SAE sits on in the sidebar.")
+    st.stop()
+try:
+    table = decompositions(view.release, meta_id)
+except AtlasError as err:
+    st.error(f"The meta-SAE cannot be loaded: {err}")
+    st.stop()
+if not 0 <= view.meta_latent < table.n_meta:
+    st.error(f"Meta-latent {view.meta_latent} is out of range: this meta-SAE has 0 to {table.n_meta - 1}.")
+    st.stop()
+
+labels = latent_table(view.release, view.sae)["label"].tolist()
+picked = st.number_input("Meta-latent", 0, table.n_meta - 1, view.meta_latent, key=f"meta-{view.meta_latent}")
+if picked != view.meta_latent:
+    st.query_params.from_dict(view.params(m=int(picked)))
+    st.rerun()
+threshold = threshold_control(view, table)
+members = table.members(view.meta_latent, threshold)
+st.header(f"Meta-latent {view.meta_latent}: {meta_label(members, labels)}")
+st.caption("Label: the words most shared by the labels of its strongest member latents.")
+cols = st.columns(3)
+cols[0].metric("Latents containing it", f"{len(members):,}")
+cols[1].metric("Fraction of latents", f"{len(members) / table.d_sae:.2%}")
+cols[2].metric("Strongest activation", f"{members[0][1]:.3f}" if members else "—")
+
+left, right = st.columns([3, 2])
+with left:
+    st.subheader("Member latents")
+    if not members:
+        st.info("No latent contains this meta-latent at this threshold.")
+    for latent, value in members[:60]:
+        row = st.columns([4, 1])
+        with row[0]:
+            latent_link(view, latent, labels[latent])
+        row[1].write(f"{value:.3f}")
+with right:
+    st.subheader("Activation over all latents")
+    values = table.member_values(view.meta_latent).numpy()
+    if len(values):
+        fig = px.histogram(x=values, nbins=40, labels={"x": "meta-latent activation on a decoder row"})
+        fig.add_vline(x=threshold, line_dash="dash")
+        fig.update_layout(height=260, margin={"t": 10, "b": 30, "l": 10, "r": 10})
+        st.plotly_chart(fig, width="stretch")
+    st.subheader("Logit lens of its decoder direction")
+    logit_lens_table(release, meta_sae(view.release, meta_id).W_dec[view.meta_latent])
