@@ -11,7 +11,7 @@ style()
 PAGES = [
     st.Page("pages/views/overview.py", title="SAE overview", url_path="overview", default=True),
     st.Page("pages/views/latent.py", title="Latent card", url_path="latent"),
-    st.Page("pages/views/meta_latent.py", title="Meta-latent card", url_path="meta"),
+    st.Page("pages/views/meta.py", title="Meta-latent card", url_path="meta"),
     st.Page("pages/views/search.py", title="Search", url_path="search"),
 ]
 navigation = st.navigation(PAGES)

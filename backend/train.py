@@ -175,17 +175,16 @@ def _step_loss(
     dead = (tokens_seen - last_fired) > cfg.dead_after_tokens
     n_dead = int(dead.sum())
     if n_dead > 0:
+        # The top dead latents by pre-activation, negative ones included: a latent that never fires
+        # usually has no positive pre-activation left, and a ReLU here would give it no gradient.
         masked = pre_fast.masked_fill(~dead, -torch.inf)
-        aux_vals, aux_cols = masked.topk(min(cfg.aux_k, n_dead), dim=1)
-        keep = aux_vals > 0
-        aux_rows = torch.arange(batch, device=x.device).unsqueeze(1).expand_as(aux_cols)[keep]
-        aux_cols = aux_cols[keep]
-        if len(aux_cols):
-            aux_act = torch.relu(_kept_pre(w, x, aux_rows, aux_cols))
-            aux_recon = _sparse_decode(w.dec, aux_rows, aux_cols, aux_act, batch)
-            residual = err.detach()
-            aux = (aux_recon - residual).pow(2).sum(dim=1).mean() / residual.pow(2).sum(dim=1).mean().clamp_min(1e-8)
-            loss = loss + cfg.aux_coef * aux * mse.detach()
+        aux_cols = masked.topk(min(cfg.aux_k, n_dead), dim=1).indices.flatten()
+        aux_rows = torch.arange(batch, device=x.device).repeat_interleave(min(cfg.aux_k, n_dead))
+        aux_act = _kept_pre(w, x, aux_rows, aux_cols)
+        aux_recon = _sparse_decode(w.dec, aux_rows, aux_cols, aux_act, batch)
+        residual = err.detach()
+        aux = (aux_recon - residual).pow(2).sum(dim=1).mean() / residual.pow(2).sum(dim=1).mean().clamp_min(1e-8)
+        loss = loss + cfg.aux_coef * aux * mse.detach()
     stats = {"cols": cols, "vals": vals.detach(), "mse": mse.detach(), "n_dead": n_dead}
     return loss, stats
 

@@ -100,6 +100,19 @@ def test_deep_link_card_neighbour_search_and_restore(server: str, browser, tiny_
     fresh.get_by_role("heading", name="Latent ").first.wait_for(timeout=60_000)
 
 
+def test_decomposition_links_to_a_meta_latent_card(server: str, browser, tiny_release: str) -> None:  # type: ignore[no-untyped-def]
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{server}/latent?release={tiny_release}&sae=128&latent=4")
+    close_first_visit_dialog(page)
+    link = page.get_by_role("link", name="meta ").first
+    link.wait_for(timeout=120_000)
+    link.click()
+    page.get_by_role("heading", name="Meta-latent ").wait_for(timeout=60_000)
+    page.wait_for_function(
+        "() => location.pathname.endsWith('/meta') && location.search.includes('m=')", timeout=60_000
+    )
+
+
 def test_untrusted_token_text_is_shown_escaped(server: str, browser, tiny_release: str) -> None:  # type: ignore[no-untyped-def]
     page = browser.new_page()
     alerts: list[str] = []

@@ -41,22 +41,50 @@ def show_warnings(view: View) -> None:
         st.warning(warning, icon="⚠️")
 
 
+def files_stamp(location_path: str, kind: str) -> float | None:
+    """Latest modification time of a local SAE folder (None for Hub sources, whose cache is immutable)."""
+    folder = Path(location_path)
+    if kind != "local" or not folder.is_dir():
+        return None
+    return max((p.stat().st_mtime for p in folder.iterdir()), default=None)
+
+
 @st.cache_resource(max_entries=4, show_spinner="Loading SAE…")
-def sae(release_id: str, sae_id: str) -> SAE:
+def _sae(release_id: str, sae_id: str, stamp: float | None) -> SAE:
     return load_sae(catalog()[release_id], sae_id).sae
 
 
+def sae(release_id: str, sae_id: str) -> SAE:
+    """The SAE, reloaded when its files change on disk."""
+    location = catalog()[release_id].sae(sae_id).location
+    return _sae(release_id, sae_id, files_stamp(location.path, location.kind))
+
+
 @st.cache_resource(max_entries=4, show_spinner="Loading the meta-SAE…")
-def meta_sae(release_id: str, meta_id: str) -> SAE:
+def _meta_sae(release_id: str, meta_id: str, stamp: float | None) -> SAE:
     release = catalog()[release_id]
     return load_meta_sae(release, meta_id, sae(release_id, release.meta(meta_id).over))
 
 
+def meta_stamp(release_id: str, meta_id: str) -> tuple[float | None, float | None]:
+    release = catalog()[release_id]
+    meta, base = release.meta(meta_id).location, release.sae(release.meta(meta_id).over).location
+    return files_stamp(meta.path, meta.kind), files_stamp(base.path, base.kind)
+
+
+def meta_sae(release_id: str, meta_id: str) -> SAE:
+    return _meta_sae(release_id, meta_id, meta_stamp(release_id, meta_id)[0])
+
+
 @st.cache_resource(max_entries=4, show_spinner="Decomposing every latent with the meta-SAE…")
-def decompositions(release_id: str, meta_id: str) -> Decompositions:
-    """Every latent's decomposition, computed once in one batched pass."""
+def _decompositions(release_id: str, meta_id: str, stamp: tuple[float | None, float | None]) -> Decompositions:
     release = catalog()[release_id]
     return build_decompositions(meta_sae(release_id, meta_id), sae(release_id, release.meta(meta_id).over))
+
+
+def decompositions(release_id: str, meta_id: str) -> Decompositions:
+    """Every latent's decomposition, computed once in one batched pass (again if the files change)."""
+    return _decompositions(release_id, meta_id, meta_stamp(release_id, meta_id))
 
 
 def meta_id_for(view: View) -> str | None:
@@ -146,7 +174,7 @@ def latent_link(view: View, latent: int, label: str = "") -> None:
 
 def meta_link(view: View, meta_latent: int, label: str = "") -> None:
     st.page_link(
-        "pages/views/meta_latent.py",
+        "pages/views/meta.py",
         label=f"meta {meta_latent} {label}".strip(),
         query_params=view.params(m=meta_latent, q=None, text=None, token=None),
     )

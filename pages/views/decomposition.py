@@ -121,7 +121,7 @@ def related_section(view: View, table: Decompositions, latent: int, threshold: f
     if points:
         kind, index = points[0]["customdata"]
         if kind == "meta":
-            st.switch_page("pages/views/meta_latent.py", query_params=view.params(m=int(index)))
+            st.switch_page("pages/views/meta.py", query_params=view.params(m=int(index)))
         elif int(index) != latent:
             st.query_params.from_dict(view.params(latent=int(index)))
             st.rerun()

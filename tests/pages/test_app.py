@@ -89,3 +89,35 @@ def test_missing_index_says_how_to_build_it(tiny_release: str, data_dir: Path, p
         assert "python -m backend build" in at.error[0].value
     finally:
         moved.rename(index)
+
+
+def test_latent_card_shows_its_decomposition_and_related_latents(tiny_release: str) -> None:
+    at = run("latent", release=tiny_release, sae="128", latent="4")
+    no_crash(at)
+    subheaders = [s.value for s in at.subheader]
+    assert any(s.startswith("Decomposition by meta-SAE") for s in subheaders)
+    assert "Related latents (shared meta-latents)" in subheaders
+    assert "Across sizes: what it split from" in subheaders
+
+
+def test_threshold_slider_changes_the_url(tiny_release: str) -> None:
+    at = run("latent", release=tiny_release, sae="128", latent="4")
+    at.slider[0].set_value(at.slider[0].max).run()
+    no_crash(at)
+    assert float(at.query_params["t"]) == pytest.approx(at.slider[0].max, rel=1e-3)
+
+
+def test_meta_latent_card_renders(tiny_release: str) -> None:
+    at = run("meta", release=tiny_release, sae="128", m="3")
+    no_crash(at)
+    assert at.header[0].value.startswith("Meta-latent 3:")
+    assert any(m.label == "Latents containing it" for m in at.metric)
+
+
+def test_meta_latent_out_of_range_and_sae_without_meta(tiny_release: str) -> None:
+    at = run("meta", release=tiny_release, sae="128", m="999")
+    no_crash(at)
+    assert "out of range" in at.error[0].value
+    at = run("meta", release=tiny_release, sae="64")
+    no_crash(at)
+    assert "has no meta-SAE" in at.error[0].value
