@@ -55,7 +55,7 @@ class BuildProfile:
 
 
 PROFILES = {
-    "default": BuildProfile(n_contexts=4000, eval_contexts=300, index_contexts=1200, epochs=1.0),
+    "default": BuildProfile(n_contexts=4400, eval_contexts=600, index_contexts=1200, epochs=1.0),
     "tiny": BuildProfile(
         n_contexts=40, eval_contexts=8, index_contexts=16, epochs=3.0, batch_size=256, meta_epochs=30, meta_batch=64
     ),
@@ -150,7 +150,7 @@ def _train_meta(release: Release, profile: BuildProfile, eval_x: Tensor, report:
             lr=profile.meta_lr,
             epochs=profile.meta_epochs,
             batch_size=min(profile.meta_batch, len(rows)),
-            aux_k=min(64, entry.d_sae // 2),
+            aux_k=min(16, entry.d_sae // 2),
             dead_after_tokens=4 * len(rows),
             checkpoint_every=1000,
             # Data initialisation would start each meta-latent at one member latent, a mixture of

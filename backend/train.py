@@ -36,14 +36,16 @@ class TrainConfig:
     epochs: float = 1.0
     decay_start: float = 0.8
     """Fraction of training after which the learning rate decays linearly to zero."""
-    aux_k: int = 256
+    aux_k: int = 32
     aux_coef: float = 1 / 32
-    dead_after_tokens: int = 200_000
+    dead_after_tokens: int = 50_000
     """A latent that has not fired for this many training tokens counts as dead."""
     threshold_momentum: float = 0.99
     data_init: bool = True
-    """Initialise decoder rows at random centred inputs, which gives a dictionary that means
+    """Initialise decoder rows at diverse centred inputs, which gives a dictionary that means
     something after a short run; random directions barely move in one epoch."""
+    init_max_cosine: float = 0.7
+    """Data initialisation avoids inputs closer than this (cosine) to an earlier pick."""
     seed: int = 0
     checkpoint_every: int = 200
     bf16_select: bool = True
@@ -93,8 +95,7 @@ def _init_weights(x: Tensor, cfg: TrainConfig, device: torch.device, gen: torch.
     weights = _Weights(d_in, cfg.d_sae, device)
     mean = x[: min(len(x), 50_000)].float().mean(dim=0).to(device)
     if cfg.data_init:
-        rows = torch.randint(len(x), (cfg.d_sae,), generator=gen)
-        dec = x[rows].float().to(device) - mean
+        dec = _diverse_rows(x, mean, cfg.d_sae, cfg.init_max_cosine, gen).to(device)
         noise = torch.randn(dec.shape, generator=gen).to(device) / math.sqrt(d_in)
         dec += 0.1 * dec.norm(dim=1, keepdim=True).mean() * noise
     else:
@@ -106,6 +107,23 @@ def _init_weights(x: Tensor, cfg: TrainConfig, device: torch.device, gen: torch.
         weights.enc.copy_(dec / cfg.k)
         weights.b_dec.copy_(mean)
     return weights
+
+
+@torch.no_grad()
+def _diverse_rows(x: Tensor, mean: Tensor, n: int, max_cosine: float, gen: torch.Generator) -> Tensor:
+    """`n` centred inputs `[n, d_in]`, none closer than `max_cosine` to an earlier pick when possible.
+
+    Random inputs repeat the commonest tokens many times; duplicate latents then compete under
+    BatchTopK, one wins and the others never fire again."""
+    candidates = x[torch.randint(len(x), (3 * n,), generator=gen)].float() - mean.cpu()
+    unit = candidates / candidates.norm(dim=1, keepdim=True).clamp_min(1e-6)
+    worst = torch.empty(len(unit))
+    for start in range(0, len(unit), 2048):
+        sims = unit[start : start + 2048] @ unit.T
+        later = torch.arange(len(unit)) >= torch.arange(start, start + len(sims)).unsqueeze(1)
+        worst[start : start + len(sims)] = sims.masked_fill(later, -1.0).max(dim=1).values
+    order = torch.argsort((worst > max_cosine).float(), stable=True)
+    return candidates[order[:n]]
 
 
 def _select(pre: Tensor, n_keep: int, floor: float) -> tuple[Tensor, Tensor]:
@@ -177,8 +195,8 @@ def _step_loss(
     if n_dead > 0:
         # The top dead latents by pre-activation, negative ones included: a latent that never fires
         # usually has no positive pre-activation left, and a ReLU here would give it no gradient.
-        masked = pre_fast.masked_fill(~dead, -torch.inf)
-        aux_cols = masked.topk(min(cfg.aux_k, n_dead), dim=1).indices.flatten()
+        dead_cols = dead.nonzero(as_tuple=True)[0]
+        aux_cols = dead_cols[pre_fast[:, dead_cols].topk(min(cfg.aux_k, n_dead), dim=1).indices].flatten()
         aux_rows = torch.arange(batch, device=x.device).repeat_interleave(min(cfg.aux_k, n_dead))
         aux_act = _kept_pre(w, x, aux_rows, aux_cols)
         aux_recon = _sparse_decode(w.dec, aux_rows, aux_cols, aux_act, batch)

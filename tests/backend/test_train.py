@@ -46,10 +46,10 @@ def test_meta_sae_recovers_planted_compositions() -> None:
     rows = atoms[pairs].sum(dim=1)
     rows /= rows.norm(dim=1, keepdim=True)
     cfg = TrainConfig(
-        d_sae=32, k=2, batch_size=128, lr=3e-3, epochs=8, aux_k=8, dead_after_tokens=2_000, data_init=False
+        d_sae=32, k=2, batch_size=128, lr=3e-3, epochs=16, aux_k=8, dead_after_tokens=2_000, data_init=False
     )
     result = train_sae(rows, cfg, device=torch.device("cpu"))
-    assert matched(result.sae.W_dec.detach(), atoms, at=0.85) >= 0.75
+    assert matched(result.sae.W_dec.detach(), atoms, at=0.85) >= 0.85
 
 
 def test_resume_after_interruption_matches_uninterrupted(tmp_path: Path) -> None:
