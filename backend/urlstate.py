@@ -6,10 +6,12 @@ Query parameters are strings from anyone: they can only name catalog releases an
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from backend.catalog import Release, default_release_id
 
 MAX_TEXT = 2000
+N = TypeVar("N", int, float)
 
 
 @dataclass(frozen=True)
@@ -45,29 +47,16 @@ class View:
         return {key: str(val) for key, val in values.items() if val not in (None, "")}
 
 
-def _int(raw: str | None, name: str, warnings: list[str], minimum: int = 0) -> int | None:
+def _number(raw: str | None, name: str, kind: type[N], warnings: list[str]) -> N | None:
+    """A non-negative number from a query parameter; None (and a warning) for anything else."""
     if raw in (None, ""):
         return None
     try:
-        value = int(str(raw))
+        value = kind(str(raw))
     except ValueError:
-        warnings.append(f"Ignored {name}={raw!r}: not a whole number.")
+        warnings.append(f"Ignored {name}={raw!r}: not a {'whole ' if kind is int else ''}number.")
         return None
-    if value < minimum:
-        warnings.append(f"Ignored {name}={value}: must be at least {minimum}.")
-        return None
-    return value
-
-
-def _float(raw: str | None, name: str, warnings: list[str]) -> float | None:
-    if raw in (None, ""):
-        return None
-    try:
-        value = float(str(raw))
-    except ValueError:
-        warnings.append(f"Ignored {name}={raw!r}: not a number.")
-        return None
-    if not 0 <= value < 1e6:
+    if not 0 <= value < 1e12:
         warnings.append(f"Ignored {name}={value}: must be a non-negative number.")
         return None
     return value
@@ -90,7 +79,7 @@ def parse_view(params: Mapping[str, str], catalog: dict[str, Release]) -> View:
     if sae_id not in release.sae_ids:
         warnings.append(f"Release {release_id!r} has no SAE {sae_id!r}; showing SAE {default_sae(release)}.")
         sae_id = default_sae(release)
-    latent = _int(params.get("latent"), "latent", warnings)
+    latent = _number(params.get("latent"), "latent", int, warnings)
     text = params.get("text", "")[:MAX_TEXT]
     return View(
         release=release_id,
@@ -98,8 +87,8 @@ def parse_view(params: Mapping[str, str], catalog: dict[str, Release]) -> View:
         latent=latent or 0,
         query=params.get("q", "")[:200],
         text=text,
-        token=_int(params.get("token"), "token", warnings),
-        meta_latent=_int(params.get("m"), "m", warnings) or 0,
-        threshold=_float(params.get("t"), "t", warnings),
+        token=_number(params.get("token"), "token", int, warnings),
+        meta_latent=_number(params.get("m"), "m", int, warnings) or 0,
+        threshold=_number(params.get("t"), "t", float, warnings),
         warnings=tuple(warnings),
     )
