@@ -1,4 +1,4 @@
-"""Command line: `python -m backend {list,build,index}`. Every job shows progress and resumes."""
+"""Command line: `python -m backend {list,build,index,train-meta}`. Every job shows progress and resumes."""
 
 import argparse
 import json
@@ -33,6 +33,22 @@ def _index(args: argparse.Namespace) -> None:
     print(f"index written to {folder}")
 
 
+def _train_meta(args: argparse.Namespace) -> None:
+    from tqdm.auto import tqdm
+
+    from backend.meta_train import MetaTrainConfig, train_meta_for
+
+    release = get_release(args.release or default_release_id(load_catalog()))
+    bar = tqdm(desc=f"train meta-SAE on {release.id}/{args.sae}", unit="step")
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    cfg = MetaTrainConfig(d_meta=args.d_meta, k=args.k, epochs=args.epochs)
+    print(f"registered {train_meta_for(release, args.sae, cfg, progress)}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m backend", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -46,6 +62,13 @@ def main(argv: list[str] | None = None) -> int:
     index.add_argument("--sae", required=True, help="SAE id within the release")
     index.add_argument("--contexts", type=int, default=1024, help="corpus contexts to index")
     index.set_defaults(run=_index)
+    meta = sub.add_parser("train-meta", help="train a meta-SAE on an SAE's decoder rows and register it")
+    meta.add_argument("--release", help="release id (default: the catalog's default)")
+    meta.add_argument("--sae", required=True, help="SAE id within the release")
+    meta.add_argument("--d-meta", type=int, required=True, help="number of meta-latents (paper: about d_sae / 21)")
+    meta.add_argument("--k", type=int, default=4, help="active meta-latents per latent in training")
+    meta.add_argument("--epochs", type=float, default=200)
+    meta.set_defaults(run=_train_meta)
     args = parser.parse_args(argv)
     try:
         args.run(args)

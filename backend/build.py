@@ -22,10 +22,11 @@ from backend.config import default_device
 from backend.corpus import corpus_texts, pack_contexts
 from backend.index import IndexConfig, build_index
 from backend.meta import decompose_all
-from backend.metrics import decoder_geometry, member_coherence, meta_variance_explained, reconstruction_metrics
+from backend.meta_train import MetaTrainConfig, base_metrics, fit_meta, save_meta
+from backend.metrics import decoder_geometry, member_coherence, reconstruction_metrics
 from backend.models import LanguageModel, load_language_model
 from backend.sae import SAE, SAEConfig
-from backend.sae_formats import save_paper_meta, save_saelens
+from backend.sae_formats import save_saelens
 from backend.storage import atomic_path, write_json_atomic
 from backend.train import TrainConfig, train_sae
 
@@ -143,49 +144,24 @@ def _train_meta(release: Release, profile: BuildProfile, eval_x: Tensor, report:
         if _done(folder) or entry.d_sae is None or entry.k is None:
             continue
         base = load_sae(release, entry.over, default_device()).sae
-        rows = base.unit_decoder().detach().cpu()
-        cfg = TrainConfig(
-            d_sae=entry.d_sae,
+        cfg = MetaTrainConfig(
+            d_meta=entry.d_sae,
             k=entry.k,
-            lr=profile.meta_lr,
             epochs=profile.meta_epochs,
-            batch_size=min(profile.meta_batch, len(rows)),
-            aux_k=min(16, entry.d_sae // 2),
-            dead_after_tokens=4 * len(rows),
-            checkpoint_every=1000,
-            # Data initialisation would start each meta-latent at one member latent, a mixture of
-            # concepts; random directions un-mix into the shared components (see tests/backend/test_train.py).
-            data_init=False,
+            lr=profile.meta_lr,
+            batch_size=profile.meta_batch,
             seed=profile.seed,
         )
-        result = train_sae(
-            rows,
+        result, train_cfg = fit_meta(
+            base,
             cfg,
-            checkpoint=release.root / "work" / f"train-{entry.id}.pt",
-            progress=lambda s, t, _m, name=entry.id: report(f"train {name}", s, t),  # type: ignore[misc]
+            release.root / "work" / f"train-{entry.id}.pt",
+            lambda s, t, _m, name=entry.id: report(f"train {name}", s, t),  # type: ignore[misc]
         )
-        meta = result.sae
-        threshold = float(meta.threshold[0])
         with torch.no_grad():
             latent_acts = base.encode(eval_x[:8000].float().to(base.device))
-        metrics = {
-            "variance_explained": meta_variance_explained(meta, rows.to(meta.device)),
-            **member_coherence(decompose_all(meta, base), latent_acts),
-            **decoder_geometry(meta, result.init_decoder),
-        }
-        save_paper_meta(
-            meta,
-            folder,
-            {
-                "top_k": entry.k,
-                "sae_type": "batchtopk",
-                "threshold": threshold,
-                "input": f"unit-norm decoder rows of SAE {entry.over}",
-                "input_unit_norm": False,
-                "training": asdict(cfg),
-            },
-        )
-        write_json_atomic(folder / METRICS, metrics)
+        metrics = {**base_metrics(result, base), **member_coherence(decompose_all(result.sae, base), latent_acts)}
+        save_meta(result, train_cfg, entry.over, folder, metrics)
 
 
 def build_release(release: Release, profile_name: str = "default", report: Reporter | None = None) -> dict[str, Any]:

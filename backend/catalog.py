@@ -1,10 +1,11 @@
 """The release catalog: a TOML data file naming every SAE family the dashboard can show.
 
 `assets/catalog.toml` ships with the app; files named in `ATLAS_CATALOG` (os.pathsep-separated)
-and `<data dir>/catalog.local.toml` (runtime registrations, e.g. a meta-SAE trained in the app)
-are merged over it, later files winning per release.
+are merged over it, later files winning per release. Meta-SAEs trained on this machine are
+recorded in `<data dir>/registrations.json` and added to their release's meta-SAEs.
 """
 
+import json
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -14,11 +15,12 @@ from typing import Any, Literal
 from backend.config import data_dir
 from backend.errors import CatalogError
 from backend.hub import Location
+from backend.storage import write_json_atomic
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 SHIPPED_CATALOG = ASSETS / "catalog.toml"
 CATALOG_ENV = "ATLAS_CATALOG"
-LOCAL_CATALOG_NAME = "catalog.local.toml"
+REGISTRATIONS = "registrations.json"
 Convention = Literal["hf", "transformer_lens"]
 
 
@@ -156,7 +158,7 @@ def parse_release(release_id: str, raw: dict[str, Any]) -> Release:
 
 def catalog_files() -> list[Path]:
     extra = [Path(p) for p in os.environ.get(CATALOG_ENV, "").split(os.pathsep) if p]
-    return [SHIPPED_CATALOG, *extra, data_dir() / LOCAL_CATALOG_NAME]
+    return [SHIPPED_CATALOG, *extra]
 
 
 def load_catalog() -> dict[str, Release]:
@@ -169,7 +171,30 @@ def load_catalog() -> dict[str, Release]:
             raw.update(tomllib.loads(path.read_text()).get("releases", {}))
         except tomllib.TOMLDecodeError as err:
             raise CatalogError(f"Catalog file {path} is not valid TOML: {err}.") from err
+    for rid, metas in _registrations().items():
+        if rid in raw:
+            known = {m.get("id") for m in raw[rid].get("meta_saes", [])}
+            extra = [{**m, "source": {"kind": "local", "root": "/"}} for m in metas if m.get("id") not in known]
+            raw[rid] = {**raw[rid], "meta_saes": [*raw[rid].get("meta_saes", []), *extra]}
     return {rid: parse_release(rid, body) for rid, body in raw.items()}
+
+
+def _registrations() -> dict[str, list[dict[str, Any]]]:
+    path = data_dir() / REGISTRATIONS
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise CatalogError(f"{path} is corrupt ({err}); delete it and register the meta-SAEs again.") from err
+    return data if isinstance(data, dict) else {}
+
+
+def register_meta_sae(release_id: str, entry: dict[str, Any]) -> None:
+    """Record a meta-SAE trained here (atomically); it appears in the catalog from the next load."""
+    data = _registrations()
+    data[release_id] = [m for m in data.get(release_id, []) if m.get("id") != entry["id"]] + [entry]
+    write_json_atomic(data_dir() / REGISTRATIONS, data)
 
 
 def default_release_id(catalog: dict[str, Release]) -> str:

@@ -24,7 +24,7 @@ from backend.config import default_device
 from backend.sae import SAE, SAEConfig
 from backend.storage import atomic_path
 
-ProgressFn = Callable[[int, int, dict[str, float]], None]
+ProgressFn = Callable[[int, int, dict[str, float]], object]
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 _ROOT = Path(tempfile.mkdtemp(prefix="atlas-tests-"))
 # Set before anything imports huggingface_hub, which reads these at import time.
-os.environ["HF_HUB_OFFLINE"] = "1"
+if os.environ.get("ATLAS_ONLINE_TESTS") != "1":
+    os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_HUB_CACHE"] = str(_ROOT / "hf-cache")
 os.environ["ATLAS_DATA_DIR"] = str(_ROOT / "data")
 TEST_CATALOG = Path(__file__).parent / "fixtures" / "catalog.toml"

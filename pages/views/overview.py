@@ -6,6 +6,7 @@ import streamlit as st
 from backend.errors import AtlasError
 from backend.overview import log_density, sae_summary
 from pages.views.common import catalog, current_view, index_ready, latent_table, sae, sae_metrics
+from pages.views.train_meta import meta_form
 
 view = current_view()
 release = catalog()[view.release]
@@ -63,3 +64,5 @@ st.dataframe(
     },
 )
 st.caption("Sort by clicking a column header; open a latent from the Latent card page or by search.")
+
+meta_form(view, model.cfg.d_sae)

@@ -88,3 +88,24 @@ def test_best_matches_finds_the_split_parent() -> None:
     small = torch.eye(4, 6)
     row = small[2] + 0.1 * small[3]
     assert best_matches(row, {"4": small})["4"][0][0] == 2
+
+
+def test_train_meta_registers_next_to_its_sae(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from backend.catalog import load_catalog
+    from backend.loading import load_meta_sae, load_sae
+    from backend.meta_train import MetaTrainConfig, train_meta_for
+    from backend.sae_formats import save_saelens
+
+    monkeypatch.setenv("ATLAS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("ATLAS_CATALOG", str(tmp_path / "catalog.toml"))
+    (tmp_path / "catalog.toml").write_text(
+        f'[releases.mine]\nmodel = "gpt2"\nhook = "blocks.1.hook_resid_pre"\n'
+        f'saes = [{{ id = "40", path = "sae", source = {{ kind = "local", root = "{tmp_path}" }} }}]\n'
+    )
+    save_saelens(random_sae("standard", d_in=6, d_sae=40), tmp_path / "sae")
+    release = load_catalog()["mine"]
+    meta_id = train_meta_for(release, "40", MetaTrainConfig(d_meta=8, k=2, epochs=5, batch_size=16))
+    reloaded = load_catalog()["mine"]
+    assert reloaded.meta(meta_id).over == "40"
+    meta = load_meta_sae(reloaded, meta_id, load_sae(reloaded, "40").sae)
+    assert meta.cfg.d_sae == 8 and (tmp_path / "data" / "releases" / "mine" / meta_id / "metrics.json").exists()

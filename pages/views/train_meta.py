@@ -1,0 +1,37 @@
+"""The "train a meta-SAE" form of the overview page (the work runs in backend/meta_train.py)."""
+
+import streamlit as st
+
+from backend.errors import AtlasError
+from backend.meta_train import MetaTrainConfig, train_meta_for
+from backend.urlstate import View
+from pages.views.common import catalog
+
+
+def meta_form(view: View, d_sae: int) -> None:
+    release = catalog()[view.release]
+    existing = [m.id for m in release.meta_for(view.sae)]
+    with st.expander("Train a meta-SAE on this SAE's decoder rows", expanded=False):
+        if existing:
+            st.caption(f"Already available: {', '.join(existing)}. Training another registers it beside them.")
+        cols = st.columns(3)
+        d_meta = cols[0].number_input(
+            "Meta-latents", 8, max(8, d_sae // 2), max(8, d_sae // 20), help="The paper used about d_sae / 21."
+        )
+        k = cols[1].number_input("k (active per latent)", 1, 32, 4)
+        epochs = cols[2].number_input("Epochs over the decoder rows", 1, 2000, 200)
+        if not st.button("Train and register"):
+            return
+        bar = st.progress(0.0, text="Training the meta-SAE…")
+        try:
+            meta_id = train_meta_for(
+                release,
+                view.sae,
+                MetaTrainConfig(d_meta=int(d_meta), k=int(k), epochs=float(epochs)),
+                lambda done, total: bar.progress(done / total, text=f"Training the meta-SAE: step {done} of {total}"),
+            )
+        except AtlasError as err:
+            st.error(f"Training failed: {err}")
+            return
+        catalog.clear()
+        st.success(f"Registered {meta_id}. Open any latent card to see its decomposition.")
