@@ -106,7 +106,13 @@ def _train_member(
 ) -> None:
     folder = release.sae(entry_id).location.path
     cfg = TrainConfig(
-        d_sae=d_sae, k=k, lr=profile.lr, epochs=profile.epochs, batch_size=profile.batch_size, seed=profile.seed
+        d_sae=d_sae,
+        k=k,
+        lr=profile.lr,
+        epochs=profile.epochs,
+        batch_size=profile.batch_size,
+        aux_k=64,
+        seed=profile.seed,
     )
     result = train_sae(
         train_x,
