@@ -142,8 +142,10 @@ def _offsets(sorted_keys: Tensor, n: int) -> Tensor:
 
 def meta_label(members: list[tuple[int, float]], labels: list[str], top: int = 8, words: int = 3) -> str:
     """A meta-latent's label: the words most shared by its strongest member latents' labels."""
+    from backend.index_cards import DEAD_LABEL
+
     scores: Counter[str] = Counter()
-    for latent, value in members[:top]:
+    for latent, value in [(i, v) for i, v in members if labels[i] != DEAD_LABEL][:top]:
         for word in labels[latent].split(" · "):
             scores[word.lower()] += value  # type: ignore[assignment]
     return " · ".join(word for word, _ in scores.most_common(words)) or "(no members)"

@@ -109,3 +109,9 @@ def test_train_meta_registers_next_to_its_sae(tmp_path, monkeypatch) -> None:  #
     assert reloaded.meta(meta_id).over == "40"
     meta = load_meta_sae(reloaded, meta_id, load_sae(reloaded, "40").sae)
     assert meta.cfg.d_sae == 8 and (tmp_path / "data" / "releases" / "mine" / meta_id / "metrics.json").exists()
+
+
+def test_meta_label_skips_dead_members() -> None:
+    from backend.index_cards import DEAD_LABEL
+
+    assert meta_label([(0, 2.0), (1, 1.0)], [DEAD_LABEL, "river · stream"]).startswith("river")
