@@ -18,6 +18,8 @@ from backend.sae import SAE
 CHUNK = 8192
 FLOOR_FRACTION = 0.5
 """Entries down to this fraction of the release threshold are kept, so the threshold can be lowered."""
+MAX_PER_LATENT = 16
+"""At most this many meta-latents are kept per latent (the paper's meta-SAE activates k=4)."""
 
 
 def _check(meta: SAE, sae: SAE) -> None:
@@ -107,15 +109,20 @@ def build_decompositions(meta: SAE, sae: SAE) -> Decompositions:
     lat, met, val, cos = [], [], [], []
     for start in range(0, len(rows), CHUNK):
         chunk = rows[start : start + CHUNK]
-        pre = torch.relu(meta.pre_acts(chunk))
-        r, c = (pre > floor).nonzero(as_tuple=True)
+        top = torch.relu(meta.pre_acts(chunk)).topk(min(MAX_PER_LATENT, meta.cfg.d_sae), dim=1)
+        keep = top.values > floor
+        r = torch.arange(len(chunk), device=chunk.device).unsqueeze(1).expand_as(keep)[keep]
         lat.append(r + start)
-        met.append(c)
-        val.append(pre[r, c])
-        cos.append(torch.nn.functional.cosine_similarity(meta.decode(meta.activate(pre)), chunk, dim=1))
+        met.append(top.indices[keep])
+        val.append(top.values[keep])
+        active = top.values * (top.values > meta.threshold[top.indices])
+        recon = (
+            torch.nn.functional.embedding_bag(top.indices, meta.W_dec, per_sample_weights=active, mode="sum")
+            + meta.b_dec
+        )
+        cos.append(torch.nn.functional.cosine_similarity(recon, chunk, dim=1))
+    # topk leaves each latent's entries strongest first, latents in order: already the forward order.
     latent, meta_idx, value = torch.cat(lat).cpu(), torch.cat(met).cpu(), torch.cat(val).float().cpu()
-    order = _lexsort(latent, -value)
-    latent, meta_idx, value = latent[order], meta_idx[order], value[order]
     by_meta = _lexsort(meta_idx, -value)
     return Decompositions(
         latent=latent,
