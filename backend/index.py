@@ -60,7 +60,8 @@ def fold_batch(state: IndexState, sae: SAE, tokens: Tensor, acts: Tensor, first_
     with torch.no_grad():
         for start in range(0, len(tokens), step):
             chunk_mask = mask[start : start + step].to(sae.device)
-            latent_acts = sae.encode(acts[start : start + step].to(sae.device)) * chunk_mask.unsqueeze(-1)
+            latent_acts = sae.encode(acts[start : start + step].to(sae.device))
+            latent_acts[~chunk_mask] = 0
             state.update(latent_acts, chunk_mask, first_context + start)
 
 

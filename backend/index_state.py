@@ -125,32 +125,32 @@ class IndexState:
     @torch.no_grad()
     def update(self, acts: Tensor, valid: Tensor, first_context: int) -> None:
         """Fold in the activations `acts [n_ctx, seq, d_sae]` of contexts `first_context...`;
-        only positions where `valid [n_ctx, seq]` is true count (acts must be zero elsewhere)."""
+        only positions where `valid [n_ctx, seq]` is true count, and acts must be zero elsewhere.
+
+        Everything but the top-k works on the sparse non-zero entries: no dense temporaries."""
         n_ctx, seq, d_sae = acts.shape
-        flat = acts.reshape(n_ctx * seq, d_sae)
-        positions = valid.reshape(-1).nonzero(as_tuple=True)[0]
-        if len(positions) == 0:
+        n_valid = int(valid.sum())
+        if n_valid == 0:
             return
-        tokens = positions + first_context * seq
-        self.n_tokens += len(positions)
-        valid_acts = flat[positions]
-        active = valid_acts > 0
-        self.count += active.sum(dim=0)
-        self.total += valid_acts.sum(dim=0, dtype=torch.float64)
-        self.max = torch.maximum(self.max, valid_acts.max(dim=0).values)
-        rows, cols = active.nonzero(as_tuple=True)
-        vals = valid_acts[rows, cols]
+        flat = acts.reshape(n_ctx * seq, d_sae)
+        self.n_tokens += n_valid
+        rows, cols = (flat > 0).nonzero(as_tuple=True)
+        vals = flat[rows, cols]
+        self.count += torch.bincount(cols, minlength=d_sae)
+        self.total.index_add_(0, cols, vals.double())
+        self.max = self.max.scatter_reduce(0, cols, vals, "amax")
         bins = hist_bin(vals)
         self.hist.view(-1).index_add_(0, cols * N_BINS + bins, torch.ones_like(cols))
-        self._update_top(flat, valid_acts, positions, tokens, seq)
-        self._update_reservoir(flat, positions[rows], cols, bins // INTERVAL_GROUP, tokens[rows], vals, seq)
+        self._update_top(flat, first_context * seq, seq)
+        self._update_reservoir(flat, rows, cols, bins // INTERVAL_GROUP, rows + first_context * seq, vals, seq)
 
-    def _update_top(self, flat: Tensor, valid_acts: Tensor, positions: Tensor, tokens: Tensor, seq: int) -> None:
-        k = min(TOP_K, len(tokens))
-        vals, idx = valid_acts.masked_fill(valid_acts <= 0, -torch.inf).topk(k, dim=0)
-        toks = tokens[idx].masked_fill(vals == -torch.inf, -1)
+    def _update_top(self, flat: Tensor, first_token: int, seq: int) -> None:
+        k = min(TOP_K, len(flat))
+        vals, idx = flat.topk(k, dim=0)
+        vals = vals.masked_fill(vals <= 0, -torch.inf)
+        toks = (idx + first_token).masked_fill(vals == -torch.inf, -1)
         cols = torch.arange(flat.shape[1], device=flat.device).expand(k, -1)
-        wins = windows(flat, positions[idx].flatten(), cols.flatten(), seq).view(k, -1, WINDOW)
+        wins = windows(flat, idx.flatten(), cols.flatten(), seq).view(k, -1, WINDOW)
         self.top_val, self.top_tok, self.top_win = _sorted_top(
             torch.cat([self.top_val, vals.T], dim=1),
             torch.cat([self.top_tok, toks.T], dim=1),
