@@ -106,19 +106,19 @@ def build_decompositions(meta: SAE, sae: SAE) -> Decompositions:
     default = float(meta.threshold.max())
     floor = FLOOR_FRACTION * default
     rows = sae.unit_decoder().to(meta.device)
+    w_enc_bf16 = meta.W_enc.to(torch.bfloat16)
     lat, met, val, cos = [], [], [], []
     for start in range(0, len(rows), CHUNK):
         chunk = rows[start : start + CHUNK]
-        top = torch.relu(meta.pre_acts(chunk)).topk(min(MAX_PER_LATENT, meta.cfg.d_sae), dim=1)
-        keep = top.values > floor
+        values, indices = _top_pre_acts(meta, chunk, min(MAX_PER_LATENT, meta.cfg.d_sae), w_enc_bf16)
+        keep = values > floor
         r = torch.arange(len(chunk), device=chunk.device).unsqueeze(1).expand_as(keep)[keep]
         lat.append(r + start)
-        met.append(top.indices[keep])
-        val.append(top.values[keep])
-        active = top.values * (top.values > meta.threshold[top.indices])
+        met.append(indices[keep])
+        val.append(values[keep])
+        active = values * (values > meta.threshold[indices])
         recon = (
-            torch.nn.functional.embedding_bag(top.indices, meta.W_dec, per_sample_weights=active, mode="sum")
-            + meta.b_dec
+            torch.nn.functional.embedding_bag(indices, meta.W_dec, per_sample_weights=active, mode="sum") + meta.b_dec
         )
         cos.append(torch.nn.functional.cosine_similarity(recon, chunk, dim=1))
     # topk leaves each latent's entries strongest first, latents in order: already the forward order.
@@ -135,6 +135,29 @@ def build_decompositions(meta: SAE, sae: SAE) -> Decompositions:
         floor=floor,
         cosine=torch.cat(cos).cpu(),
     )
+
+
+def _top_pre_acts(meta: SAE, rows: Tensor, n: int, w_enc_bf16: Tensor) -> tuple[Tensor, Tensor]:
+    """The `n` largest ReLU pre-activations of each row, strongest first: `[rows, n]` values and indices.
+
+    Candidates come from a bfloat16 product (about 3x faster on CPU); their values are then
+    recomputed exactly in float32 with a sampled sparse product, so stored activations equal the encoder's."""
+    centred = rows - meta.b_dec if meta.cfg.apply_b_dec_to_input else rows
+    fast = centred.to(torch.bfloat16) @ w_enc_bf16 + meta.b_enc.to(torch.bfloat16)
+    candidates = fast.topk(n, dim=1).indices.sort(dim=1).values
+    crow = torch.arange(0, len(rows) * n + 1, n, device=rows.device)
+    mask = torch.sparse_csr_tensor(
+        crow,
+        candidates.flatten(),
+        torch.zeros(candidates.numel(), device=rows.device),
+        (len(rows), meta.cfg.d_sae),
+        check_invariants=False,
+    )
+    exact = torch.relu(
+        torch.sparse.sampled_addmm(mask, centred, meta.W_enc).values().view(len(rows), n) + meta.b_enc[candidates]
+    )
+    order = exact.argsort(dim=1, descending=True, stable=True)
+    return exact.gather(1, order), candidates.gather(1, order)
 
 
 def _lexsort(primary: Tensor, secondary: Tensor) -> Tensor:
