@@ -14,7 +14,7 @@ PAGES = [
     st.Page("pages/views/meta.py", title="Meta-latent card", url_path="meta"),
     st.Page("pages/views/search.py", title="Search", url_path="search"),
 ]
-navigation = st.navigation(PAGES)
+navigation = st.navigation(PAGES, position="hidden")
 
 try:
     releases = catalog()
@@ -25,6 +25,9 @@ except AtlasError as err:
 
 with st.sidebar:
     st.title("SAE Atlas")
+    # Our own links rather than Streamlit's: they carry the release and SAE to the next page.
+    for page in PAGES:
+        st.page_link(page, query_params={"release": view.release, "sae": view.sae})
     release_ids = list(releases)
     release_id = st.selectbox(
         "Release",

@@ -1,6 +1,7 @@
 """End to end in real Chromium against `streamlit run` on localhost (the tiny release)."""
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -104,7 +105,7 @@ def test_decomposition_links_to_a_meta_latent_card(server: str, browser, tiny_re
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(f"{server}/latent?release={tiny_release}&sae=128&latent=4")
     close_first_visit_dialog(page)
-    link = page.get_by_role("link", name="meta ").first
+    link = page.get_by_role("link", name=re.compile(r"^meta \d+")).first
     link.wait_for(timeout=120_000)
     link.click()
     page.get_by_role("heading", name="Meta-latent ").wait_for(timeout=60_000)
@@ -124,3 +125,14 @@ def test_untrusted_token_text_is_shown_escaped(server: str, browser, tiny_releas
     page.get_by_text("Top latents of each token").wait_for(timeout=120_000)
     assert page.locator(".example img").count() == 0
     assert not alerts
+
+
+def test_sidebar_navigation_keeps_the_release_and_sae(server: str, browser, tiny_release: str) -> None:  # type: ignore[no-untyped-def]
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{server}/latent?release={tiny_release}&sae=64&latent=2")
+    close_first_visit_dialog(page)
+    page.get_by_role("link", name="Search").click()
+    page.get_by_role("heading", name="Search latents").wait_for(timeout=60_000)
+    page.wait_for_function(
+        "() => location.pathname.endsWith('/search') && location.search.includes('sae=64')", timeout=60_000
+    )
