@@ -3,6 +3,7 @@
 import streamlit as st
 
 from backend.errors import AtlasError
+from backend.urlstate import share_link
 from pages.views.common import catalog, current_view, show_warnings, style
 
 st.set_page_config(page_title="SAE Atlas", page_icon="🗺️", layout="wide")
@@ -48,3 +49,7 @@ with st.sidebar:
 
 show_warnings(view)
 navigation.run()
+
+with st.sidebar:
+    st.caption("Link to this view (copy with the button at its right):")
+    st.code(share_link(st.context.url or "", st.query_params.to_dict()), language=None, wrap_lines=True)

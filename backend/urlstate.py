@@ -7,6 +7,7 @@ Query parameters are strings from anyone: they can only name catalog releases an
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from backend.catalog import Release, default_release_id
 
@@ -92,3 +93,9 @@ def parse_view(params: Mapping[str, str], catalog: dict[str, Release]) -> View:
         threshold=_number(params.get("t"), "t", float, warnings),
         warnings=tuple(warnings),
     )
+
+
+def share_link(page_url: str, params: Mapping[str, str]) -> str:
+    """`page_url` (scheme, host, page path) with exactly `params` as its query: the link to this view."""
+    parts = urlsplit(page_url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(dict(params)), ""))

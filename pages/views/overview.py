@@ -5,7 +5,16 @@ import streamlit as st
 
 from backend.errors import AtlasError
 from backend.overview import log_density, sae_summary
-from pages.views.common import catalog, current_view, index_ready, latent_table, sae, sae_metrics
+from pages.views.common import (
+    catalog,
+    current_view,
+    index_ready,
+    latent_table,
+    meta_id_for,
+    meta_metrics,
+    sae,
+    sae_metrics,
+)
 from pages.views.train_meta import meta_form
 
 view = current_view()
@@ -42,6 +51,19 @@ if metrics:
         f"{metrics.get('cosine_with_init_mean', float('nan')):.3f}",
         help="How far training moved the decoder rows; near 1 means barely moved.",
     )
+
+meta_id = meta_id_for(view)
+meta_quality = meta_metrics(view.release, meta_id) if meta_id else None
+if meta_quality:
+    st.subheader(f"Meta-SAE {meta_id} on this SAE's decoder rows")
+    meta_cols = st.columns(3)
+    meta_cols[0].metric("Decoder variance explained", f"{meta_quality['variance_explained']:.1%}")
+    meta_cols[1].metric(
+        "Member coherence",
+        f"{meta_quality['coherence_mean']:.3f}",
+        help=f"Mean pairwise cosine of the top-8 member latents' activations on held-out tokens; random sets of 8 give {meta_quality['coherence_random_baseline']:.3f}.",
+    )
+    meta_cols[2].metric("Meta-latents with members", f"{meta_quality['meta_latents_with_members']:.0f}")
 
 st.subheader("Latents")
 if not index_ready(view):

@@ -29,3 +29,10 @@ def test_meta_latent_and_threshold_round_trip_and_validate() -> None:
     assert parse_view(view.params(), catalog) == view
     bad = parse_view({"release": "tiny", "t": "nan-ish", "m": "-1"}, catalog)
     assert bad.threshold is None and bad.meta_latent == 0 and len(bad.warnings) == 2
+
+
+def test_share_link_replaces_the_query() -> None:
+    from backend.urlstate import share_link
+
+    link = share_link("http://host:8501/latent?old=1", {"release": "tiny", "q": "a b&c"})
+    assert link == "http://host:8501/latent?release=tiny&q=a+b%26c"
