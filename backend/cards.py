@@ -48,6 +48,8 @@ class Card:
     top: list[Example]
     intervals: list[Interval]
     """Highest activations first."""
+    auto_label: str = ""
+    """The label computed from the data, shown beside an imported one."""
     lens_pos: list[tuple[str, float]] = field(default_factory=list)
     lens_neg: list[tuple[str, float]] = field(default_factory=list)
 
@@ -115,6 +117,7 @@ class CardReader:
         return Card(
             latent=latent,
             label=str(row["label"]),
+            auto_label=str(row["auto_label"]),
             density=float(row["density"]),
             count=int(row["count"]),
             max=float(row["max"]),

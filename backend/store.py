@@ -110,18 +110,34 @@ class IndexReader:
         frame = handle.read_row_group(latent // LATENTS_PER_GROUP).to_pandas()
         return frame[frame["latent"] == latent]
 
+    @cached_property
+    def explanations(self) -> dict[int, str]:
+        """Labels imported from Neuronpedia (backend/neuronpedia.py); they replace the automatic ones."""
+        from backend.neuronpedia import cached_explanations
+
+        return cached_explanations(self.folder)
+
     def latent_row(self, latent: int) -> dict[str, Any]:
         rows = self._rows(self._latents_file, latent)
         if rows.empty:
             raise StoreError(f"The index has no row for latent {latent}; rebuild it.")
-        return dict(rows.iloc[0])
+        row = dict(rows.iloc[0])
+        row["auto_label"] = row["label"]
+        row["label"] = self.explanations.get(latent, row["label"])
+        return row
 
     def examples(self, latent: int) -> pd.DataFrame:
         return self._rows(self._examples_file, latent).reset_index(drop=True)
 
     def table(self, columns: list[str] | None = None) -> pd.DataFrame:
         """All latents, only the named columns (default: id, density, max, mean, label)."""
-        return self._latents_file.read(columns=columns or TABLE_COLUMNS).to_pandas()
+        table = self._latents_file.read(columns=columns or TABLE_COLUMNS).to_pandas()
+        if "label" in table and self.explanations:
+            imported = table["latent"].map(self.explanations) if "latent" in table else None
+            if imported is None:
+                imported = table.index.to_series().map(self.explanations)
+            table["label"] = imported.fillna(table["label"]).to_numpy()
+        return table
 
     @cached_property
     def tokens(self) -> np.ndarray:

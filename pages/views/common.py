@@ -15,6 +15,7 @@ from backend.errors import AtlasError
 from backend.loading import load_meta_sae, load_sae
 from backend.meta import Decompositions, build_decompositions
 from backend.models import LanguageModel, load_language_model
+from backend.neuronpedia import EXPLANATIONS
 from backend.sae import SAE
 from backend.store import IndexReader
 from backend.urlstate import View, parse_view
@@ -107,8 +108,9 @@ def language_model(spec: str) -> LanguageModel:
 
 def index_stamp(release_id: str, sae_id: str) -> float | None:
     """When the index was last written; part of every cache key, so a rebuilt or removed index is never served stale."""
-    meta = catalog()[release_id].root / "index" / sae_id / "meta.json"
-    return meta.stat().st_mtime if meta.exists() else None
+    folder = catalog()[release_id].root / "index" / sae_id
+    stamps = [p.stat().st_mtime for p in (folder / "meta.json", folder / EXPLANATIONS) if p.exists()]
+    return max(stamps) if stamps else None
 
 
 @st.cache_resource(max_entries=8)

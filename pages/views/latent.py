@@ -50,7 +50,10 @@ st.header(f"Latent {latent_card.latent}: {latent_card.label}")
 entry = release.sae(view.sae)
 if entry.neuronpedia_id:
     st.link_button("Open in Neuronpedia", NEURONPEDIA.format(model_set=entry.neuronpedia_id, latent=latent_card.latent))
-st.caption("Label: the tokens this latent fires on most, weighted by activation over its top examples.")
+if latent_card.label != latent_card.auto_label:
+    st.caption(f"Label imported from Neuronpedia. From the data: {latent_card.auto_label}")
+else:
+    st.caption("Label: the tokens this latent fires on most, weighted by activation over its top examples.")
 
 stats = st.columns(4)
 stats[0].metric("Density", f"{latent_card.density:.4%}", help="Fraction of indexed tokens where it fires.")

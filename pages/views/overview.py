@@ -15,6 +15,7 @@ from pages.views.common import (
     sae,
     sae_metrics,
 )
+from pages.views.neuronpedia_import import import_form
 from pages.views.train_meta import meta_form
 
 view = current_view()
@@ -88,3 +89,4 @@ st.dataframe(
 st.caption("Sort by clicking a column header; open a latent from the Latent card page or by search.")
 
 meta_form(view, model.cfg.d_sae)
+import_form(view)

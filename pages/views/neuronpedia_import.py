@@ -1,0 +1,27 @@
+"""The "import labels from Neuronpedia" control of the overview page."""
+
+import streamlit as st
+
+from backend.errors import AtlasError
+from backend.neuronpedia import import_explanations
+from backend.urlstate import View
+from pages.views.common import catalog
+
+
+def import_form(view: View) -> None:
+    release = catalog()[view.release]
+    neuronpedia_id = release.sae(view.sae).neuronpedia_id
+    if not neuronpedia_id:
+        return
+    with st.expander("Labels from Neuronpedia"):
+        st.caption(
+            f"Imports the explanations Neuronpedia holds for {neuronpedia_id} and shows them as labels (needs the internet)."
+        )
+        if st.button("Import labels from Neuronpedia"):
+            try:
+                with st.spinner("Downloading explanations…"):
+                    count = import_explanations(neuronpedia_id, release.root / "index" / view.sae)
+            except AtlasError as err:
+                st.error(f"{err} Try again when online.")
+                return
+            st.success(f"Imported {count:,} explanations.")
