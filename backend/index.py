@@ -7,7 +7,7 @@ checkpoint: batches are fixed slices of the corpus, so nothing is lost or counte
 """
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -104,7 +104,7 @@ def run_pass(
     """
     resumed = _load_checkpoint(work_dir, key, sae.device)
     state, done = resumed if resumed else (IndexState.empty(sae.cfg.d_sae, sae.device), 0)
-    batches = list(_batch_starts(len(tokens), cfg.batch_contexts))
+    batches = list(range(0, len(tokens), cfg.batch_contexts))
     for number, start in enumerate(batches[done:], start=done):
         batch = tokens[start : start + cfg.batch_contexts]
         fold_batch(state, sae, batch, activations(start, batch), start, cfg)
@@ -116,10 +116,6 @@ def run_pass(
         if stop_after is not None and finished - done >= stop_after and finished < len(batches):
             return None
     return state
-
-
-def _batch_starts(n_contexts: int, batch: int) -> Iterator[int]:
-    return iter(range(0, n_contexts, batch))
 
 
 def build_index(

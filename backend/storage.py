@@ -26,8 +26,3 @@ def atomic_path(target: Path) -> Iterator[Path]:
 def write_json_atomic(target: Path, data: Any) -> None:
     with atomic_path(target) as tmp:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
-
-
-def write_bytes_atomic(target: Path, data: bytes) -> None:
-    with atomic_path(target) as tmp:
-        tmp.write_bytes(data)

@@ -8,7 +8,7 @@ import streamlit as st
 from backend.cards import Card, Example
 from backend.errors import AtlasError
 from backend.render import highlighted_tokens
-from pages.views.common import card, catalog, current_view, index_ready, latent_link, meta_id_for
+from pages.views.common import card, cards, catalog, current_view, index_ready, latent_link, meta_id_for
 from pages.views.decomposition import across_sizes_section, decomposition_section
 
 NEURONPEDIA = "https://www.neuronpedia.org/{model_set}/{latent}"
@@ -41,8 +41,6 @@ if nav[2].button("Next ▶"):
     go_to(latent_card.latent + 1)
     st.rerun()
 if nav[3].button("Random"):
-    from pages.views.common import cards
-
     go_to(random.randrange(cards(view.release, view.sae).index.d_sae))
     st.rerun()
 
