@@ -14,6 +14,7 @@ PAGES = [
     st.Page("pages/views/latent.py", title="Latent card", url_path="latent"),
     st.Page("pages/views/meta.py", title="Meta-latent card", url_path="meta"),
     st.Page("pages/views/search.py", title="Search", url_path="search"),
+    st.Page("pages/views/stitching.py", title="Stitching", url_path="stitching"),
 ]
 navigation = st.navigation(PAGES, position="hidden")
 

@@ -1,4 +1,4 @@
-"""Command line: `python -m backend {list,build,index,train-meta}`. Every job shows progress and resumes."""
+"""Command line: `python -m backend {list,build,index,train-meta,stitch}`. Every job shows progress and resumes."""
 
 import argparse
 import json
@@ -49,6 +49,18 @@ def _train_meta(args: argparse.Namespace) -> None:
     print(f"registered {train_meta_for(release, args.sae, cfg, progress)}")
 
 
+def _stitch(args: argparse.Namespace) -> None:
+    from backend.build import _Tqdm
+    from backend.config import default_device
+    from backend.models import load_language_model
+    from backend.stitch_family import CurveSettings, compute_curves
+
+    release = get_release(args.release or default_release_id(load_catalog()))
+    settings = CurveSettings(threshold=args.threshold, order=args.order, loss_points=args.loss_points)
+    curves = compute_curves(release, settings, load_language_model(release.model, default_device()), _Tqdm())
+    print(curves[curves["kind"] == "sae"].to_string(index=False))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m backend", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -69,6 +81,15 @@ def main(argv: list[str] | None = None) -> int:
     meta.add_argument("--k", type=int, default=4, help="active meta-latents per latent in training")
     meta.add_argument("--epochs", type=float, default=200)
     meta.set_defaults(run=_train_meta)
+    from backend.stitch_curve import ORDERS
+    from backend.stitching import DEFAULT_THRESHOLD
+
+    stitch = sub.add_parser("stitch", help="stitching curves of every neighbouring pair of a release's SAEs")
+    stitch.add_argument("--release", help="release id (default: the catalog's default)")
+    stitch.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, help="reconstruction cosine threshold")
+    stitch.add_argument("--order", default="grouped", choices=ORDERS)
+    stitch.add_argument("--loss-points", type=int, default=5, help="points with the model's loss (0: none)")
+    stitch.set_defaults(run=_stitch)
     args = parser.parse_args(argv)
     try:
         args.run(args)

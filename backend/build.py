@@ -20,6 +20,7 @@ from backend.activation_cache import cached_activations, norm_cap, token_vectors
 from backend.catalog import Release
 from backend.config import default_device
 from backend.corpus import corpus_texts, pack_contexts
+from backend.heldout import HELDOUT_CONTEXTS, held_out_from
 from backend.index import IndexConfig, build_index
 from backend.meta import decompose_all
 from backend.meta_train import MetaTrainConfig, base_metrics, fit_meta, save_meta
@@ -27,6 +28,7 @@ from backend.metrics import decoder_geometry, member_coherence, reconstruction_m
 from backend.models import LanguageModel, load_language_model
 from backend.sae import SAE, SAEConfig
 from backend.sae_formats import save_saelens
+from backend.stitch_family import CurveSettings, compute_curves
 from backend.storage import atomic_path, write_json_atomic
 from backend.train import TrainConfig, train_sae
 
@@ -198,6 +200,8 @@ def build_release(release: Release, profile_name: str = "default", report: Repor
             _train_member(entry.id, entry.d_sae, entry.k, train_x, eval_x, release, profile, report)
     _train_meta(release, profile, eval_x, report)
     _index_all(release, lm, tokens[-profile.index_contexts :], acts[-profile.index_contexts :], cap, report)
+    held = slice(max(n_train, len(tokens) - HELDOUT_CONTEXTS), None)  # what `heldout()` reads later
+    compute_curves(release, CurveSettings(), lm, report, held_out_from(tokens[held], acts[held], lm.bos_id, cap))
     summary = {
         "complete": True,
         "profile": profile_name,

@@ -1,5 +1,7 @@
 """One entry point from a catalog entry to a loaded SAE or meta-SAE, whatever the source."""
 
+from pathlib import Path
+
 import torch
 
 from backend.catalog import MetaEntry, Release, SAEEntry
@@ -42,3 +44,17 @@ def load_meta_sae(release: Release, meta_id: str, over: SAE, device: torch.devic
             f"decoder rows of width {over.cfg.d_in}; it was trained on another SAE."
         )
     return meta.to(device or torch.device("cpu"))
+
+
+def files_stamp(location_path: str, kind: str) -> float | None:
+    """Latest modification time of a local SAE folder (None for Hub sources, whose cache is immutable)."""
+    folder = Path(location_path)
+    if kind != "local" or not folder.is_dir():
+        return None
+    return max((p.stat().st_mtime for p in folder.iterdir()), default=None)
+
+
+def source_key(release: Release, sae_id: str) -> str:
+    """Names the files an SAE was loaded from, changing when a local SAE is rebuilt: a key for derived caches."""
+    location = release.sae(sae_id).location
+    return f"{location.describe()}@{files_stamp(location.path, location.kind)}"

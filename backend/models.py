@@ -7,7 +7,7 @@ weight processing (centred writes to the residual stream) makes the stream equal
 """
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,6 +117,52 @@ class LanguageModel:
         ):
             self.model(tokens, use_cache=False)
         return apply_convention(store["hidden"].float(), convention)
+
+    @torch.no_grad()
+    def next_token_loss(
+        self,
+        tokens: Tensor,
+        hook: str,
+        convention: str = "hf",
+        replace: Callable[[Tensor], Tensor] | None = None,
+        autocast: bool = False,
+    ) -> Tensor:
+        """Per-token next-token cross-entropy `[batch, seq - 1]` of `tokens [batch, seq]`, with the
+        activations at `hook` (in `convention`) replaced by `replace(activations)` when given."""
+        point = HookPoint.parse(hook)
+        layer = self.layers[point.layer]
+
+        def swap(hidden: Tensor) -> Tensor:
+            assert replace is not None
+            seen = apply_convention(hidden.float(), convention)
+            # Only the difference is added, so what the convention removed (e.g. the mean) stays.
+            return (hidden.float() + replace(seen) - seen).to(hidden.dtype)
+
+        def pre(_m: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+            if args:
+                return (swap(args[0]), *args[1:]), kwargs
+            return args, {**kwargs, "hidden_states": swap(kwargs["hidden_states"])}
+
+        def post(_m: Any, _args: Any, out: Any) -> Any:
+            return (swap(out[0]), *out[1:]) if isinstance(out, tuple) else swap(out)
+
+        handle = None
+        if replace is not None:
+            handle = (
+                layer.register_forward_pre_hook(pre, with_kwargs=True)
+                if point.kind == "pre"
+                else layer.register_forward_hook(post)
+            )
+        tokens = tokens.to(self.device)
+        try:
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=autocast):
+                logits = self.model(tokens, use_cache=False).logits.float()
+        finally:
+            if handle is not None:
+                handle.remove()
+        return torch.nn.functional.cross_entropy(
+            logits[:, :-1].flatten(0, 1), tokens[:, 1:].flatten(), reduction="none"
+        ).view(len(tokens), -1)
 
     def tokenize(self, text: str, prepend_bos: bool = True) -> Tensor:
         """`text` -> token ids `[seq]`, with BOS first (it is not added automatically for SmolLM2)."""

@@ -10,6 +10,9 @@ from typing import TypeVar
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from backend.catalog import Release, default_release_id
+from backend.stitch_curve import ORDERS
+
+MAP_COLOURS = ("meta-latent", "density", "novelty")
 
 MAX_TEXT = 2000
 N = TypeVar("N", int, float)
@@ -30,6 +33,12 @@ class View:
     """Meta-latent shown on the meta-latent card."""
     threshold: float | None = None
     """Decomposition threshold; None = the meta-SAE's own."""
+    stitch_threshold: float | None = None
+    """Reconstruction cosine threshold for stitching; None = the default (0.7)."""
+    order: str = ORDERS[0]
+    """Stitching step order."""
+    colour: str = MAP_COLOURS[0]
+    """What colours the latent map."""
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
     def params(self, **changes: object) -> dict[str, str]:
@@ -43,6 +52,9 @@ class View:
             "token": self.token,
             "m": self.meta_latent or None,
             "t": self.threshold,
+            "st": self.stitch_threshold,
+            "order": None if self.order == ORDERS[0] else self.order,
+            "colour": None if self.colour == MAP_COLOURS[0] else self.colour,
         }
         values.update(changes)
         return {key: str(val) for key, val in values.items() if val not in (None, "")}
@@ -61,6 +73,16 @@ def _number(raw: str | None, name: str, kind: type[N], warnings: list[str]) -> N
         warnings.append(f"Ignored {name}={value}: must be a non-negative number.")
         return None
     return value
+
+
+def _choice(raw: str | None, name: str, allowed: tuple[str, ...], warnings: list[str]) -> str:
+    """One of `allowed` (the first when absent); anything else falls back with a warning."""
+    if raw in (None, ""):
+        return allowed[0]
+    if raw not in allowed:
+        warnings.append(f"Ignored {name}={raw!r}: choose one of {', '.join(allowed)}.")
+        return allowed[0]
+    return str(raw)
 
 
 def default_sae(release: Release) -> str:
@@ -82,6 +104,10 @@ def parse_view(params: Mapping[str, str], catalog: dict[str, Release]) -> View:
         sae_id = default_sae(release)
     latent = _number(params.get("latent"), "latent", int, warnings)
     text = params.get("text", "")[:MAX_TEXT]
+    stitch_threshold = _number(params.get("st"), "st", float, warnings)
+    if stitch_threshold is not None and not 0.5 <= stitch_threshold <= 1:
+        warnings.append(f"Ignored st={stitch_threshold}: the stitching threshold is a cosine from 0.5 to 1.")
+        stitch_threshold = None
     return View(
         release=release_id,
         sae=sae_id,
@@ -91,6 +117,9 @@ def parse_view(params: Mapping[str, str], catalog: dict[str, Release]) -> View:
         token=_number(params.get("token"), "token", int, warnings),
         meta_latent=_number(params.get("m"), "m", int, warnings) or 0,
         threshold=_number(params.get("t"), "t", float, warnings),
+        stitch_threshold=stitch_threshold,
+        order=_choice(params.get("order"), "order", ORDERS, warnings),
+        colour=_choice(params.get("colour"), "colour", MAP_COLOURS, warnings),
         warnings=tuple(warnings),
     )
 

@@ -12,11 +12,20 @@ import streamlit as st
 from backend.cards import Card, CardReader
 from backend.catalog import Release, load_catalog
 from backend.errors import AtlasError
-from backend.loading import load_meta_sae, load_sae
+from backend.loading import files_stamp, load_meta_sae, load_sae
 from backend.meta import Decompositions, build_decompositions
 from backend.models import LanguageModel, load_language_model
 from backend.neuronpedia import EXPLANATIONS
 from backend.sae import SAE
+from backend.stitch_family import (
+    CurveSettings,
+    cached_curves,
+    curves_path,
+    matching_path,
+    neighbour_pairs,
+    pair_classification,
+)
+from backend.stitching import DEFAULT_THRESHOLD, Classification
 from backend.store import IndexReader
 from backend.urlstate import View, parse_view
 
@@ -40,14 +49,6 @@ def current_view() -> View:
 def show_warnings(view: View) -> None:
     for warning in view.warnings:
         st.warning(warning, icon="⚠️")
-
-
-def files_stamp(location_path: str, kind: str) -> float | None:
-    """Latest modification time of a local SAE folder (None for Hub sources, whose cache is immutable)."""
-    folder = Path(location_path)
-    if kind != "local" or not folder.is_dir():
-        return None
-    return max((p.stat().st_mtime for p in folder.iterdir()), default=None)
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading SAE…")
@@ -142,12 +143,58 @@ def latent_table(release_id: str, sae_id: str, with_tokens: bool = False) -> pd.
     return _latent_table(release_id, sae_id, with_tokens, index_stamp(release_id, sae_id))
 
 
+def latent_labels(release_id: str, sae_id: str) -> list[str] | None:
+    """Every latent's label, or None when the SAE has no index."""
+    try:
+        return list(latent_table(release_id, sae_id)["label"])
+    except AtlasError:
+        return None
+
+
 @st.cache_data(max_entries=16)
 def sae_metrics(release_id: str, sae_id: str) -> dict[str, float] | None:
     path = Path(catalog()[release_id].sae(sae_id).location.path) / "metrics.json"
     if catalog()[release_id].built and path.exists():
         return dict(json.loads(path.read_text()))
     return None
+
+
+def _mtime(path: Path) -> float | None:
+    return path.stat().st_mtime if path.exists() else None
+
+
+@st.cache_resource(max_entries=16)
+def _classification(
+    release_id: str, small: str, large: str, threshold: float, stamp: float | None
+) -> Classification | None:
+    return pair_classification(catalog()[release_id], small, large, threshold)
+
+
+def classification(release_id: str, small: str, large: str, threshold: float) -> Classification | None:
+    """The pair's novel/reconstruction split from its stored matching; None until it is computed."""
+    stamp = _mtime(matching_path(catalog()[release_id], small, large))
+    return _classification(release_id, small, large, threshold, stamp)
+
+
+@st.cache_data(max_entries=8)
+def _curves(release_id: str, settings: CurveSettings, stamp: float | None) -> pd.DataFrame | None:
+    return cached_curves(catalog()[release_id], settings)
+
+
+def stitching_curves(release_id: str, settings: CurveSettings) -> pd.DataFrame | None:
+    return _curves(release_id, settings, _mtime(curves_path(catalog()[release_id], settings)))
+
+
+def stitch_threshold(view: View) -> float:
+    return view.stitch_threshold if view.stitch_threshold is not None else DEFAULT_THRESHOLD
+
+
+def family_neighbours(view: View) -> tuple[str | None, str | None]:
+    """The next smaller and next larger SAE of the view's SAE in its family."""
+    pairs = neighbour_pairs(catalog()[view.release])
+    smaller = next((small for small, large in pairs if large == view.sae), None)
+    larger = next((large for small, large in pairs if small == view.sae), None)
+    return smaller, larger
 
 
 def index_ready(view: View) -> bool:
@@ -166,11 +213,13 @@ def index_ready(view: View) -> bool:
     return True
 
 
-def latent_link(view: View, latent: int, label: str = "") -> None:
+def latent_link(view: View, latent: int, label: str = "", sae: str | None = None) -> None:
+    """A link to a latent's card, in another SAE of the family when `sae` is given."""
+    prefix = f"SAE-{sae} " if sae and sae != view.sae else ""
     st.page_link(
         "pages/views/latent.py",
-        label=f"#{latent} {label}".strip(),
-        query_params=view.params(latent=latent, q=None, text=None, token=None),
+        label=f"{prefix}#{latent} {label}".strip(),
+        query_params=view.params(latent=latent, sae=sae or view.sae, q=None, text=None, token=None),
     )
 
 

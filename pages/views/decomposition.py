@@ -10,7 +10,16 @@ from backend.geometry import best_matches, logit_lens
 from backend.meta import Decompositions, meta_label
 from backend.meta_graph import related_graph
 from backend.urlstate import View
-from pages.views.common import catalog, decompositions, language_model, latent_link, latent_table, meta_link, sae
+from pages.views.common import (
+    catalog,
+    decompositions,
+    language_model,
+    latent_labels,
+    latent_link,
+    latent_table,
+    meta_link,
+    sae,
+)
 
 NODE_COLOURS = {"latent": "#c0392b", "meta": "#2e86de", "member": "#95a5a6"}
 
@@ -150,17 +159,9 @@ def across_sizes_section(view: View, latent: int) -> None:
         return
     for sid, found in matches.items():
         st.markdown(f"**SAE {sid}**")
-        small_view = View(release=view.release, sae=sid)
-        small_labels = _labels_or_none(view.release, sid)
+        small_labels = latent_labels(view.release, sid)
         for other, cosine in found:
             cols = st.columns([1, 4])
             cols[0].write(f"{cosine:.3f}")
             with cols[1]:
-                latent_link(small_view, other, small_labels[other] if small_labels else "")
-
-
-def _labels_or_none(release_id: str, sae_id: str) -> list[str] | None:
-    try:
-        return list(latent_table(release_id, sae_id)["label"])
-    except AtlasError:
-        return None
+                latent_link(view, other, small_labels[other] if small_labels else "", sae=sid)

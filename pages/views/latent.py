@@ -10,6 +10,7 @@ from backend.errors import AtlasError
 from backend.render import highlighted_tokens
 from pages.views.common import card, cards, catalog, current_view, index_ready, latent_link, meta_id_for
 from pages.views.decomposition import across_sizes_section, decomposition_section
+from pages.views.stitch_badge import stitching_badges
 
 NEURONPEDIA = "https://www.neuronpedia.org/{model_set}/{latent}"
 
@@ -116,4 +117,5 @@ with right:
 meta_id = meta_id_for(view)
 if meta_id is not None:
     decomposition_section(view, meta_id, latent_card.latent)
+stitching_badges(view, latent_card.latent)
 across_sizes_section(view, latent_card.latent)

@@ -76,3 +76,22 @@ def test_bad_hooks_are_clear_errors(lm: LanguageModel) -> None:
 
 def test_tokenize_prepends_bos(lm: LanguageModel) -> None:
     assert lm.tokenize("w5 w6").tolist() == [1, 5, 6]
+
+
+@pytest.mark.parametrize("hook", ["blocks.2.hook_resid_pre", "blocks.1.hook_resid_post"])
+@pytest.mark.parametrize("convention", ["hf", "transformer_lens"])
+def test_splicing_the_activations_back_in_leaves_the_loss_unchanged(
+    lm: LanguageModel, hook: str, convention: str
+) -> None:
+    clean = lm.next_token_loss(TOKENS, hook, convention)
+    same = lm.next_token_loss(TOKENS, hook, convention, replace=lambda acts: acts.clone())
+    zeroed = lm.next_token_loss(TOKENS, hook, convention, replace=torch.zeros_like)
+    assert clean.shape == (2, 6)
+    assert torch.allclose(clean, same, atol=1e-5)
+    assert not torch.allclose(clean, zeroed, atol=1e-3)
+
+
+def test_splicing_sees_the_activations_the_sae_reads(lm: LanguageModel) -> None:
+    seen: list[torch.Tensor] = []
+    lm.next_token_loss(TOKENS, "blocks.2.hook_resid_pre", "transformer_lens", replace=lambda a: seen.append(a) or a)
+    assert torch.allclose(seen[0], lm.activations(TOKENS, "blocks.2.hook_resid_pre", "transformer_lens"), atol=1e-5)

@@ -137,3 +137,37 @@ def test_train_a_meta_sae_from_the_overview(tiny_release: str, data_dir: Path) -
         assert at.header[0].value.startswith("Meta-latent 1:")
     finally:
         registrations.unlink(missing_ok=True)
+
+
+def test_stitching_page_shows_the_pair_table_and_curves(tiny_release: str) -> None:
+    at = run("stitching", release=tiny_release)
+    no_crash(at)
+    assert at.header[0].value == "SAE stitching"
+    table = at.dataframe[0].value
+    assert table["pair"].tolist() == ["64→128"]
+    assert len(at.tabs) == 3
+    assert not at.error
+
+
+def test_stitching_threshold_and_order_live_in_the_url(tiny_release: str) -> None:
+    at = run("stitching", release=tiny_release, st="0.8", order="swaps-first")
+    no_crash(at)
+    assert at.slider[0].value == pytest.approx(0.8)
+    assert next(s for s in at.selectbox if s.label == "Step order").value == "swaps-first"
+    assert any("No curves for these settings" in i.value for i in at.info)
+    next(b for b in at.button if b.label == "Compute stitching curves").click().run()
+    no_crash(at)
+    assert len(at.tabs) == 3
+
+
+def test_bad_stitching_params_fall_back_with_a_warning(tiny_release: str) -> None:
+    at = run("stitching", release=tiny_release, st="3", order="sideways")
+    no_crash(at)
+    warnings = " ".join(w.value for w in at.warning)
+    assert "st=3.0" in warnings and "order='sideways'" in warnings
+
+
+def test_latent_card_shows_its_stitching_badge(tiny_release: str) -> None:
+    at = run("latent", release=tiny_release, sae="128", latent="5")
+    no_crash(at)
+    assert any(s.value == "Across sizes (stitching)" for s in at.subheader)

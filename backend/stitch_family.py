@@ -1,0 +1,237 @@
+"""Stitching across a release's family: neighbouring pairs, cached matchings and cached curves.
+
+Matchings live in `<release>/stitching/match-S-L.safetensors`, curves in
+`<release>/stitching/curves-<settings>.parquet`; each records the sources it was computed from
+and is recomputed, never reused, when they change.
+"""
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from functools import partial
+from itertools import pairwise
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import Tensor
+
+from backend.catalog import Release
+from backend.config import default_device
+from backend.heldout import HeldOut, heldout
+from backend.loading import load_sae, source_key
+from backend.models import LanguageModel
+from backend.sae import SAE
+from backend.stitch_curve import Order, stitch_steps, stitched_reconstruction, stitching_curve
+from backend.stitching import (
+    DEFAULT_THRESHOLD,
+    EDGE_FLOOR,
+    Classification,
+    Matching,
+    classify,
+    match_saes,
+    matching_from_tensors,
+)
+from backend.storage import atomic_path
+
+Reporter = Callable[[str, int, int], None]
+LOSS_CONTEXTS = 16
+DEAD_LOG10_DENSITY = -9.0
+"""Builds store log10(density) clamped at -10 for latents that never fired."""
+
+
+@dataclass(frozen=True)
+class CurveSettings:
+    """What a family's stitching curves depend on; shown on the page and part of the cache key."""
+
+    threshold: float = DEFAULT_THRESHOLD
+    order: Order = "grouped"
+    points: int = 48
+    """Measurements of normalised MSE and L0 along each curve."""
+    loss_points: int = 5
+    """Measurements of the model's next-token loss along each curve (0 = none; each costs a forward pass)."""
+    seed: int = 0
+
+    def slug(self) -> str:
+        return f"{self.order}-t{self.threshold:.3f}-p{self.points}-l{self.loss_points}-s{self.seed}"
+
+
+def neighbour_pairs(release: Release) -> list[tuple[str, str]]:
+    """Each SAE with the next larger one, in catalog order (smallest first)."""
+    ids = release.sae_ids
+    return list(pairwise(ids))
+
+
+def _folder(release: Release) -> Path:
+    return release.root / "stitching"
+
+
+def matching_path(release: Release, small_id: str, large_id: str) -> Path:
+    return _folder(release) / f"match-{small_id}-{large_id}.safetensors"
+
+
+def _pair_key(release: Release, small_id: str, large_id: str) -> str:
+    return json.dumps([source_key(release, small_id), source_key(release, large_id)])
+
+
+def cached_matching(release: Release, small_id: str, large_id: str) -> Matching | None:
+    """The stored matching of the pair, or None when missing or computed from other files."""
+    path = matching_path(release, small_id, large_id)
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), "pt") as handle:
+            meta = handle.metadata() or {}
+        if meta.get("key") != _pair_key(release, small_id, large_id):
+            return None
+        return matching_from_tensors(load_file(str(path)), float(meta["floor"]))
+    except (FileNotFoundError, SafetensorError, KeyError, ValueError):
+        return None
+
+
+def pair_matching(release: Release, small_id: str, large_id: str, saes: tuple[SAE, SAE] | None = None) -> Matching:
+    """The pair's matching, computed (on the GPU when there is one) and stored if not cached."""
+    found = cached_matching(release, small_id, large_id)
+    if found is not None:
+        return found
+    small, large = saes or (load_sae(release, small_id).sae, load_sae(release, large_id).sae)
+    matching = match_saes(small, large, EDGE_FLOOR, default_device())
+    matching.dead_small, matching.dead_large = dead_latents(release, small_id), dead_latents(release, large_id)
+    path = matching_path(release, small_id, large_id)
+    with atomic_path(path) as tmp:
+        meta = {"key": _pair_key(release, small_id, large_id), "floor": str(matching.floor)}
+        save_file({k: v.contiguous() for k, v in matching.tensors().items()}, str(tmp), metadata=meta)
+    return matching
+
+
+def dead_latents(release: Release, sae_id: str) -> Tensor:
+    """`[d_sae]` bool: latents that never fired where the release measured density (all False if it did not)."""
+    loaded = load_sae(release, sae_id)
+    if loaded.log10_density is None:
+        return torch.zeros(loaded.sae.cfg.d_sae, dtype=torch.bool)
+    return loaded.log10_density <= DEAD_LOG10_DENSITY
+
+
+def pair_classification(release: Release, small_id: str, large_id: str, threshold: float) -> Classification | None:
+    """Classification of a pair from its cached matching (None when not computed yet)."""
+    matching = cached_matching(release, small_id, large_id)
+    if matching is None:
+        return None
+    return classify(matching, max(threshold, matching.floor), matching.dead_small, matching.dead_large)
+
+
+def curves_path(release: Release, settings: CurveSettings) -> Path:
+    return _folder(release) / f"curves-{settings.slug()}.parquet"
+
+
+def _curves_key(release: Release, settings: CurveSettings) -> str:
+    return json.dumps({"settings": asdict(settings), "saes": [source_key(release, i) for i in release.sae_ids]})
+
+
+def cached_curves(release: Release, settings: CurveSettings) -> pd.DataFrame | None:
+    """Stored curves for these settings, or None when missing or computed from other files."""
+    path = curves_path(release, settings)
+    try:
+        table = pq.read_table(path)
+    except (FileNotFoundError, pa.ArrowInvalid):
+        return None
+    if (table.schema.metadata or {}).get(b"key", b"").decode() != _curves_key(release, settings):
+        return None
+    return table.to_pandas()
+
+
+def _spliced_loss(
+    lm: LanguageModel, release: Release, data: HeldOut, reconstruct: Callable[[torch.Tensor], torch.Tensor] | None
+) -> float:
+    """Mean next-token loss on the first held-out contexts, reconstructions spliced in where the SAEs apply."""
+    tokens = data.tokens[:LOSS_CONTEXTS]
+    keep = data.keep[:LOSS_CONTEXTS].to(lm.device).unsqueeze(-1)
+
+    def replace(acts: torch.Tensor) -> torch.Tensor:
+        assert reconstruct is not None
+        return torch.where(keep, reconstruct(acts), acts)
+
+    loss = lm.next_token_loss(
+        tokens, release.hook, release.convention, replace if reconstruct else None, autocast=lm.device.type == "cpu"
+    )
+    return float(loss.mean())
+
+
+def compute_curves(
+    release: Release,
+    settings: CurveSettings,
+    lm: LanguageModel,
+    report: Reporter | None = None,
+    data: HeldOut | None = None,
+) -> pd.DataFrame:
+    """Stitching curves of every neighbouring pair plus the plain SAEs as reference points, stored.
+
+    Columns: pair, kind ("curve" or "sae"), steps, latents (live), l0, nmse, dloss (next-token loss
+    minus the clean model's; NaN where not measured). `data`: held-out activations (default: the release's)."""
+    found = cached_curves(release, settings)
+    if found is not None:
+        return found
+    report = report or (lambda *_: None)
+    data = data or heldout(release, lm, progress=lambda d, t: report("held-out activations", d, t))
+    x = data.vectors
+    clean = _spliced_loss(lm, release, data, None) if settings.loss_points else float("nan")
+    saes = {sae_id: load_sae(release, sae_id, default_device()).sae for sae_id in release.sae_ids}
+    frames = [_reference_points(release, lm, data, saes, clean, settings)]
+    pairs = neighbour_pairs(release)
+    for number, (small_id, large_id) in enumerate(pairs):
+        report("stitching curves", number, len(pairs))
+        small, large = saes[small_id], saes[large_id]
+        matching = pair_matching(release, small_id, large_id, (small, large))
+        classification = classify(matching, settings.threshold, matching.dead_small, matching.dead_large)
+        steps = stitch_steps(classification, settings.order, matching.large_best, settings.seed)
+        curve = stitching_curve(small, large, x, steps, settings.points)
+        curve["dloss"] = float("nan")
+        for row in _loss_rows(curve, settings.loss_points):
+            splice = partial(stitched_reconstruction, small, large, steps=steps, done=int(curve.at[row, "steps"]))
+            curve.at[row, "dloss"] = _spliced_loss(lm, release, data, splice) - clean
+        curve.insert(0, "pair", f"{small_id}→{large_id}")
+        curve.insert(1, "kind", "curve")
+        frames.append(curve)
+    report("stitching curves", len(pairs), len(pairs))
+    result = pd.concat(frames, ignore_index=True)
+    table = pa.Table.from_pandas(result, preserve_index=False)
+    table = table.replace_schema_metadata({"key": _curves_key(release, settings)})
+    with atomic_path(curves_path(release, settings)) as tmp:
+        pq.write_table(table, tmp)
+    return result
+
+
+def _loss_rows(curve: pd.DataFrame, loss_points: int) -> list[int]:
+    if loss_points <= 0:
+        return []
+    positions = torch.linspace(0, len(curve) - 1, min(loss_points, len(curve))).round().long().unique()
+    return [int(p) for p in positions]
+
+
+def _reference_points(
+    release: Release, lm: LanguageModel, data: HeldOut, saes: dict[str, SAE], clean: float, settings: CurveSettings
+) -> pd.DataFrame:
+    x = data.vectors
+    total_var = float(((x - x.mean(dim=0)) ** 2).sum())
+    rows = []
+    for sae_id, sae in saes.items():
+        with torch.no_grad():
+            acts = sae.encode(x.to(sae.device))
+            nmse = float(((x.to(sae.device) - sae.decode(acts)) ** 2).sum()) / total_var
+            dloss = _spliced_loss(lm, release, data, sae.forward) - clean if settings.loss_points else float("nan")
+        rows.append(
+            {
+                "pair": f"SAE-{sae_id}",
+                "kind": "sae",
+                "steps": 0,
+                "latents": int((~dead_latents(release, sae_id)).sum()),
+                "l0": float((acts > 0).sum(dim=1).float().mean()),
+                "nmse": nmse,
+                "dloss": dloss,
+            }
+        )
+    return pd.DataFrame(rows)

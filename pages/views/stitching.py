@@ -1,0 +1,169 @@
+"""Stitching: novel vs reconstruction latents across the family, and curves from each SAE to the next."""
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from backend.errors import AtlasError
+from backend.stitch_curve import ORDER_HELP, ORDERS
+from backend.stitch_family import CurveSettings, compute_curves, neighbour_pairs, pair_matching
+from backend.stitching import EDGE_FLOOR
+from pages.views.common import (
+    catalog,
+    classification,
+    current_view,
+    language_model,
+    latent_labels,
+    latent_link,
+    stitch_threshold,
+    stitching_curves,
+)
+
+KINDS = ("1→n", "n→1", "n→m", "1→1", "novel", "dropped")
+SHOW = 40
+
+view = current_view()
+release = catalog()[view.release]
+pairs = neighbour_pairs(release)
+st.header("SAE stitching")
+st.caption(
+    "Latents of a larger SAE whose decoder direction has cosine ≥ the threshold with one of the next smaller "
+    "SAE's latents are *reconstruction* latents; the rest are *novel*. Stitching turns the smaller SAE into the "
+    "larger one step by step, each latent keeping its own encoder, and measures the error on held-out tokens."
+)
+if not pairs:
+    st.info(f"Release {release.title!r} has one SAE; stitching needs a family of at least two sizes.")
+    st.stop()
+
+cols = st.columns([2, 2, 2])
+threshold = cols[0].slider("Reconstruction threshold (cosine)", EDGE_FLOOR, 0.95, stitch_threshold(view), 0.05)
+order = cols[1].selectbox(
+    "Step order", ORDERS, index=ORDERS.index(view.order), help=" · ".join(f"{k}: {v}" for k, v in ORDER_HELP.items())
+)
+with_loss = cols[2].toggle("Measure the model's next-token loss (slower)", value=True)
+if (threshold, order) != (stitch_threshold(view), view.order):
+    st.query_params.from_dict(view.params(st=threshold, order=order))
+    st.rerun()
+settings = CurveSettings(threshold=round(threshold, 3), order=order, loss_points=5 if with_loss else 0)  # type: ignore[arg-type]
+st.caption(
+    f"Order — {order}: {ORDER_HELP[order]}. The decoder bias moves linearly from the smaller SAE's to the larger's."
+)
+
+
+def summary_table() -> pd.DataFrame | None:
+    rows = []
+    for small, large in pairs:
+        found = classification(view.release, small, large, settings.threshold)
+        if found is None:
+            return None
+        rows.append({"pair": f"{small}→{large}", **found.summary()})
+    return pd.DataFrame(rows)
+
+
+def compute(with_curves: bool) -> None:
+    bar = st.progress(0.0, text="Starting…")
+
+    def report(stage: str, done: int, total: int) -> None:
+        bar.progress(min(1.0, done / max(1, total)), text=f"{stage}: {done}/{total}")
+
+    try:
+        if with_curves:
+            compute_curves(release, settings, language_model(release.model), report)
+        else:
+            for number, (small, large) in enumerate(pairs):
+                report("matching decoders", number, len(pairs))
+                pair_matching(release, small, large)
+    except AtlasError as err:
+        st.error(f"{err} Nothing was lost: finished pairs are stored, and computing again resumes.")
+        return
+    st.rerun()
+
+
+table = summary_table()
+st.subheader("Novel and reconstruction latents per pair")
+if table is None:
+    st.info("The decoder matchings of this family are not computed yet (about a minute for the largest GPT-2 pairs).")
+    if st.button("Compute matchings"):
+        compute(with_curves=False)
+else:
+    st.dataframe(
+        table, hide_index=True, column_config={"novel fraction": st.column_config.NumberColumn(format="percent")}
+    )
+
+st.subheader("Stitching curves")
+curves = stitching_curves(view.release, settings)
+if curves is None:
+    st.info(
+        "No curves for these settings yet. Computing them runs the SAEs (and the model, for the loss) on held-out tokens."
+    )
+    if st.button("Compute stitching curves", type="primary"):
+        compute(with_curves=True)
+else:
+    saes, lines = curves[curves["kind"] == "sae"], curves[curves["kind"] == "curve"]
+
+    def figure(x: str, y: str, x_title: str, y_title: str, log_x: bool) -> go.Figure:
+        fig = go.Figure()
+        for pair, group in lines.groupby("pair", sort=False):
+            measured = group.dropna(subset=[y])
+            fig.add_trace(
+                go.Scatter(x=measured[x], y=measured[y], mode="lines+markers", name=str(pair), marker={"size": 4})
+            )
+        fig.add_trace(
+            go.Scatter(
+                x=saes[x], y=saes[y], mode="markers+text", name="plain SAEs", text=saes["pair"],
+                textposition="top center", marker={"size": 11, "symbol": "diamond", "color": "black"},
+            )
+        )  # fmt: skip
+        fig.update_layout(height=420, xaxis_title=x_title, yaxis_title=y_title, margin={"t": 20})
+        if log_x:
+            fig.update_xaxes(type="log")
+        return fig
+
+    tabs = st.tabs(["Error vs latents", "Error vs L0", "Next-token loss"])
+    tabs[0].plotly_chart(figure("latents", "nmse", "latents (log)", "normalised MSE", True), width="stretch")
+    tabs[1].plotly_chart(
+        figure("l0", "nmse", "L0 (active latents per token)", "normalised MSE", False), width="stretch"
+    )
+    if lines["dloss"].notna().any():
+        tabs[2].plotly_chart(
+            figure("latents", "dloss", "latents (log)", "Δ next-token loss (nats)", True), width="stretch"
+        )
+    else:
+        tabs[2].info("Measured only with the loss toggle on.")
+
+if table is not None:
+    st.subheader("Components")
+    left, right = st.columns(2)
+    pair_names = [f"{a}→{b}" for a, b in pairs]
+    chosen = left.selectbox("Pair", pair_names, index=len(pair_names) - 1)
+    small, large = pairs[pair_names.index(chosen)]
+    kind = right.selectbox(
+        "Kind", KINDS, help="1→n: one latent split into n; n→1: merged; novel and dropped: unmatched."
+    )
+    found = classification(view.release, small, large, settings.threshold)
+    assert found is not None
+    small_labels, large_labels = latent_labels(view.release, small), latent_labels(view.release, large)
+
+    def link(latent: int, sae_id: str, labels: list[str] | None) -> None:
+        latent_link(view, latent, labels[latent] if labels else "", sae=sae_id)
+
+    if kind in ("novel", "dropped"):
+        members = (found.novel if kind == "novel" else found.dropped).tolist()
+        sae_id, labels = (large, large_labels) if kind == "novel" else (small, small_labels)
+        st.caption(f"{len(members):,} {kind} latents in SAE-{sae_id}; the first {min(SHOW, len(members))}:")
+        for latent in members[:SHOW]:
+            link(latent, sae_id, labels)
+    else:
+        chosen_components = [c for c in found.components if c.kind == kind]
+        st.caption(
+            f"{len(chosen_components):,} components of kind {kind}; the first {min(SHOW, len(chosen_components))}:"
+        )
+        for component in chosen_components[:SHOW]:
+            with st.container(border=True):
+                a, b = st.columns(2)
+                with a:
+                    for latent in component.small:
+                        link(latent, small, small_labels)
+                with b:
+                    for latent in component.large:
+                        link(latent, large, large_labels)

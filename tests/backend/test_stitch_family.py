@@ -1,0 +1,56 @@
+"""Family stitching on the tiny release built with the real embedded model: cached, exact end points."""
+
+from pathlib import Path
+
+import pytest
+
+from backend.catalog import get_release
+from backend.models import load_language_model
+from backend.stitch_family import (
+    CurveSettings,
+    cached_curves,
+    compute_curves,
+    curves_path,
+    matching_path,
+    neighbour_pairs,
+    pair_classification,
+)
+
+
+def test_the_build_stores_matchings_and_default_curves(tiny_release: str) -> None:
+    release = get_release(tiny_release)
+    assert neighbour_pairs(release) == [("64", "128")]
+    found = pair_classification(release, "64", "128", 0.7)
+    assert found is not None
+    assert found.n_reconstruction + len(found.novel) + len(found.dead_large) == 128
+    curves = cached_curves(release, CurveSettings())
+    assert curves is not None
+    saes = curves[curves["kind"] == "sae"].set_index("pair")
+    line = curves[curves["pair"] == "64→128"]
+    assert line["nmse"].iloc[0] == pytest.approx(saes.at["SAE-64", "nmse"], rel=1e-4)
+    assert line["nmse"].iloc[-1] == pytest.approx(saes.at["SAE-128", "nmse"], rel=1e-4)
+    assert line["dloss"].iloc[0] == pytest.approx(saes.at["SAE-64", "dloss"], abs=1e-4)
+    assert line["dloss"].notna().sum() >= 2
+
+
+def test_curves_are_computed_once_per_settings(tiny_release: str) -> None:
+    release = get_release(tiny_release)
+    settings = CurveSettings(threshold=0.8, order="novel-first", points=6, loss_points=0)
+    lm = load_language_model(release.model)
+    first = compute_curves(release, settings, lm)
+    stamp = curves_path(release, settings).stat().st_mtime_ns
+    again = compute_curves(release, settings, lm)
+    assert curves_path(release, settings).stat().st_mtime_ns == stamp
+    assert first.equals(again)
+    assert first["dloss"].isna().all()
+
+
+def test_a_corrupt_matching_file_is_recomputed(tiny_release: str) -> None:
+    release = get_release(tiny_release)
+    path: Path = matching_path(release, "64", "128")
+    path.write_bytes(b"not a safetensors file")
+    assert pair_classification(release, "64", "128", 0.7) is None
+    from backend.stitch_family import pair_matching
+
+    assert pair_matching(release, "64", "128").n_large == 128
+    assert pair_classification(release, "64", "128", 0.7) is not None
