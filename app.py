@@ -15,6 +15,7 @@ PAGES = [
     st.Page("pages/views/meta.py", title="Meta-latent card", url_path="meta"),
     st.Page("pages/views/search.py", title="Search", url_path="search"),
     st.Page("pages/views/stitching.py", title="Stitching", url_path="stitching"),
+    st.Page("pages/views/map.py", title="Latent map", url_path="map"),
 ]
 navigation = st.navigation(PAGES, position="hidden")
 

@@ -1,4 +1,5 @@
-"""Build a locally trained release: corpus -> activations -> SAE family -> meta-SAE -> indexes.
+"""Build a locally trained release: corpus -> activations -> SAE family -> meta-SAE -> indexes ->
+stitching curves -> latent maps.
 
 Every stage writes its output atomically and is skipped when that output is already there, so a
 rerun with everything present is a no-op and an interrupted build resumes at the stage (and, for
@@ -22,6 +23,7 @@ from backend.config import default_device
 from backend.corpus import corpus_texts, pack_contexts
 from backend.heldout import HELDOUT_CONTEXTS, held_out_from
 from backend.index import IndexConfig, build_index
+from backend.latent_map import latent_map
 from backend.meta import decompose_all
 from backend.meta_train import MetaTrainConfig, base_metrics, fit_meta, save_meta
 from backend.metrics import decoder_geometry, member_coherence, reconstruction_metrics
@@ -202,6 +204,8 @@ def build_release(release: Release, profile_name: str = "default", report: Repor
     _index_all(release, lm, tokens[-profile.index_contexts :], acts[-profile.index_contexts :], cap, report)
     held = slice(max(n_train, len(tokens) - HELDOUT_CONTEXTS), None)  # what `heldout()` reads later
     compute_curves(release, CurveSettings(), lm, report, held_out_from(tokens[held], acts[held], lm.bos_id, cap))
+    for entry in release.saes:
+        latent_map(release, entry.id, report=report)
     summary = {
         "complete": True,
         "profile": profile_name,

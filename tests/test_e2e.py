@@ -136,3 +136,23 @@ def test_sidebar_navigation_keeps_the_release_and_sae(server: str, browser, tiny
     page.wait_for_function(
         "() => location.pathname.endsWith('/search') && location.search.includes('sae=64')", timeout=60_000
     )
+
+
+def test_clicking_a_point_on_the_map_opens_its_card(server: str, browser, tiny_release: str) -> None:  # type: ignore[no-untyped-def]
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{server}/map?release={tiny_release}&sae=128")
+    page.locator(".js-plotly-plot").first.wait_for(timeout=120_000)
+    page.wait_for_function("() => document.querySelector('.js-plotly-plot')._fullLayout", timeout=60_000)
+    close_first_visit_dialog(page)  # once the page has rendered, so that a late dialog cannot eat the click
+    # Pixel position of latent 7 from plotly's own axis mapping.
+    x, y = page.evaluate(
+        """() => { const gd = document.querySelector('.js-plotly-plot'); const fl = gd._fullLayout;
+        const tr = gd._fullData[0]; const box = gd.getBoundingClientRect();
+        return [box.left + fl._size.l + fl.xaxis.l2p(tr.x[7]), box.top + fl._size.t + fl.yaxis.l2p(tr.y[7])]; }"""
+    )
+    page.mouse.click(x, y)
+    page.wait_for_function("() => location.pathname.endsWith('/latent')", timeout=60_000)
+    heading = page.get_by_role("heading", name="Latent ").first
+    heading.wait_for(timeout=60_000)
+    assert heading.inner_text().startswith("Latent ")
+    assert "sae=128" in page.url

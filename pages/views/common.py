@@ -6,12 +6,14 @@ Pages only render. All computation comes from `backend/` through the bounded cac
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
 from backend.cards import Card, CardReader
 from backend.catalog import Release, load_catalog
 from backend.errors import AtlasError
+from backend.latent_map import cached_map, map_path, map_table, meta_labels, novelty, top_meta_latents
 from backend.loading import files_stamp, load_meta_sae, load_sae
 from backend.meta import Decompositions, build_decompositions
 from backend.models import LanguageModel, load_language_model
@@ -195,6 +197,41 @@ def family_neighbours(view: View) -> tuple[str | None, str | None]:
     smaller = next((small for small, large in pairs if large == view.sae), None)
     larger = next((large for small, large in pairs if small == view.sae), None)
     return smaller, larger
+
+
+@st.cache_data(max_entries=4, show_spinner="Preparing the map…")
+def _map_data(
+    release_id: str, sae_id: str, meta_id: str | None, smaller: str | None, threshold: float, stamps: tuple
+) -> pd.DataFrame | None:
+    release = catalog()[release_id]
+    coords = cached_map(release, sae_id)
+    if coords is None:
+        return None
+    labels = latent_labels(release_id, sae_id)
+    density = None
+    if labels is not None:
+        density = np.log10(latent_table(release_id, sae_id)["density"].to_numpy().clip(1e-10))
+    top_meta = names = None
+    if meta_id is not None:
+        decomps = decompositions(release_id, meta_id)
+        top_meta = top_meta_latents(decomps)
+        names = meta_labels(decomps, labels) if labels is not None else None
+    found = classification(release_id, smaller, sae_id, threshold) if smaller else None
+    return map_table(coords, labels, density, top_meta, names, novelty(found) if found else None)
+
+
+def map_data(
+    release_id: str, sae_id: str, meta_id: str | None, smaller: str | None, threshold: float
+) -> pd.DataFrame | None:
+    """The latent map with every available colouring; None until the map is computed."""
+    release = catalog()[release_id]
+    stamps = (
+        _mtime(map_path(release, sae_id)),
+        index_stamp(release_id, sae_id),
+        meta_stamp(release_id, meta_id) if meta_id else None,
+        _mtime(matching_path(release, smaller, sae_id)) if smaller else None,
+    )
+    return _map_data(release_id, sae_id, meta_id, smaller, threshold, stamps)
 
 
 def index_ready(view: View) -> bool:

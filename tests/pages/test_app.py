@@ -171,3 +171,36 @@ def test_latent_card_shows_its_stitching_badge(tiny_release: str) -> None:
     at = run("latent", release=tiny_release, sae="128", latent="5")
     no_crash(at)
     assert any(s.value == "Across sizes (stitching)" for s in at.subheader)
+
+
+@pytest.mark.parametrize("colour", ["meta-latent", "density", "novelty"])
+def test_map_page_colours_from_the_url(tiny_release: str, colour: str) -> None:
+    at = run("map", release=tiny_release, sae="128", colour=colour, latent="3")
+    no_crash(at)
+    assert at.header[0].value == "Latent map · SAE 128"
+    assert at.radio[0].value == colour
+    assert not at.warning
+
+
+def test_map_of_the_smallest_sae_cannot_show_novelty(tiny_release: str) -> None:
+    at = run("map", release=tiny_release, sae="64", colour="novelty")
+    no_crash(at)
+    assert "Cannot colour by novelty" in at.warning[0].value
+
+
+def test_missing_map_offers_to_compute_it(tiny_release: str, data_dir: Path) -> None:
+    from backend.catalog import get_release
+    from backend.latent_map import map_path
+
+    path = map_path(get_release(tiny_release), "64")
+    saved = path.read_bytes()
+    path.unlink()
+    try:
+        at = run("map", release=tiny_release, sae="64")
+        no_crash(at)
+        assert any("no map yet" in i.value for i in at.info)
+        next(b for b in at.button if b.label == "Compute the map").click().run()
+        no_crash(at)
+        assert path.exists()
+    finally:
+        path.write_bytes(saved)

@@ -1,0 +1,146 @@
+"""The latent map: a seeded 2-D UMAP of an SAE's decoder directions, computed once and stored.
+
+Stored as `<release>/maps/<sae>.parquet` (latent, x, y) with the SAE's source and the UMAP
+settings as its key; a map from other files or settings is recomputed, never served.
+"""
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+
+from backend.catalog import Release
+from backend.loading import load_sae, source_key
+from backend.meta import Decompositions, meta_label
+from backend.stitching import Classification
+from backend.storage import atomic_path
+
+Reporter = Callable[[str, int, int], None]
+NO_META = -1
+
+
+@dataclass(frozen=True)
+class MapConfig:
+    n_neighbors: int = 15
+    min_dist: float = 0.1
+    metric: str = "cosine"
+    seed: int = 0
+
+
+def umap_layout(decoder: torch.Tensor, cfg: MapConfig, verbose: bool = False) -> np.ndarray:
+    """`decoder [n, d]` -> `[n, 2]` float32 coordinates (seeded, so the same input gives the same map)."""
+    from umap import UMAP  # numba compiles on import: only pay for it when a map is computed
+
+    rows = decoder.detach().float().cpu().numpy()
+    reducer = UMAP(
+        n_neighbors=min(cfg.n_neighbors, len(rows) - 1),
+        min_dist=cfg.min_dist,
+        metric=cfg.metric,
+        random_state=cfg.seed,
+        n_jobs=1,  # a seed forces one thread anyway; saying so keeps umap from warning
+        verbose=verbose,
+    )
+    return np.asarray(reducer.fit_transform(rows), dtype=np.float32)
+
+
+def map_path(release: Release, sae_id: str) -> Path:
+    return release.root / "maps" / f"{sae_id}.parquet"
+
+
+def _key(release: Release, sae_id: str, cfg: MapConfig) -> str:
+    return json.dumps({"sae": source_key(release, sae_id), "umap": asdict(cfg)})
+
+
+def cached_map(release: Release, sae_id: str, cfg: MapConfig = MapConfig()) -> pd.DataFrame | None:
+    """The stored map (latent, x, y), or None when missing or made from other files or settings."""
+    try:
+        table = pq.read_table(map_path(release, sae_id))
+    except (FileNotFoundError, pa.ArrowInvalid):
+        return None
+    if (table.schema.metadata or {}).get(b"key", b"").decode() != _key(release, sae_id, cfg):
+        return None
+    return table.to_pandas()
+
+
+def latent_map(
+    release: Release, sae_id: str, cfg: MapConfig = MapConfig(), report: Reporter | None = None
+) -> pd.DataFrame:
+    """The SAE's map, computed and stored when not cached. Progress: load, layout, done."""
+    found = cached_map(release, sae_id, cfg)
+    if found is not None:
+        return found
+    report = report or (lambda *_: None)
+    stage = f"UMAP of SAE-{sae_id}"
+    report(stage, 0, 2)
+    decoder = load_sae(release, sae_id).sae.W_dec
+    report(stage, 1, 2)
+    start = time.perf_counter()
+    frame = store_map(release, sae_id, umap_layout(decoder, cfg), cfg, time.perf_counter() - start)
+    report(stage, 2, 2)
+    return frame
+
+
+def store_map(release: Release, sae_id: str, coords: np.ndarray, cfg: MapConfig, seconds: float) -> pd.DataFrame:
+    """Write `coords [d_sae, 2]` as the SAE's map (atomically, keyed on its source and `cfg`)."""
+    frame = pd.DataFrame({"latent": np.arange(len(coords)), "x": coords[:, 0], "y": coords[:, 1]})
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    meta = {"key": _key(release, sae_id, cfg), "seconds": f"{seconds:.1f}"}
+    with atomic_path(map_path(release, sae_id)) as tmp:
+        pq.write_table(table.replace_schema_metadata(meta), tmp)
+    return frame
+
+
+def top_meta_latents(decompositions: Decompositions) -> np.ndarray:
+    """`[d_sae]` the strongest meta-latent of each latent at the default threshold (NO_META if none)."""
+    top = np.full(decompositions.d_sae, NO_META, dtype=np.int64)
+    value = decompositions.value.numpy()
+    first = decompositions.row_start[:-1].numpy()
+    has = (decompositions.row_start[1:] > decompositions.row_start[:-1]).numpy()
+    active = has.copy()
+    active[has] = value[first[has]] > max(decompositions.default_threshold, decompositions.floor)
+    top[active] = decompositions.meta.numpy()[first[active]]
+    return top
+
+
+def meta_labels(decompositions: Decompositions, labels: list[str]) -> dict[int, str]:
+    """A label for every meta-latent, from its strongest members' labels."""
+    return {m: meta_label(decompositions.members(m), labels) for m in range(decompositions.n_meta)}
+
+
+def novelty(classification: Classification) -> np.ndarray:
+    """`[n_large]` "novel", "reconstruction" or "dead" for each latent of the pair's larger SAE."""
+    status = np.full(classification.n_large, "reconstruction", dtype=object)
+    status[classification.novel.numpy()] = "novel"
+    status[classification.dead_large.numpy()] = "dead"
+    return status
+
+
+def map_table(
+    coords: pd.DataFrame,
+    labels: list[str] | None,
+    log_density: np.ndarray | None,
+    top_meta: np.ndarray | None,
+    meta_names: dict[int, str] | None,
+    status: np.ndarray | None,
+) -> pd.DataFrame:
+    """One row per latent: x, y, label and whatever colourings are available (absent ones left out)."""
+    table = coords.sort_values("latent").reset_index(drop=True)
+    table["label"] = labels if labels is not None else [""] * len(table)
+    if log_density is not None:
+        table["log10 density"] = log_density
+    if top_meta is not None:
+        names = meta_names or {}
+        table["meta"] = top_meta
+        table["meta label"] = [
+            f"meta {m}: {names.get(int(m), '')}" if m != NO_META else "no meta-latent" for m in top_meta
+        ]
+    if status is not None:
+        table["status"] = status
+    return table

@@ -1,0 +1,86 @@
+"""The latent map: UMAP time for 49,152 decoder rows of width 768, and the map page for 98,304 latents.
+
+    .venv/bin/python benchmarks/bench_map.py [--umap-latents 49152] [--page-latents 98304] [--samples 10]
+
+UMAP runs on synthetic decoder rows with cluster structure (1,000 random centres plus noise), seeded,
+single-threaded as a seed requires. The page is timed server side (streamlit's AppTest running app.py,
+without AppTest's per-run package scan) on a synthetic 98,304-latent index and map written by the
+real writers, coloured by density; it draws every point with WebGL (Scattergl), no downsampling.
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+
+def time_umap(n: int, d: int = 768) -> None:
+    from backend.latent_map import MapConfig, umap_layout
+
+    gen = torch.Generator().manual_seed(0)
+    centres = torch.randn(1000, d, generator=gen)
+    rows = centres[torch.randint(0, 1000, (n,), generator=gen)] + 0.7 * torch.randn(n, d, generator=gen)
+    umap_layout(rows[:2000], MapConfig())  # numba compiles on first use; not part of the timing
+    start = time.perf_counter()
+    umap_layout(rows, MapConfig())
+    print(f"UMAP {n} x {d} (cosine, seeded, 1 thread): {time.perf_counter() - start:.1f} s")
+
+
+def time_page(n: int, samples: int) -> None:
+    root = Path(tempfile.mkdtemp(prefix="bench-map-"))
+    os.environ["ATLAS_DATA_DIR"] = str(root / "data")
+    catalog = root / "catalog.toml"
+    catalog.write_text(
+        '[releases.bench]\ntitle = "bench"\ndefault = true\nmodel = "embedded:smollm2-135m-instruct"\n'
+        f'hook = "blocks.8.hook_resid_pre"\nsaes = [{{ id = "{n}", path = "sae" }}]\n'
+    )
+    os.environ["ATLAS_CATALOG"] = str(catalog)
+    from bench_cards import synthetic_index
+    from streamlit.components.v2.component_manager import BidiComponentManager
+    from streamlit.testing.v1 import AppTest
+
+    from backend.catalog import get_release
+    from backend.latent_map import MapConfig, store_map
+
+    release = get_release("bench")
+    synthetic_index(release.root / "index" / str(n), n)
+    store_map(release, str(n), np.random.default_rng(0).normal(size=(n, 2)).astype(np.float32), MapConfig(), 0.0)
+    # A real server scans installed packages for components once, at startup; AppTest does it on every run.
+    BidiComponentManager.discover_and_register_components = lambda *_a, **_k: None  # type: ignore[method-assign]
+    times = []
+    for number in range(samples + 1):
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+        at.query_params.update({"release": "bench", "sae": str(n), "latent": str(number), "colour": "density"})
+        at.switch_page("pages/views/map.py")
+        start = time.perf_counter()
+        at.run()
+        times.append(time.perf_counter() - start)
+        assert not at.exception, at.exception
+    warm = times[1:]
+    print(f"map page, {n} points, server side: first {times[0]:.2f} s (reads and caches the map), "
+          f"then p50 {statistics.median(warm):.2f} s, max {max(warm):.2f} s (target <= 1 s)")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--umap-latents", type=int, default=49_152)
+    parser.add_argument("--page-latents", type=int, default=98_304)
+    parser.add_argument("--samples", type=int, default=10)
+    args = parser.parse_args()
+    time_page(args.page_latents, args.samples)
+    if args.umap_latents:
+        time_umap(args.umap_latents)
+
+
+if __name__ == "__main__":
+    main()
