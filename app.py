@@ -16,6 +16,7 @@ PAGES = [
     st.Page("pages/views/search.py", title="Search", url_path="search"),
     st.Page("pages/views/stitching.py", title="Stitching", url_path="stitching"),
     st.Page("pages/views/map.py", title="Latent map", url_path="map"),
+    st.Page("pages/views/polysemy.py", title="Polysemy probes", url_path="polysemy"),
 ]
 navigation = st.navigation(PAGES, position="hidden")
 

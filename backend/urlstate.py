@@ -10,9 +10,13 @@ from typing import TypeVar
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from backend.catalog import Release, default_release_id
+from backend.polysemy import MODES
 from backend.stitch_curve import ORDERS
 
 MAP_COLOURS = ("meta-latent", "density", "novelty")
+PROBE_SETS = ("wordnet", "ps-eval", "upload")
+MAX_CONTEXTS = 8
+MAX_CONTEXT_CHARS = 500
 
 MAX_TEXT = 2000
 N = TypeVar("N", int, float)
@@ -39,6 +43,13 @@ class View:
     """Stitching step order."""
     colour: str = MAP_COLOURS[0]
     """What colours the latent map."""
+    word: str = ""
+    """Word probed for polysemy."""
+    contexts: tuple[str, ...] = ()
+    """Contexts the word is probed in."""
+    mode: str = MODES[0]
+    """Where the word is read: PS-Eval's template or the plain context."""
+    probe_set: str = PROBE_SETS[0]
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
     def params(self, **changes: object) -> dict[str, str]:
@@ -55,6 +66,10 @@ class View:
             "st": self.stitch_threshold,
             "order": None if self.order == ORDERS[0] else self.order,
             "colour": None if self.colour == MAP_COLOURS[0] else self.colour,
+            "word": self.word,
+            "ctx": "\n".join(self.contexts),
+            "mode": None if self.mode == MODES[0] else self.mode,
+            "set": None if self.probe_set == PROBE_SETS[0] else self.probe_set,
         }
         values.update(changes)
         return {key: str(val) for key, val in values.items() if val not in (None, "")}
@@ -83,6 +98,14 @@ def _choice(raw: str | None, name: str, allowed: tuple[str, ...], warnings: list
         warnings.append(f"Ignored {name}={raw!r}: choose one of {', '.join(allowed)}.")
         return allowed[0]
     return str(raw)
+
+
+def _contexts(raw: str, warnings: list[str]) -> tuple[str, ...]:
+    """Newline-separated contexts, at most MAX_CONTEXTS of at most MAX_CONTEXT_CHARS each."""
+    lines = [line.strip()[:MAX_CONTEXT_CHARS] for line in raw.splitlines() if line.strip()]
+    if len(lines) > MAX_CONTEXTS:
+        warnings.append(f"Kept the first {MAX_CONTEXTS} of {len(lines)} contexts.")
+    return tuple(lines[:MAX_CONTEXTS])
 
 
 def default_sae(release: Release) -> str:
@@ -120,6 +143,10 @@ def parse_view(params: Mapping[str, str], catalog: dict[str, Release]) -> View:
         stitch_threshold=stitch_threshold,
         order=_choice(params.get("order"), "order", ORDERS, warnings),
         colour=_choice(params.get("colour"), "colour", MAP_COLOURS, warnings),
+        word=params.get("word", "").strip()[:50],
+        contexts=_contexts(params.get("ctx", ""), warnings),
+        mode=_choice(params.get("mode"), "mode", MODES, warnings),
+        probe_set=_choice(params.get("set"), "set", PROBE_SETS, warnings),
         warnings=tuple(warnings),
     )
 

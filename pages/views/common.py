@@ -18,6 +18,9 @@ from backend.loading import files_stamp, load_meta_sae, load_sae
 from backend.meta import Decompositions, build_decompositions
 from backend.models import LanguageModel, load_language_model
 from backend.neuronpedia import EXPLANATIONS
+from backend.polysemy import WordProbe, probe_word
+from backend.polysemy_bench import cached_predictions
+from backend.probe_sets import hub_probe_set, wordnet_probe_set
 from backend.sae import SAE
 from backend.stitch_family import (
     CurveSettings,
@@ -232,6 +235,28 @@ def map_data(
         _mtime(matching_path(release, smaller, sae_id)) if smaller else None,
     )
     return _map_data(release_id, sae_id, meta_id, smaller, threshold, stamps)
+
+
+@st.cache_data(max_entries=4, show_spinner="Loading the probe set…")
+def probe_pairs(source: str) -> pd.DataFrame:
+    """A named probe set: "wordnet" (built offline) or "ps-eval" (from the Hub)."""
+    return wordnet_probe_set() if source == "wordnet" else hub_probe_set()
+
+
+def family_sizes(release_id: str) -> dict[str, int]:
+    return {sae_id: sae(release_id, sae_id).cfg.d_sae for sae_id in catalog()[release_id].sae_ids}
+
+
+def stored_predictions(release_id: str, probe: pd.DataFrame, mode: str) -> dict[str, pd.DataFrame]:
+    release = catalog()[release_id]
+    return cached_predictions(release, probe, mode, release.sae_ids)  # type: ignore[arg-type]
+
+
+@st.cache_data(max_entries=32, show_spinner="Reading the word with every SAE…")
+def word_probe(release_id: str, word: str, contexts: tuple[str, ...], mode: str) -> dict[str, WordProbe]:
+    release = catalog()[release_id]
+    saes = {sae_id: sae(release_id, sae_id) for sae_id in release.sae_ids}
+    return probe_word(language_model(release.model), release, saes, word, list(contexts), mode)  # type: ignore[arg-type]
 
 
 def index_ready(view: View) -> bool:

@@ -16,9 +16,9 @@ from tests.backend.test_sae_formats import random_sae
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
-def populate_cache(repo: str, files: dict[str, Path], revision: str = "main") -> None:
+def populate_cache(repo: str, files: dict[str, Path], revision: str = "main", repo_type: str = "model") -> None:
     """Lay out files exactly as huggingface_hub's cache does: blobs, a snapshot of links, a ref."""
-    root = Path(os.environ["HF_HUB_CACHE"]) / f"models--{repo.replace('/', '--')}"
+    root = Path(os.environ["HF_HUB_CACHE"]) / f"{repo_type}s--{repo.replace('/', '--')}"
     snapshot = root / "snapshots" / COMMIT
     for name, source in files.items():
         blob = root / "blobs" / f"{abs(hash((repo, name))):x}"

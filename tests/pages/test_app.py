@@ -204,3 +204,40 @@ def test_missing_map_offers_to_compute_it(tiny_release: str, data_dir: Path) -> 
         assert path.exists()
     finally:
         path.write_bytes(saved)
+
+
+CONTEXTS = "He sat on the bank of the river.\nShe took a loan from the bank."
+
+
+def test_polysemy_probe_from_the_url(tiny_release: str) -> None:
+    at = run("polysemy", release=tiny_release, sae="128", word="bank", ctx=CONTEXTS)
+    no_crash(at)
+    assert at.header[0].value == "Polysemy probes"
+    assert [e.label for e in at.expander][:2] == ["SAE 64", "SAE 128"]
+    assert at.dataframe[0].value["context"].tolist() == CONTEXTS.splitlines()
+    assert not at.error
+
+
+def test_polysemy_form_writes_the_probe_into_the_url(tiny_release: str) -> None:
+    at = run("polysemy", release=tiny_release)
+    at.text_input[0].input("plant")
+    at.text_area[0].input("a power plant\nplant a tree")
+    at.button[0].click().run()
+    no_crash(at)
+    assert at.query_params["word"] == "plant"
+    assert at.query_params["ctx"] == "a power plant\nplant a tree"
+
+
+def test_polysemy_benchmark_runs_on_the_wordnet_set(tiny_release: str) -> None:
+    at = run("polysemy", release=tiny_release, mode="context")
+    next(b for b in at.button if b.label == "Run the benchmark on every SAE").click().run()
+    no_crash(at)
+    summary = at.dataframe[0].value
+    assert summary["sae"].tolist() == ["64", "128"]
+    assert (summary["pairs"] + summary["skipped"] == 400).all()
+
+
+def test_polysemy_hub_set_offline_is_a_clear_error(tiny_release: str) -> None:
+    at = run("polysemy", release=tiny_release, set="ps-eval")
+    no_crash(at)
+    assert "not in the local Hugging Face cache" in at.error[0].value

@@ -1,0 +1,176 @@
+"""Polysemy probes: which latents a word gets in different contexts, and PS-Eval across the family."""
+
+from typing import cast
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from backend.errors import AtlasError
+from backend.polysemy import MODES, TEMPLATE, Mode
+from backend.polysemy_bench import pair_table, predictions, summarise
+from backend.probe_sets import COLUMNS, ProbeSetError, parse_probe_csv
+from backend.urlstate import PROBE_SETS
+from pages.views.common import (
+    catalog,
+    current_view,
+    family_sizes,
+    language_model,
+    latent_labels,
+    latent_link,
+    probe_pairs,
+    stored_predictions,
+    word_probe,
+)
+
+DEFAULT_WORD = "bank"
+DEFAULT_CONTEXTS = (
+    "He sat on the bank of the river and watched the water.",
+    "She went to the bank to deposit her paycheck.",
+    "The bank approved the loan after a week.",
+)
+MODE_LABELS = {"template": f'PS-Eval template: "{TEMPLATE}"', "context": "the word inside the plain context"}
+SET_LABELS = {
+    "wordnet": "WordNet senses (offline, 400 balanced pairs)",
+    "ps-eval": "PS-Eval WiC set (Hugging Face Hub)",
+    "upload": "Upload a CSV",
+}
+METRICS = ["precision", "recall", "f1", "specificity", "accuracy"]
+
+view = current_view()
+release = catalog()[view.release]
+st.header("Polysemy probes")
+st.caption(
+    "After PS-Eval (Minegishi et al. 2025): a word is read at its token, and a pair of contexts is predicted "
+    "*same meaning* when both give the same strongest (argmax) latent. Positive class: *different meaning*. "
+    "Words of several tokens (after a space) are skipped and counted."
+)
+mode = st.radio(
+    "Read the word in", MODES, index=MODES.index(view.mode), format_func=MODE_LABELS.__getitem__, horizontal=True
+)
+if mode != view.mode:
+    st.query_params.from_dict(view.params(mode=mode))
+    st.rerun()
+probe_tab, bench_tab = st.tabs(["Probe a word", "Benchmark across sizes"])
+
+
+def latent_links(sae_id: str, latents: list[int], labels: list[str] | None) -> None:
+    for latent in latents:
+        latent_link(view, latent, labels[latent] if labels else "", sae=sae_id)
+
+
+def show_probe(word: str, contexts: tuple[str, ...]) -> None:
+    try:
+        results = word_probe(view.release, word, contexts, view.mode)
+    except AtlasError as err:
+        st.error(f"{err} Check the release on the SAE overview page.")
+        return
+    for sae_id, probe in results.items():
+        labels = latent_labels(view.release, sae_id)
+        with st.expander(f"SAE {sae_id}", expanded=sae_id == view.sae):
+            table = pd.DataFrame(
+                {
+                    "context": contexts,
+                    "argmax latent": [a if a is not None else "skipped" for a in probe.argmax],
+                    "top latents (activation)": [
+                        skip or ", ".join(f"{lat} ({val:.2f})" for lat, val in top[:5])
+                        for top, skip in zip(probe.top, probe.skipped, strict=True)
+                    ],
+                }
+            )
+            st.dataframe(table, hide_index=True, width="stretch")
+            shared, specific = st.columns(2)
+            with shared:
+                st.markdown("**Shared by every context**")
+                latent_links(sae_id, probe.shared(), labels)
+            with specific:
+                for number, context in enumerate(contexts):
+                    if probe.skipped[number] is None:
+                        st.markdown(f"**Only in:** {context[:60]}")
+                        latent_links(sae_id, probe.specific(number)[:4], labels)
+
+
+with probe_tab:
+    with st.form("probe"):
+        word = st.text_input("Word (one token after a space)", value=view.word or DEFAULT_WORD, max_chars=50)
+        text = st.text_area("Contexts, one per line (2 to 8)", value="\n".join(view.contexts or DEFAULT_CONTEXTS))
+        if st.form_submit_button("Probe", type="primary"):
+            lines = [line.strip() for line in text.splitlines() if line.strip()]
+            st.query_params.from_dict(view.params(word=word.strip(), ctx="\n".join(lines)))
+            st.rerun()
+    if view.word and len(view.contexts) >= 2:
+        show_probe(view.word, view.contexts)
+    elif view.word:
+        st.error("Give at least two contexts, one per line, then press Probe.")
+    else:
+        st.caption("Press Probe to read the word in each context with every SAE of the family.")
+
+
+def chosen_pairs(source: str) -> pd.DataFrame | None:
+    """The probe set picked, or None (with the reason shown) when it cannot be had."""
+    if source != "upload":
+        try:
+            return probe_pairs(source)
+        except AtlasError as err:
+            st.error(f"{err} Pick the offline WordNet set, or upload your own pairs as a CSV.")
+            return None
+    upload = st.file_uploader(f"CSV with a header row: {', '.join(COLUMNS[:3])}, label (1 = same meaning)", type="csv")
+    if upload is None:
+        return None
+    try:
+        return parse_probe_csv(upload.getvalue())
+    except ProbeSetError as err:
+        st.error(f"{err} Fix the file and upload it again.")
+        return None
+
+
+def show_benchmark(probe: pd.DataFrame, by_sae: dict[str, pd.DataFrame]) -> None:
+    summary = summarise(probe, by_sae, family_sizes(view.release))
+    st.dataframe(summary, hide_index=True, width="stretch")
+    fig = go.Figure([go.Scatter(x=summary["latents"], y=summary[m], mode="lines+markers", name=m) for m in METRICS])
+    fig.update_layout(height=360, xaxis_title="SAE latents (log)", yaxis_title="score", margin={"t": 20})
+    fig.update_xaxes(type="log")
+    st.plotly_chart(fig, width="stretch")
+    skipped = int(summary["skipped"].max())
+    if skipped:
+        st.caption(f"{skipped} of {len(probe)} pairs skipped (reasons in the table): the word is not one token here.")
+    sae_id = st.selectbox("Pairs as read by SAE", list(by_sae), index=len(by_sae) - 1)
+    st.dataframe(pair_table(probe, by_sae[sae_id]), hide_index=True, width="stretch")
+
+
+with bench_tab:
+    source = st.selectbox(
+        "Probe set", PROBE_SETS, index=PROBE_SETS.index(view.probe_set), format_func=SET_LABELS.__getitem__
+    )
+    if source != view.probe_set:
+        st.query_params.from_dict(view.params(set=source))
+        st.rerun()
+    probe = chosen_pairs(source)
+    if probe is not None:
+        st.caption(
+            f"{len(probe)} pairs: {int(probe['same'].sum())} same meaning, {int((~probe['same']).sum())} different."
+        )
+        stored = stored_predictions(view.release, probe, view.mode)
+        if len(stored) == len(release.sae_ids):
+            show_benchmark(probe, stored)
+        elif st.button("Run the benchmark on every SAE", type="primary"):
+            bar = st.progress(0.0, text="Starting…")
+
+            def report(stage: str, done: int, total: int) -> None:
+                bar.progress(min(1.0, done / max(1, total)), text=f"{stage}: {done}/{total}")
+
+            try:
+                predictions(
+                    release,
+                    probe,
+                    cast(Mode, view.mode),
+                    release.sae_ids,
+                    lambda: language_model(release.model),
+                    report,
+                )
+            except AtlasError as err:
+                st.error(f"{err} SAEs finished so far are stored; running again continues from them.")
+            else:
+                st.rerun()
+        else:
+            st.info("Not run yet for this probe set and reading mode; results are stored per SAE once run.")
