@@ -73,11 +73,13 @@ def test_deep_link_card_neighbour_search_and_restore(server: str, browser, tiny_
     page.locator(".example").first.wait_for(timeout=60_000)
     assert page.locator(".example .tok").count() > 10, "top examples are rendered with per-token highlighting"
     page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
-    page.get_by_role("link", name="#").first.wait_for(timeout=60_000)
+    # A neighbour in the same SAE: "#N label" (links into other SAEs read "SAE-M #N ...").
+    neighbour_link = page.get_by_role("link", name=re.compile(r"^#(?!4 )\d+ "))
+    neighbour_link.first.wait_for(timeout=60_000)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "latent-card.png"), full_page=True)
 
-    page.get_by_role("link", name="#").first.click()
+    neighbour_link.first.click()
     page.wait_for_function(
         "() => !location.search.includes('latent=4&') && !location.search.endsWith('latent=4')", timeout=60_000
     )
