@@ -49,7 +49,6 @@ class Decompositions:
     meta_start: Tensor  # [n_meta + 1] offsets into `by_meta`
     default_threshold: float
     floor: float
-    cosine: Tensor  # [d_sae] cosine between each unit decoder row and its reconstruction at the default threshold
 
     @property
     def d_sae(self) -> int:
@@ -107,7 +106,7 @@ def build_decompositions(meta: SAE, sae: SAE) -> Decompositions:
     floor = FLOOR_FRACTION * default
     rows = sae.unit_decoder().to(meta.device)
     w_enc_bf16 = meta.W_enc.to(torch.bfloat16)
-    lat, met, val, cos = [], [], [], []
+    lat, met, val = [], [], []
     for start in range(0, len(rows), CHUNK):
         chunk = rows[start : start + CHUNK]
         values, indices = _top_pre_acts(meta, chunk, min(MAX_PER_LATENT, meta.cfg.d_sae), w_enc_bf16)
@@ -116,14 +115,9 @@ def build_decompositions(meta: SAE, sae: SAE) -> Decompositions:
         lat.append(r + start)
         met.append(indices[keep])
         val.append(values[keep])
-        active = values * (values > meta.threshold[indices])
-        recon = (
-            torch.nn.functional.embedding_bag(indices, meta.W_dec, per_sample_weights=active, mode="sum") + meta.b_dec
-        )
-        cos.append(torch.nn.functional.cosine_similarity(recon, chunk, dim=1))
     # topk leaves each latent's entries strongest first, latents in order: already the forward order.
     latent, meta_idx, value = torch.cat(lat).cpu(), torch.cat(met).cpu(), torch.cat(val).float().cpu()
-    by_meta = _lexsort(meta_idx, -value)
+    by_meta = _by_meta_then_value(meta_idx, value)
     return Decompositions(
         latent=latent,
         meta=meta_idx,
@@ -133,8 +127,14 @@ def build_decompositions(meta: SAE, sae: SAE) -> Decompositions:
         meta_start=_offsets(meta_idx[by_meta], meta.cfg.d_sae),
         default_threshold=default,
         floor=floor,
-        cosine=torch.cat(cos).cpu(),
     )
+
+
+@torch.no_grad()
+def reconstruction_cosine(meta: SAE, sae: SAE, latent: int) -> float:
+    """Cosine between a latent's unit decoder row and the meta-SAE's reconstruction of it (its own threshold)."""
+    row = sae.unit_decoder()[latent].to(meta.device)
+    return float(torch.nn.functional.cosine_similarity(meta(row), row, dim=0))
 
 
 def _top_pre_acts(meta: SAE, rows: Tensor, n: int, w_enc_bf16: Tensor) -> tuple[Tensor, Tensor]:
@@ -160,9 +160,11 @@ def _top_pre_acts(meta: SAE, rows: Tensor, n: int, w_enc_bf16: Tensor) -> tuple[
     return exact.gather(1, order), candidates.gather(1, order)
 
 
-def _lexsort(primary: Tensor, secondary: Tensor) -> Tensor:
-    order = torch.argsort(secondary, stable=True)
-    return order[torch.argsort(primary[order], stable=True)]
+def _by_meta_then_value(meta_idx: Tensor, value: Tensor) -> Tensor:
+    """Permutation sorting entries by meta-latent, then activation descending, in one integer sort:
+    the bits of a non-negative float32 order like the float, so they fill the low half of the key."""
+    bits = value.clamp_min(0).view(torch.int32).long()
+    return torch.argsort(meta_idx * (1 << 32) + ((1 << 31) - 1 - bits), stable=True)
 
 
 def _offsets(sorted_keys: Tensor, n: int) -> Tensor:

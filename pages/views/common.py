@@ -15,7 +15,7 @@ from backend.catalog import Release, load_catalog
 from backend.errors import AtlasError
 from backend.latent_map import cached_map, map_path, map_table, meta_labels, novelty, top_meta_latents
 from backend.loading import files_stamp, load_meta_sae, load_sae
-from backend.meta import Decompositions, build_decompositions
+from backend.meta import Decompositions, build_decompositions, reconstruction_cosine
 from backend.models import LanguageModel, load_language_model
 from backend.neuronpedia import EXPLANATIONS
 from backend.polysemy import WordProbe, probe_word
@@ -92,6 +92,12 @@ def _decompositions(release_id: str, meta_id: str, stamp: tuple[float | None, fl
 def decompositions(release_id: str, meta_id: str) -> Decompositions:
     """Every latent's decomposition, computed once in one batched pass (again if the files change)."""
     return _decompositions(release_id, meta_id, meta_stamp(release_id, meta_id))
+
+
+def row_cosine(release_id: str, meta_id: str, latent: int) -> float:
+    """How well the meta-SAE reconstructs one latent's decoder row."""
+    over = catalog()[release_id].meta(meta_id).over
+    return reconstruction_cosine(meta_sae(release_id, meta_id), sae(release_id, over), latent)
 
 
 def meta_id_for(view: View) -> str | None:

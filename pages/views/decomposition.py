@@ -18,6 +18,7 @@ from pages.views.common import (
     latent_link,
     latent_table,
     meta_link,
+    row_cosine,
     sae,
 )
 
@@ -72,7 +73,7 @@ def decomposition_section(view: View, meta_id: str, latent: int) -> None:
     parts = table.of_latent(latent, threshold)
     st.caption(
         f"Meta-latents active on this latent's unit-norm decoder row. At the meta-SAE's threshold they "
-        f"reconstruct the row with cosine {float(table.cosine[latent]):.3f}."
+        f"reconstruct the row with cosine {row_cosine(view.release, meta_id, latent):.3f}."
     )
     if not parts:
         st.info("No meta-latent is active on this latent at this threshold.")

@@ -115,3 +115,17 @@ def test_meta_label_skips_dead_members() -> None:
     from backend.index_cards import DEAD_LABEL
 
     assert meta_label([(0, 2.0), (1, 1.0)], [DEAD_LABEL, "river · stream"]).startswith("river")
+
+
+def test_inverse_index_order_is_meta_then_activation_descending() -> None:
+    import numpy as np
+
+    from backend.meta import _by_meta_then_value
+
+    gen = torch.Generator().manual_seed(0)
+    meta_idx = torch.randint(0, 50, (5000,), generator=gen)
+    value = torch.rand(5000, generator=gen) * 3
+    value[:100] = value[100:200]  # ties keep their original order
+    order = _by_meta_then_value(meta_idx, value).numpy()
+    expected = np.lexsort((-value.numpy(), meta_idx.numpy()))
+    assert (order == expected).all()
