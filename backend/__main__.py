@@ -82,13 +82,16 @@ def main(argv: list[str] | None = None) -> int:
     meta.add_argument("--epochs", type=float, default=200)
     meta.set_defaults(run=_train_meta)
     from backend.stitch_curve import ORDERS
+    from backend.stitch_family import CurveSettings
     from backend.stitching import DEFAULT_THRESHOLD
 
     stitch = sub.add_parser("stitch", help="stitching curves of every neighbouring pair of a release's SAEs")
     stitch.add_argument("--release", help="release id (default: the catalog's default)")
     stitch.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, help="reconstruction cosine threshold")
     stitch.add_argument("--order", default="grouped", choices=ORDERS)
-    stitch.add_argument("--loss-points", type=int, default=5, help="points with the model's loss (0: none)")
+    stitch.add_argument(
+        "--loss-points", type=int, default=CurveSettings.loss_points, help="points with the model's loss (0: none)"
+    )
     stitch.set_defaults(run=_stitch)
     args = parser.parse_args(argv)
     try:

@@ -52,8 +52,9 @@ class CurveSettings:
     order: Order = "grouped"
     points: int = 48
     """Measurements of normalised MSE and L0 along each curve."""
-    loss_points: int = 5
-    """Measurements of the model's next-token loss along each curve (0 = none; each costs a forward pass)."""
+    loss_points: int = 3
+    """Measurements of the model's next-token loss along each curve (0 = none; each costs a forward pass):
+    by default the two ends and the middle."""
     seed: int = 0
 
     def slug(self) -> str:

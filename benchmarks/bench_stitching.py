@@ -48,7 +48,7 @@ def embedded_curves() -> None:
     lm = load_language_model(release.model)
     start = time.perf_counter()
     compute_curves(release, settings, lm)
-    print(f"embedded family curves ({len(release.sae_ids) - 1} pairs, loss at 5 points each): "
+    print(f"embedded family curves ({len(release.sae_ids) - 1} pairs, loss at {settings.loss_points} points each): "
           f"{time.perf_counter() - start:.1f} s (target <= 120 s)")  # fmt: skip
 
 

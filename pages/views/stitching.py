@@ -1,11 +1,13 @@
 """Stitching: novel vs reconstruction latents across the family, and curves from each SAE to the next."""
 
+from typing import cast
+
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
 from backend.errors import AtlasError
-from backend.stitch_curve import ORDER_HELP, ORDERS
+from backend.stitch_curve import ORDER_HELP, ORDERS, Order
 from backend.stitch_family import CurveSettings, compute_curves, neighbour_pairs, pair_matching
 from backend.stitching import EDGE_FLOOR
 from pages.views.common import (
@@ -44,7 +46,9 @@ with_loss = cols[2].toggle("Measure the model's next-token loss (slower)", value
 if (threshold, order) != (stitch_threshold(view), view.order):
     st.query_params.from_dict(view.params(st=threshold, order=order))
     st.rerun()
-settings = CurveSettings(threshold=round(threshold, 3), order=order, loss_points=5 if with_loss else 0)  # type: ignore[arg-type]
+settings = CurveSettings(
+    threshold=round(threshold, 3), order=cast(Order, order), loss_points=CurveSettings.loss_points if with_loss else 0
+)
 st.caption(
     f"Order — {order}: {ORDER_HELP[order]}. The decoder bias moves linearly from the smaller SAE's to the larger's."
 )
