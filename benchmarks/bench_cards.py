@@ -71,6 +71,19 @@ def synthetic_index(folder: Path, d_sae: int) -> None:
     write_index(folder, meta, latents, examples, tokens, [f"tok{i}" for i in range(VOCAB)])
 
 
+def bench_release(d_sae: int, prefix: str) -> Path:
+    """A throw-away data directory and catalog with one release `bench` holding an SAE of `d_sae` latents."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    os.environ["ATLAS_DATA_DIR"] = str(root / "data")
+    catalog = root / "catalog.toml"
+    catalog.write_text(
+        '[releases.bench]\ntitle = "bench"\ndefault = true\nmodel = "embedded:smollm2-135m-instruct"\n'
+        f'hook = "blocks.8.hook_resid_pre"\nsaes = [{{ id = "{d_sae}", path = "sae" }}]\n'
+    )
+    os.environ["ATLAS_CATALOG"] = str(catalog)
+    return root
+
+
 def percentiles(samples: list[float]) -> str:
     qs = statistics.quantiles(samples, n=20)
     return f"p50 {statistics.median(samples) * 1000:6.1f} ms   p95 {qs[18] * 1000:6.1f} ms"
@@ -81,14 +94,7 @@ def main() -> None:
     parser.add_argument("--latents", type=int, default=98_304)
     parser.add_argument("--samples", type=int, default=200)
     args = parser.parse_args()
-    root = Path(tempfile.mkdtemp(prefix="bench-cards-"))
-    os.environ["ATLAS_DATA_DIR"] = str(root / "data")
-    catalog = root / "catalog.toml"
-    catalog.write_text(
-        '[releases.bench]\ntitle = "bench"\ndefault = true\nmodel = "embedded:smollm2-135m-instruct"\n'
-        f'hook = "blocks.8.hook_resid_pre"\nsaes = [{{ id = "{args.latents}", path = "sae" }}]\n'
-    )
-    os.environ["ATLAS_CATALOG"] = str(catalog)
+    root = bench_release(args.latents, "bench-cards-")
     from backend.cards import CardReader
     from backend.store import IndexReader
 

@@ -9,10 +9,8 @@ real writers, coloured by density; it draws every point with WebGL (Scattergl), 
 """
 
 import argparse
-import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -37,15 +35,9 @@ def time_umap(n: int, d: int = 768) -> None:
 
 
 def time_page(n: int, samples: int) -> None:
-    root = Path(tempfile.mkdtemp(prefix="bench-map-"))
-    os.environ["ATLAS_DATA_DIR"] = str(root / "data")
-    catalog = root / "catalog.toml"
-    catalog.write_text(
-        '[releases.bench]\ntitle = "bench"\ndefault = true\nmodel = "embedded:smollm2-135m-instruct"\n'
-        f'hook = "blocks.8.hook_resid_pre"\nsaes = [{{ id = "{n}", path = "sae" }}]\n'
-    )
-    os.environ["ATLAS_CATALOG"] = str(catalog)
-    from bench_cards import synthetic_index
+    from bench_cards import bench_release, synthetic_index
+
+    bench_release(n, "bench-map-")
     from streamlit.components.v2.component_manager import BidiComponentManager
     from streamlit.testing.v1 import AppTest
 
