@@ -8,7 +8,7 @@ activations, training and indexing, at the chunk or step) where it stopped.
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -197,9 +197,12 @@ def build_release(release: Release, profile_name: str = "default", report: Repor
     cap = norm_cap(acts[:n_train], tokens[:n_train], lm.bos_id, release.outlier_norm_multiple)
     train_x = token_vectors(acts[:n_train], tokens[:n_train], lm.bos_id, cap)
     eval_x = token_vectors(acts[n_train:], tokens[n_train:], lm.bos_id, cap)
-    for entry in release.saes:
+    for number, entry in enumerate(release.saes):
         if not _done(Path(entry.location.path)) and entry.d_sae and entry.k:
-            _train_member(entry.id, entry.d_sae, entry.k, train_x, eval_x, release, profile, report)
+            # Its own seed per size: with one seed, the data initialisation of every size would start
+            # from the same inputs, and stitching would match latents by shared starting point.
+            seed = profile.seed + len(release.saes) - 1 - number
+            _train_member(entry.id, entry.d_sae, entry.k, train_x, eval_x, release, replace(profile, seed=seed), report)
     _train_meta(release, profile, eval_x, report)
     _index_all(release, lm, tokens[-profile.index_contexts :], acts[-profile.index_contexts :], cap, report)
     held = slice(max(n_train, len(tokens) - HELDOUT_CONTEXTS), None)  # what `heldout()` reads later
