@@ -64,7 +64,7 @@ table = map_data(view.release, view.sae, meta_id_for(view), family_neighbours(vi
 if table is None:
     st.info(
         "This SAE has no map yet. It is a UMAP of the decoder directions (cosine metric, seeded): "
-        "about 45 s for 9,216 latents and a few minutes for 49,152 on two CPU cores, computed once and stored."
+        "about 30 s for 9,216 latents and a minute for 49,152 on two CPU cores, computed once and stored."
     )
     if st.button("Compute the map", type="primary"):
         bar = st.progress(0.0, text="Loading the SAE…")
