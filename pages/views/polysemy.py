@@ -79,6 +79,9 @@ def show_probe(word: str, contexts: tuple[str, ...]) -> None:
                 }
             )
             st.dataframe(table, hide_index=True, width="stretch")
+            argmax = sorted({a for a in probe.argmax if a is not None and a >= 0})
+            st.markdown("**Argmax latents**")
+            latent_links(sae_id, argmax, labels)
             shared, specific = st.columns(2)
             with shared:
                 st.markdown("**Shared by every context**")
