@@ -241,3 +241,15 @@ def test_polysemy_hub_set_offline_is_a_clear_error(tiny_release: str) -> None:
     at = run("polysemy", release=tiny_release, set="ps-eval")
     no_crash(at)
     assert "not in the local Hugging Face cache" in at.error[0].value
+
+
+@pytest.mark.parametrize("page", ["stitching", "map", "polysemy"])
+def test_new_pages_on_an_unreachable_hub_release_explain_instead_of_crashing(tiny_release: str, page: str) -> None:
+    at = run(page, release="gpt2-small-res-fs-l8", sae="49152", word="bank", ctx=CONTEXTS)
+    no_crash(at)
+    for label in ("Compute matchings", "Compute the map"):
+        button = next((b for b in at.button if b.label == label), None)
+        if button is not None:
+            button.click().run()
+            no_crash(at)
+    assert any("Hugging Face cache" in e.value for e in at.error), [e.value for e in at.error]
