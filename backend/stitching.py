@@ -227,6 +227,10 @@ class Classification:
     """S latents with no L partner at or above the threshold."""
     dead_small: Tensor  # [n_dead_s]
     dead_large: Tensor  # [n_dead_l]
+    large_best: Tensor  # [n_l] each L latent's best S partner (at any cosine)
+    large_cos: Tensor  # [n_l]
+    small_best: Tensor  # [n_s] each S latent's best L partner
+    small_cos: Tensor  # [n_s]
     components: list[Component]
     n_small: int
     n_large: int
@@ -298,6 +302,10 @@ def classify(
         dropped=torch.from_numpy(np.flatnonzero(~has_edge[:n_s] & ~dead_s)),
         dead_small=torch.from_numpy(np.flatnonzero(dead_s)),
         dead_large=torch.from_numpy(np.flatnonzero(dead_l)),
+        large_best=matching.large_best,
+        large_cos=matching.large_cos,
+        small_best=matching.small_best,
+        small_cos=matching.small_cos,
         components=components,
         n_small=n_s,
         n_large=n_l,

@@ -36,7 +36,11 @@ def stitching_badges(view: View, latent: int) -> None:
                     _links(view, [i for i in component.large if i != latent], view.sae)
             else:
                 st.badge("novel", color="orange")
-                st.caption(f"No latent of SAE-{smaller} has cosine ≥ {threshold:.2f} with it.")
+                st.caption(
+                    f"No latent of SAE-{smaller} has cosine ≥ {threshold:.2f} with it; the closest, at "
+                    f"{float(found.large_cos[latent]):.2f}:"
+                )
+                _links(view, [int(found.large_best[latent])], smaller)
     with right:
         if larger is not None:
             found = classification(view.release, view.sae, larger, threshold)
@@ -48,4 +52,8 @@ def stitching_badges(view: View, latent: int) -> None:
                 _links(view, component.large, larger)
             else:
                 st.badge(f"dropped in SAE-{larger}", color="gray")
-                st.caption(f"No latent of SAE-{larger} has cosine ≥ {threshold:.2f} with it.")
+                st.caption(
+                    f"No latent of SAE-{larger} has cosine ≥ {threshold:.2f} with it; the closest, at "
+                    f"{float(found.small_cos[latent]):.2f}:"
+                )
+                _links(view, [int(found.small_best[latent])], larger)

@@ -82,3 +82,11 @@ def test_pairs_of_different_families_are_refused() -> None:
         check_pair(sae(8, 16), sae(8, 32, "blocks.6.hook_resid_pre"))
     with pytest.raises(IncompatibleError, match="smaller SAE to a larger"):
         check_pair(sae(8, 32), sae(8, 16))
+
+
+def test_classification_keeps_the_best_partner_of_every_latent() -> None:
+    small, large = synthetic_family()
+    found = classify(match_decoders(small, large), 0.7)
+    assert found.large_best[:6].tolist() == list(range(6))
+    assert float(found.large_cos[12]) < 0.7  # a novel latent's closest partner is below the threshold
+    assert float(found.small_cos[6]) == pytest.approx(0.8, abs=1e-5)

@@ -168,9 +168,17 @@ def test_bad_stitching_params_fall_back_with_a_warning(tiny_release: str) -> Non
 
 
 def test_latent_card_shows_its_stitching_badge(tiny_release: str) -> None:
-    at = run("latent", release=tiny_release, sae="128", latent="5")
+    from backend.catalog import get_release
+    from backend.stitch_family import pair_classification
+
+    found = pair_classification(get_release(tiny_release), "64", "128", 0.7)
+    assert found is not None and len(found.novel)
+    novel = int(found.novel[0])
+    at = run("latent", release=tiny_release, sae="128", latent=str(novel))
     no_crash(at)
     assert any(s.value == "Across sizes (stitching)" for s in at.subheader)
+    closest = f"the closest, at {float(found.large_cos[novel]):.2f}"
+    assert any(closest in c.value for c in at.caption), [c.value for c in at.caption]
 
 
 @pytest.mark.parametrize("colour", ["meta-latent", "density", "novelty"])
