@@ -152,11 +152,19 @@ if table is not None:
         latent_link(view, latent, labels[latent] if labels else "", sae=sae_id)
 
     if kind in ("novel", "dropped"):
-        members = (found.novel if kind == "novel" else found.dropped).tolist()
+        members = found.novel if kind == "novel" else found.dropped
+        best_cos = found.large_cos if kind == "novel" else found.small_cos
         sae_id, labels = (large, large_labels) if kind == "novel" else (small, small_labels)
-        st.caption(f"{len(members):,} {kind} latents in SAE-{sae_id}; the first {min(SHOW, len(members))}:")
-        for latent in members[:SHOW]:
-            link(latent, sae_id, labels)
+        ranked: list[int] = members[best_cos[members].argsort()].tolist()
+        st.caption(
+            f"{len(ranked):,} {kind} latents in SAE-{sae_id}, most novel first (lowest cosine with its closest "
+            f"partner in the other SAE); the first {min(SHOW, len(ranked))}:"
+        )
+        for latent in ranked[:SHOW]:
+            cols = st.columns([1, 6])
+            cols[0].write(f"{float(best_cos[latent]):.2f}")
+            with cols[1]:
+                link(latent, sae_id, labels)
     else:
         chosen_components = [c for c in found.components if c.kind == kind]
         st.caption(

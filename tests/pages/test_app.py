@@ -261,3 +261,12 @@ def test_new_pages_on_an_unreachable_hub_release_explain_instead_of_crashing(tin
             button.click().run()
             no_crash(at)
     assert any("Hugging Face cache" in e.value for e in at.error), [e.value for e in at.error]
+
+
+def test_stitching_drill_down_lists_novel_latents_most_novel_first(tiny_release: str) -> None:
+    at = run("stitching", release=tiny_release)
+    next(s for s in at.selectbox if s.label == "Kind").select("novel").run()
+    no_crash(at)
+    assert any("most novel first" in c.value for c in at.caption)
+    cosines = [float(m.value) for m in at.markdown if m.value.replace(".", "", 1).isdigit()]
+    assert cosines == sorted(cosines) and cosines
