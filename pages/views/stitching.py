@@ -170,6 +170,9 @@ if table is not None:
         st.caption(
             f"{len(chosen_components):,} components of kind {kind}; the first {min(SHOW, len(chosen_components))}:"
         )
+        heads = st.columns(2)
+        heads[0].markdown(f"**SAE-{small}**")
+        heads[1].markdown(f"**SAE-{large}**")
         for component in chosen_components[:SHOW]:
             with st.container(border=True):
                 a, b = st.columns(2)
