@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 .venv/bin/python -m backend build
-exec .venv/bin/streamlit run app.py "$@"
+exec .venv/bin/python scripts/serve.py "$@"

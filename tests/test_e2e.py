@@ -32,7 +32,7 @@ def server(tiny_release: str) -> Iterator[str]:
         pytest.fail("Debian chromium is missing: run scripts/setup.sh --dev")
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address", "127.0.0.1"],
+        [sys.executable, "scripts/serve.py", "--server.port", str(port), "--server.address", "127.0.0.1"],
         cwd=ROOT, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
@@ -56,20 +56,17 @@ def browser() -> Iterator[object]:
         b.close()
 
 
-def close_first_visit_dialog(page) -> None:  # type: ignore[no-untyped-def]
-    """Streamlit probes `pages/` for legacy pages on a server's very first request; when that request
-    is a deep link it shows a one-time "Page not found" dialog over the (correctly routed) page."""
-    dialog = page.get_by_role("dialog")
-    if dialog.count():
-        page.keyboard.press("Escape")
-        dialog.wait_for(state="detached", timeout=10_000)
+def no_dialog(page) -> None:  # type: ignore[no-untyped-def]
+    """scripts/serve.py switches off Streamlit's legacy `pages/` probe, whose "Page not found" dialog
+    would otherwise cover a fresh server's first deep link."""
+    assert page.get_by_role("dialog").count() == 0
 
 
 def test_deep_link_card_neighbour_search_and_restore(server: str, browser, tiny_release: str) -> None:  # type: ignore[no-untyped-def]
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(f"{server}/latent?release={tiny_release}&sae=128&latent=4")
     page.get_by_role("heading", name="Latent 4:").wait_for(timeout=120_000)
-    close_first_visit_dialog(page)
+    no_dialog(page)
     page.locator(".example").first.wait_for(timeout=60_000)
     assert page.locator(".example .tok").count() > 10, "top examples are rendered with per-token highlighting"
     page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
@@ -106,7 +103,7 @@ def test_deep_link_card_neighbour_search_and_restore(server: str, browser, tiny_
 def test_decomposition_links_to_a_meta_latent_card(server: str, browser, tiny_release: str) -> None:  # type: ignore[no-untyped-def]
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(f"{server}/latent?release={tiny_release}&sae=128&latent=4")
-    close_first_visit_dialog(page)
+    no_dialog(page)
     link = page.get_by_role("link", name=re.compile(r"^meta \d+")).first
     link.wait_for(timeout=120_000)
     link.click()
@@ -122,7 +119,7 @@ def test_untrusted_token_text_is_shown_escaped(server: str, browser, tiny_releas
     page.on("dialog", lambda d: (alerts.append(d.message), d.dismiss()))
     text = "<img src=x onerror=alert(1)>"
     page.goto(f"{server}/search?release={tiny_release}&sae=128&text={text}")
-    close_first_visit_dialog(page)
+    no_dialog(page)
     page.get_by_role("tab", name="By typing text").click()
     page.get_by_text("Top latents of each token").wait_for(timeout=120_000)
     assert page.locator(".example img").count() == 0
@@ -132,7 +129,7 @@ def test_untrusted_token_text_is_shown_escaped(server: str, browser, tiny_releas
 def test_sidebar_navigation_keeps_the_release_and_sae(server: str, browser, tiny_release: str) -> None:  # type: ignore[no-untyped-def]
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(f"{server}/latent?release={tiny_release}&sae=64&latent=2")
-    close_first_visit_dialog(page)
+    no_dialog(page)
     page.get_by_role("link", name="Search").click()
     page.get_by_role("heading", name="Search latents").wait_for(timeout=60_000)
     page.wait_for_function(
@@ -145,7 +142,7 @@ def test_clicking_a_point_on_the_map_opens_its_card(server: str, browser, tiny_r
     page.goto(f"{server}/map?release={tiny_release}&sae=128")
     page.locator(".js-plotly-plot").first.wait_for(timeout=120_000)
     page.wait_for_function("() => document.querySelector('.js-plotly-plot')._fullLayout", timeout=60_000)
-    close_first_visit_dialog(page)  # once the page has rendered, so that a late dialog cannot eat the click
+    no_dialog(page)
     # Pixel position of latent 7 from plotly's own axis mapping.
     x, y = page.evaluate(
         """() => { const gd = document.querySelector('.js-plotly-plot'); const fl = gd._fullLayout;
