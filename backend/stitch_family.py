@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
@@ -83,8 +83,6 @@ def cached_matching(release: Release, small_id: str, large_id: str) -> Matching 
     """The stored matching of the pair, or None when missing or computed from other files."""
     path = matching_path(release, small_id, large_id)
     try:
-        from safetensors import safe_open
-
         with safe_open(str(path), "pt") as handle:
             meta = handle.metadata() or {}
         if meta.get("key") != _pair_key(release, small_id, large_id):
