@@ -105,12 +105,17 @@ def meta_id_for(view: View) -> str | None:
     return metas[0].id if metas else None
 
 
-@st.cache_data(max_entries=4)
-def meta_metrics(release_id: str, meta_id: str) -> dict[str, float] | None:
-    path = Path(catalog()[release_id].meta(meta_id).location.path) / "metrics.json"
+@st.cache_data(max_entries=16)
+def _built_metrics(release_id: str, folder: str) -> dict[str, float] | None:
+    """The metrics a build wrote beside an SAE or meta-SAE (None for releases not built here)."""
+    path = Path(folder) / "metrics.json"
     if catalog()[release_id].built and path.exists():
         return dict(json.loads(path.read_text()))
     return None
+
+
+def meta_metrics(release_id: str, meta_id: str) -> dict[str, float] | None:
+    return _built_metrics(release_id, catalog()[release_id].meta(meta_id).location.path)
 
 
 @st.cache_resource(max_entries=2, show_spinner="Loading the language model…")
@@ -162,12 +167,8 @@ def latent_labels(release_id: str, sae_id: str) -> list[str] | None:
         return None
 
 
-@st.cache_data(max_entries=16)
 def sae_metrics(release_id: str, sae_id: str) -> dict[str, float] | None:
-    path = Path(catalog()[release_id].sae(sae_id).location.path) / "metrics.json"
-    if catalog()[release_id].built and path.exists():
-        return dict(json.loads(path.read_text()))
-    return None
+    return _built_metrics(release_id, catalog()[release_id].sae(sae_id).location.path)
 
 
 def _mtime(path: Path) -> float | None:
