@@ -168,9 +168,7 @@ def _train_meta(release: Release, profile: BuildProfile, eval_x: Tensor, report:
             release.root / "work" / f"train-{entry.id}.pt",
             lambda s, t, _m, name=entry.id: report(f"train {name}", s, t),  # type: ignore[misc]
         )
-        with torch.no_grad():
-            latent_acts = base.encode(eval_x[:8000].float().to(base.device))
-        metrics = {**base_metrics(result, base), **member_coherence(decompose_all(result.sae, base), latent_acts)}
+        metrics = {**base_metrics(result, base), **member_coherence(decompose_all(result.sae, base), base, eval_x)}
         save_meta(result, train_cfg, entry.over, folder, metrics)
 
 

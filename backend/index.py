@@ -65,6 +65,12 @@ def fold_batch(state: IndexState, sae: SAE, tokens: Tensor, acts: Tensor, first_
             state.update(latent_acts, chunk_mask, first_context + start)
 
 
+def as_stored(key: dict[str, Any]) -> dict[str, Any]:
+    """`key` as it reads back from JSON (tuples become lists), so a stored key compares equal."""
+    loaded: dict[str, Any] = json.loads(json.dumps(key))
+    return loaded
+
+
 def _load_checkpoint(folder: Path, key: dict[str, Any], device: torch.device) -> tuple[IndexState, int] | None:
     try:
         progress = json.loads((folder / PROGRESS).read_text())
@@ -102,6 +108,7 @@ def run_pass(
     `stop_after` ends the pass early after that many batches in this call (a time-boxed run);
     the checkpoint is then current and None is returned.
     """
+    key = as_stored(key)
     resumed = _load_checkpoint(work_dir, key, sae.device)
     state, done = resumed if resumed else (IndexState.empty(sae.cfg.d_sae, sae.device), 0)
     batches = list(range(0, len(tokens), cfg.batch_contexts))
@@ -130,6 +137,7 @@ def build_index(
     progress: ProgressFn | None = None,
 ) -> Path:
     """Index `sae` over `tokens` into `folder`; a no-op when a finished index with the same key is there."""
+    key = as_stored(key)
     meta_path = folder / "meta.json"
     if meta_path.exists() and json.loads(meta_path.read_text()).get("key") == key:
         return folder

@@ -70,33 +70,50 @@ def meta_variance_explained(meta: SAE, rows: Tensor) -> float:
 
 @torch.no_grad()
 def member_coherence(
-    meta_acts: Tensor, latent_acts: Tensor, members: int = COHERENCE_MEMBERS, seed: int = 0
+    meta_acts: Tensor, sae: SAE, x: Tensor, members: int = COHERENCE_MEMBERS, random_sets: int = 200, seed: int = 0
 ) -> dict[str, float]:
     """Mean pairwise cosine between the activation vectors of each meta-latent's top members.
 
     `meta_acts [d_sae, n_meta]`: meta-latent activations on every SAE latent's decoder row.
-    `latent_acts [n_tokens, d_sae]`: SAE activations on held-out tokens.
+    `x [n_tokens, d_in]`: held-out inputs of `sae`, all of them used (a latent that fires a few times
+    in 75k tokens fires on none of a small sample, and its cosines would read as 0).
     Returns the mean over meta-latents with at least two members, and the same for random sets.
+    Only the member latents' activations are kept, folded into their Gram matrix batch by batch.
     """
-    unit = latent_acts.float().T
-    unit = unit / unit.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    sets = []
+    for j in range(meta_acts.shape[1]):
+        count = min(members, int((meta_acts[:, j] > 0).sum()))
+        if count >= 2:
+            sets.append(meta_acts[:, j].topk(count).indices.cpu())
+    gen = torch.Generator().manual_seed(seed)
+    baseline = [torch.randperm(sae.cfg.d_sae, generator=gen)[:members] for _ in range(random_sets)]
+    used = torch.unique(torch.cat([*sets, *baseline]))
+    gram = _activation_gram(sae, x, used.to(sae.device)).cpu()
+    norms = gram.diagonal().sqrt().clamp_min(1e-12)
+    cosines = gram / norms[:, None] / norms[None, :]
+    position = torch.full((sae.cfg.d_sae,), -1, dtype=torch.long)
+    position[used] = torch.arange(len(used))
 
-    def mean_pair_cos(idx: Tensor) -> float:
-        vecs = unit[idx]
-        sims = vecs @ vecs.T
+    def mean_pair_cos(latents: Tensor) -> float:
+        idx = position[latents]
+        sims = cosines[idx][:, idx]
         n = len(idx)
         return (sims.sum().item() - sims.diagonal().sum().item()) / (n * (n - 1))
 
-    scores = []
-    for j in range(meta_acts.shape[1]):
-        col = meta_acts[:, j]
-        count = min(members, int((col > 0).sum()))
-        if count >= 2:
-            scores.append(mean_pair_cos(col.topk(count).indices))
-    gen = torch.Generator().manual_seed(seed)
-    random_scores = [mean_pair_cos(torch.randperm(len(unit), generator=gen)[:members]) for _ in range(200)]
+    scores = [mean_pair_cos(latents) for latents in sets]
+    random_scores = [mean_pair_cos(latents) for latents in baseline]
     return {
         "coherence_mean": sum(scores) / max(len(scores), 1),
         "coherence_random_baseline": sum(random_scores) / len(random_scores),
         "meta_latents_with_members": float(len(scores)),
+        "coherence_tokens": float(len(x)),
     }
+
+
+def _activation_gram(sae: SAE, x: Tensor, latents: Tensor) -> Tensor:
+    """`acts[:, latents].T @ acts[:, latents]` over all of `x`, `[n, n]`, one batch at a time."""
+    gram = torch.zeros(len(latents), len(latents), device=sae.device)
+    for start in range(0, len(x), EVAL_BATCH):
+        acts = sae.encode(x[start : start + EVAL_BATCH].float().to(sae.device))[:, latents]
+        gram += acts.T @ acts
+    return gram

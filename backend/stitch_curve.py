@@ -21,6 +21,7 @@ from torch import Tensor
 from backend.sae import SAE
 from backend.stitching import Classification
 
+StepKind = Literal["insert", "swap", "drop"]
 Order = Literal["grouped", "novel-first", "swaps-first", "interleaved"]
 ORDERS: tuple[str, ...] = get_args(Order)
 ORDER_HELP = {
@@ -35,7 +36,7 @@ BATCH = 4096
 
 @dataclass(frozen=True)
 class Step:
-    kind: Literal["insert", "swap", "drop"]
+    kind: StepKind
     small: tuple[int, ...]
     large: tuple[int, ...]
 
@@ -66,11 +67,18 @@ def _grouped_steps(classification: Classification, large_best: Tensor, gen: np.r
     groups += [([int(j)], []) for j in classification.dropped]
     owner = {j: number for number, (small, _) in enumerate(groups) for j in small}
     for i in classification.novel.tolist():
-        groups[owner[int(large_best[i])]][1].append(int(i))
-    return [
-        Step("swap" if groups[i][1] else "drop", tuple(groups[i][0]), tuple(sorted(groups[i][1])))
-        for i in gen.permutation(len(groups))
-    ]
+        number = owner.get(int(large_best[i]))
+        # A novel latent whose closest S latent is dead (in no group) is inserted on its own.
+        if number is None:
+            groups.append(([], [int(i)]))
+        else:
+            groups[number][1].append(int(i))
+    return [_group_step(*groups[i]) for i in gen.permutation(len(groups))]
+
+
+def _group_step(small: list[int], large: list[int]) -> Step:
+    kind: StepKind = "swap" if small and large else "drop" if small else "insert"
+    return Step(kind, tuple(small), tuple(sorted(large)))
 
 
 def step_of_latents(steps: list[Step], n_small: int, n_large: int) -> tuple[Tensor, Tensor]:

@@ -179,7 +179,9 @@ def compute_curves(
     x = data.vectors
     clean = _spliced_loss(lm, release, data, None) if settings.loss_points else float("nan")
     saes = {sae_id: load_sae(release, sae_id, default_device()).sae for sae_id in release.sae_ids}
-    frames = [_reference_points(release, lm, data, saes, clean, settings)]
+    reference = _reference_points(release, lm, data, saes, clean, settings)
+    frames = [reference]
+    plain_dloss = dict(zip(reference["pair"].str.removeprefix("SAE-"), reference["dloss"], strict=True))
     pairs = neighbour_pairs(release)
     for number, (small_id, large_id) in enumerate(pairs):
         report("stitching curves", number, len(pairs))
@@ -190,7 +192,12 @@ def compute_curves(
         curve = stitching_curve(small, large, x, steps, settings.points)
         curve["dloss"] = float("nan")
         for row in _loss_rows(curve, settings.loss_points):
-            splice = partial(stitched_reconstruction, small, large, steps=steps, done=int(curve.at[row, "steps"]))
+            done = int(curve.at[row, "steps"])
+            # The curve's ends are the plain SAEs themselves (exactly), whose loss is already measured.
+            if done in (0, len(steps)):
+                curve.at[row, "dloss"] = plain_dloss[small_id if done == 0 else large_id]
+                continue
+            splice = partial(stitched_reconstruction, small, large, steps=steps, done=done)
             curve.at[row, "dloss"] = _spliced_loss(lm, release, data, splice) - clean
         curve.insert(0, "pair", f"{small_id}→{large_id}")
         curve.insert(1, "kind", "curve")

@@ -62,7 +62,11 @@ if meta_quality:
     meta_cols[1].metric(
         "Member coherence",
         f"{meta_quality['coherence_mean']:.3f}",
-        help=f"Mean pairwise cosine of the top-8 member latents' activations on held-out tokens; random sets of 8 give {meta_quality['coherence_random_baseline']:.3f}.",
+        help=(
+            "Mean pairwise cosine of the top-8 member latents' activations on "
+            f"{meta_quality.get('coherence_tokens', 0):,.0f} held-out tokens; random sets of 8 give "
+            f"{meta_quality['coherence_random_baseline']:.3f}."
+        ),
     )
     meta_cols[2].metric("Meta-latents with members", f"{meta_quality['meta_latents_with_members']:.0f}")
 

@@ -31,6 +31,26 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path: Path) -> None:
         assert torch.equal(tensor, getattr(resumed, name)), name
 
 
+def test_a_finished_index_is_reused_and_a_stopped_one_resumed_with_a_tuple_in_its_key(tmp_path: Path) -> None:
+    """Keys hold tuples (a corpus's file patterns) that come back from JSON as lists."""
+    sae = random_sae("standard")
+    key = {"corpus": {"patterns": ("*.parquet",)}}
+    calls: list[int] = []
+
+    def counted(start: int, batch: torch.Tensor) -> torch.Tensor:
+        calls.append(start)
+        return activations(start, batch)
+
+    assert run_pass(sae, TOKENS, counted, CFG, tmp_path / "work", key, stop_after=2) is None
+    run_pass(sae, TOKENS, counted, CFG, tmp_path / "work", key)
+    assert calls == [0, 2, 4, 6, 8, 10]
+    vocab = [f"<t{i}>" for i in range(50)]
+    build_index(sae, TOKENS, counted, CFG, tmp_path / "idx", key, vocab, None)
+    calls.clear()
+    build_index(sae, TOKENS, counted, CFG, tmp_path / "idx", key, vocab, None)
+    assert calls == []
+
+
 def test_bos_positions_are_excluded(tmp_path: Path) -> None:
     state = run_pass(random_sae("standard"), TOKENS, activations, CFG, tmp_path, KEY)
     assert state is not None and int(state.n_tokens) == 12 * 7

@@ -51,3 +51,37 @@ def test_colourings_agree_with_decompositions_and_stitching(tiny_release: str) -
     assert coords is not None
     table = map_table(coords, None, None, top, {0: "zero"}, status)
     assert list(table.columns) == ["latent", "x", "y", "label", "meta", "meta label", "status"]
+
+
+def test_exact_neighbour_lists_start_with_the_row_itself_then_follow_cosine() -> None:
+    import torch
+
+    from backend.latent_map import _cosine_knn
+
+    rows = torch.randn(40, 8, generator=torch.Generator().manual_seed(0))
+    indices, distances, _ = _cosine_knn(rows, 5)
+    unit = rows / rows.norm(dim=1, keepdim=True)
+    cos = unit @ unit.T
+    assert (indices[:, 0] == np.arange(40)).all() and (distances[:, 0] == 0).all()
+    for i in range(40):
+        expected = cos[i].clone()
+        expected[i] = -2
+        assert set(indices[i, 1:]) == set(expected.topk(4).indices.tolist())
+        assert np.allclose(distances[i, 1:], 1 - cos[i, indices[i, 1:]].numpy(), atol=1e-5)
+    assert (np.diff(distances, axis=1) >= -1e-6).all()
+
+
+def test_the_map_keeps_separate_clusters_apart() -> None:
+    import torch
+
+    from backend.latent_map import umap_layout
+
+    gen = torch.Generator().manual_seed(0)
+    centres = torch.randn(2, 32, generator=gen) * 5
+    rows = torch.cat(
+        [centres[0] + torch.randn(150, 32, generator=gen), centres[1] + torch.randn(150, 32, generator=gen)]
+    )
+    coords = umap_layout(rows, MapConfig())
+    a, b = coords[:150], coords[150:]
+    gap = np.linalg.norm(a.mean(axis=0) - b.mean(axis=0))
+    assert gap > 3 * max(a.std(axis=0).max(), b.std(axis=0).max())

@@ -3,7 +3,7 @@
 import torch
 
 from backend.sae import SAE, SAEConfig
-from backend.stitch_curve import ORDERS, stitch_steps, stitched_reconstruction, stitching_curve
+from backend.stitch_curve import ORDERS, Step, stitch_steps, stitched_reconstruction, stitching_curve
 from backend.stitching import classify, match_decoders
 from tests.backend.test_stitching import D, orthonormal
 
@@ -42,6 +42,24 @@ def test_curve_runs_from_the_small_sae_to_the_large_one_in_every_order() -> None
         assert abs(curve["nmse"].iloc[-1] - fvu(large, x)) < 1e-5
         assert curve["latents"].tolist()[0] == 16 and curve["latents"].tolist()[-1] == 24
         assert abs(curve["l0"].iloc[-1] - float((large.encode(x) > 0).sum(dim=1).float().mean())) < 1e-4
+
+
+def test_grouped_order_inserts_a_novel_latent_whose_closest_partner_is_dead() -> None:
+    """S latent 0 is dead: the L latent closest to it is novel with no group to join, and is
+    inserted on its own; the curve still ends exactly at L."""
+    small, large, x = family_and_data()
+    matching = match_decoders(small.W_dec, large.W_dec)
+    dead_small = torch.zeros(16, dtype=torch.bool)
+    dead_small[0] = True
+    classification = classify(matching, 0.7, dead_small=dead_small)
+    steps = stitch_steps(classification, "grouped", matching.large_best)
+    orphan = int((matching.large_best == 0).nonzero()[0])
+    assert Step("insert", (), (orphan,)) in steps
+    assert sorted(i for step in steps for i in step.large) == sorted(
+        classification.novel.tolist() + [i for c in classification.components for i in c.large]
+    )
+    curve = stitching_curve(small, large, x, steps, points=10)
+    assert abs(curve["nmse"].iloc[-1] - fvu(large, x)) < 1e-5
 
 
 def test_inserting_true_novel_features_lowers_the_error_monotonically() -> None:

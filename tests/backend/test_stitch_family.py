@@ -54,3 +54,29 @@ def test_a_corrupt_matching_file_is_recomputed(tiny_release: str) -> None:
 
     assert pair_matching(release, "64", "128").n_large == 128
     assert pair_classification(release, "64", "128", 0.7) is not None
+
+
+def test_the_curve_ends_splice_in_exactly_the_plain_saes(tiny_release: str) -> None:
+    """Why the curves reuse the plain SAEs' loss at their ends: the stitched model at step 0 and at the
+    last step gives the same next-token loss as splicing in the smaller and the larger SAE."""
+    from functools import partial
+
+    from backend.heldout import heldout
+    from backend.loading import load_sae
+    from backend.stitch_curve import stitch_steps, stitched_reconstruction
+    from backend.stitch_family import _spliced_loss, pair_matching
+    from backend.stitching import classify
+
+    release = get_release(tiny_release)
+    lm = load_language_model(release.model)
+    data = heldout(release, lm)
+    small, large = load_sae(release, "64").sae, load_sae(release, "128").sae
+    matching = pair_matching(release, "64", "128", (small, large))
+    steps = stitch_steps(
+        classify(matching, 0.7, matching.dead_small, matching.dead_large), "grouped", matching.large_best
+    )
+    for done, plain in ((0, small), (len(steps), large)):
+        stitched = _spliced_loss(
+            lm, release, data, partial(stitched_reconstruction, small, large, steps=steps, done=done)
+        )
+        assert stitched == pytest.approx(_spliced_loss(lm, release, data, plain.forward), abs=1e-4)

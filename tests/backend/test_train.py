@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from backend.train import TrainConfig, train_sae
+from backend.train import TrainConfig, _diverse_rows, train_sae
 
 
 def planted(
@@ -80,3 +80,24 @@ def test_corrupt_checkpoint_is_discarded_and_training_restarts(tmp_path: Path) -
     checkpoint.write_bytes(b"garbage")
     result = train_sae(x, cfg, checkpoint=checkpoint, device=torch.device("cpu"))
     assert torch.isfinite(result.sae.W_dec).all()
+
+
+def test_data_init_picks_are_diverse_when_the_data_allows() -> None:
+    """Inputs that repeat a few directions many times (common tokens) plus rarer distinct ones: the
+    picks are never closer than the cap to each other, and there are still `n` of them."""
+    gen = torch.Generator().manual_seed(5)
+    common = torch.randn(4, 32, generator=gen)
+    rare = torch.randn(400, 32, generator=gen)
+    x = torch.cat([common.repeat(500, 1) + 0.05 * torch.randn(2000, 32, generator=gen), rare])
+    rows = _diverse_rows(x, torch.zeros(32), 60, 0.7, torch.Generator().manual_seed(0))
+    unit = rows / rows.norm(dim=1, keepdim=True)
+    sims = (unit @ unit.T).fill_diagonal_(-1)
+    assert rows.shape == (60, 32)
+    assert sims.max() <= 0.7
+
+
+def test_data_init_fills_up_when_too_few_inputs_are_diverse() -> None:
+    x = torch.randn(3, 16).repeat(100, 1)
+    rows = _diverse_rows(x, torch.zeros(16), 10, 0.7, torch.Generator().manual_seed(0))
+    assert rows.shape == (10, 16)
+    assert torch.isfinite(rows).all()
