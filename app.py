@@ -2,8 +2,10 @@
 
 import streamlit as st
 
+from backend.build import ready_saes
 from backend.errors import AtlasError
 from backend.urlstate import share_link
+from pages.views.build_status import build_complete, require_family, require_sae
 from pages.views.common import catalog, current_view, show_warnings, style
 
 st.set_page_config(page_title="SAE Atlas", page_icon="🗺️", layout="wide")
@@ -18,10 +20,13 @@ PAGES = [
     st.Page("pages/views/map.py", title="Latent map", url_path="map"),
     st.Page("pages/views/polysemy.py", title="Polysemy probes", url_path="polysemy"),
 ]
+FAMILY_PAGES = {"stitching": "Stitching", "polysemy": "The polysemy benchmark"}
+"""Pages that read every SAE of the family; the others need only the view's SAE."""
 navigation = st.navigation(PAGES, position="hidden")
 
 try:
     releases = catalog()
+    sae_named = "sae" in st.query_params
     view = current_view()
 except AtlasError as err:
     st.error(f"The release catalog cannot be read: {err} Fix assets/catalog.toml (or ATLAS_CATALOG) and reload.")
@@ -51,6 +56,17 @@ with st.sidebar:
     st.caption(releases[release_id].description)
 
 show_warnings(view)
+release = releases[view.release]
+if not build_complete(release):
+    ready = ready_saes(release)
+    if not sae_named and ready and view.sae not in ready:
+        # A link that names no SAE gets the largest one ready while the rest is still being built.
+        st.query_params.from_dict(view.params(sae=ready[-1]))
+        st.rerun()
+    if navigation.url_path in FAMILY_PAGES:
+        require_family(view, release, FAMILY_PAGES[navigation.url_path])
+    else:
+        require_sae(view, release)
 navigation.run()
 
 with st.sidebar:

@@ -3,9 +3,12 @@
 import argparse
 import json
 import sys
+import time
 
 from backend.catalog import default_release_id, get_release, load_catalog
 from backend.errors import AtlasError
+
+WAIT_SECONDS = 10
 
 
 def _list(_args: argparse.Namespace) -> None:
@@ -17,12 +20,36 @@ def _list(_args: argparse.Namespace) -> None:
 
 
 def _build(args: argparse.Namespace) -> None:
-    from backend.build import build_release
+    from backend.build import USABLE, build_release, ready_saes
+    from backend.build_progress import BuildRunning, read_progress, start_background_build
 
-    catalog = load_catalog()
-    release = get_release(args.release or default_release_id(catalog))
-    summary = build_release(release, args.profile)
-    print(json.dumps(summary["metrics"], indent=1))
+    release = get_release(args.release or default_release_id(load_catalog()))
+    if args.background:
+        progress = read_progress(release)
+        if progress is not None and progress.state == "running":
+            print(f"{release.id} is already being built (pid {progress.pid}); progress is on the overview page.")
+            return
+        pid, log = start_background_build(release, args.profile)
+        print(
+            f"Building the rest of {release.id} in the background (pid {pid}): progress on the overview page, log {log}"
+        )
+        return
+    until = USABLE if args.until == "usable" else None
+    while True:
+        try:
+            summary = build_release(release, args.profile, until=until)
+            break
+        except BuildRunning as err:
+            # Another build (e.g. the background one from an earlier run) holds the release: wait for it,
+            # or only until the app is usable when that is all this run needs.
+            if until and ready_saes(release):
+                return
+            progress = read_progress(release)
+            where = f" ({progress.step}: {progress.done}/{progress.total})" if progress else ""
+            print(f"{err} Waiting for it{where}…", file=sys.stderr)
+            time.sleep(WAIT_SECONDS)
+    if summary.get("complete"):
+        print(json.dumps(summary["metrics"], indent=1))
 
 
 def _index(args: argparse.Namespace) -> None:
@@ -68,6 +95,13 @@ def main(argv: list[str] | None = None) -> int:
     build = sub.add_parser("build", help="build a locally trained release (default: the embedded default)")
     build.add_argument("--release", help="release id (default: the catalog's default)")
     build.add_argument("--profile", default="default", choices=["default", "tiny"])
+    when = build.add_mutually_exclusive_group()
+    when.add_argument(
+        "--until", choices=["usable"], help="stop once the first SAE and its index are ready (the app can open)"
+    )
+    when.add_argument(
+        "--background", action="store_true", help="build what is missing in a detached process (progress in the app)"
+    )
     build.set_defaults(run=_build)
     index = sub.add_parser("index", help="index one SAE of any release over its corpus, running the model")
     index.add_argument("--release", help="release id (default: the catalog's default)")

@@ -1,14 +1,18 @@
-"""Build a locally trained release: corpus -> activations -> SAE family -> meta-SAE -> indexes ->
-stitching curves -> latent maps.
+"""Build a locally trained release, as a list of named stages (`stages()`):
+
+    activations -> train SAE-<smallest> -> index SAE-<smallest>      (the app is usable from here)
+    -> train and index each larger SAE -> train the meta-SAEs -> stitching curves -> latent maps
 
 Every stage writes its output atomically and is skipped when that output is already there, so a
 rerun with everything present is a no-op and an interrupted build resumes at the stage (and, for
-activations, training and indexing, at the chunk or step) where it stopped.
+activations, training and indexing, at the chunk or step) where it stopped. `scripts/run.sh` runs
+the stages up to `USABLE` in the foreground and the rest behind the app (`build_progress.py`).
 """
 
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +22,11 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from backend.activation_cache import cached_activations, norm_cap, token_vectors
-from backend.catalog import Release
+from backend.build_progress import ProgressWriter, build_lock
+from backend.catalog import Release, SAEEntry
 from backend.config import default_device
 from backend.corpus import corpus_texts, pack_contexts
+from backend.errors import CatalogError
 from backend.heldout import HELDOUT_CONTEXTS, held_out_from
 from backend.index import IndexConfig, build_index
 from backend.latent_map import latent_map
@@ -28,13 +34,14 @@ from backend.meta import decompose_all
 from backend.meta_train import MetaTrainConfig, base_metrics, fit_meta, save_meta
 from backend.metrics import decoder_geometry, member_coherence, reconstruction_metrics
 from backend.models import LanguageModel, load_language_model
-from backend.sae import SAE, SAEConfig
+from backend.sae import SAE
 from backend.sae_formats import save_saelens
 from backend.stitch_family import CurveSettings, compute_curves
 from backend.storage import atomic_path, write_json_atomic
 from backend.train import TrainConfig, train_sae
 
 METRICS = "metrics.json"
+SUMMARY = "build.json"
 Reporter = Callable[[str, int, int], None]
 """(stage description, done, total): how a build reports progress to a UI."""
 
@@ -50,7 +57,6 @@ class BuildProfile:
     index_contexts: int
     """The last contexts, indexed for the cards (they include the held-out ones)."""
     epochs: float
-    lr: float = 1e-3
     batch_size: int = 1024
     meta_epochs: float = 200
     meta_lr: float = 3e-3
@@ -60,11 +66,14 @@ class BuildProfile:
 
 
 PROFILES = {
-    "default": BuildProfile(n_contexts=4400, eval_contexts=600, index_contexts=1200, epochs=1.0),
+    "default": BuildProfile(n_contexts=9000, eval_contexts=600, index_contexts=8400, epochs=1.0),
     "tiny": BuildProfile(
         n_contexts=40, eval_contexts=8, index_contexts=16, epochs=3.0, batch_size=256, meta_epochs=30, meta_batch=64
     ),
 }
+USABLE = "usable"
+"""`build_release(until=USABLE)` returns once the first SAE and its index are ready."""
+DENSITY_BATCH = 4096
 
 
 class _Tqdm:
@@ -98,39 +107,62 @@ def _corpus(release: Release, lm: LanguageModel, profile: BuildProfile) -> Tenso
     return tokens
 
 
-def _train_member(
-    entry_id: str,
-    d_sae: int,
-    k: int,
-    train_x: Tensor,
-    eval_x: Tensor,
-    release: Release,
-    profile: BuildProfile,
-    report: Reporter,
-) -> None:
-    folder = release.sae(entry_id).location.path
-    cfg = TrainConfig(
-        d_sae=d_sae,
-        k=k,
-        lr=profile.lr,
-        epochs=profile.epochs,
-        batch_size=profile.batch_size,
-        aux_k=64,
-        seed=profile.seed,
-    )
+@dataclass
+class FamilyData:
+    """A built release's corpus and activations, split the way every stage reads them."""
+
+    tokens: Tensor  # [n_contexts, seq] int64, BOS first
+    acts: Tensor  # [n_contexts, seq, d_model] float16
+    cap: float | None
+    """Norm cap: tokens above it are massive-activation outliers, left out everywhere."""
+    n_train: int
+    """The first `n_train` contexts are for training; the rest are held out."""
+    train_x: Tensor  # [n_train_tokens, d_model]
+    eval_x: Tensor  # [n_eval_tokens, d_model]
+
+
+def family_data(release: Release, lm: LanguageModel, profile: BuildProfile, report: Reporter) -> FamilyData:
+    """Corpus -> activations (cached, resumable) -> norm cap -> train and held-out token vectors."""
+    tokens = _corpus(release, lm, profile)
+    acts = cached_activations(
+        lm, tokens, release.hook, release.convention, release.root / "work" / "activations", profile.autocast,
+        progress=lambda d, t: report("activations", d, t),
+    )  # fmt: skip
+    n_train = len(tokens) - profile.eval_contexts
+    cap = norm_cap(acts[:n_train], tokens[:n_train], lm.bos_id, release.outlier_norm_multiple)
+    train_x = token_vectors(acts[:n_train], tokens[:n_train], lm.bos_id, cap)
+    eval_x = token_vectors(acts[n_train:], tokens[n_train:], lm.bos_id, cap)
+    return FamilyData(tokens, acts, cap, n_train, train_x, eval_x)
+
+
+def train_config(release: Release, entry: SAEEntry, profile: BuildProfile, seed: int) -> TrainConfig:
+    """The trainer's settings for one SAE of the family: the release's recipe at this profile's budget."""
+    assert entry.d_sae is not None
+    try:
+        return TrainConfig(
+            d_sae=entry.d_sae,
+            k=entry.k,
+            **release.training,
+            epochs=profile.epochs,
+            batch_size=profile.batch_size,
+            seed=seed,
+        )
+    except (TypeError, ValueError) as err:
+        raise CatalogError(f"Release {release.id!r}: its training settings cannot train SAE {entry.id}: {err}") from err
+
+
+def _train_member(release: Release, entry: SAEEntry, data: FamilyData, cfg: TrainConfig, report: Reporter) -> None:
+    folder = Path(entry.location.path)
     result = train_sae(
-        train_x,
+        data.train_x,
         cfg,
-        checkpoint=release.root / "work" / f"train-{entry_id}.pt",
-        progress=lambda s, t, _m: report(f"train SAE-{entry_id}", s, t),
+        checkpoint=release.root / "work" / f"train-{entry.id}.pt",
+        progress=lambda s, t, _m: report(f"train SAE-{entry.id}", s, t),
     )
     trained = result.sae
     sae = SAE(
-        SAEConfig(
-            d_in=trained.cfg.d_in,
-            d_sae=d_sae,
-            architecture="batchtopk",
-            k=k,
+        replace(
+            trained.cfg,
             hook_name=release.hook,
             model_name=release.model,
             context_size=release.context_size,
@@ -139,11 +171,19 @@ def _train_member(
         device=trained.device,
     )
     sae.load_state_dict(trained.state_dict())
-    metrics = {**reconstruction_metrics(sae, eval_x), **decoder_geometry(sae, result.init_decoder)}
-    with torch.no_grad():
-        density = (sae.encode(eval_x[:20_000].float().to(sae.device)) > 0).float().mean(dim=0)
-    save_saelens(sae, Path(folder), log10_density=torch.log10(density.clamp_min(1e-10)))
-    write_json_atomic(Path(folder) / METRICS, {**metrics, "train_tokens": len(train_x)})
+    metrics = {**reconstruction_metrics(sae, data.eval_x), **decoder_geometry(sae, result.init_decoder)}
+    save_saelens(sae, folder, log10_density=torch.log10(_density(sae, data.eval_x).clamp_min(1e-10)))
+    write_json_atomic(folder / METRICS, {**metrics, "train_tokens": len(data.train_x)})
+
+
+@torch.no_grad()
+def _density(sae: SAE, x: Tensor) -> Tensor:
+    """`[d_sae]` fraction of the tokens of `x [n, d_in]` on which each latent fires (all of them: a
+    latent that fires once in 75k tokens is rare, not dead)."""
+    fired = torch.zeros(sae.cfg.d_sae, device=sae.device)
+    for start in range(0, len(x), DENSITY_BATCH):
+        fired += (sae.encode(x[start : start + DENSITY_BATCH].float().to(sae.device)) > 0).sum(dim=0)
+    return (fired / max(1, len(x))).cpu()
 
 
 def _train_meta(release: Release, profile: BuildProfile, eval_x: Tensor, report: Reporter) -> None:
@@ -172,75 +212,22 @@ def _train_meta(release: Release, profile: BuildProfile, eval_x: Tensor, report:
         save_meta(result, train_cfg, entry.over, folder, metrics)
 
 
-def build_release(release: Release, profile_name: str = "default", report: Reporter | None = None) -> dict[str, Any]:
-    """Build every missing piece of `release`; returns the metrics of each SAE and meta-SAE."""
-    if not release.built:
-        raise ValueError(f"Release {release.id!r} is not built locally (its source is not 'built').")
-    profile = PROFILES[profile_name]
-    report = report or _Tqdm()
-    release.root.mkdir(parents=True, exist_ok=True)
-    summary_path = release.root / "build.json"
-    if summary_path.exists():
-        summary: dict[str, Any] = json.loads(summary_path.read_text())
-        if summary.get("complete") and summary.get("profile") == profile_name:
-            return summary
-    torch.manual_seed(profile.seed)
-    lm = load_language_model(release.model, default_device())
-    tokens = _corpus(release, lm, profile)
-    acts = cached_activations(
-        lm, tokens, release.hook, release.convention, release.root / "work" / "activations", profile.autocast,
-        progress=lambda d, t: report("activations", d, t),
-    )  # fmt: skip
-    n_train = len(tokens) - profile.eval_contexts
-    cap = norm_cap(acts[:n_train], tokens[:n_train], lm.bos_id, release.outlier_norm_multiple)
-    train_x = token_vectors(acts[:n_train], tokens[:n_train], lm.bos_id, cap)
-    eval_x = token_vectors(acts[n_train:], tokens[n_train:], lm.bos_id, cap)
-    for number, entry in enumerate(release.saes):
-        if not _done(Path(entry.location.path)) and entry.d_sae and entry.k:
-            # Its own seed per size: with one seed, the data initialisation of every size would start
-            # from the same inputs, and stitching would match latents by shared starting point.
-            seed = profile.seed + len(release.saes) - 1 - number
-            _train_member(entry.id, entry.d_sae, entry.k, train_x, eval_x, release, replace(profile, seed=seed), report)
-    _train_meta(release, profile, eval_x, report)
-    _index_all(release, lm, tokens[-profile.index_contexts :], acts[-profile.index_contexts :], cap, report)
-    held = slice(max(n_train, len(tokens) - HELDOUT_CONTEXTS), None)  # what `heldout()` reads later
-    compute_curves(release, CurveSettings(), lm, report, held_out_from(tokens[held], acts[held], lm.bos_id, cap))
-    for entry in release.saes:
-        latent_map(release, entry.id, report=report)
-    summary = {
-        "complete": True,
-        "profile": profile_name,
-        "norm_cap": cap,
-        "tokens": {"train": len(train_x), "eval": len(eval_x), "contexts": len(tokens)},
-        "excluded_fraction": 1 - (len(train_x) + len(eval_x)) / max(1, int((tokens != lm.bos_id).sum())),
-        "metrics": {
-            e.id: json.loads((Path(e.location.path) / METRICS).read_text()) for e in (*release.saes, *release.meta_saes)
-        },
-    }
-    write_json_atomic(summary_path, summary)
-    return summary
-
-
-def _index_all(
-    release: Release, lm: LanguageModel, tokens: Tensor, acts: Tensor, cap: float | None, report: Reporter
-) -> None:
+def _index_member(release: Release, entry: SAEEntry, lm: LanguageModel, data: FamilyData, profile: BuildProfile,
+                  report: Reporter) -> None:  # fmt: skip
     from backend.loading import load_sae
 
-    vocab = lm.vocab_strings()
-    unembed = lm.unembedding()
-    for entry in release.saes:
-        sae = load_sae(release, entry.id, default_device()).sae
-        build_index(
-            sae,
-            tokens,
-            lambda start, batch: acts[start : start + len(batch)].float(),
-            IndexConfig(norm_cap=cap, bos_id=lm.bos_id),
-            release.root / "index" / entry.id,
-            key=index_key(release, entry.id, len(tokens), cap),
-            vocab=vocab,
-            unembed=unembed,
-            progress=lambda d, t, name=entry.id: report(f"index SAE-{name}", d, t),  # type: ignore[misc]
-        )
+    tokens, acts = data.tokens[-profile.index_contexts :], data.acts[-profile.index_contexts :]
+    build_index(
+        load_sae(release, entry.id, default_device()).sae,
+        tokens,
+        lambda start, batch: acts[start : start + len(batch)].float(),
+        IndexConfig(norm_cap=data.cap, bos_id=lm.bos_id),
+        release.root / "index" / entry.id,
+        key=index_key(release, entry.id, len(tokens), data.cap),
+        vocab=lm.vocab_strings(),
+        unembed=lm.unembedding(),
+        progress=lambda d, t: report(f"index SAE-{entry.id}", d, t),
+    )
 
 
 def index_key(release: Release, sae_id: str, n_contexts: int, cap: float | None) -> dict[str, Any]:
@@ -255,3 +242,158 @@ def index_key(release: Release, sae_id: str, n_contexts: int, cap: float | None)
         "contexts": n_contexts,
         "norm_cap": cap,
     }
+
+
+@dataclass
+class _Context:
+    """What the stages share; the model and the activations are loaded on first use."""
+
+    release: Release
+    profile: BuildProfile
+    report: Reporter
+    _lm: LanguageModel | None = None
+    _data: FamilyData | None = None
+
+    @property
+    def lm(self) -> LanguageModel:
+        if self._lm is None:
+            self._lm = load_language_model(self.release.model, default_device())
+        return self._lm
+
+    @property
+    def data(self) -> FamilyData:
+        if self._data is None:
+            self._data = family_data(self.release, self.lm, self.profile, self.report)
+        return self._data
+
+
+Stage = tuple[str, Callable[[_Context], None]]
+
+
+def stages(release: Release) -> list[Stage]:
+    """The build, in order. The marker `USABLE` follows the first SAE's index."""
+    out: list[Stage] = [("activations", _activations_stage)]
+    for number, entry in enumerate(release.saes):
+        # Its own seed per size: with one seed, the data initialisation of every size would start
+        # from the same inputs, and stitching would match latents by shared starting point.
+        seed = len(release.saes) - 1 - number
+        out.append((f"train SAE-{entry.id}", partial(_train_stage, entry=entry, seed=seed)))
+        out.append((f"index SAE-{entry.id}", partial(_index_stage, entry=entry)))
+        if number == 0:
+            out.append((USABLE, _usable_stage))
+    out.append(("train meta-SAEs", _meta_stage))
+    out.append(("stitching curves", _curves_stage))
+    out.append(("latent maps", _maps_stage))
+    return out
+
+
+def _activations_stage(c: _Context) -> None:
+    c.data  # noqa: B018 - loading computes (or reads back) the corpus and its activations
+
+
+def _usable_stage(c: _Context) -> None:
+    """A marker: everything before it is what the app needs to open."""
+
+
+def _meta_stage(c: _Context) -> None:
+    _train_meta(c.release, c.profile, c.data.eval_x, c.report)
+
+
+def _maps_stage(c: _Context) -> None:
+    for entry in c.release.saes:
+        latent_map(c.release, entry.id, report=c.report)
+
+
+def _train_stage(c: _Context, entry: SAEEntry, seed: int) -> None:
+    if not _done(Path(entry.location.path)) and entry.d_sae:
+        cfg = train_config(c.release, entry, c.profile, c.profile.seed + seed)
+        _train_member(c.release, entry, c.data, cfg, c.report)
+
+
+def _index_stage(c: _Context, entry: SAEEntry) -> None:
+    _index_member(c.release, entry, c.lm, c.data, c.profile, c.report)
+
+
+def _curves_stage(c: _Context) -> None:
+    data = c.data
+    held = slice(max(data.n_train, len(data.tokens) - HELDOUT_CONTEXTS), None)  # what `heldout()` reads later
+    compute_curves(
+        c.release,
+        CurveSettings(),
+        c.lm,
+        c.report,
+        held_out_from(data.tokens[held], data.acts[held], c.lm.bos_id, data.cap),
+    )
+
+
+def build_release(
+    release: Release, profile_name: str = "default", report: Reporter | None = None, until: str | None = None
+) -> dict[str, Any]:
+    """Build every missing piece of `release` (up to and including stage `until`, if given); returns
+    the build summary (with every SAE's and meta-SAE's metrics once complete)."""
+    if not release.built:
+        raise ValueError(f"Release {release.id!r} is not built locally (its source is not 'built').")
+    summary = read_summary(release)
+    if summary.get("complete") and summary.get("profile") == profile_name:
+        return summary
+    profile = PROFILES[profile_name]
+    plan = stages(release)
+    names = [name for name, _ in plan]
+    with build_lock(release):
+        writer = ProgressWriter(release, names)
+        tee = _tee(report or _Tqdm(), writer.report)
+        context = _Context(release, profile, tee)
+        torch.manual_seed(profile.seed)
+        try:
+            for name, run in plan:
+                writer.stage(name)
+                run(context)
+                if name == until:
+                    writer.finish("stopped")
+                    return {"complete": False, "profile": profile_name, "until": until}
+            summary = _write_summary(release, profile_name, context)
+        except BaseException as err:
+            writer.finish("failed", f"{type(err).__name__}: {err}")
+            raise
+        writer.finish("complete")
+    return summary
+
+
+def _tee(*reporters: Reporter) -> Reporter:
+    def report(stage: str, done: int, total: int) -> None:
+        for reporter in reporters:
+            reporter(stage, done, total)
+
+    return report
+
+
+def ready_saes(release: Release) -> list[str]:
+    """SAEs of a built release whose weights and index are both finished (in catalog order)."""
+    return [
+        entry.id
+        for entry in release.saes
+        if _done(Path(entry.location.path)) and (release.root / "index" / entry.id / "meta.json").exists()
+    ]
+
+
+def read_summary(release: Release) -> dict[str, Any]:
+    """`build.json` of a built release ({} before the build first completes)."""
+    path = release.root / SUMMARY
+    return dict(json.loads(path.read_text())) if path.exists() else {}
+
+
+def _write_summary(release: Release, profile_name: str, c: _Context) -> dict[str, Any]:
+    data = c.data
+    summary = {
+        "complete": True,
+        "profile": profile_name,
+        "norm_cap": data.cap,
+        "tokens": {"train": len(data.train_x), "eval": len(data.eval_x), "contexts": len(data.tokens)},
+        "excluded_fraction": 1
+        - (len(data.train_x) + len(data.eval_x)) / max(1, int((data.tokens != c.lm.bos_id).sum())),
+        "metrics": {
+            e.id: json.loads((Path(e.location.path) / METRICS).read_text()) for e in (*release.saes, *release.meta_saes)
+        },
+    }
+    write_json_atomic(release.root / SUMMARY, summary)
+    return summary

@@ -71,7 +71,9 @@ class Release:
     outlier_norm_multiple: float | None = None
     """Tokens whose activation norm exceeds this multiple of the median are left out of training,
     evaluation and the index (massive-activation tokens); None keeps every token."""
-    extra: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+    """How a built release trains its SAEs: `backend.train.TrainConfig` fields (architecture, l1_coef,
+    lr, ...) shared by every size; each SAE's `d_sae` and `k` come from its own entry."""
 
     def sae(self, sae_id: str) -> SAEEntry:
         for entry in self.saes:
@@ -146,6 +148,7 @@ def parse_release(release_id: str, raw: dict[str, Any]) -> Release:
             built=source.get("kind") == "built",
             default=bool(raw.get("default", False)),
             outlier_norm_multiple=raw.get("outlier_norm_multiple"),
+            training=dict(raw.get("training", {})),
         )
     except (KeyError, TypeError) as err:
         raise CatalogError(f"Release {release_id!r} in the catalog is malformed: {err}.") from err

@@ -45,6 +45,27 @@ def wordnet_texts(folder: Path = WORDNET_DIR) -> list[str]:
     return texts
 
 
+def wordnet_proper_nouns(folder: Path = WORDNET_DIR) -> frozenset[str]:
+    """Capitalised alphabetic last words of WordNet's noun lemmas: names of people, places, peoples and
+    languages ("Einstein", "Lincoln", "Germany", "French"), not sentence-initial capitals ("The")."""
+    path = folder / "data.noun"
+    if not path.exists():
+        raise MissingDependency(f"WordNet data is missing ({path}): run `{WORDNET_INSTALL}`.")
+    names: set[str] = set()
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            if line.startswith("  "):
+                continue
+            fields = line.split(" | ", 1)[0].split()
+            words = fields[4 : 4 + 2 * int(fields[3], 16) : 2] if len(fields) > 4 else []
+            for lemma in words:
+                # The last word of a lemma: "Albert_Einstein" -> Einstein, "The_Hague" -> Hague (not "The").
+                word = lemma.replace("-", "_").split("_")[-1]
+                if len(word) >= 3 and word.isalpha() and word[0].isupper() and not word.isupper():
+                    names.add(word)
+    return frozenset(names)
+
+
 def hub_texts(spec: CorpusSpec, max_texts: int) -> list[str]:
     """The `spec.column` texts of a Hub dataset's parquet shards (downloaded through the HF cache)."""
     folder = fetch_snapshot(

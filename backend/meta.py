@@ -133,8 +133,18 @@ def build_decompositions(meta: SAE, sae: SAE) -> Decompositions:
 @torch.no_grad()
 def reconstruction_cosine(meta: SAE, sae: SAE, latent: int) -> float:
     """Cosine between a latent's unit decoder row and the meta-SAE's reconstruction of it (its own threshold)."""
-    row = sae.unit_decoder()[latent].to(meta.device)
-    return float(torch.nn.functional.cosine_similarity(meta(row), row, dim=0))
+    return float(reconstruction_cosines(meta, sae, torch.tensor([latent]))[0])
+
+
+@torch.no_grad()
+def reconstruction_cosines(meta: SAE, sae: SAE, latents: Tensor) -> Tensor:
+    """`[n]` reconstruction cosines of the unit decoder rows of `latents [n]` (chunks of CHUNK rows)."""
+    unit = sae.unit_decoder()
+    out = []
+    for part in latents.split(CHUNK):
+        rows = unit[part.to(sae.device)].to(meta.device)
+        out.append(torch.nn.functional.cosine_similarity(meta(rows), rows, dim=1).cpu())
+    return torch.cat(out) if out else torch.zeros(0)
 
 
 def _top_pre_acts(meta: SAE, rows: Tensor, n: int, w_enc_bf16: Tensor) -> tuple[Tensor, Tensor]:

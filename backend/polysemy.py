@@ -8,9 +8,11 @@ pairs with a word of several tokens, or (context mode) a context without the wor
 are skipped and counted, as PS-Eval does.
 
 Prediction: a pair is "same meaning" when both contexts have the same argmax latent (no latent
-firing counts as latent -1). The positive class is *different meaning* (the polysemy the probe
-should detect): TP = different meaning, different argmax; FP = same meaning, different argmax;
-TN = same meaning, same argmax; FN = different meaning, same argmax.
+firing counts as latent -1). Counted as PS-Eval's reference code (`wic_eval.py`) counts, so the
+figures compare with the paper's: the positive class is *same meaning* (label 1). TP = same meaning,
+same argmax; FN = same meaning, different argmax; FP = different meaning, same argmax; TN =
+different meaning, different argmax. The reference also balances the classes: of the same-meaning
+pairs, only the first as many (in file order) as there were different-meaning pairs probed are used.
 """
 
 from collections.abc import Callable
@@ -117,13 +119,13 @@ class Confusion:
 
     @staticmethod
     def of(same_truth: np.ndarray, same_predicted: np.ndarray) -> "Confusion":
-        """Positive = different meaning (see the module docstring)."""
-        diff_t, diff_p = ~same_truth.astype(bool), ~same_predicted.astype(bool)
+        """Positive = same meaning, as PS-Eval counts (see the module docstring)."""
+        truth, predicted = same_truth.astype(bool), same_predicted.astype(bool)
         return Confusion(
-            tp=int((diff_t & diff_p).sum()),
-            fp=int((~diff_t & diff_p).sum()),
-            tn=int((~diff_t & ~diff_p).sum()),
-            fn=int((diff_t & ~diff_p).sum()),
+            tp=int((truth & predicted).sum()),
+            fp=int((~truth & predicted).sum()),
+            tn=int((~truth & ~predicted).sum()),
+            fn=int((truth & ~predicted).sum()),
         )
 
     def metrics(self) -> dict[str, float]:
@@ -139,6 +141,16 @@ class Confusion:
             "specificity": ratio(self.tn, self.tn + self.fp),
             "accuracy": ratio(self.tp + self.tn, self.tp + self.fp + self.tn + self.fn),
         }
+
+
+def balanced(same_truth: np.ndarray, probed: np.ndarray) -> np.ndarray:
+    """`[n]` bool: the pairs PS-Eval counts. Every probed different-meaning pair; of the same-meaning
+    pairs, the first `m` in order (probed or not, then only the probed ones count), where `m` is the
+    number of different-meaning pairs probed."""
+    truth = same_truth.astype(bool)
+    m = int((~truth & probed).sum())
+    first_same = truth & (np.cumsum(truth) <= m)
+    return probed & (~truth | first_same)
 
 
 @dataclass

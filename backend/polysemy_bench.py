@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 from backend.catalog import Release
 from backend.loading import load_sae, source_key
 from backend.models import LanguageModel
-from backend.polysemy import Confusion, Mode, top_latents, word_vectors
+from backend.polysemy import Confusion, Mode, balanced, top_latents, word_vectors
 from backend.storage import atomic_path
 
 Reporter = Callable[[str, int, int], None]
@@ -89,19 +89,23 @@ def predictions(
 
 
 def summarise(probe: pd.DataFrame, by_sae: dict[str, pd.DataFrame], sizes: dict[str, int]) -> pd.DataFrame:
-    """One row per SAE: latents, pairs probed, pairs skipped (and why), confusion counts and metrics."""
+    """One row per SAE: latents, pairs counted, pairs skipped (and why), same-meaning pairs left out to
+    balance the classes, confusion counts and metrics (positive = same meaning, as PS-Eval)."""
     rows = []
     for sae_id, frame in by_sae.items():
         probed = (frame["skipped"] == "").to_numpy()
-        same_pred = (frame["argmax1"] == frame["argmax2"]).to_numpy(dtype=bool, na_value=False)[probed]
-        confusion = Confusion.of(probe["same"].to_numpy(dtype=bool)[probed], same_pred)
+        truth = probe["same"].to_numpy(dtype=bool)
+        counted = balanced(truth, probed)
+        same_pred = (frame["argmax1"] == frame["argmax2"]).to_numpy(dtype=bool, na_value=False)
+        confusion = Confusion.of(truth[counted], same_pred[counted])
         reasons = frame.loc[~probed, "skipped"].value_counts().to_dict()
         rows.append(
             {
                 "sae": sae_id,
                 "latents": sizes[sae_id],
-                "pairs": int(probed.sum()),
+                "pairs": int(counted.sum()),
                 "skipped": int((~probed).sum()),
+                "unbalanced": int((probed & ~counted).sum()),
                 "skip reasons": json.dumps(reasons) if reasons else "",
                 "tp": confusion.tp,
                 "fp": confusion.fp,

@@ -39,7 +39,7 @@ from backend.stitching import (
 from backend.storage import atomic_path
 
 Reporter = Callable[[str, int, int], None]
-LOSS_CONTEXTS = 16
+LOSS_BATCH = 16
 DEAD_LOG10_DENSITY = -9.0
 """Builds store log10(density) clamped at -10 for latents that never fired."""
 
@@ -56,9 +56,13 @@ class CurveSettings:
     """Measurements of the model's next-token loss along each curve (0 = none; each costs a forward pass):
     by default the two ends and the middle."""
     seed: int = 0
+    loss_contexts: int = 64
+    """Held-out contexts the next-token loss is measured on; its standard error is over contexts."""
 
     def slug(self) -> str:
-        return f"{self.order}-t{self.threshold:.3f}-p{self.points}-l{self.loss_points}-s{self.seed}"
+        return (
+            f"{self.order}-t{self.threshold:.3f}-p{self.points}-l{self.loss_points}x{self.loss_contexts}-s{self.seed}"
+        )
 
 
 def neighbour_pairs(release: Release) -> list[tuple[str, str]]:
@@ -143,21 +147,39 @@ def cached_curves(release: Release, settings: CurveSettings) -> pd.DataFrame | N
     return table.to_pandas()
 
 
-def _spliced_loss(
-    lm: LanguageModel, release: Release, data: HeldOut, reconstruct: Callable[[torch.Tensor], torch.Tensor] | None
-) -> float:
-    """Mean next-token loss on the first held-out contexts, reconstructions spliced in where the SAEs apply."""
-    tokens = data.tokens[:LOSS_CONTEXTS]
-    keep = data.keep[:LOSS_CONTEXTS].to(lm.device).unsqueeze(-1)
+def _splice(reconstruct: Callable[[Tensor], Tensor], keep: Tensor, acts: Tensor) -> Tensor:
+    """`acts [batch, seq, d]` with the reconstruction put in at the `keep [batch, seq, 1]` positions."""
+    return torch.where(keep, reconstruct(acts), acts)
 
-    def replace(acts: torch.Tensor) -> torch.Tensor:
-        assert reconstruct is not None
-        return torch.where(keep, reconstruct(acts), acts)
 
-    loss = lm.next_token_loss(
-        tokens, release.hook, release.convention, replace if reconstruct else None, autocast=lm.device.type == "cpu"
-    )
-    return float(loss.mean())
+def context_losses(
+    lm: LanguageModel,
+    release: Release,
+    data: HeldOut,
+    contexts: int,
+    reconstruct: Callable[[Tensor], Tensor] | None,
+) -> Tensor:
+    """`[contexts]` mean next-token loss per held-out context, reconstructions spliced in where the
+    SAEs apply (the clean model when `reconstruct` is None)."""
+    tokens = data.tokens[:contexts]
+    losses = []
+    for start in range(0, len(tokens), LOSS_BATCH):
+        part = tokens[start : start + LOSS_BATCH]
+        keep = data.keep[start : start + len(part)].to(lm.device).unsqueeze(-1)
+        splice = partial(_splice, reconstruct, keep) if reconstruct else None
+        loss = lm.next_token_loss(part, release.hook, release.convention, splice, autocast=lm.device.type == "cpu")
+        losses.append(loss.mean(dim=1).cpu())
+    return torch.cat(losses)
+
+
+def loss_delta(spliced: Tensor, clean: Tensor) -> tuple[float, float]:
+    """Mean increase of the per-context loss `[n]` over the clean model's, and its standard error.
+
+    Paired by context, so the contexts' own difficulty cancels; tokens of one context are not
+    independent, so the error is taken over contexts, not tokens."""
+    diff = (spliced - clean).double()
+    se = float(diff.std() / len(diff) ** 0.5) if len(diff) > 1 else float("nan")
+    return float(diff.mean()), se
 
 
 def compute_curves(
@@ -170,18 +192,19 @@ def compute_curves(
     """Stitching curves of every neighbouring pair plus the plain SAEs as reference points, stored.
 
     Columns: pair, kind ("curve" or "sae"), steps, latents (live), l0, nmse, dloss (next-token loss
-    minus the clean model's; NaN where not measured). `data`: held-out activations (default: the release's)."""
+    minus the clean model's, mean over held-out contexts; NaN where not measured) and dloss_se (its
+    standard error over contexts). `data`: held-out activations (default: the release's)."""
     found = cached_curves(release, settings)
     if found is not None:
         return found
     report = report or (lambda *_: None)
     data = data or heldout(release, lm, progress=lambda d, t: report("held-out activations", d, t))
     x = data.vectors
-    clean = _spliced_loss(lm, release, data, None) if settings.loss_points else float("nan")
+    clean = context_losses(lm, release, data, settings.loss_contexts, None) if settings.loss_points else None
     saes = {sae_id: load_sae(release, sae_id, default_device()).sae for sae_id in release.sae_ids}
     reference = _reference_points(release, lm, data, saes, clean, settings)
     frames = [reference]
-    plain_dloss = dict(zip(reference["pair"].str.removeprefix("SAE-"), reference["dloss"], strict=True))
+    plain = {sae_id: reference.iloc[i] for i, sae_id in enumerate(saes)}
     pairs = neighbour_pairs(release)
     for number, (small_id, large_id) in enumerate(pairs):
         report("stitching curves", number, len(pairs))
@@ -190,15 +213,18 @@ def compute_curves(
         classification = classify(matching, settings.threshold, matching.dead_small, matching.dead_large)
         steps = stitch_steps(classification, settings.order, matching.large_best, settings.seed)
         curve = stitching_curve(small, large, x, steps, settings.points)
-        curve["dloss"] = float("nan")
+        curve["dloss"], curve["dloss_se"] = float("nan"), float("nan")
         for row in _loss_rows(curve, settings.loss_points):
             done = int(curve.at[row, "steps"])
             # The curve's ends are the plain SAEs themselves (exactly), whose loss is already measured.
             if done in (0, len(steps)):
-                curve.at[row, "dloss"] = plain_dloss[small_id if done == 0 else large_id]
+                end = plain[small_id if done == 0 else large_id]
+                curve.loc[row, ["dloss", "dloss_se"]] = end["dloss"], end["dloss_se"]
                 continue
+            assert clean is not None  # loss_points > 0 whenever there are loss rows
             splice = partial(stitched_reconstruction, small, large, steps=steps, done=done)
-            curve.at[row, "dloss"] = _spliced_loss(lm, release, data, splice) - clean
+            spliced = context_losses(lm, release, data, settings.loss_contexts, splice)
+            curve.loc[row, ["dloss", "dloss_se"]] = loss_delta(spliced, clean)
         curve.insert(0, "pair", f"{small_id}→{large_id}")
         curve.insert(1, "kind", "curve")
         frames.append(curve)
@@ -212,6 +238,7 @@ def compute_curves(
 
 
 def _loss_rows(curve: pd.DataFrame, loss_points: int) -> list[int]:
+    """The curve's rows where the loss is measured (none when `loss_points` is 0)."""
     if loss_points <= 0:
         return []
     positions = torch.linspace(0, len(curve) - 1, min(loss_points, len(curve))).round().long().unique()
@@ -219,7 +246,12 @@ def _loss_rows(curve: pd.DataFrame, loss_points: int) -> list[int]:
 
 
 def _reference_points(
-    release: Release, lm: LanguageModel, data: HeldOut, saes: dict[str, SAE], clean: float, settings: CurveSettings
+    release: Release,
+    lm: LanguageModel,
+    data: HeldOut,
+    saes: dict[str, SAE],
+    clean: Tensor | None,
+    settings: CurveSettings,
 ) -> pd.DataFrame:
     x = data.vectors
     total_var = float(((x - x.mean(dim=0)) ** 2).sum())
@@ -228,7 +260,9 @@ def _reference_points(
         with torch.no_grad():
             acts = sae.encode(x.to(sae.device))
             nmse = float(((x.to(sae.device) - sae.decode(acts)) ** 2).sum()) / total_var
-            dloss = _spliced_loss(lm, release, data, sae.forward) - clean if settings.loss_points else float("nan")
+        dloss, dloss_se = float("nan"), float("nan")
+        if clean is not None:
+            dloss, dloss_se = loss_delta(context_losses(lm, release, data, settings.loss_contexts, sae.forward), clean)
         rows.append(
             {
                 "pair": f"SAE-{sae_id}",
@@ -238,6 +272,7 @@ def _reference_points(
                 "l0": float((acts > 0).sum(dim=1).float().mean()),
                 "nmse": nmse,
                 "dloss": dloss,
+                "dloss_se": dloss_se,
             }
         )
     return pd.DataFrame(rows)

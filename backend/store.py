@@ -139,6 +139,12 @@ class IndexReader:
             table["label"] = imported.fillna(table["label"]).to_numpy()
         return table
 
+    def top_example_tokens(self, per_latent: int) -> pd.DataFrame:
+        """Columns latent, token (vocabulary id) of every latent's `per_latent` strongest examples."""
+        frame = self._examples_file.read(columns=["latent", "kind", "rank", "token"]).to_pandas()
+        top = frame[(frame["kind"] == "top") & (frame["rank"] < per_latent)]
+        return top[["latent", "token"]].reset_index(drop=True)
+
     @cached_property
     def tokens(self) -> np.ndarray:
         """`[n_contexts, context_size]` token ids, memory-mapped."""

@@ -1,12 +1,16 @@
-"""BatchTopK trainer for SAEs and meta-SAEs (Bussmann et al. 2024).
+"""One trainer for the two architectures the family needs: BatchTopK (Bussmann et al. 2024) and the
+paper's standard ReLU SAE with an L1 penalty (the GPT-2 family Leask et al. stitch).
 
-Per step: dense pre-activations without gradient (bf16 on CPU, ~3x faster), the top `k * batch`
-kept over the whole batch, then only the kept entries recomputed in fp32 with gradient. That is
-the exact gradient (every other entry is zeroed by the top-k), at a fraction of the cost. Decoding is
+Per step: dense pre-activations without gradient (bf16 on CPU, ~3x faster), then the entries that
+can be nonzero are kept (BatchTopK: the top `k * batch` over the whole batch; ReLU: every positive
+one) and only those are recomputed in fp32 with gradient. That is the exact gradient (every other
+entry is zero after the top-k or the ReLU, and so is its gradient), at a fraction of the cost. Decoding is
 a sparse `embedding_bag`. Decoder rows stay unit norm (gradient parallel to each row removed before
 the step, rows renormalised after). Dead latents get the auxiliary loss: the top `aux_k` dead
 pre-activations reconstruct the residual, weighted by `aux_coef`. The inference threshold is an
-exponential moving average of the smallest kept activation.
+exponential moving average of the smallest kept activation. The L1 penalty is on activations
+(decoder rows are unit norm, so this is Anthropic's activation x decoder-norm penalty), its
+coefficient ramped up linearly over the first `l1_warmup` of training.
 """
 
 import math
@@ -14,7 +18,7 @@ import pickle
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -25,12 +29,25 @@ from backend.sae import SAE, SAEConfig
 from backend.storage import atomic_path
 
 ProgressFn = Callable[[int, int, dict[str, float]], object]
+TrainArchitecture = Literal["batchtopk", "standard"]
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     d_sae: int
-    k: int
+    k: int | None = None
+    """BatchTopK: active latents per token. Standard: unused (sparsity comes from `l1_coef`)."""
+    architecture: TrainArchitecture = "batchtopk"
+    l1_coef: float = 0.0
+    """Standard SAEs: L1 penalty on activations, in units where inputs have mean squared norm d_in."""
+    l1_warmup: float = 0.05
+    """Fraction of training over which the L1 coefficient rises linearly from zero."""
+    init_l0: int | None = 64
+    """Standard SAEs: each encoder bias starts at the quantile of its latent's pre-activations (on a
+    sample of inputs) that makes it fire on `init_l0 / d_sae` of them, so training starts at L0 about
+    `init_l0` instead of d_sae / 2 (which makes early steps dense and slow). None: biases start at 0."""
+    init_encoder_scale: float | None = None
+    """Encoder rows start as this multiple of the decoder rows; None: 1/k (BatchTopK), 0.1 (standard)."""
     batch_size: int = 1024
     lr: float = 1e-3
     epochs: float = 1.0
@@ -52,7 +69,19 @@ class TrainConfig:
     seed: int = 0
     checkpoint_every: int = 200
     bf16_select: bool = True
-    """Pick the top-k from bfloat16 pre-activations (values are then recomputed in fp32)."""
+    """Pick the kept entries from bfloat16 pre-activations (values are then recomputed in fp32)."""
+
+    def __post_init__(self) -> None:
+        if self.architecture == "batchtopk" and not (self.k and 0 < self.k <= self.d_sae):
+            raise ValueError(f"A BatchTopK SAE needs 0 < k <= d_sae, got k={self.k}.")
+        if self.architecture == "standard" and not self.l1_coef > 0:
+            raise ValueError(f"A standard SAE needs a positive l1_coef, got {self.l1_coef}.")
+
+    @property
+    def encoder_scale(self) -> float:
+        if self.init_encoder_scale is not None:
+            return self.init_encoder_scale
+        return 1 / self.k if self.architecture == "batchtopk" and self.k else 0.1
 
 
 @dataclass
@@ -67,6 +96,7 @@ class TrainResult:
 INIT_POOL = 8
 """Candidate inputs drawn per latent for the diverse data initialisation."""
 INIT_CHUNK = 2048
+CALIBRATION_TOKENS = 4096
 
 
 def _scale_factor(x: Tensor) -> float:
@@ -86,9 +116,10 @@ class _Weights(nn.Module):
         self.dec = nn.Parameter(torch.zeros(d_sae, d_in, device=device))
         self.b_dec = nn.Parameter(torch.zeros(d_in, device=device))
 
-    def to_sae(self, k: int, threshold: float) -> SAE:
+    def to_sae(self, cfg: TrainConfig, threshold: float) -> SAE:
         d_sae, d_in = self.dec.shape
-        sae = SAE(SAEConfig(d_in=d_in, d_sae=d_sae, architecture="batchtopk", k=k), device=self.dec.device)
+        k = cfg.k if cfg.architecture == "batchtopk" else None
+        sae = SAE(SAEConfig(d_in=d_in, d_sae=d_sae, architecture=cfg.architecture, k=k), device=self.dec.device)
         with torch.no_grad():
             sae.W_enc.copy_(self.enc.T)
             sae.b_enc.copy_(self.b_enc)
@@ -111,10 +142,22 @@ def _init_weights(x: Tensor, cfg: TrainConfig, device: torch.device, gen: torch.
     dec = dec / dec.norm(dim=1, keepdim=True)
     with torch.no_grad():
         weights.dec.copy_(dec)
-        # Scaled so the k active latents of a token add up to roughly one input, not k of them.
-        weights.enc.copy_(dec / cfg.k)
+        # BatchTopK: scaled so the k active latents of a token add up to roughly one input, not k of them.
+        weights.enc.copy_(dec * cfg.encoder_scale)
         weights.b_dec.copy_(mean)
+        if cfg.architecture == "standard" and cfg.init_l0:
+            weights.b_enc.copy_(_calibrated_bias(weights, x, cfg.init_l0, gen))
     return weights
+
+
+@torch.no_grad()
+def _calibrated_bias(w: _Weights, x: Tensor, init_l0: int, gen: torch.Generator) -> Tensor:
+    """`[d_sae]` encoder biases at which each latent fires on about `init_l0 / d_sae` of a sample of `x`."""
+    sample = x[torch.randint(len(x), (min(len(x), CALIBRATION_TOKENS),), generator=gen)].float().to(w.enc.device)
+    pre = (sample - w.b_dec) @ w.enc.T
+    # The (1 - density) quantile of each column; kthvalue, since quantile refuses inputs over 16M entries.
+    rank = max(1, min(len(sample), round(len(sample) * (1 - min(1.0, init_l0 / w.enc.shape[0])))))
+    return -pre.kthvalue(rank, dim=0).values
 
 
 @torch.no_grad()
@@ -169,6 +212,12 @@ def _select(pre: Tensor, n_keep: int, floor: float) -> tuple[Tensor, Tensor]:
     return chosen // pre.shape[1], chosen % pre.shape[1]
 
 
+def _positive(pre: Tensor) -> tuple[Tensor, Tensor]:
+    """(row, col) of every positive entry of `pre [batch, d_sae]`: what a ReLU keeps."""
+    rows, cols = (pre > 0).nonzero(as_tuple=True)
+    return rows, cols
+
+
 def _sparse_decode(dec: Tensor, rows: Tensor, cols: Tensor, vals: Tensor, batch: int) -> Tensor:
     """`sum_j vals_j * dec[cols_j]` into row `rows_j`, as one embedding_bag: `[batch, d_in]`."""
     order = torch.argsort(rows, stable=True)
@@ -216,17 +265,22 @@ def _kept_pre(w: _Weights, x: Tensor, rows: Tensor, cols: Tensor) -> tuple[Tenso
 
 
 def _step_loss(
-    w: _Weights, x: Tensor, cfg: TrainConfig, last_fired: Tensor, tokens_seen: int, floor: float
+    w: _Weights, x: Tensor, cfg: TrainConfig, last_fired: Tensor, tokens_seen: int, floor: float, l1: float
 ) -> tuple[Tensor, dict[str, Any]]:
     batch = x.shape[0]
     with torch.no_grad(), torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=cfg.bf16_select):
         pre_fast = ((x - w.b_dec) @ w.enc.T + w.b_enc).float()
-    rows, cols, pre = _kept_pre(w, x, *_select(pre_fast, cfg.k * batch, floor))
+    if cfg.architecture == "batchtopk":
+        assert cfg.k is not None
+        kept = _select(pre_fast, cfg.k * batch, floor)
+    else:
+        kept = _positive(pre_fast)
+    rows, cols, pre = _kept_pre(w, x, *kept)
     vals = torch.relu(pre)
     recon = _sparse_decode(w.dec, rows, cols, vals, batch) + w.b_dec
     err = x - recon
     mse = err.pow(2).sum(dim=1).mean()
-    loss = mse
+    loss = mse + l1 * vals.sum() / batch if l1 > 0 else mse
     dead = (tokens_seen - last_fired) > cfg.dead_after_tokens
     n_dead = int(dead.sum())
     if n_dead > 0:
@@ -242,6 +296,11 @@ def _step_loss(
         loss = loss + cfg.aux_coef * aux * mse.detach()
     stats = {"cols": cols, "vals": vals.detach(), "mse": mse.detach(), "n_dead": n_dead}
     return loss, stats
+
+
+def _l1_at(step: int, total: int, cfg: TrainConfig) -> float:
+    warmup = cfg.l1_warmup * total
+    return cfg.l1_coef * min(1.0, (step + 1) / warmup) if warmup > 0 else cfg.l1_coef
 
 
 def _lr_at(step: int, total: int, cfg: TrainConfig) -> float:
@@ -285,7 +344,7 @@ def train_sae(
     progress: ProgressFn | None = None,
     device: torch.device | None = None,
 ) -> TrainResult:
-    """Train a BatchTopK SAE on `x [n, d_in]` (any float dtype, kept on CPU and batched to `device`).
+    """Train an SAE (`cfg.architecture`) on `x [n, d_in]` (any float dtype, kept on CPU and batched to `device`).
 
     With `checkpoint`, state is saved every `cfg.checkpoint_every` steps and a rerun resumes from it;
     a corrupt or foreign checkpoint is discarded and training starts over.
@@ -316,7 +375,8 @@ def train_sae(
         xb = (x[idx].float() * scale).to(device)
         for group in opt.param_groups:
             group["lr"] = _lr_at(step, total, cfg)
-        loss, stats = _step_loss(w, xb, cfg, last_fired, step * cfg.batch_size, 0.8 * float(threshold))
+        floor = 0.8 * float(threshold)
+        loss, stats = _step_loss(w, xb, cfg, last_fired, step * cfg.batch_size, floor, _l1_at(step, total, cfg))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         _project_out_parallel_grad(w)
@@ -330,7 +390,8 @@ def train_sae(
                 threshold = momentum * threshold + (1 - momentum) * smallest
         step += 1
         if progress:
-            progress(step, total, {"mse": float(stats["mse"]), "dead": stats["n_dead"] / cfg.d_sae})
+            l0 = len(stats["vals"]) / len(xb)
+            progress(step, total, {"mse": float(stats["mse"]), "dead": stats["n_dead"] / cfg.d_sae, "l0": l0})
         if checkpoint and (step % cfg.checkpoint_every == 0 or step == total):
             _save_checkpoint(
                 checkpoint,
@@ -344,7 +405,7 @@ def train_sae(
                     "step": step,
                 },
             )
-    return TrainResult(fold_input_scale(w.to_sae(cfg.k, float(threshold)), scale), init_decoder, scale)
+    return TrainResult(fold_input_scale(w.to_sae(cfg, float(threshold)), scale), init_decoder, scale)
 
 
 @torch.no_grad()

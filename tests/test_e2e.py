@@ -155,3 +155,20 @@ def test_clicking_a_point_on_the_map_opens_its_card(server: str, browser, tiny_r
     heading.wait_for(timeout=60_000)
     assert heading.inner_text().startswith("Latent ")
     assert "sae=128" in page.url
+
+
+def test_start_here_links_open_cards_with_their_decomposition(server: str, browser, tiny_release: str) -> None:  # type: ignore[no-untyped-def]
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{server}/overview?release={tiny_release}&sae=128")
+    page.get_by_role("heading", name="Start here").wait_for(timeout=120_000)
+    no_dialog(page)
+    # Showcase links read "[👤 ]#N label → parts · cosine C".
+    link = page.get_by_role("link", name=re.compile(r"^(👤 )?#\d+ .* · cosine \d\.\d\d$")).first
+    link.wait_for(timeout=60_000)
+    latent = re.search(r"#(\d+)", link.inner_text()).group(1)  # type: ignore[union-attr]
+    link.click()
+    page.get_by_role("heading", name=f"Latent {latent}:").wait_for(timeout=120_000)
+    assert f"latent={latent}" in page.url
+    page.get_by_text("Decomposition by meta-SAE").first.wait_for(timeout=60_000)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "start-here-card.png"), full_page=True)

@@ -18,6 +18,7 @@ from backend.loading import files_stamp, load_meta_sae, load_sae
 from backend.meta import Decompositions, build_decompositions, reconstruction_cosine
 from backend.models import LanguageModel, load_language_model
 from backend.neuronpedia import EXPLANATIONS
+from backend.paper import family_differences
 from backend.polysemy import WordProbe, probe_word
 from backend.polysemy_bench import cached_predictions
 from backend.probe_sets import hub_probe_set, wordnet_probe_set
@@ -167,6 +168,23 @@ def latent_labels(release_id: str, sae_id: str) -> list[str] | None:
         return None
 
 
+def family_differences_of(release_id: str) -> str:
+    """How a built family's setting and meta-SAE differ from the paper's, from its stored metrics."""
+    release = catalog()[release_id]
+    metrics = [sae_metrics(release_id, sae_id) or {} for sae_id in release.sae_ids]
+    sizes = family_sizes(release_id)
+    d_model = sae(release_id, release.sae_ids[0]).cfg.d_in
+    metas = [meta_metrics(release_id, meta.id) or {} for meta in release.meta_saes]
+    return family_differences(
+        d_model,
+        [m["l0"] for m in metrics if "l0" in m],
+        (min(sizes.values()) / d_model, max(sizes.values()) / d_model),
+        len(sizes),
+        int(metrics[-1]["train_tokens"]) if "train_tokens" in metrics[-1] else None,
+        metas[0].get("variance_explained") if metas else None,
+    )
+
+
 def sae_metrics(release_id: str, sae_id: str) -> dict[str, float] | None:
     return _built_metrics(release_id, catalog()[release_id].sae(sae_id).location.path)
 
@@ -266,11 +284,13 @@ def word_probe(release_id: str, word: str, contexts: tuple[str, ...], mode: str)
     return probe_word(language_model(release.model), release, saes, word, list(contexts), mode)  # type: ignore[arg-type]
 
 
-def index_ready(view: View) -> bool:
-    """Whether the SAE has an index; if not, say how to build one and return False."""
+def index_ready(view: View, quiet: bool = False) -> bool:
+    """Whether the SAE has an index; if not, say how to build one (unless `quiet`) and return False."""
     try:
         cards(view.release, view.sae).index.meta  # noqa: B018 - reading meta validates the store
     except AtlasError as err:
+        if quiet:
+            return False
         release = catalog()[view.release]
         how = (
             "`python -m backend build`"

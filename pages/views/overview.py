@@ -5,9 +5,11 @@ import streamlit as st
 
 from backend.errors import AtlasError
 from backend.overview import log_density, sae_summary
+from pages.views.build_status import build_complete, build_panel
 from pages.views.common import (
     catalog,
     current_view,
+    family_differences_of,
     index_ready,
     latent_table,
     meta_id_for,
@@ -16,11 +18,14 @@ from pages.views.common import (
     sae_metrics,
 )
 from pages.views.neuronpedia_import import import_form
+from pages.views.start_here import start_here
 from pages.views.train_meta import meta_form
 
 view = current_view()
 release = catalog()[view.release]
 st.header(f"{release.title} — SAE {view.sae}")
+if not build_complete(release):
+    build_panel(release)
 
 try:
     model = sae(view.release, view.sae)
@@ -69,6 +74,12 @@ if meta_quality:
         ),
     )
     meta_cols[2].metric("Meta-latents with members", f"{meta_quality['meta_latents_with_members']:.0f}")
+if meta_id and index_ready(view, quiet=True):
+    start_here(view, meta_id)
+if release.built and build_complete(release):
+    differences = family_differences_of(view.release)
+    if differences:
+        st.info(differences, icon="📄")
 
 st.subheader("Latents")
 if not index_ready(view):

@@ -42,8 +42,11 @@ release = catalog()[view.release]
 st.header("Polysemy probes")
 st.caption(
     "After PS-Eval (Minegishi et al. 2025): a word is read at its token, and a pair of contexts is predicted "
-    "*same meaning* when both give the same strongest (argmax) latent. Positive class: *different meaning*. "
-    "Words of several tokens (after a space) are skipped and counted."
+    "*same meaning* when both give the same strongest (argmax) latent. Counted as PS-Eval's reference code "
+    "(`wic_eval.py`) counts, so the figures compare with the paper's: the positive class is *same meaning* "
+    "(TP = same meaning and same argmax, FP = different meaning and same argmax), and same-meaning pairs are "
+    "used only up to the number of different-meaning pairs probed (the table's *unbalanced* column). Words of "
+    "several tokens (after a space) are skipped and counted."
 )
 mode = st.radio(
     "Read the word in", MODES, index=MODES.index(view.mode), format_func=MODE_LABELS.__getitem__, horizontal=True

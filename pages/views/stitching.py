@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from backend.errors import AtlasError
+from backend.paper import stitching_differences
 from backend.stitch_curve import ORDER_HELP, ORDERS, Order
 from backend.stitch_family import CurveSettings, compute_curves, neighbour_pairs, pair_matching
 from backend.stitching import EDGE_FLOOR
@@ -105,17 +106,26 @@ if curves is None:
 else:
     saes, lines = curves[curves["kind"] == "sae"], curves[curves["kind"] == "curve"]
 
+    def error_bars(frame: pd.DataFrame, y: str) -> dict[str, object] | None:
+        """± one standard error, where the curves store one (the loss, measured over held-out contexts)."""
+        column = f"{y}_se"
+        return {"type": "data", "array": frame[column], "visible": True} if column in frame else None
+
     def figure(x: str, y: str, x_title: str, y_title: str, log_x: bool) -> go.Figure:
         fig = go.Figure()
         for pair, group in lines.groupby("pair", sort=False):
             measured = group.dropna(subset=[y])
             fig.add_trace(
-                go.Scatter(x=measured[x], y=measured[y], mode="lines+markers", name=str(pair), marker={"size": 4})
-            )
+                go.Scatter(
+                    x=measured[x], y=measured[y], mode="lines+markers", name=str(pair), marker={"size": 4},
+                    error_y=error_bars(measured, y),
+                )
+            )  # fmt: skip
         fig.add_trace(
             go.Scatter(
                 x=saes[x], y=saes[y], mode="markers+text", name="plain SAEs", text=saes["pair"],
                 textposition="top center", marker={"size": 11, "symbol": "diamond", "color": "black"},
+                error_y=error_bars(saes, y),
             )
         )  # fmt: skip
         fig.update_layout(height=420, xaxis_title=x_title, yaxis_title=y_title, margin={"t": 20})
@@ -136,6 +146,10 @@ else:
         tabs[2].info("Measured only with the loss toggle on.")
 
 if table is not None:
+    novel = dict(zip(table["pair"], table["novel fraction"], strict=True))
+    differences = stitching_differences(novel, curves)
+    if differences:
+        st.info(differences, icon="📄")
     st.subheader("Components")
     left, right = st.columns(2)
     pair_names = [f"{a}→{b}" for a, b in pairs]

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from backend.catalog import parse_release
-from backend.polysemy import NO_LATENT, Confusion, Located, locate, probe_word, word_vectors
+from backend.polysemy import NO_LATENT, Confusion, Located, balanced, locate, probe_word, word_vectors
 from backend.sae import SAE, SAEConfig
 from tests.backend.test_models import LanguageModel, LlamaConfig, LlamaForCausalLM, tokenizer
 
@@ -18,18 +18,28 @@ RELEASE = parse_release(
 )  # fmt: skip
 
 
-def test_confusion_matches_a_hand_computed_matrix() -> None:
-    # Positive = different meaning. Truth same: T T F F F T ; predicted same: T F F T F T
-    truth = np.array([True, True, False, False, False, True])
-    predicted = np.array([True, False, False, True, False, True])
+def test_confusion_counts_as_ps_eval_does() -> None:
+    """Positive = same meaning (PS-Eval's wic_eval.py). Truth same: T T T F F; predicted same: T T F T F.
+    By hand: TP = rows 0, 1; FN = row 2; FP = row 3; TN = row 4. (With the opposite convention TP
+    would be row 4 alone.)"""
+    truth = np.array([True, True, True, False, False])
+    predicted = np.array([True, True, False, True, False])
     confusion = Confusion.of(truth, predicted)
-    assert confusion == Confusion(tp=2, fp=1, tn=2, fn=1)
+    assert confusion == Confusion(tp=2, fp=1, tn=1, fn=1)
     metrics = confusion.metrics()
     assert metrics["precision"] == pytest.approx(2 / 3)
     assert metrics["recall"] == pytest.approx(2 / 3)
     assert metrics["f1"] == pytest.approx(2 / 3)
-    assert metrics["specificity"] == pytest.approx(2 / 3)
-    assert metrics["accuracy"] == pytest.approx(4 / 6)
+    assert metrics["specificity"] == pytest.approx(1 / 2)
+    assert metrics["accuracy"] == pytest.approx(3 / 5)
+
+
+def test_balancing_keeps_the_first_same_meaning_pairs_up_to_the_probed_different_ones() -> None:
+    """Two different-meaning pairs probed (rows 2, 4), so the first two same-meaning rows (0, 1) are
+    the candidates; row 1 was skipped, so only row 0 of them counts, as in the reference loop."""
+    truth = np.array([True, True, False, True, False, True, True])
+    probed = np.array([True, False, True, True, True, True, True])
+    assert balanced(truth, probed).tolist() == [True, False, True, False, True, False, False]
 
 
 def test_metrics_without_positives_are_undefined_not_zero() -> None:

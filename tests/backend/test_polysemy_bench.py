@@ -35,7 +35,7 @@ def test_predictions_are_cached_per_sae_and_summarised(tiny_release: str) -> Non
     summary = summarise(PAIRS, both, {"64": 64, "128": 128})
     assert summary["sae"].tolist() == ["64", "128"]
     row = summary.iloc[0]
-    assert row["pairs"] + row["skipped"] == 4
+    assert row["pairs"] + row["skipped"] + row["unbalanced"] == 4
     assert row["tp"] + row["fp"] + row["tn"] + row["fn"] == row["pairs"]
     skipped = both["64"]["skipped"] != ""
     assert both["64"].loc[skipped, "argmax1"].isna().all()

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+import torch
 
 from backend.catalog import get_release
 from backend.models import load_language_model
@@ -64,7 +65,7 @@ def test_the_curve_ends_splice_in_exactly_the_plain_saes(tiny_release: str) -> N
     from backend.heldout import heldout
     from backend.loading import load_sae
     from backend.stitch_curve import stitch_steps, stitched_reconstruction
-    from backend.stitch_family import _spliced_loss, pair_matching
+    from backend.stitch_family import context_losses, pair_matching
     from backend.stitching import classify
 
     release = get_release(tiny_release)
@@ -76,7 +77,17 @@ def test_the_curve_ends_splice_in_exactly_the_plain_saes(tiny_release: str) -> N
         classify(matching, 0.7, matching.dead_small, matching.dead_large), "grouped", matching.large_best
     )
     for done, plain in ((0, small), (len(steps), large)):
-        stitched = _spliced_loss(
-            lm, release, data, partial(stitched_reconstruction, small, large, steps=steps, done=done)
-        )
-        assert stitched == pytest.approx(_spliced_loss(lm, release, data, plain.forward), abs=1e-4)
+        splice = partial(stitched_reconstruction, small, large, steps=steps, done=done)
+        stitched = context_losses(lm, release, data, 8, splice)
+        assert torch.allclose(stitched, context_losses(lm, release, data, 8, plain.forward), atol=1e-4)
+
+
+def test_loss_delta_is_paired_by_context_with_its_standard_error() -> None:
+    from backend.stitch_family import loss_delta
+
+    clean = torch.tensor([1.0, 3.0, 5.0, 7.0])
+    spliced = clean + torch.tensor([0.1, 0.3, 0.1, 0.3])
+    mean, se = loss_delta(spliced, clean)
+    # Differences 0.1, 0.3, 0.1, 0.3: mean 0.2, sample std 0.11547, SE = std / 2.
+    assert mean == pytest.approx(0.2)
+    assert se == pytest.approx(0.11547 / 2, rel=1e-3)

@@ -270,3 +270,59 @@ def test_stitching_drill_down_lists_novel_latents_most_novel_first(tiny_release:
     assert any("most novel first" in c.value for c in at.caption)
     cosines = [float(m.value) for m in at.markdown if m.value.replace(".", "", 1).isdigit()]
     assert cosines == sorted(cosines) and cosines
+
+
+def test_overview_starts_with_showcase_decompositions(tiny_release: str) -> None:
+    at = run(None, release=tiny_release, sae="128")
+    no_crash(at)
+    assert "Start here" in [s.value for s in at.subheader]
+
+
+def test_stitching_page_says_where_the_family_differs_from_the_paper(tiny_release: str) -> None:
+    from backend.catalog import get_release
+    from backend.paper import stitching_differences
+    from backend.stitch_family import CurveSettings, cached_curves
+
+    at = run("stitching", release=tiny_release)
+    no_crash(at)
+    table = at.dataframe[0].value
+    curves = cached_curves(get_release(tiny_release), CurveSettings())
+    assert curves is not None and "dloss_se" in curves
+    expected = stitching_differences(dict(zip(table["pair"], table["novel fraction"], strict=True)), curves)
+    said = [info.value for info in at.info if "differs from the paper" in info.value]
+    assert said == ([expected] if expected else [])
+
+
+def test_a_family_still_building_shows_its_progress_and_what_is_ready(tiny_release: str, data_dir: Path) -> None:
+    """Mid-build (no complete summary, a live build process): the overview shows the progress; an SAE
+    without its index says it is not built yet; a link naming no SAE opens the largest ready one."""
+    import json
+    import os
+
+    root = data_dir / "releases" / tiny_release
+    summary, index = root / "build.json", root / "index" / "128"
+    saved = summary.read_text()
+    summary.unlink()
+    index.rename(index.with_name("128.moved"))
+    progress = {"stages": ["activations", "train SAE-64", "index SAE-64", "usable", "train SAE-128"],
+                "finished": ["activations", "train SAE-64", "index SAE-64", "usable"], "stage": "train SAE-128",
+                "step": "train SAE-128", "done": 3, "total": 10, "state": "running", "pid": os.getpid()}  # fmt: skip
+    (root / "build-progress.json").write_text(json.dumps(progress))
+    try:
+        at = run(None, release=tiny_release, sae="64")
+        no_crash(at)
+        assert at.header[0].value.endswith("SAE 64")
+        assert "Building the rest of the family" in str(at.get("progress")[0].proto)
+        at = run("latent", release=tiny_release, sae="128", latent="1")
+        no_crash(at)
+        assert "SAE-128 is not built yet" in at.info[0].value
+        at = run(None, release=tiny_release)
+        no_crash(at)
+        assert at.query_params["sae"] == "64"
+        at = run("stitching", release=tiny_release)
+        no_crash(at)
+        assert "needs the whole family" in at.info[0].value
+    finally:
+        summary.write_text(saved)
+        index.with_name("128.moved").rename(index)
+        (root / "build-progress.json").unlink()

@@ -1,0 +1,81 @@
+"""What the paper measured on its GPT-2 family, and one sentence on where a release differs from it.
+
+Reference figures (Leask et al. 2025 and its posts; ../shared/DESIGN.md): Bloom's feature-splitting
+SAEs on GPT-2 small, layer 8: standard ReLU SAEs with an L1 penalty, 8 sizes from 768 to 98,304
+latents (1x-128x of d_model 768), L0 36-43, hundreds of millions of training tokens; about 35% of a
+2x larger SAE's latents are novel at cosine 0.7; stitching curves fall monotonically; the meta-SAE
+(2,304 meta-latents, k=4, on SAE-49152) explains about 55% of decoder-row variance.
+"""
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class PaperFacts:
+    novel_fraction: float = 0.35
+    meta_variance_explained: float = 0.55
+    l0_fraction: tuple[float, float] = (36 / 768, 43 / 768)
+    """L0 as a fraction of d_model."""
+    sizes: int = 8
+    multiples: tuple[int, int] = (1, 128)
+    """Smallest and largest SAE as multiples of d_model."""
+    train_tokens: str = "hundreds of millions of"
+
+
+PAPER = PaperFacts()
+NOVEL_TOLERANCE = 0.10
+"""Novel fractions within this of the paper's are not called a difference."""
+RISE_TOLERANCE = 0.02
+"""A curve that rises less than this above its smaller SAE counts as monotone (the issue's target)."""
+
+
+def curve_rise(curves: pd.DataFrame) -> dict[str, float]:
+    """Per pair: the curve's highest normalised MSE above its start, relative to the start."""
+    lines = curves[curves["kind"] == "curve"]
+    rises = {}
+    for pair, group in lines.groupby("pair", sort=False):
+        start = float(group["nmse"].iloc[0])
+        rises[str(pair)] = (float(group["nmse"].max()) - start) / start if start > 0 else 0.0
+    return rises
+
+
+def stitching_differences(novel: dict[str, float], curves: pd.DataFrame | None) -> str:
+    """One sentence on how a family's stitching differs from the paper's ("" when it does not)."""
+    parts = []
+    off = {pair: value for pair, value in novel.items() if abs(value - PAPER.novel_fraction) > NOVEL_TOLERANCE}
+    if off:
+        listed = ", ".join(f"{value:.0%} ({pair})" for pair, value in off.items())
+        parts.append(f"novel fractions {listed} against about {PAPER.novel_fraction:.0%} in the paper")
+    if curves is not None:
+        rising = {pair: rise for pair, rise in curve_rise(curves).items() if rise > RISE_TOLERANCE}
+        if rising:
+            listed = ", ".join(f"{pair} +{rise:.0%}" for pair, rise in rising.items())
+            parts.append(f"curves that rise above the smaller SAE before falling ({listed}) where the paper's fall")
+    return f"Where this family differs from the paper: {'; '.join(parts)}." if parts else ""
+
+
+def family_differences(d_model: int, l0: list[float], multiples: tuple[float, float], n_sizes: int,
+                       train_tokens: int | None, meta_ve: float | None) -> str:  # fmt: skip
+    """One sentence on how a family's setting and meta-SAE differ from the paper's."""
+    parts = []
+    low, high = PAPER.l0_fraction
+    if l0 and (min(l0) < 0.5 * low * d_model or max(l0) > 2 * high * d_model):
+        parts.append(
+            f"L0 {min(l0):.0f}-{max(l0):.0f} ({min(l0) / d_model:.1%}-{max(l0) / d_model:.1%} of d_model; "
+            f"paper {low:.1%}-{high:.1%})"
+        )
+    if n_sizes != PAPER.sizes or multiples != PAPER.multiples:
+        parts.append(
+            f"{n_sizes} sizes from {multiples[0]:g}x to {multiples[1]:g}x d_model (paper {PAPER.sizes}, "
+            f"{PAPER.multiples[0]}x to {PAPER.multiples[1]}x)"
+        )
+    if train_tokens is not None:
+        parts.append(f"{train_tokens / 1e6:.1f}M training tokens (paper {PAPER.train_tokens})")
+    if meta_ve is not None and meta_ve < PAPER.meta_variance_explained - 0.05:
+        parts.append(
+            f"the meta-SAE explains {meta_ve:.0%} of decoder-row variance (paper about "
+            f"{PAPER.meta_variance_explained:.0%})"
+        )
+    return f"Where this family differs from the paper: {'; '.join(parts)}." if parts else ""

@@ -1,0 +1,69 @@
+"""The embedded build, seen from the app: its progress while it runs behind the app, and what is ready.
+
+The app opens once the first SAE and its index are built (`scripts/run.sh`); the rest of the family
+is built by a background process that writes its progress to a file (backend/build_progress.py).
+"""
+
+import streamlit as st
+
+from backend.build import read_summary, ready_saes
+from backend.build_progress import read_progress
+from backend.catalog import Release
+from backend.urlstate import View
+
+REFRESH_SECONDS = 5
+
+
+def build_complete(release: Release) -> bool:
+    """True for releases that are not built here, and for built ones whose build has finished."""
+    return not release.built or bool(read_summary(release).get("complete"))
+
+
+def _resume_hint(release: Release) -> str:
+    return f"Resume it with `python -m backend build --release {release.id}` (it picks up where it stopped)."
+
+
+@st.fragment(run_every=REFRESH_SECONDS)
+def build_panel(release: Release) -> None:
+    """The background build's progress, refreshed every few seconds; reruns the app when it finishes."""
+    if build_complete(release):
+        st.rerun(scope="app")
+    progress = read_progress(release)
+    if progress is None:
+        st.info(f"This release is not built yet. Build it with `python -m backend build --release {release.id}`.")
+        return
+    ready = ready_saes(release)
+    stage_number = len(progress.finished) + 1
+    if progress.state == "running":
+        st.progress(
+            progress.fraction,
+            text=f"Building the rest of the family in the background — stage {stage_number} of "
+            f"{len(progress.stages)}: {progress.step} ({progress.done}/{progress.total})",
+        )
+    elif progress.state == "failed":
+        st.error(f"The build failed at stage '{progress.stage}': {progress.error}. {_resume_hint(release)}")
+    else:
+        st.warning(f"The build stopped after stage '{progress.stage}'. {_resume_hint(release)}")
+    st.caption(
+        f"Ready to browse: {', '.join(f'SAE-{s}' for s in ready) or 'nothing yet'}. "
+        "Meta-SAE decompositions, stitching curves and maps come at the end; this panel updates by itself."
+    )
+
+
+def require_family(view: View, release: Release, what: str) -> None:
+    """Stop the page (with the build's progress) when `what` needs every SAE and the build is not done."""
+    if not build_complete(release):
+        st.info(f"{what} needs the whole family, which is still being built.")
+        build_panel(release)
+        st.stop()
+
+
+def require_sae(view: View, release: Release) -> None:
+    """Stop the page (with the build's progress and links to what is ready) when the view's SAE is not built."""
+    if build_complete(release) or view.sae in ready_saes(release):
+        return
+    st.info(f"SAE-{view.sae} is not built yet.")
+    for sae_id in ready_saes(release):
+        st.page_link("pages/views/overview.py", label=f"Open SAE-{sae_id}", query_params=view.params(sae=sae_id))
+    build_panel(release)
+    st.stop()
