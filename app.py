@@ -2,11 +2,12 @@
 
 import streamlit as st
 
-from backend.build import ready_saes
-from backend.errors import AtlasError
-from backend.urlstate import share_link
+from backend.core.errors import AtlasError
+from backend.pipeline.build import ready_saes
+from backend.web.urlstate import share_link
 from pages.views.build_status import build_complete, require_family, require_sae
-from pages.views.common import catalog, current_view, show_warnings, style
+from pages.views.state import catalog, current_view, show_warnings
+from pages.views.widgets import style
 
 st.set_page_config(page_title="SAE Atlas", page_icon="🗺️", layout="wide")
 style()
@@ -71,4 +72,7 @@ navigation.run()
 
 with st.sidebar:
     st.caption("Link to this view (copy with the button at its right):")
-    st.code(share_link(st.context.url or "", st.query_params.to_dict()), language=None, wrap_lines=True)
+    link = share_link(
+        st.context.url or "", navigation.url_path, st.query_params.to_dict(), st.get_option("server.baseUrlPath")
+    )
+    st.code(link, language=None, wrap_lines=True)

@@ -1,12 +1,15 @@
-"""Command line: `python -m backend {list,build,index,train-meta,stitch}`. Every job shows progress and resumes."""
+"""Command line: `python -m backend {list,build,index,train-meta,stitch}`. Every job shows progress and resumes.
+
+Each command imports what it needs when it runs, so `list` and `--help` answer without loading torch.
+"""
 
 import argparse
 import json
 import sys
 import time
 
-from backend.catalog import default_release_id, get_release, load_catalog
-from backend.errors import AtlasError
+from backend.core.errors import AtlasError
+from backend.sources.catalog import default_release_id, get_release, load_catalog
 
 WAIT_SECONDS = 10
 
@@ -20,8 +23,8 @@ def _list(_args: argparse.Namespace) -> None:
 
 
 def _build(args: argparse.Namespace) -> None:
-    from backend.build import USABLE, build_release, ready_saes
-    from backend.build_progress import BuildRunning, read_progress, start_background_build
+    from backend.pipeline.build import USABLE, build_release, ready_saes
+    from backend.pipeline.progress import BuildRunning, read_progress, start_background_build
 
     release = get_release(args.release or default_release_id(load_catalog()))
     if args.background:
@@ -53,7 +56,7 @@ def _build(args: argparse.Namespace) -> None:
 
 
 def _index(args: argparse.Namespace) -> None:
-    from backend.index_release import index_release_sae
+    from backend.index.release import index_release_sae
 
     release = get_release(args.release or default_release_id(load_catalog()))
     folder = index_release_sae(release, args.sae, args.contexts)
@@ -61,30 +64,24 @@ def _index(args: argparse.Namespace) -> None:
 
 
 def _train_meta(args: argparse.Namespace) -> None:
-    from tqdm.auto import tqdm
-
-    from backend.meta_train import MetaTrainConfig, train_meta_for
+    from backend.core.progress import TqdmReporter, step_progress
+    from backend.training.meta import MetaTrainConfig, train_meta_for
 
     release = get_release(args.release or default_release_id(load_catalog()))
-    bar = tqdm(desc=f"train meta-SAE on {release.id}/{args.sae}", unit="step")
-
-    def progress(done: int, total: int) -> None:
-        bar.total = total
-        bar.update(done - bar.n)
-
+    progress = step_progress(TqdmReporter(), f"train meta-SAE on {release.id}/{args.sae}")
     cfg = MetaTrainConfig(d_meta=args.d_meta, k=args.k, epochs=args.epochs)
     print(f"registered {train_meta_for(release, args.sae, cfg, progress)}")
 
 
 def _stitch(args: argparse.Namespace) -> None:
-    from backend.build import _Tqdm
-    from backend.config import default_device
-    from backend.models import load_language_model
-    from backend.stitch_family import CurveSettings, compute_curves
+    from backend.core.config import default_device
+    from backend.core.progress import TqdmReporter
+    from backend.models.language import load_language_model
+    from backend.stitching.family import CurveConfig, compute_curves
 
     release = get_release(args.release or default_release_id(load_catalog()))
-    settings = CurveSettings(threshold=args.threshold, order=args.order, loss_points=args.loss_points)
-    curves = compute_curves(release, settings, load_language_model(release.model, default_device()), _Tqdm())
+    settings = CurveConfig(threshold=args.threshold, order=args.order, loss_points=args.loss_points)
+    curves = compute_curves(release, settings, load_language_model(release.model, default_device()), TqdmReporter())
     print(curves[curves["kind"] == "sae"].to_string(index=False))
 
 
@@ -115,16 +112,16 @@ def main(argv: list[str] | None = None) -> int:
     meta.add_argument("--k", type=int, default=4, help="active meta-latents per latent in training")
     meta.add_argument("--epochs", type=float, default=200)
     meta.set_defaults(run=_train_meta)
-    from backend.stitch_curve import ORDERS
-    from backend.stitch_family import CurveSettings
-    from backend.stitching import DEFAULT_THRESHOLD
+    from backend.stitching.curves import ORDERS
+    from backend.stitching.family import CurveConfig
+    from backend.stitching.matching import DEFAULT_THRESHOLD
 
     stitch = sub.add_parser("stitch", help="stitching curves of every neighbouring pair of a release's SAEs")
     stitch.add_argument("--release", help="release id (default: the catalog's default)")
     stitch.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, help="reconstruction cosine threshold")
     stitch.add_argument("--order", default="grouped", choices=ORDERS)
     stitch.add_argument(
-        "--loss-points", type=int, default=CurveSettings.loss_points, help="points with the model's loss (0: none)"
+        "--loss-points", type=int, default=CurveConfig.loss_points, help="points with the model's loss (0: none)"
     )
     stitch.set_defaults(run=_stitch)
     args = parser.parse_args(argv)

@@ -25,7 +25,7 @@ SEQ, N_CONTEXTS, VOCAB, WINDOW = 128, 2000, 5000, 16
 
 
 def synthetic_index(folder: Path, d_sae: int) -> None:
-    from backend.store import write_index
+    from backend.index.store import write_index
 
     rng = np.random.default_rng(0)
     latents = pd.DataFrame(
@@ -95,8 +95,8 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=200)
     args = parser.parse_args()
     root = bench_release(args.latents, "bench-cards-")
-    from backend.cards import CardReader
-    from backend.store import IndexReader
+    from backend.index.cards import CardReader
+    from backend.index.store import IndexReader
 
     folder = root / "data" / "releases" / "bench" / "index" / str(args.latents)
     start = time.perf_counter()

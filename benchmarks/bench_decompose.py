@@ -17,8 +17,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from backend.meta import build_decompositions
-from backend.sae import SAE, SAEConfig
+from backend.metasae.decompose import build_decompositions
+from backend.models.sae import SAE, SAEConfig
 
 
 def synthetic(d_in: int, d_sae: int, n_meta: int) -> tuple[SAE, SAE]:

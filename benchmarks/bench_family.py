@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from backend.train import TrainConfig, train_sae  # noqa: E402
+from backend.training.trainer import TrainConfig, train_sae  # noqa: E402
 
 Candidate = Callable[[int], TrainConfig]
 
@@ -65,11 +65,11 @@ def _dead(sae: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def run_candidate(name: str, sizes: list[int], train_x: torch.Tensor, eval_x: torch.Tensor, meta_ratio: int) -> None:
-    from backend.meta import decompose_all
-    from backend.meta_train import MetaTrainConfig, base_metrics, fit_meta
-    from backend.metrics import member_coherence, reconstruction_metrics
-    from backend.stitch_curve import stitch_steps, stitching_curve
-    from backend.stitching import classify, match_saes
+    from backend.metasae.decompose import decompose_all
+    from backend.stitching.curves import stitch_steps, stitching_curve
+    from backend.stitching.matching import classify, match_saes
+    from backend.training.meta import MetaTrainConfig, base_metrics, fit_meta
+    from backend.training.metrics import member_coherence, reconstruction_metrics
 
     saes, dead = {}, {}
     for number, d_sae in enumerate(sizes):
@@ -117,9 +117,9 @@ def main() -> None:
         print("\n".join(CANDIDATES))
         return
 
-    from backend.build import PROFILES, family_data
-    from backend.catalog import default_release_id, get_release, load_catalog
-    from backend.models import load_language_model
+    from backend.models.language import load_language_model
+    from backend.pipeline.build import PROFILES, family_data
+    from backend.sources.catalog import default_release_id, get_release, load_catalog
 
     release = get_release(default_release_id(load_catalog()))
     lm = load_language_model(release.model)

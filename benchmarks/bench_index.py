@@ -25,11 +25,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from backend.corpus import pack_contexts, wordnet_texts
-from backend.index import IndexConfig, run_pass
-from backend.index_state import HIST_EDGES, TOP_K
-from backend.models import LanguageModel, load_language_model
-from backend.sae import SAE, SAEConfig
+from backend.data.corpus import pack_contexts, wordnet_texts
+from backend.index.build import IndexConfig, run_pass
+from backend.index.state import HIST_EDGES, TOP_K
+from backend.models.language import LanguageModel, load_language_model
+from backend.models.sae import SAE, SAEConfig
 
 HOOK = "blocks.8.hook_resid_pre"
 FEATURE_BATCH, TOKEN_BATCH = 256, 64

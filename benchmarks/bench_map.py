@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
 def time_umap(n: int, d: int = 768) -> None:
-    from backend.latent_map import MapConfig, umap_layout
+    from backend.explore.latent_map import MapConfig, umap_layout
 
     gen = torch.Generator().manual_seed(0)
     centres = torch.randn(1000, d, generator=gen)
@@ -41,12 +41,12 @@ def time_page(n: int, samples: int) -> None:
     from streamlit.components.v2.component_manager import BidiComponentManager
     from streamlit.testing.v1 import AppTest
 
-    from backend.catalog import get_release
-    from backend.latent_map import MapConfig, store_map
+    from backend.explore.latent_map import MapConfig, store_map
+    from backend.sources.catalog import get_release
 
     release = get_release("bench")
-    synthetic_index(release.root / "index" / str(n), n)
-    store_map(release, str(n), np.random.default_rng(0).normal(size=(n, 2)).astype(np.float32), MapConfig(), 0.0)
+    synthetic_index(release.paths.index(str(n)), n)
+    store_map(release, str(n), np.random.default_rng(0).normal(size=(n, 2)).astype(np.float32), MapConfig())
     # A real server scans installed packages for components once, at startup; AppTest does it on every run.
     BidiComponentManager.discover_and_register_components = lambda *_a, **_k: None  # type: ignore[method-assign]
     times = []

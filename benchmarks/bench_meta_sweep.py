@@ -26,15 +26,15 @@ def main() -> None:
     parser.add_argument("--k", default="4")
     args = parser.parse_args()
 
-    from backend.build import PROFILES
-    from backend.catalog import default_release_id, get_release, load_catalog
-    from backend.config import default_device
-    from backend.heldout import heldout
-    from backend.loading import load_sae
-    from backend.meta import decompose_all
-    from backend.meta_train import MetaTrainConfig, base_metrics, fit_meta
-    from backend.metrics import member_coherence
-    from backend.models import load_language_model
+    from backend.core.config import default_device
+    from backend.data.heldout import heldout
+    from backend.metasae.decompose import decompose_all
+    from backend.models.language import load_language_model
+    from backend.models.loading import load_sae
+    from backend.pipeline.build import PROFILES
+    from backend.sources.catalog import default_release_id, get_release, load_catalog
+    from backend.training.meta import MetaTrainConfig, base_metrics, fit_meta
+    from backend.training.metrics import member_coherence
 
     release = get_release(args.release or default_release_id(load_catalog()))
     sae_id = args.sae or release.sae_ids[-1]

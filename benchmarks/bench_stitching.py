@@ -19,7 +19,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from backend.stitching import classify, match_decoders
+from backend.stitching.matching import classify, match_decoders
 
 
 def synthetic(n_small: int, n_large: int, d_in: int = 768) -> tuple[torch.Tensor, torch.Tensor]:
@@ -39,12 +39,12 @@ def exact_fp32(small: torch.Tensor, large: torch.Tensor, chunk: int = 2048) -> t
 
 
 def embedded_curves() -> None:
-    from backend.catalog import default_release_id, get_release, load_catalog
-    from backend.models import load_language_model
-    from backend.stitch_family import CurveSettings, compute_curves
+    from backend.models.language import load_language_model
+    from backend.sources.catalog import default_release_id, get_release, load_catalog
+    from backend.stitching.family import CurveConfig, compute_curves
 
     release = get_release(default_release_id(load_catalog()))
-    settings = CurveSettings(seed=int(time.time()))  # a fresh seed: never served from the cache
+    settings = CurveConfig(seed=int(time.time()))  # a fresh seed: never served from the cache
     lm = load_language_model(release.model)
     start = time.perf_counter()
     compute_curves(release, settings, lm)

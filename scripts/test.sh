@@ -6,4 +6,5 @@ scripts/setup.sh --dev
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy backend app.py pages
+.venv/bin/lint-imports
 .venv/bin/python -m pytest -q "$@"

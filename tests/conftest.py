@@ -22,8 +22,8 @@ TINY_RELEASE = "tiny"
 @pytest.fixture(scope="session")
 def tiny_release() -> str:
     """The test catalog's release, built once per session with the real embedded model (tiny profile)."""
-    from backend.build import build_release
-    from backend.catalog import get_release
+    from backend.pipeline.build import build_release
+    from backend.sources.catalog import get_release
 
     build_release(get_release(TINY_RELEASE), "tiny", report=lambda *_: None)
     return TINY_RELEASE

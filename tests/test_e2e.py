@@ -172,3 +172,39 @@ def test_start_here_links_open_cards_with_their_decomposition(server: str, brows
     page.get_by_text("Decomposition by meta-SAE").first.wait_for(timeout=60_000)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "start-here-card.png"), full_page=True)
+
+
+SHARED_VIEWS = [
+    # (path and query opened first, heading that proves the view, text that proves its state)
+    ("/?sae=64", "SAE 64", "Quality on held-out tokens"),
+    ("/latent?sae=128&latent=4", "Latent 4:", "Top activations"),
+    ("/meta?sae=128&m=3", "Meta-latent 3", "Member latents"),
+    ("/search?sae=128&text=Albert+Einstein+was+a+physicist.", "Search latents", "Top latents of each token"),
+    ("/stitching?order=novel-first", "SAE stitching", "Stitching curves"),
+    ("/map?sae=128&colour=density", "Latent map · SAE 128", "latents, WebGL"),
+    ("/polysemy?word=bank&ctx=The+river+bank.%0AThe+bank+loan.", "Polysemy probes", "Argmax latents"),
+]
+
+
+@pytest.mark.parametrize(("start", "heading", "proof"), SHARED_VIEWS)
+def test_each_pages_share_link_reproduces_the_view_in_a_fresh_browser(  # type: ignore[no-untyped-def]
+    server: str, browser, tiny_release: str, start: str, heading: str, proof: str
+) -> None:
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    joiner = "&" if "?" in start else "?"
+    page.goto(f"{server}{start}{joiner}release={tiny_release}")
+    page.get_by_role("heading", name=heading).first.wait_for(timeout=120_000)
+    code = page.locator('[data-testid="stSidebar"] [data-testid="stCode"] code')
+    code.first.wait_for(timeout=60_000)
+    link = code.first.inner_text().strip()
+    assert link.startswith(server), link
+    colleague = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        fresh = colleague.new_page()
+        fresh.goto(link)
+        fresh.get_by_role("heading", name=heading).first.wait_for(timeout=120_000)
+        fresh.get_by_text(proof).first.wait_for(timeout=120_000)
+        no_dialog(fresh)
+        assert fresh.locator('[data-testid="stAlert"]').filter(has_text="⚠️").count() == 0
+    finally:
+        colleague.close()

@@ -6,10 +6,10 @@ is built by a background process that writes its progress to a file (backend/bui
 
 import streamlit as st
 
-from backend.build import read_summary, ready_saes
-from backend.build_progress import read_progress
-from backend.catalog import Release
-from backend.urlstate import View
+from backend.pipeline.build import read_summary, ready_saes
+from backend.pipeline.progress import read_progress
+from backend.sources.catalog import Release
+from backend.web.urlstate import View
 
 REFRESH_SECONDS = 5
 

@@ -1,28 +1,22 @@
 """Meta-SAE sections shared by the latent and meta-latent cards (rendering only)."""
 
-import plotly.graph_objects as go
 import streamlit as st
-from torch import Tensor
 
-from backend.catalog import Release
-from backend.errors import AtlasError
-from backend.geometry import best_matches, logit_lens
-from backend.meta import Decompositions, meta_label
-from backend.meta_graph import related_graph
-from backend.urlstate import View
-from pages.views.common import (
-    catalog,
+from backend.core.errors import AtlasError
+from backend.metasae.decompose import Decompositions, meta_label
+from backend.metasae.graph import related_graph
+from backend.web.urlstate import View
+from pages.views.data import (
+    closest_in_smaller,
     decompositions,
-    language_model,
     latent_labels,
-    latent_link,
     latent_table,
-    meta_link,
+    meta_logit_lens,
     row_cosine,
-    sae,
 )
-
-NODE_COLOURS = {"latent": "#c0392b", "meta": "#2e86de", "member": "#95a5a6"}
+from pages.views.figures import decomposition_bars, related_graph_figure
+from pages.views.state import catalog
+from pages.views.widgets import latent_link, meta_link
 
 
 def threshold_control(view: View, table: Decompositions) -> float:
@@ -43,22 +37,16 @@ def threshold_control(view: View, table: Decompositions) -> float:
     return chosen
 
 
-def logit_lens_table(release: Release, direction: Tensor, n: int = 10) -> None:
+def logit_lens_table(view: View, meta_id: str, meta_latent: int) -> None:
+    """The tokens a meta-latent's decoder direction promotes and suppresses (cached per meta-latent)."""
     try:
-        lm = language_model(release.model)
+        lens = meta_logit_lens(view.release, meta_id, meta_latent)
     except AtlasError as err:
         st.caption(f"No logit lens: the model is not available ({err}).")
         return
-    lens = logit_lens(direction.detach().unsqueeze(0), lm.unembedding(), n)
     pos, neg = st.columns(2)
-    pos.dataframe(
-        {"promoted": lm.token_strings(lens["pos_idx"][0].tolist()), "logit": lens["pos_val"][0].tolist()},
-        hide_index=True,
-    )
-    neg.dataframe(
-        {"suppressed": lm.token_strings(lens["neg_idx"][0].tolist()), "logit": lens["neg_val"][0].tolist()},
-        hide_index=True,
-    )
+    pos.dataframe({"promoted": lens.promoted, "logit": lens.promoted_logits}, hide_index=True)
+    neg.dataframe({"suppressed": lens.suppressed, "logit": lens.suppressed_logits}, hide_index=True)
 
 
 def decomposition_section(view: View, meta_id: str, latent: int) -> None:
@@ -79,16 +67,7 @@ def decomposition_section(view: View, meta_id: str, latent: int) -> None:
         st.info("No meta-latent is active on this latent at this threshold.")
         return
     names = [meta_label(table.members(m, threshold), labels) for m, _ in parts]
-    fig = go.Figure(
-        go.Bar(
-            x=[v for _, v in parts][::-1],
-            y=[f"{m}: {name}" for (m, _), name in zip(parts, names, strict=True)][::-1],
-            orientation="h",
-        )
-    )
-    fig.update_layout(
-        height=60 + 28 * len(parts), margin={"t": 10, "b": 30, "l": 10, "r": 10}, xaxis_title="activation"
-    )
+    fig = decomposition_bars([f"{m}: {name}" for (m, _), name in zip(parts, names, strict=True)], [v for _, v in parts])
     st.plotly_chart(fig, width="stretch")
     for (meta, value), name in zip(parts, names, strict=True):
         row = st.columns([4, 1])
@@ -100,32 +79,7 @@ def decomposition_section(view: View, meta_id: str, latent: int) -> None:
 
 def related_section(view: View, table: Decompositions, latent: int, threshold: float, labels: list[str]) -> None:
     st.subheader("Related latents (shared meta-latents)")
-    graph = related_graph(table, latent, threshold=threshold)
-    fig = go.Figure()
-    for a, b, _ in graph.edges:
-        fig.add_trace(
-            go.Scatter(
-                x=[graph.nodes[a].x, graph.nodes[b].x],
-                y=[graph.nodes[a].y, graph.nodes[b].y],
-                mode="lines",
-                line={"color": "#ccc", "width": 1},
-                hoverinfo="skip",
-                showlegend=False,
-            )
-        )
-    for kind, colour in NODE_COLOURS.items():
-        nodes = [n for n in graph.nodes if n.kind == kind]
-        text = [f"meta {n.index}" if kind == "meta" else f"#{n.index} {labels[n.index]}" for n in nodes]
-        fig.add_trace(
-            go.Scatter(
-                x=[n.x for n in nodes], y=[n.y for n in nodes], mode="markers+text", text=text, textposition="top center",
-                marker={"size": 16 if kind != "member" else 11, "color": colour}, customdata=[[kind, n.index] for n in nodes],
-                name={"latent": "this latent", "meta": "meta-latent", "member": "related latent"}[kind], hovertext=text, hoverinfo="text",
-            )
-        )  # fmt: skip
-    fig.update_layout(
-        height=460, xaxis={"visible": False}, yaxis={"visible": False}, margin={"t": 10, "b": 10, "l": 10, "r": 10}
-    )
+    fig = related_graph_figure(related_graph(table, latent, threshold=threshold), labels)
     event = st.plotly_chart(fig, width="stretch", on_select="rerun", selection_mode="points", key=f"graph-{latent}")
     points = event.selection.points if event else []
     if points:
@@ -153,8 +107,7 @@ def across_sizes_section(view: View, latent: int) -> None:
         return
     st.subheader("Across sizes: what it split from")
     try:
-        row = sae(view.release, view.sae).W_dec[latent]
-        matches = best_matches(row, {sid: sae(view.release, sid).W_dec for sid in smaller})
+        matches = closest_in_smaller(view.release, view.sae, latent)
     except AtlasError as err:
         st.caption(f"The smaller SAEs are not available ({err}).")
         return

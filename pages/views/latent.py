@@ -2,15 +2,17 @@
 
 import random
 
-import plotly.graph_objects as go
 import streamlit as st
 
-from backend.cards import Card, Example
-from backend.errors import AtlasError
-from backend.render import highlighted_tokens
-from pages.views.common import card, cards, catalog, current_view, index_ready, latent_link, meta_id_for
+from backend.core.errors import AtlasError
+from backend.index.cards import Card, Example
+from backend.web.render import highlighted_tokens
+from pages.views.data import card, cards
 from pages.views.decomposition import across_sizes_section, decomposition_section
+from pages.views.figures import activation_histogram
+from pages.views.state import catalog, current_view, meta_id_for
 from pages.views.stitch_badge import stitching_badges
+from pages.views.widgets import index_ready, latent_link
 
 NEURONPEDIA = "https://www.neuronpedia.org/{model_set}/{latent}"
 
@@ -82,17 +84,7 @@ with left:
 with right:
     st.subheader("Activation histogram")
     if latent_card.histogram:
-        lows, highs, counts = zip(*latent_card.histogram, strict=True)
-        fig = go.Figure(
-            go.Bar(
-                x=[(lo + hi) / 2 for lo, hi in zip(lows, highs, strict=True)],
-                y=counts,
-                width=[hi - lo for lo, hi in zip(lows, highs, strict=True)],
-            )
-        )
-        fig.update_layout(
-            height=260, margin={"t": 10, "b": 30, "l": 10, "r": 10}, xaxis_title="activation", yaxis_title="tokens"
-        )
+        fig = activation_histogram(latent_card.histogram)
         st.plotly_chart(fig, width="stretch")
     st.subheader("Logit lens")
     if latent_card.lens_pos:

@@ -1,12 +1,14 @@
 """Meta-latent card: the SAE latents that contain it, its activation histogram, logit lens, label."""
 
-import plotly.express as px
 import streamlit as st
 
-from backend.errors import AtlasError
-from backend.meta import meta_label
-from pages.views.common import catalog, current_view, decompositions, latent_link, latent_table, meta_id_for, meta_sae
+from backend.core.errors import AtlasError
+from backend.metasae.decompose import meta_label
+from pages.views.data import decompositions, latent_table
 from pages.views.decomposition import logit_lens_table, threshold_control
+from pages.views.figures import meta_activation_histogram
+from pages.views.state import catalog, current_view, meta_id_for
+from pages.views.widgets import latent_link
 
 view = current_view()
 release = catalog()[view.release]
@@ -51,9 +53,6 @@ with right:
     st.subheader("Activation over all latents")
     values = table.member_values(view.meta_latent).numpy()
     if len(values):
-        fig = px.histogram(x=values, nbins=40, labels={"x": "meta-latent activation on a decoder row"})
-        fig.add_vline(x=threshold, line_dash="dash")
-        fig.update_layout(height=260, margin={"t": 10, "b": 30, "l": 10, "r": 10})
-        st.plotly_chart(fig, width="stretch")
+        st.plotly_chart(meta_activation_histogram(values, threshold), width="stretch")
     st.subheader("Logit lens of its decoder direction")
-    logit_lens_table(release, meta_sae(view.release, meta_id).W_dec[view.meta_latent])
+    logit_lens_table(view, meta_id, view.meta_latent)

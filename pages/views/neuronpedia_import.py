@@ -2,10 +2,10 @@
 
 import streamlit as st
 
-from backend.errors import AtlasError
-from backend.neuronpedia import import_explanations
-from backend.urlstate import View
-from pages.views.common import catalog
+from backend.core.errors import AtlasError
+from backend.sources.neuronpedia import import_explanations
+from backend.web.urlstate import View
+from pages.views.state import catalog
 
 
 def import_form(view: View) -> None:
@@ -20,7 +20,7 @@ def import_form(view: View) -> None:
         if st.button("Import labels from Neuronpedia"):
             try:
                 with st.spinner("Downloading explanations…"):
-                    count = import_explanations(neuronpedia_id, release.root / "index" / view.sae)
+                    count = import_explanations(neuronpedia_id, release.paths.index(view.sae))
             except AtlasError as err:
                 st.error(f"{err} Try again when online.")
                 return

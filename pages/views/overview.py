@@ -1,25 +1,17 @@
 """SAE overview: configuration, quality metrics, decoder summaries, density histogram, latent table."""
 
-import plotly.express as px
 import streamlit as st
 
-from backend.errors import AtlasError
-from backend.overview import log_density, sae_summary
+from backend.core.errors import AtlasError
+from backend.explore.overview import log_density, sae_summary
 from pages.views.build_status import build_complete, build_panel
-from pages.views.common import (
-    catalog,
-    current_view,
-    family_differences_of,
-    index_ready,
-    latent_table,
-    meta_id_for,
-    meta_metrics,
-    sae,
-    sae_metrics,
-)
+from pages.views.data import family_differences_of, latent_table, meta_metrics, sae, sae_metrics
+from pages.views.figures import density_histogram
 from pages.views.neuronpedia_import import import_form
 from pages.views.start_here import start_here
+from pages.views.state import catalog, current_view, meta_id_for
 from pages.views.train_meta import meta_form
+from pages.views.widgets import index_ready
 
 view = current_view()
 release = catalog()[view.release]
@@ -85,13 +77,7 @@ st.subheader("Latents")
 if not index_ready(view):
     st.stop()
 table = latent_table(view.release, view.sae)
-fig = px.histogram(
-    log_density(table),
-    x="log10_density",
-    nbins=60,
-    title="Activation density across latents (log10 of the fraction of tokens where a latent fires)",
-)
-st.plotly_chart(fig, width="stretch")
+st.plotly_chart(density_histogram(log_density(table)), width="stretch")
 st.dataframe(
     table,
     hide_index=True,

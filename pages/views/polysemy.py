@@ -1,27 +1,17 @@
 """Polysemy probes: which latents a word gets in different contexts, and PS-Eval across the family."""
 
-from typing import cast
-
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
-from backend.errors import AtlasError
-from backend.polysemy import MODES, TEMPLATE, Mode
-from backend.polysemy_bench import pair_table, predictions, summarise
-from backend.probe_sets import COLUMNS, ProbeSetError, parse_probe_csv
-from backend.urlstate import PROBE_SETS
-from pages.views.common import (
-    catalog,
-    current_view,
-    family_sizes,
-    language_model,
-    latent_labels,
-    latent_link,
-    probe_pairs,
-    stored_predictions,
-    word_probe,
-)
+from backend.core.errors import AtlasError
+from backend.polysemy.bench import pair_table, predictions, summarise
+from backend.polysemy.probe import MODES, TEMPLATE
+from backend.polysemy.probe_sets import COLUMNS, ProbeSetError, parse_probe_csv
+from backend.web.urlstate import PROBE_SETS
+from pages.views.data import family_sizes, language_model, latent_labels, probe_pairs, stored_predictions, word_probe
+from pages.views.figures import benchmark_figure
+from pages.views.state import catalog, current_view
+from pages.views.widgets import latent_link, progress_bar
 
 DEFAULT_WORD = "bank"
 DEFAULT_CONTEXTS = (
@@ -133,10 +123,7 @@ def chosen_pairs(source: str) -> pd.DataFrame | None:
 def show_benchmark(probe: pd.DataFrame, by_sae: dict[str, pd.DataFrame]) -> None:
     summary = summarise(probe, by_sae, family_sizes(view.release))
     st.dataframe(summary, hide_index=True, width="stretch")
-    fig = go.Figure([go.Scatter(x=summary["latents"], y=summary[m], mode="lines+markers", name=m) for m in METRICS])
-    fig.update_layout(height=360, xaxis_title="SAE latents (log)", yaxis_title="score", margin={"t": 20})
-    fig.update_xaxes(type="log")
-    st.plotly_chart(fig, width="stretch")
+    st.plotly_chart(benchmark_figure(summary, METRICS), width="stretch")
     skipped = int(summary["skipped"].max())
     if skipped:
         st.caption(f"{skipped} of {len(probe)} pairs skipped (reasons in the table): the word is not one token here.")
@@ -160,16 +147,12 @@ with bench_tab:
         if len(stored) == len(release.sae_ids):
             show_benchmark(probe, stored)
         elif st.button("Run the benchmark on every SAE", type="primary"):
-            bar = st.progress(0.0, text="Starting…")
-
-            def report(stage: str, done: int, total: int) -> None:
-                bar.progress(min(1.0, done / max(1, total)), text=f"{stage}: {done}/{total}")
-
+            report = progress_bar("Starting…")
             try:
                 predictions(
                     release,
                     probe,
-                    cast(Mode, view.mode),
+                    view.mode,
                     release.sae_ids,
                     lambda: language_model(release.model),
                     report,

@@ -2,18 +2,12 @@
 
 import streamlit as st
 
-from backend.errors import AtlasError
-from backend.render import highlighted_tokens
-from backend.search import encode_text, per_token_top, rank_latents, search_table
-from pages.views.common import (
-    catalog,
-    current_view,
-    index_ready,
-    language_model,
-    latent_link,
-    latent_table,
-    sae,
-)
+from backend.core.errors import AtlasError
+from backend.explore.search import encode_text, per_token_top, rank_latents, search_table
+from backend.web.render import highlighted_tokens
+from pages.views.data import language_model, latent_table, sae
+from pages.views.state import catalog, current_view
+from pages.views.widgets import index_ready, latent_link
 
 view = current_view()
 release = catalog()[view.release]
@@ -22,7 +16,9 @@ if not index_ready(view):
 labels = latent_table(view.release, view.sae)["label"].tolist()
 
 st.header("Search latents")
-by_label, by_text = st.tabs(["By label or token", "By typing text"])
+TABS = ["By label or token", "By typing text"]
+# A link with typed text opens on its results.
+by_label, by_text = st.tabs(TABS, default=TABS[1] if view.text else TABS[0])
 
 with by_label:
     query = st.text_input("Label or token contains", value=view.query, placeholder="e.g. Einstein, river, French")

@@ -2,21 +2,19 @@
 
 import streamlit as st
 
-from backend.corpus import wordnet_proper_nouns
-from backend.errors import AtlasError
-from backend.meta import meta_label
-from backend.showcase import NAME_SHARE, TOP_EXAMPLES, Showcase, name_latents, showcase
-from backend.urlstate import View
-from pages.views.common import cards, decompositions, index_stamp, latent_labels, meta_sae, meta_stamp, sae
+from backend.core.errors import AtlasError
+from backend.data.corpus import wordnet_names
+from backend.metasae.decompose import meta_label
+from backend.metasae.showcase import NAME_SHARE, TOP_EXAMPLES, Showcase, name_latents, showcase
+from backend.web.urlstate import View
+from pages.views.data import cards, decompositions, index_stamp, latent_labels, meta_sae, meta_stamp, sae
 
 
 @st.cache_data(max_entries=4, show_spinner="Choosing showcase decompositions…")
 def _showcases(release_id: str, sae_id: str, meta_id: str, stamps: tuple) -> list[Showcase]:
     index = cards(release_id, sae_id).index
     top = index.top_example_tokens(TOP_EXAMPLES)
-    names = name_latents(
-        top["token"].to_numpy(), top["latent"].to_numpy(), index.vocab, wordnet_proper_nouns(), index.d_sae
-    )
+    names = name_latents(top["token"].to_numpy(), top["latent"].to_numpy(), index.vocab, wordnet_names(), index.d_sae)
     return showcase(decompositions(release_id, meta_id), meta_sae(release_id, meta_id), sae(release_id, sae_id), names)
 
 
@@ -34,8 +32,8 @@ def start_here(view: View, meta_id: str) -> None:
     st.subheader("Start here")
     st.caption(
         f"Latents the meta-SAE splits into two or more parts, best reconstructed first; name latents (top "
-        f"{TOP_EXAMPLES} examples at least {NAME_SHARE:.0%} names: capitalised WordNet nouns, i.e. people, places, "
-        "peoples), the kind the paper's 'Einstein' example is, come first and are marked 👤."
+        f"{TOP_EXAMPLES} examples at least {NAME_SHARE:.0%} names: words WordNet knows only as names, i.e. people and "
+        "places), the kind the paper's 'Einstein' example is, come first and are marked 👤."
     )
     decomps = decompositions(view.release, meta_id)
     for item in chosen:

@@ -1,26 +1,17 @@
 """Stitching: novel vs reconstruction latents across the family, and curves from each SAE to the next."""
 
-from typing import cast
-
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
-from backend.errors import AtlasError
-from backend.paper import stitching_differences
-from backend.stitch_curve import ORDER_HELP, ORDERS, Order
-from backend.stitch_family import CurveSettings, compute_curves, neighbour_pairs, pair_matching
-from backend.stitching import EDGE_FLOOR
-from pages.views.common import (
-    catalog,
-    classification,
-    current_view,
-    language_model,
-    latent_labels,
-    latent_link,
-    stitch_threshold,
-    stitching_curves,
-)
+from backend.core.errors import AtlasError
+from backend.explore.paper import stitching_differences
+from backend.stitching.curves import ORDER_HELP, ORDERS
+from backend.stitching.family import CurveConfig, compute_curves, neighbour_pairs, pair_matching
+from backend.stitching.matching import EDGE_FLOOR
+from pages.views.data import classification, language_model, latent_labels, stitching_curves
+from pages.views.figures import stitching_figure
+from pages.views.state import catalog, current_view, stitch_threshold
+from pages.views.widgets import latent_link, progress_bar
 
 KINDS = ("1→n", "n→1", "n→m", "1→1", "novel", "dropped")
 SHOW = 40
@@ -47,8 +38,8 @@ with_loss = cols[2].toggle("Measure the model's next-token loss (slower)", value
 if (threshold, order) != (stitch_threshold(view), view.order):
     st.query_params.from_dict(view.params(st=threshold, order=order))
     st.rerun()
-settings = CurveSettings(
-    threshold=round(threshold, 3), order=cast(Order, order), loss_points=CurveSettings.loss_points if with_loss else 0
+settings = CurveConfig(
+    threshold=round(threshold, 3), order=view.order, loss_points=CurveConfig.loss_points if with_loss else 0
 )
 st.caption(
     f"Order — {order}: {ORDER_HELP[order]}. The decoder bias moves linearly from the smaller SAE's to the larger's."
@@ -66,11 +57,7 @@ def summary_table() -> pd.DataFrame | None:
 
 
 def compute(with_curves: bool) -> None:
-    bar = st.progress(0.0, text="Starting…")
-
-    def report(stage: str, done: int, total: int) -> None:
-        bar.progress(min(1.0, done / max(1, total)), text=f"{stage}: {done}/{total}")
-
+    report = progress_bar("Starting…")
     try:
         if with_curves:
             compute_curves(release, settings, language_model(release.model), report)
@@ -104,43 +91,18 @@ if curves is None:
     if st.button("Compute stitching curves", type="primary"):
         compute(with_curves=True)
 else:
-    saes, lines = curves[curves["kind"] == "sae"], curves[curves["kind"] == "curve"]
-
-    def error_bars(frame: pd.DataFrame, y: str) -> dict[str, object] | None:
-        """± one standard error, where the curves store one (the loss, measured over held-out contexts)."""
-        column = f"{y}_se"
-        return {"type": "data", "array": frame[column], "visible": True} if column in frame else None
-
-    def figure(x: str, y: str, x_title: str, y_title: str, log_x: bool) -> go.Figure:
-        fig = go.Figure()
-        for pair, group in lines.groupby("pair", sort=False):
-            measured = group.dropna(subset=[y])
-            fig.add_trace(
-                go.Scatter(
-                    x=measured[x], y=measured[y], mode="lines+markers", name=str(pair), marker={"size": 4},
-                    error_y=error_bars(measured, y),
-                )
-            )  # fmt: skip
-        fig.add_trace(
-            go.Scatter(
-                x=saes[x], y=saes[y], mode="markers+text", name="plain SAEs", text=saes["pair"],
-                textposition="top center", marker={"size": 11, "symbol": "diamond", "color": "black"},
-                error_y=error_bars(saes, y),
-            )
-        )  # fmt: skip
-        fig.update_layout(height=420, xaxis_title=x_title, yaxis_title=y_title, margin={"t": 20})
-        if log_x:
-            fig.update_xaxes(type="log")
-        return fig
-
     tabs = st.tabs(["Error vs latents", "Error vs L0", "Next-token loss"])
-    tabs[0].plotly_chart(figure("latents", "nmse", "latents (log)", "normalised MSE", True), width="stretch")
-    tabs[1].plotly_chart(
-        figure("l0", "nmse", "L0 (active latents per token)", "normalised MSE", False), width="stretch"
+    tabs[0].plotly_chart(
+        stitching_figure(curves, "latents", "nmse", "latents (log)", "normalised MSE", True), width="stretch"
     )
-    if lines["dloss"].notna().any():
+    tabs[1].plotly_chart(
+        stitching_figure(curves, "l0", "nmse", "L0 (active latents per token)", "normalised MSE", False),
+        width="stretch",
+    )
+    if curves.loc[curves["kind"] == "curve", "dloss"].notna().any():
         tabs[2].plotly_chart(
-            figure("latents", "dloss", "latents (log)", "Δ next-token loss (nats)", True), width="stretch"
+            stitching_figure(curves, "latents", "dloss", "latents (log)", "Δ next-token loss (nats)", True),
+            width="stretch",
         )
     else:
         tabs[2].info("Measured only with the loss toggle on.")

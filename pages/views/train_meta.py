@@ -2,10 +2,12 @@
 
 import streamlit as st
 
-from backend.errors import AtlasError
-from backend.meta_train import MetaTrainConfig, train_meta_for
-from backend.urlstate import View
-from pages.views.common import catalog
+from backend.core.errors import AtlasError
+from backend.core.progress import step_progress
+from backend.training.meta import MetaTrainConfig, train_meta_for
+from backend.web.urlstate import View
+from pages.views.state import catalog
+from pages.views.widgets import progress_bar
 
 
 def meta_form(view: View, d_sae: int) -> None:
@@ -22,13 +24,13 @@ def meta_form(view: View, d_sae: int) -> None:
         epochs = cols[2].number_input("Epochs over the decoder rows", 1, 2000, 200)
         if not st.button("Train and register"):
             return
-        bar = st.progress(0.0, text="Training the meta-SAE…")
+        progress = step_progress(progress_bar("Training the meta-SAE…"), "Training the meta-SAE")
         try:
             meta_id = train_meta_for(
                 release,
                 view.sae,
                 MetaTrainConfig(d_meta=int(d_meta), k=int(k), epochs=float(epochs)),
-                lambda done, total: bar.progress(done / total, text=f"Training the meta-SAE: step {done} of {total}"),
+                progress,
             )
         except AtlasError as err:
             st.error(f"Training failed: {err}")

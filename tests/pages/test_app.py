@@ -168,8 +168,8 @@ def test_bad_stitching_params_fall_back_with_a_warning(tiny_release: str) -> Non
 
 
 def test_latent_card_shows_its_stitching_badge(tiny_release: str) -> None:
-    from backend.catalog import get_release
-    from backend.stitch_family import pair_classification
+    from backend.sources.catalog import get_release
+    from backend.stitching.family import pair_classification
 
     found = pair_classification(get_release(tiny_release), "64", "128", 0.7)
     assert found is not None and len(found.novel)
@@ -197,8 +197,8 @@ def test_map_of_the_smallest_sae_cannot_show_novelty(tiny_release: str) -> None:
 
 
 def test_missing_map_offers_to_compute_it(tiny_release: str, data_dir: Path) -> None:
-    from backend.catalog import get_release
-    from backend.latent_map import map_path
+    from backend.explore.latent_map import map_path
+    from backend.sources.catalog import get_release
 
     path = map_path(get_release(tiny_release), "64")
     saved = path.read_bytes()
@@ -279,14 +279,14 @@ def test_overview_starts_with_showcase_decompositions(tiny_release: str) -> None
 
 
 def test_stitching_page_says_where_the_family_differs_from_the_paper(tiny_release: str) -> None:
-    from backend.catalog import get_release
-    from backend.paper import stitching_differences
-    from backend.stitch_family import CurveSettings, cached_curves
+    from backend.explore.paper import stitching_differences
+    from backend.sources.catalog import get_release
+    from backend.stitching.family import CurveConfig, cached_curves
 
     at = run("stitching", release=tiny_release)
     no_crash(at)
     table = at.dataframe[0].value
-    curves = cached_curves(get_release(tiny_release), CurveSettings())
+    curves = cached_curves(get_release(tiny_release), CurveConfig())
     assert curves is not None and "dloss_se" in curves
     expected = stitching_differences(dict(zip(table["pair"], table["novel fraction"], strict=True)), curves)
     said = [info.value for info in at.info if "differs from the paper" in info.value]

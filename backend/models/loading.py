@@ -1,0 +1,60 @@
+"""One entry point from a catalog entry to a loaded SAE or meta-SAE, whatever the source."""
+
+from pathlib import Path
+
+import torch
+
+from backend.core.errors import IncompatibleError
+from backend.models.formats import (
+    PAPER_CFG,
+    PAPER_WEIGHTS,
+    SAELENS_CFG,
+    SAELENS_SPARSITY,
+    SAELENS_WEIGHTS,
+    LoadedSAE,
+    load_sae_dir,
+)
+from backend.models.sae import SAE
+from backend.sources.catalog import MetaEntry, Release, SAEEntry
+from backend.sources.hub import fetch_folder
+
+
+def _fetch(entry: SAEEntry) -> LoadedSAE:
+    if entry.layout == "paper-meta":
+        folder = fetch_folder(entry.location, [PAPER_CFG, PAPER_WEIGHTS])
+    else:
+        folder = fetch_folder(entry.location, [SAELENS_CFG, SAELENS_WEIGHTS], optional=[SAELENS_SPARSITY])
+    threshold = entry.threshold if isinstance(entry, MetaEntry) else None
+    return load_sae_dir(folder, device=torch.device("cpu"), threshold=threshold)
+
+
+def load_sae(release: Release, sae_id: str, device: torch.device | None = None) -> LoadedSAE:
+    """The SAE `sae_id` of `release`, on `device` (CPU when None)."""
+    loaded = _fetch(release.sae(sae_id))
+    return loaded._replace(sae=loaded.sae.to(device or torch.device("cpu")))
+
+
+def load_meta_sae(release: Release, meta_id: str, over: SAE, device: torch.device | None = None) -> SAE:
+    """The meta-SAE `meta_id`, checked against the SAE whose decoder rows it reads."""
+    entry = release.meta(meta_id)
+    meta = _fetch(entry).sae
+    if meta.cfg.d_in != over.cfg.d_in:
+        raise IncompatibleError(
+            f"Meta-SAE {meta_id!r} reads vectors of width {meta.cfg.d_in}, but SAE {entry.over!r} has "
+            f"decoder rows of width {over.cfg.d_in}; it was trained on another SAE."
+        )
+    return meta.to(device or torch.device("cpu"))
+
+
+def files_stamp(location_path: str, kind: str) -> float | None:
+    """Latest modification time of a local SAE folder (None for Hub sources, whose cache is immutable)."""
+    folder = Path(location_path)
+    if kind != "local" or not folder.is_dir():
+        return None
+    return max((p.stat().st_mtime for p in folder.iterdir()), default=None)
+
+
+def source_key(release: Release, sae_id: str) -> str:
+    """Names the files an SAE was loaded from, changing when a local SAE is rebuilt: a key for derived caches."""
+    location = release.sae(sae_id).location
+    return f"{location.describe()}@{files_stamp(location.path, location.kind)}"

@@ -1,0 +1,148 @@
+"""What a running build tells the app: its stages, the one under way and how far it is, in one file.
+
+The embedded build runs behind the app (`python -m backend build --background`), so the app can open
+as soon as the first SAE and its index are ready. The build writes `ReleasePaths.progress`
+(atomically, at most every `WRITE_EVERY` seconds and at every stage change); the overview page reads
+it. One build per release at a time: `build_lock` holds an exclusive `flock` on `ReleasePaths.lock`
+for the whole run, and the kernel drops it when the process dies, so a killed build never leaves a
+stale lock and the next build resumes.
+"""
+
+import fcntl
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from backend.core.config import PROJECT_ROOT
+from backend.core.errors import AtlasError
+from backend.core.files import write_json_atomic
+from backend.sources.catalog import Release
+
+WRITE_EVERY = 1.0
+State = Literal["running", "complete", "failed", "stopped"]
+
+
+class BuildRunning(AtlasError):
+    """Another process is building this release."""
+
+
+@dataclass
+class BuildProgress:
+    stages: list[str]
+    """Every stage of the build, in order."""
+    finished: list[str] = field(default_factory=list)
+    stage: str = ""
+    """The stage under way."""
+    step: str = ""
+    """What the stage is doing now (a stage can report several kinds of step)."""
+    done: int = 0
+    total: int = 0
+    state: State = "running"
+    error: str = ""
+    pid: int = 0
+    updated: float = 0.0
+
+    @property
+    def fraction(self) -> float:
+        """Stages finished plus the fraction of the current one, over all stages."""
+        current = self.done / self.total if self.total and self.stage not in self.finished else 0.0
+        return min(1.0, (len(self.finished) + current) / max(1, len(self.stages)))
+
+
+def progress_path(release: Release) -> Path:
+    return release.paths.progress
+
+
+def read_progress(release: Release) -> BuildProgress | None:
+    """The last progress the build wrote, or None when no build ever ran. A build whose process is
+    gone without saying it finished reads as "stopped" (killed: the next build resumes it)."""
+    try:
+        raw = json.loads(progress_path(release).read_text())
+        progress = BuildProgress(**raw)
+    except (FileNotFoundError, json.JSONDecodeError, TypeError):
+        return None
+    if progress.state == "running" and not _alive(progress.pid):
+        progress.state = "stopped"
+    return progress
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class ProgressWriter:
+    """Keeps `BuildProgress` up to date on disk; call `stage()` as each stage starts."""
+
+    def __init__(self, release: Release, stages: list[str]) -> None:
+        self.path = progress_path(release)
+        self.progress = BuildProgress(stages=stages, pid=os.getpid())
+        self._written = 0.0
+
+    def stage(self, name: str) -> None:
+        if self.progress.stage and self.progress.stage not in self.progress.finished:
+            self.progress.finished.append(self.progress.stage)
+        self.progress.stage, self.progress.step, self.progress.done, self.progress.total = name, name, 0, 0
+        self._write(force=True)
+
+    def report(self, step: str, done: int, total: int) -> None:
+        self.progress.step, self.progress.done, self.progress.total = step, done, total
+        self._write(force=False)
+
+    def finish(self, state: State, error: str = "") -> None:
+        if state == "complete" and self.progress.stage and self.progress.stage not in self.progress.finished:
+            self.progress.finished.append(self.progress.stage)
+        self.progress.state, self.progress.error = state, error
+        self._write(force=True)
+
+    def _write(self, force: bool) -> None:
+        now = time.time()
+        if force or now - self._written >= WRITE_EVERY:
+            self.progress.updated = now
+            write_json_atomic(self.path, asdict(self.progress))
+            self._written = now
+
+
+@contextmanager
+def build_lock(release: Release) -> Iterator[None]:
+    """Exclusive right to build `release`; raises BuildRunning at once if another process holds it."""
+    release.paths.root.mkdir(parents=True, exist_ok=True)
+    with release.paths.lock.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as err:
+            raise BuildRunning(
+                f"Release {release.id!r} is being built by another process; its progress is on the overview page."
+            ) from err
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def start_background_build(release: Release, profile: str) -> tuple[int, Path]:
+    """`python -m backend build` for `release` in a detached process (it outlives the caller, so the
+    app's server can stop and start again without stopping the build); returns its pid and log file."""
+    release.paths.root.mkdir(parents=True, exist_ok=True)
+    log = release.paths.log
+    command = [sys.executable, "-m", "backend", "build", "--release", release.id, "--profile", profile]
+    with log.open("a") as handle:
+        process = subprocess.Popen(
+            command, cwd=PROJECT_ROOT, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
+    return process.pid, log

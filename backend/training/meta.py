@@ -1,0 +1,96 @@
+"""Train a meta-SAE on the unit-norm decoder rows of any SAE, save it in the paper's layout, and
+register it next to its SAE so the app browses it like a shipped one."""
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from backend.core.config import default_device
+from backend.core.files import write_json_atomic
+from backend.models.formats import save_paper_meta
+from backend.models.loading import load_sae
+from backend.models.sae import SAE
+from backend.sources.catalog import Release, register_meta_sae
+from backend.training.metrics import decoder_geometry, meta_variance_explained
+from backend.training.trainer import ProgressFn, TrainConfig, TrainResult, train_sae
+
+METRICS = "metrics.json"
+
+
+@dataclass(frozen=True)
+class MetaTrainConfig:
+    d_meta: int
+    """Meta-latents (the paper: about d_sae / 21)."""
+    k: int = 4
+    epochs: float = 200
+    lr: float = 3e-3
+    batch_size: int = 512
+    seed: int = 0
+
+
+def fit_meta(
+    base: SAE, cfg: MetaTrainConfig, checkpoint: Path | None, progress: ProgressFn | None
+) -> tuple[TrainResult, TrainConfig]:
+    """A BatchTopK meta-SAE on `base`'s unit-norm decoder rows."""
+    rows = base.unit_decoder().detach().cpu()
+    train_cfg = TrainConfig(
+        d_sae=cfg.d_meta,
+        k=cfg.k,
+        lr=cfg.lr,
+        epochs=cfg.epochs,
+        batch_size=min(cfg.batch_size, len(rows)),
+        aux_k=min(16, cfg.d_meta // 2),
+        dead_after_tokens=4 * len(rows),
+        checkpoint_every=1000,
+        # Data initialisation would start each meta-latent at one member latent, a mixture of
+        # concepts; random directions un-mix into the shared components (tests/backend/test_train.py).
+        data_init=False,
+        seed=cfg.seed,
+    )
+    return train_sae(rows, train_cfg, checkpoint=checkpoint, progress=progress, device=default_device()), train_cfg
+
+
+def save_meta(result: TrainResult, train_cfg: TrainConfig, over: str, folder: Path, metrics: dict[str, Any]) -> None:
+    save_paper_meta(
+        result.sae,
+        folder,
+        {
+            "top_k": train_cfg.k,
+            "sae_type": "batchtopk",
+            "threshold": float(result.sae.threshold[0]),
+            "input": f"unit-norm decoder rows of SAE {over}",
+            "input_unit_norm": False,
+            "training": asdict(train_cfg),
+        },
+    )
+    write_json_atomic(folder / METRICS, metrics)
+
+
+def base_metrics(result: TrainResult, base: SAE) -> dict[str, float]:
+    rows = base.unit_decoder().detach().to(result.sae.device)
+    return {
+        "variance_explained": meta_variance_explained(result.sae, rows),
+        **decoder_geometry(result.sae, result.init_decoder),
+    }
+
+
+def train_meta_for(
+    release: Release, sae_id: str, cfg: MetaTrainConfig, progress: Callable[[int, int], object] | None = None
+) -> str:
+    """Train, save under the release's data folder, register; returns the new meta-SAE's id."""
+    base = load_sae(release, sae_id, default_device()).sae
+    meta_id = f"meta-{sae_id}-{cfg.d_meta}"
+    folder = release.paths.folder(meta_id)
+    result, train_cfg = fit_meta(
+        base,
+        cfg,
+        release.paths.checkpoint(meta_id),
+        (lambda s, t, _m: progress(s, t)) if progress else None,
+    )
+    save_meta(result, train_cfg, sae_id, folder, base_metrics(result, base))
+    register_meta_sae(
+        release.id,
+        {"id": meta_id, "over": sae_id, "path": str(folder), "layout": "paper-meta", "d_sae": cfg.d_meta, "k": cfg.k},
+    )
+    return meta_id

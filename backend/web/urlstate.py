@@ -1,0 +1,160 @@
+"""The state of every view lives in the URL. Parsed and validated here, in one place.
+
+Query parameters are strings from anyone: they can only name catalog releases and their SAEs
+(never a path), and anything invalid falls back to a sane default with a warning.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TypeVar, cast
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from backend.polysemy.probe import DEFAULT_MODE, MODES, Mode
+from backend.sources.catalog import Release, default_release_id
+from backend.stitching.curves import DEFAULT_ORDER, ORDERS, Order
+
+MAP_COLOURS = ("meta-latent", "density", "novelty")
+PROBE_SETS = ("wordnet", "ps-eval", "upload")
+MAX_CONTEXTS = 8
+MAX_CONTEXT_CHARS = 500
+
+MAX_TEXT = 2000
+N = TypeVar("N", int, float)
+
+
+@dataclass(frozen=True)
+class View:
+    release: str
+    sae: str
+    latent: int = 0
+    query: str = ""
+    """Label or token search."""
+    text: str = ""
+    """Text typed for search by inference."""
+    token: int | None = None
+    """Position in `text` whose latents are ranked; None = over the whole text."""
+    meta_latent: int = 0
+    """Meta-latent shown on the meta-latent card."""
+    threshold: float | None = None
+    """Decomposition threshold; None = the meta-SAE's own."""
+    stitch_threshold: float | None = None
+    """Reconstruction cosine threshold for stitching; None = the default (0.7)."""
+    order: Order = DEFAULT_ORDER
+    """Stitching step order."""
+    colour: str = MAP_COLOURS[0]
+    """What colours the latent map."""
+    word: str = ""
+    """Word probed for polysemy."""
+    contexts: tuple[str, ...] = ()
+    """Contexts the word is probed in."""
+    mode: Mode = DEFAULT_MODE
+    """Where the word is read: PS-Eval's template or the plain context."""
+    probe_set: str = PROBE_SETS[0]
+    warnings: tuple[str, ...] = field(default=(), compare=False)
+
+    def params(self, **changes: object) -> dict[str, str]:
+        """Query parameters reproducing this view, with `changes` applied; empty values left out."""
+        values = {
+            "release": self.release,
+            "sae": self.sae,
+            "latent": self.latent,
+            "q": self.query,
+            "text": self.text,
+            "token": self.token,
+            "m": self.meta_latent or None,
+            "t": self.threshold,
+            "st": self.stitch_threshold,
+            "order": None if self.order == DEFAULT_ORDER else self.order,
+            "colour": None if self.colour == MAP_COLOURS[0] else self.colour,
+            "word": self.word,
+            "ctx": "\n".join(self.contexts),
+            "mode": None if self.mode == DEFAULT_MODE else self.mode,
+            "set": None if self.probe_set == PROBE_SETS[0] else self.probe_set,
+        }
+        values.update(changes)
+        return {key: str(val) for key, val in values.items() if val not in (None, "")}
+
+
+def _number(raw: str | None, name: str, kind: type[N], warnings: list[str]) -> N | None:
+    """A non-negative number from a query parameter; None (and a warning) for anything else."""
+    if raw in (None, ""):
+        return None
+    try:
+        value = kind(str(raw))
+    except ValueError:
+        warnings.append(f"Ignored {name}={raw!r}: not a {'whole ' if kind is int else ''}number.")
+        return None
+    if not 0 <= value < 1e12:
+        warnings.append(f"Ignored {name}={value}: must be a non-negative number.")
+        return None
+    return value
+
+
+def _choice(raw: str | None, name: str, allowed: tuple[str, ...], warnings: list[str]) -> str:
+    """One of `allowed` (the first when absent); anything else falls back with a warning."""
+    if raw in (None, ""):
+        return allowed[0]
+    if raw not in allowed:
+        warnings.append(f"Ignored {name}={raw!r}: choose one of {', '.join(allowed)}.")
+        return allowed[0]
+    return str(raw)
+
+
+def _contexts(raw: str, warnings: list[str]) -> tuple[str, ...]:
+    """Newline-separated contexts, at most MAX_CONTEXTS of at most MAX_CONTEXT_CHARS each."""
+    lines = [line.strip()[:MAX_CONTEXT_CHARS] for line in raw.splitlines() if line.strip()]
+    if len(lines) > MAX_CONTEXTS:
+        warnings.append(f"Kept the first {MAX_CONTEXTS} of {len(lines)} contexts.")
+    return tuple(lines[:MAX_CONTEXTS])
+
+
+def default_sae(release: Release) -> str:
+    """The largest SAE of the family (the one a meta-SAE usually sits on)."""
+    metas = [m.over for m in release.meta_saes]
+    return metas[0] if metas else release.sae_ids[-1]
+
+
+def parse_view(params: Mapping[str, str], catalog: dict[str, Release]) -> View:
+    warnings: list[str] = []
+    release_id = params.get("release") or default_release_id(catalog)
+    if release_id not in catalog:
+        warnings.append(f"Unknown release {release_id!r}; showing the default release instead.")
+        release_id = default_release_id(catalog)
+    release = catalog[release_id]
+    sae_id = params.get("sae") or default_sae(release)
+    if sae_id not in release.sae_ids:
+        warnings.append(f"Release {release_id!r} has no SAE {sae_id!r}; showing SAE {default_sae(release)}.")
+        sae_id = default_sae(release)
+    latent = _number(params.get("latent"), "latent", int, warnings)
+    text = params.get("text", "")[:MAX_TEXT]
+    stitch_threshold = _number(params.get("st"), "st", float, warnings)
+    if stitch_threshold is not None and not 0.5 <= stitch_threshold <= 1:
+        warnings.append(f"Ignored st={stitch_threshold}: the stitching threshold is a cosine from 0.5 to 1.")
+        stitch_threshold = None
+    return View(
+        release=release_id,
+        sae=sae_id,
+        latent=latent or 0,
+        query=params.get("q", "")[:200],
+        text=text,
+        token=_number(params.get("token"), "token", int, warnings),
+        meta_latent=_number(params.get("m"), "m", int, warnings) or 0,
+        threshold=_number(params.get("t"), "t", float, warnings),
+        stitch_threshold=stitch_threshold,
+        order=cast(Order, _choice(params.get("order"), "order", ORDERS, warnings)),
+        colour=_choice(params.get("colour"), "colour", MAP_COLOURS, warnings),
+        word=params.get("word", "").strip()[:50],
+        contexts=_contexts(params.get("ctx", ""), warnings),
+        mode=cast(Mode, _choice(params.get("mode"), "mode", MODES, warnings)),
+        probe_set=_choice(params.get("set"), "set", PROBE_SETS, warnings),
+        warnings=tuple(warnings),
+    )
+
+
+def share_link(current_url: str, page_path: str, params: Mapping[str, str], base_path: str = "") -> str:
+    """The link to this view: the server of `current_url`, the page's own path (`""` for the default
+    page, which is served at the root: its `url_path` would open under "Page not found"), under the
+    app's `base_path`, with exactly `params` as its query."""
+    parts = urlsplit(current_url)
+    path = "/" + "/".join(segment for segment in (base_path.strip("/"), page_path) if segment)
+    return urlunsplit((parts.scheme, parts.netloc, path, urlencode(dict(params)), ""))

@@ -1,0 +1,289 @@
+"""Cached access to the backend for the pages: bounded `st.cache_*` wrappers keyed on the files they read,
+so a rebuilt SAE, index or analysis is never served stale. Pages read data only through here."""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from backend.core.errors import AtlasError
+from backend.explore.latent_map import cached_map, map_path, map_table, meta_labels, novelty, top_meta_latents
+from backend.explore.paper import family_differences
+from backend.index.cards import Card, CardReader
+from backend.index.store import META, IndexReader
+from backend.metasae.decompose import Decompositions, build_decompositions, reconstruction_cosine
+from backend.models.geometry import best_matches, logit_lens
+from backend.models.language import LanguageModel, load_language_model
+from backend.models.loading import files_stamp, load_meta_sae, load_sae
+from backend.models.sae import SAE
+from backend.polysemy.bench import cached_predictions
+from backend.polysemy.probe import Mode, WordProbe, probe_word
+from backend.polysemy.probe_sets import hub_probe_set, wordnet_probe_set
+from backend.sources.neuronpedia import EXPLANATIONS
+from backend.stitching.family import (
+    CurveConfig,
+    cached_curves,
+    curves_path,
+    matching_path,
+    pair_classification,
+)
+from backend.stitching.matching import Classification
+from pages.views.state import catalog
+
+
+@dataclass(frozen=True)
+class LogitLens:
+    promoted: list[str]
+    promoted_logits: list[float]
+    suppressed: list[str]
+    suppressed_logits: list[float]
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading SAE…")
+def _sae(release_id: str, sae_id: str, stamp: float | None) -> SAE:
+    return load_sae(catalog()[release_id], sae_id).sae
+
+
+def sae(release_id: str, sae_id: str) -> SAE:
+    """The SAE, reloaded when its files change on disk."""
+    location = catalog()[release_id].sae(sae_id).location
+    return _sae(release_id, sae_id, files_stamp(location.path, location.kind))
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the meta-SAE…")
+def _meta_sae(release_id: str, meta_id: str, stamp: float | None) -> SAE:
+    release = catalog()[release_id]
+    return load_meta_sae(release, meta_id, sae(release_id, release.meta(meta_id).over))
+
+
+def meta_stamp(release_id: str, meta_id: str) -> tuple[float | None, float | None]:
+    release = catalog()[release_id]
+    meta, base = release.meta(meta_id).location, release.sae(release.meta(meta_id).over).location
+    return files_stamp(meta.path, meta.kind), files_stamp(base.path, base.kind)
+
+
+def meta_sae(release_id: str, meta_id: str) -> SAE:
+    return _meta_sae(release_id, meta_id, meta_stamp(release_id, meta_id)[0])
+
+
+@st.cache_resource(max_entries=4, show_spinner="Decomposing every latent with the meta-SAE…")
+def _decompositions(release_id: str, meta_id: str, stamp: tuple[float | None, float | None]) -> Decompositions:
+    release = catalog()[release_id]
+    return build_decompositions(meta_sae(release_id, meta_id), sae(release_id, release.meta(meta_id).over))
+
+
+def decompositions(release_id: str, meta_id: str) -> Decompositions:
+    """Every latent's decomposition, computed once in one batched pass (again if the files change)."""
+    return _decompositions(release_id, meta_id, meta_stamp(release_id, meta_id))
+
+
+def row_cosine(release_id: str, meta_id: str, latent: int) -> float:
+    """How well the meta-SAE reconstructs one latent's decoder row."""
+    over = catalog()[release_id].meta(meta_id).over
+    return reconstruction_cosine(meta_sae(release_id, meta_id), sae(release_id, over), latent)
+
+
+@st.cache_data(max_entries=16)
+def _built_metrics(release_id: str, folder: str) -> dict[str, float] | None:
+    """The metrics a build wrote beside an SAE or meta-SAE (None for releases not built here)."""
+    path = Path(folder) / "metrics.json"
+    if catalog()[release_id].built and path.exists():
+        return dict(json.loads(path.read_text()))
+    return None
+
+
+def meta_metrics(release_id: str, meta_id: str) -> dict[str, float] | None:
+    return _built_metrics(release_id, catalog()[release_id].meta(meta_id).location.path)
+
+
+@st.cache_resource(max_entries=2, show_spinner="Loading the language model…")
+def language_model(spec: str) -> LanguageModel:
+    return load_language_model(spec)
+
+
+def index_stamp(release_id: str, sae_id: str) -> float | None:
+    """When the index was last written; part of every cache key, so a rebuilt or removed index is never served stale."""
+    folder = catalog()[release_id].paths.index(sae_id)
+    stamps = [p.stat().st_mtime for p in (folder / META, folder / EXPLANATIONS) if p.exists()]
+    return max(stamps) if stamps else None
+
+
+@st.cache_resource(max_entries=8)
+def _cards(release_id: str, sae_id: str, stamp: float | None) -> CardReader:
+    return CardReader(IndexReader(catalog()[release_id].paths.index(sae_id)))
+
+
+def cards(release_id: str, sae_id: str) -> CardReader:
+    stamp = index_stamp(release_id, sae_id)
+    return _cards(release_id, sae_id, stamp)
+
+
+@st.cache_data(max_entries=256)
+def _card(release_id: str, sae_id: str, latent: int, stamp: float | None) -> Card:
+    return cards(release_id, sae_id).card(latent)
+
+
+def card(release_id: str, sae_id: str, latent: int) -> Card:
+    return _card(release_id, sae_id, latent, index_stamp(release_id, sae_id))
+
+
+@st.cache_data(max_entries=8)
+def _latent_table(release_id: str, sae_id: str, with_tokens: bool, stamp: float | None) -> pd.DataFrame:
+    columns = ["latent", "density", "max", "mean", "label"] + (["top_tokens"] if with_tokens else [])
+    return cards(release_id, sae_id).index.table(columns)
+
+
+def latent_table(release_id: str, sae_id: str, with_tokens: bool = False) -> pd.DataFrame:
+    return _latent_table(release_id, sae_id, with_tokens, index_stamp(release_id, sae_id))
+
+
+def latent_labels(release_id: str, sae_id: str) -> list[str] | None:
+    """Every latent's label, or None when the SAE has no index."""
+    try:
+        return list(latent_table(release_id, sae_id)["label"])
+    except AtlasError:
+        return None
+
+
+def family_differences_of(release_id: str) -> str:
+    """How a built family's setting and meta-SAE differ from the paper's, from its stored metrics."""
+    release = catalog()[release_id]
+    metrics = [sae_metrics(release_id, sae_id) or {} for sae_id in release.sae_ids]
+    sizes = family_sizes(release_id)
+    d_model = sae(release_id, release.sae_ids[0]).cfg.d_in
+    metas = [meta_metrics(release_id, meta.id) or {} for meta in release.meta_saes]
+    return family_differences(
+        d_model,
+        [m["l0"] for m in metrics if "l0" in m],
+        (min(sizes.values()) / d_model, max(sizes.values()) / d_model),
+        len(sizes),
+        int(metrics[-1]["train_tokens"]) if "train_tokens" in metrics[-1] else None,
+        metas[0].get("variance_explained") if metas else None,
+    )
+
+
+def sae_metrics(release_id: str, sae_id: str) -> dict[str, float] | None:
+    return _built_metrics(release_id, catalog()[release_id].sae(sae_id).location.path)
+
+
+def _mtime(path: Path) -> float | None:
+    return path.stat().st_mtime if path.exists() else None
+
+
+@st.cache_resource(max_entries=16)
+def _classification(
+    release_id: str, small: str, large: str, threshold: float, stamp: float | None
+) -> Classification | None:
+    return pair_classification(catalog()[release_id], small, large, threshold)
+
+
+def classification(release_id: str, small: str, large: str, threshold: float) -> Classification | None:
+    """The pair's novel/reconstruction split from its stored matching; None until it is computed."""
+    stamp = _mtime(matching_path(catalog()[release_id], small, large))
+    return _classification(release_id, small, large, threshold, stamp)
+
+
+@st.cache_data(max_entries=8)
+def _curves(release_id: str, settings: CurveConfig, stamp: float | None) -> pd.DataFrame | None:
+    return cached_curves(catalog()[release_id], settings)
+
+
+def stitching_curves(release_id: str, settings: CurveConfig) -> pd.DataFrame | None:
+    return _curves(release_id, settings, _mtime(curves_path(catalog()[release_id], settings)))
+
+
+@st.cache_data(max_entries=4, show_spinner="Preparing the map…")
+def _map_data(
+    release_id: str, sae_id: str, meta_id: str | None, smaller: str | None, threshold: float, stamps: tuple
+) -> pd.DataFrame | None:
+    release = catalog()[release_id]
+    coords = cached_map(release, sae_id)
+    if coords is None:
+        return None
+    labels = latent_labels(release_id, sae_id)
+    density = None
+    if labels is not None:
+        density = np.log10(latent_table(release_id, sae_id)["density"].to_numpy().clip(1e-10))
+    top_meta = names = None
+    if meta_id is not None:
+        decomps = decompositions(release_id, meta_id)
+        top_meta = top_meta_latents(decomps)
+        names = meta_labels(decomps, labels) if labels is not None else None
+    found = classification(release_id, smaller, sae_id, threshold) if smaller else None
+    return map_table(coords, labels, density, top_meta, names, novelty(found) if found else None)
+
+
+def map_data(
+    release_id: str, sae_id: str, meta_id: str | None, smaller: str | None, threshold: float
+) -> pd.DataFrame | None:
+    """The latent map with every available colouring; None until the map is computed."""
+    release = catalog()[release_id]
+    stamps = (
+        _mtime(map_path(release, sae_id)),
+        index_stamp(release_id, sae_id),
+        meta_stamp(release_id, meta_id) if meta_id else None,
+        _mtime(matching_path(release, smaller, sae_id)) if smaller else None,
+    )
+    return _map_data(release_id, sae_id, meta_id, smaller, threshold, stamps)
+
+
+@st.cache_data(max_entries=4, show_spinner="Loading the probe set…")
+def probe_pairs(source: str) -> pd.DataFrame:
+    """A named probe set: "wordnet" (built offline) or "ps-eval" (from the Hub)."""
+    return wordnet_probe_set() if source == "wordnet" else hub_probe_set()
+
+
+def family_sizes(release_id: str) -> dict[str, int]:
+    return {sae_id: sae(release_id, sae_id).cfg.d_sae for sae_id in catalog()[release_id].sae_ids}
+
+
+def stored_predictions(release_id: str, probe: pd.DataFrame, mode: Mode) -> dict[str, pd.DataFrame]:
+    release = catalog()[release_id]
+    return cached_predictions(release, probe, mode, release.sae_ids)
+
+
+@st.cache_data(max_entries=32, show_spinner="Reading the word with every SAE…")
+def word_probe(release_id: str, word: str, contexts: tuple[str, ...], mode: Mode) -> dict[str, WordProbe]:
+    release = catalog()[release_id]
+    saes = {sae_id: sae(release_id, sae_id) for sae_id in release.sae_ids}
+    return probe_word(language_model(release.model), release, saes, word, list(contexts), mode)
+
+
+def _sae_stamp(release_id: str, sae_id: str) -> float | None:
+    location = catalog()[release_id].sae(sae_id).location
+    return files_stamp(location.path, location.kind)
+
+
+@st.cache_data(max_entries=64)
+def _closest_smaller(release_id: str, sae_id: str, latent: int, stamps: tuple) -> dict[str, list[tuple[int, float]]]:
+    ids = catalog()[release_id].sae_ids
+    smaller = ids[: ids.index(sae_id)]
+    row = sae(release_id, sae_id).W_dec[latent]
+    return best_matches(row, {other: sae(release_id, other).W_dec for other in smaller})
+
+
+def closest_in_smaller(release_id: str, sae_id: str, latent: int) -> dict[str, list[tuple[int, float]]]:
+    """For each smaller SAE of the family, the latents closest (decoder cosine) to this one."""
+    ids = catalog()[release_id].sae_ids
+    stamps = tuple(_sae_stamp(release_id, other) for other in ids[: ids.index(sae_id) + 1])
+    return _closest_smaller(release_id, sae_id, latent, stamps)
+
+
+@st.cache_data(max_entries=64)
+def _meta_logit_lens(release_id: str, meta_id: str, meta_latent: int, n: int, stamp: tuple) -> LogitLens:
+    lm = language_model(catalog()[release_id].model)
+    lens = logit_lens(meta_sae(release_id, meta_id).W_dec[meta_latent].detach().unsqueeze(0), lm.unembedding(), n)
+    return LogitLens(
+        promoted=lm.token_strings(lens["pos_idx"][0].tolist()),
+        promoted_logits=lens["pos_val"][0].tolist(),
+        suppressed=lm.token_strings(lens["neg_idx"][0].tolist()),
+        suppressed_logits=lens["neg_val"][0].tolist(),
+    )
+
+
+def meta_logit_lens(release_id: str, meta_id: str, meta_latent: int, n: int = 10) -> LogitLens:
+    """The tokens a meta-latent's decoder direction promotes and suppresses most (through the model's unembedding)."""
+    return _meta_logit_lens(release_id, meta_id, meta_latent, n, meta_stamp(release_id, meta_id))

@@ -1,0 +1,156 @@
+"""Every Plotly figure the pages draw, built from plain data by pure functions (testable without a browser)."""
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+
+from backend.explore.latent_map import NO_META
+from backend.metasae.graph import Graph
+
+PALETTE = [
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22",
+    "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d",
+    "#31a354", "#756bb1", "#636363", "#9c9ede", "#cedb9c", "#e7ba52", "#ad494a", "#de9ed6",
+]  # fmt: skip
+"""Colours of meta-latents on the map (they repeat every 24)."""
+STATUS_COLOURS = {"novel": "#e6550d", "reconstruction": "#3182bd", "dead": "#bbbbbb"}
+NODE_COLOURS = {"latent": "#c0392b", "meta": "#2e86de", "member": "#95a5a6"}
+TIGHT = {"t": 10, "b": 30, "l": 10, "r": 10}
+
+
+def decomposition_bars(names: Sequence[str], values: Sequence[float]) -> go.Figure:
+    """Horizontal bars, strongest on top: one per meta-latent of a decomposition."""
+    fig = go.Figure(go.Bar(x=list(values)[::-1], y=list(names)[::-1], orientation="h"))
+    fig.update_layout(height=60 + 28 * len(names), margin=TIGHT, xaxis_title="activation")
+    return fig
+
+
+def related_graph_figure(graph: Graph, labels: Sequence[str]) -> go.Figure:
+    """The latent, its meta-latents and their other members; each node carries [kind, index] as customdata."""
+    fig = go.Figure()
+    for a, b, _ in graph.edges:
+        fig.add_trace(
+            go.Scatter(
+                x=[graph.nodes[a].x, graph.nodes[b].x], y=[graph.nodes[a].y, graph.nodes[b].y], mode="lines",
+                line={"color": "#ccc", "width": 1}, hoverinfo="skip", showlegend=False,
+            )
+        )  # fmt: skip
+    for kind, colour in NODE_COLOURS.items():
+        nodes = [n for n in graph.nodes if n.kind == kind]
+        text = [f"meta {n.index}" if kind == "meta" else f"#{n.index} {labels[n.index]}" for n in nodes]
+        fig.add_trace(
+            go.Scatter(
+                x=[n.x for n in nodes], y=[n.y for n in nodes], mode="markers+text", text=text, textposition="top center",
+                marker={"size": 16 if kind != "member" else 11, "color": colour}, customdata=[[kind, n.index] for n in nodes],
+                name={"latent": "this latent", "meta": "meta-latent", "member": "related latent"}[kind], hovertext=text, hoverinfo="text",
+            )
+        )  # fmt: skip
+    fig.update_layout(height=460, xaxis={"visible": False}, yaxis={"visible": False}, margin=TIGHT)
+    return fig
+
+
+def activation_histogram(bins: Sequence[tuple[float, float, int]]) -> go.Figure:
+    """A latent's activations over the index: bars of (low, high, tokens)."""
+    lows, highs, counts = zip(*bins, strict=True)
+    fig = go.Figure(
+        go.Bar(
+            x=[(lo + hi) / 2 for lo, hi in zip(lows, highs, strict=True)],
+            y=counts,
+            width=[hi - lo for lo, hi in zip(lows, highs, strict=True)],
+        )
+    )
+    fig.update_layout(height=260, margin=TIGHT, xaxis_title="activation", yaxis_title="tokens")
+    return fig
+
+
+def meta_activation_histogram(values: np.ndarray, threshold: float) -> go.Figure:
+    """A meta-latent's activations over every decoder row, with its threshold dashed."""
+    fig = px.histogram(x=values, nbins=40, labels={"x": "meta-latent activation on a decoder row"})
+    fig.add_vline(x=threshold, line_dash="dash")
+    fig.update_layout(height=260, margin=TIGHT)
+    return fig
+
+
+def density_histogram(log_density: pd.DataFrame) -> go.Figure:
+    return px.histogram(
+        log_density,
+        x="log10_density",
+        nbins=60,
+        title="Activation density across latents (log10 of the fraction of tokens where a latent fires)",
+    )
+
+
+def latent_map_figure(table: pd.DataFrame, column: str, marked: int | None) -> go.Figure:
+    """WebGL scatter of a latent map coloured by `column` ("meta", "log10 density", "status" or "" for
+    plain), with an arrow at latent `marked`; each point carries [latent, label, ...] as customdata."""
+    hover = "#%{customdata[0]} %{customdata[1]}"
+    marker: dict[str, object] = {"size": 3, "color": "#3182bd", "opacity": 0.7}
+    custom = np.stack([table["latent"].to_numpy(), table["label"].to_numpy()], axis=1)
+    if column == "meta":
+        marker["color"] = [PALETTE[m % len(PALETTE)] if m != NO_META else "#cccccc" for m in table["meta"]]
+        custom = np.column_stack([custom, table["meta label"].to_numpy()])
+        hover += "<br>%{customdata[2]}"
+    elif column == "log10 density":
+        marker.update(color=table[column], colorscale="Viridis", colorbar={"title": "log10 density"}, showscale=True)
+        hover += "<br>log10 density %{marker.color:.2f}"
+    elif column == "status":
+        marker["color"] = [STATUS_COLOURS[s] for s in table["status"]]
+        custom = np.column_stack([custom, table["status"].to_numpy()])
+        hover += "<br>%{customdata[2]}"
+    fig = go.Figure(
+        go.Scattergl(
+            x=table["x"], y=table["y"], mode="markers", marker=marker, customdata=custom,
+            hovertemplate=hover + "<extra></extra>", name="latents",
+        )
+    )  # fmt: skip
+    if marked is not None and 0 <= marked < len(table):
+        row = table.iloc[marked]
+        # An annotation, not a trace: it takes no clicks, so every click selects a latent.
+        fig.add_annotation(x=row["x"], y=row["y"], text=f"#{marked}", showarrow=True, arrowhead=2, ax=30, ay=-30)
+    fig.update_layout(
+        height=720, showlegend=False, margin=TIGHT, dragmode="pan",
+        xaxis={"visible": False}, yaxis={"visible": False, "scaleanchor": "x"},
+    )  # fmt: skip
+    return fig
+
+
+def benchmark_figure(summary: pd.DataFrame, metrics: Sequence[str]) -> go.Figure:
+    """PS-Eval metrics against SAE size (log)."""
+    fig = go.Figure([go.Scatter(x=summary["latents"], y=summary[m], mode="lines+markers", name=m) for m in metrics])
+    fig.update_layout(height=360, xaxis_title="SAE latents (log)", yaxis_title="score", margin={"t": 20})
+    fig.update_xaxes(type="log")
+    return fig
+
+
+def _error_bars(frame: pd.DataFrame, y: str) -> dict[str, object] | None:
+    """± one standard error, where the curves store one (the loss, measured over held-out contexts)."""
+    column = f"{y}_se"
+    return {"type": "data", "array": frame[column], "visible": True} if column in frame else None
+
+
+def stitching_figure(curves: pd.DataFrame, x: str, y: str, x_title: str, y_title: str, log_x: bool) -> go.Figure:
+    """Each pair's stitching curve of `y` against `x`, and the plain SAEs as labelled diamonds."""
+    saes, lines = curves[curves["kind"] == "sae"], curves[curves["kind"] == "curve"]
+    fig = go.Figure()
+    for pair, group in lines.groupby("pair", sort=False):
+        measured = group.dropna(subset=[y])
+        fig.add_trace(
+            go.Scatter(
+                x=measured[x], y=measured[y], mode="lines+markers", name=str(pair), marker={"size": 4},
+                error_y=_error_bars(measured, y),
+            )
+        )  # fmt: skip
+    fig.add_trace(
+        go.Scatter(
+            x=saes[x], y=saes[y], mode="markers+text", name="plain SAEs", text=saes["pair"],
+            textposition="top center", marker={"size": 11, "symbol": "diamond", "color": "black"},
+            error_y=_error_bars(saes, y),
+        )
+    )  # fmt: skip
+    fig.update_layout(height=420, xaxis_title=x_title, yaxis_title=y_title, margin={"t": 20})
+    if log_x:
+        fig.update_xaxes(type="log")
+    return fig

@@ -1,0 +1,46 @@
+"""The view every page shows: the catalog, the URL parsed into a `View`, and values derived from it."""
+
+import streamlit as st
+
+from backend.sources.catalog import Release, load_catalog
+from backend.stitching.family import (
+    neighbour_pairs,
+)
+from backend.stitching.matching import DEFAULT_THRESHOLD
+from backend.web.urlstate import View, parse_view
+
+
+@st.cache_data(ttl=60, max_entries=4)
+def catalog() -> dict[str, Release]:
+    return load_catalog()
+
+
+def current_view() -> View:
+    """The view named by the URL, written back in canonical form so the address bar always
+    reproduces what is shown (page links and fallbacks otherwise leave it stale). The router calls
+    this first and shows the warnings; a page's later call sees the canonical, warning-free URL."""
+    view = parse_view(st.query_params.to_dict(), catalog())
+    st.query_params.from_dict(view.params())
+    return view
+
+
+def show_warnings(view: View) -> None:
+    for warning in view.warnings:
+        st.warning(warning, icon="⚠️")
+
+
+def meta_id_for(view: View) -> str | None:
+    metas = catalog()[view.release].meta_for(view.sae)
+    return metas[0].id if metas else None
+
+
+def stitch_threshold(view: View) -> float:
+    return view.stitch_threshold if view.stitch_threshold is not None else DEFAULT_THRESHOLD
+
+
+def family_neighbours(view: View) -> tuple[str | None, str | None]:
+    """The next smaller and next larger SAE of the view's SAE in its family."""
+    pairs = neighbour_pairs(catalog()[view.release])
+    smaller = next((small for small, large in pairs if large == view.sae), None)
+    larger = next((large for small, large in pairs if small == view.sae), None)
+    return smaller, larger

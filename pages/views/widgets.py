@@ -1,0 +1,63 @@
+"""Small widgets every page uses: links to latent and meta-latent cards, the index check, the Streamlit
+progress adapter, the stylesheet."""
+
+import streamlit as st
+
+from backend.core.config import ASSETS
+from backend.core.errors import AtlasError
+from backend.core.progress import Reporter
+from backend.web.urlstate import View
+from pages.views.data import cards
+from pages.views.state import catalog
+
+CSS = (ASSETS / "style.css").read_text()
+
+
+def index_ready(view: View, quiet: bool = False) -> bool:
+    """Whether the SAE has an index; if not, say how to build one (unless `quiet`) and return False."""
+    try:
+        cards(view.release, view.sae).index.meta  # noqa: B018 - reading meta validates the store
+    except AtlasError as err:
+        if quiet:
+            return False
+        release = catalog()[view.release]
+        how = (
+            "`python -m backend build`"
+            if release.built
+            else f"`python -m backend index --release {view.release} --sae {view.sae}`"
+        )
+        st.error(f"{err} To build it, run {how}.")
+        return False
+    return True
+
+
+def latent_link(view: View, latent: int, label: str = "", sae: str | None = None) -> None:
+    """A link to a latent's card, in another SAE of the family when `sae` is given."""
+    prefix = f"SAE-{sae} " if sae and sae != view.sae else ""
+    st.page_link(
+        "pages/views/latent.py",
+        label=f"{prefix}#{latent} {label}".strip(),
+        query_params=view.params(latent=latent, sae=sae or view.sae, q=None, text=None, token=None),
+    )
+
+
+def meta_link(view: View, meta_latent: int, label: str = "") -> None:
+    st.page_link(
+        "pages/views/meta.py",
+        label=f"meta {meta_latent} {label}".strip(),
+        query_params=view.params(m=meta_latent, q=None, text=None, token=None),
+    )
+
+
+def style() -> None:
+    st.html(f"<style>{CSS}</style>")
+
+
+def progress_bar(first_text: str) -> Reporter:
+    """A `Reporter` that draws one Streamlit progress bar, its text naming the step and the count."""
+    bar = st.progress(0.0, text=first_text)
+
+    def report(step: str, done: int, total: int) -> None:
+        bar.progress(min(1.0, done / max(1, total)), text=f"{step}: {done} of {total}")
+
+    return report

@@ -1,0 +1,85 @@
+"""The running index state against a brute-force reference on small random data."""
+
+import torch
+
+from backend.index.state import HIST_EDGES, INTERVAL_GROUP, N_BINS, TOP_K, WINDOW_BEFORE, IndexState, merge
+
+SEQ, F = 10, 7
+
+
+def random_acts(n_ctx: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    acts = torch.rand(n_ctx, SEQ, F, generator=gen) * 20
+    acts[torch.rand(n_ctx, SEQ, F, generator=gen) < 0.6] = 0
+    valid = torch.rand(n_ctx, SEQ, generator=gen) > 0.1
+    return acts * valid.unsqueeze(-1), valid
+
+
+def fold(acts: torch.Tensor, valid: torch.Tensor, batch: int = 3, first: int = 0) -> IndexState:
+    state = IndexState.empty(F)
+    for start in range(0, len(acts), batch):
+        state.update(acts[start : start + batch], valid[start : start + batch], first + start)
+    return state
+
+
+def test_statistics_match_brute_force() -> None:
+    acts, valid = random_acts(20, 0)
+    state = fold(acts, valid)
+    flat = acts.reshape(-1, F)[valid.reshape(-1)]
+    assert int(state.n_tokens) == int(valid.sum())
+    assert torch.equal(state.count, (flat > 0).sum(dim=0))
+    assert torch.allclose(state.total, flat.double().sum(dim=0))
+    assert torch.equal(state.max, flat.max(dim=0).values)
+    for f in range(F):
+        values = flat[:, f][flat[:, f] > 0].double()
+        bins = (torch.bucketize(values, HIST_EDGES, right=True) - 1).clamp(0, N_BINS - 1)
+        assert torch.equal(state.hist[f], torch.bincount(bins, minlength=N_BINS))
+
+
+def test_top_examples_match_brute_force_values_positions_and_windows() -> None:
+    acts, valid = random_acts(20, 1)
+    state = fold(acts, valid)
+    flat = (acts * valid.unsqueeze(-1)).reshape(-1, F)
+    for f in range(F):
+        order = torch.argsort(flat[:, f], descending=True, stable=True)[:TOP_K]
+        assert torch.equal(state.top_tok[f], order)
+        assert torch.equal(state.top_val[f], flat[order, f])
+        token = int(order[0])
+        pos = token % SEQ
+        lo = max(0, pos - WINDOW_BEFORE)
+        window = state.top_win[f, 0, lo - (pos - WINDOW_BEFORE) : WINDOW_BEFORE + 1].float()
+        expected = flat[token - (pos - lo) : token + 1, f].half().float()
+        assert torch.equal(window, expected)
+
+
+def test_interval_examples_fall_in_their_intervals() -> None:
+    acts, valid = random_acts(30, 2)
+    state = fold(acts, valid)
+    filled = state.res_tok >= 0
+    interval = (torch.arange(len(state.res_tok)) % (N_BINS // INTERVAL_GROUP)).unsqueeze(1).expand_as(filled)[filled]
+    values = state.res_val[filled].double()
+    assert torch.all(values >= HIST_EDGES[interval * INTERVAL_GROUP]) and torch.all(
+        values < HIST_EDGES[(interval + 1) * INTERVAL_GROUP]
+    )
+    flat = acts.reshape(-1, F)
+    assert torch.equal(
+        state.res_val[filled],
+        flat[
+            state.res_tok[filled],
+            (torch.arange(len(state.res_tok)) // (N_BINS // INTERVAL_GROUP)).unsqueeze(1).expand_as(filled)[filled],
+        ],
+    )
+
+
+def test_merge_of_shards_equals_the_whole() -> None:
+    acts, valid = random_acts(24, 3)
+    whole = fold(acts, valid)
+    merged = merge(fold(acts[:10], valid[:10]), fold(acts[10:], valid[10:], first=10))
+    for name, tensor in whole.tensors().items():
+        assert torch.equal(tensor, getattr(merged, name)), name
+
+
+def test_batch_size_does_not_change_the_result() -> None:
+    acts, valid = random_acts(12, 4)
+    a, b = fold(acts, valid, batch=1), fold(acts, valid, batch=5)
+    assert all(torch.equal(t, getattr(b, n)) for n, t in a.tensors().items())

@@ -1,0 +1,97 @@
+"""Hook and convention logic on a tiny random GPT-2 and Llama built from configs."""
+
+import pytest
+import torch
+from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+from backend.core.errors import AtlasError
+from backend.models.language import HookPoint, LanguageModel, apply_convention
+
+
+def tokenizer() -> PreTrainedTokenizerFast:
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    tok = Tokenizer(models.WordLevel({f"w{i}": i for i in range(50)}, unk_token="w0"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="w1", eos_token="w2")
+
+
+@pytest.fixture(params=["gpt2", "llama"])
+def lm(request: pytest.FixtureRequest) -> LanguageModel:
+    torch.manual_seed(0)
+    if request.param == "gpt2":
+        model = GPT2LMHeadModel(GPT2Config(n_layer=4, n_embd=16, n_head=2, vocab_size=50, n_positions=32))
+    else:
+        model = LlamaForCausalLM(
+            LlamaConfig(
+                num_hidden_layers=4,
+                hidden_size=16,
+                intermediate_size=32,
+                num_attention_heads=2,
+                num_key_value_heads=2,
+                vocab_size=50,
+            )
+        )
+    return LanguageModel(model, tokenizer(), request.param)
+
+
+TOKENS = torch.randint(0, 50, (2, 7), generator=torch.Generator().manual_seed(1))
+
+
+@pytest.mark.parametrize("layer", [0, 2, 3])
+def test_resid_pre_equals_hidden_states_and_stops_early(lm: LanguageModel, layer: int) -> None:
+    full = lm.model(TOKENS, output_hidden_states=True).hidden_states
+    ours = lm.activations(TOKENS, f"blocks.{layer}.hook_resid_pre")
+    assert torch.allclose(ours, full[layer], atol=1e-5)
+
+
+def test_resid_post_is_next_resid_pre(lm: LanguageModel) -> None:
+    full = lm.model(TOKENS, output_hidden_states=True).hidden_states
+    assert torch.allclose(lm.activations(TOKENS, "blocks.1.hook_resid_post"), full[2], atol=1e-5)
+
+
+def test_transformer_lens_convention_is_centred(lm: LanguageModel) -> None:
+    raw = lm.activations(TOKENS, "blocks.2.hook_resid_pre")
+    centred = lm.activations(TOKENS, "blocks.2.hook_resid_pre", convention="transformer_lens")
+    assert torch.allclose(centred, raw - raw.mean(dim=-1, keepdim=True), atol=1e-6)
+    assert torch.allclose(centred.mean(dim=-1), torch.zeros(2, 7), atol=1e-5)
+
+
+def test_later_blocks_do_not_run(lm: LanguageModel) -> None:
+    ran = []
+    handle = lm.layers[3].register_forward_hook(lambda *_: ran.append(True))
+    lm.activations(TOKENS, "blocks.1.hook_resid_pre")
+    handle.remove()
+    assert not ran
+
+
+def test_bad_hooks_are_clear_errors(lm: LanguageModel) -> None:
+    with pytest.raises(AtlasError, match="Unsupported hook"):
+        HookPoint.parse("blocks.1.attn.hook_z")
+    with pytest.raises(AtlasError, match="no block 9"):
+        lm.activations(TOKENS, "blocks.9.hook_resid_pre")
+    with pytest.raises(AtlasError, match="Unknown convention"):
+        apply_convention(torch.zeros(2), "other")
+
+
+def test_tokenize_prepends_bos(lm: LanguageModel) -> None:
+    assert lm.tokenize("w5 w6").tolist() == [1, 5, 6]
+
+
+@pytest.mark.parametrize("hook", ["blocks.2.hook_resid_pre", "blocks.1.hook_resid_post"])
+@pytest.mark.parametrize("convention", ["hf", "transformer_lens"])
+def test_splicing_the_activations_back_in_leaves_the_loss_unchanged(
+    lm: LanguageModel, hook: str, convention: str
+) -> None:
+    clean = lm.next_token_loss(TOKENS, hook, convention)
+    same = lm.next_token_loss(TOKENS, hook, convention, replace=lambda acts: acts.clone())
+    zeroed = lm.next_token_loss(TOKENS, hook, convention, replace=torch.zeros_like)
+    assert clean.shape == (2, 6)
+    assert torch.allclose(clean, same, atol=1e-5)
+    assert not torch.allclose(clean, zeroed, atol=1e-3)
+
+
+def test_splicing_sees_the_activations_the_sae_reads(lm: LanguageModel) -> None:
+    seen: list[torch.Tensor] = []
+    lm.next_token_loss(TOKENS, "blocks.2.hook_resid_pre", "transformer_lens", replace=lambda a: seen.append(a) or a)
+    assert torch.allclose(seen[0], lm.activations(TOKENS, "blocks.2.hook_resid_pre", "transformer_lens"), atol=1e-5)

@@ -1,0 +1,40 @@
+"""The embedded build as named stages: usable after the first SAE and its index, resumable, one at a time."""
+
+from pathlib import Path
+
+import pytest
+
+from backend.pipeline.build import USABLE, build_release, read_summary, ready_saes, stages
+from backend.pipeline.progress import BuildRunning, build_lock, read_progress
+from backend.sources.catalog import get_release
+
+
+def test_stages_put_the_first_sae_and_its_index_before_usable(tiny_release: str) -> None:
+    names = [name for name, _ in stages(get_release(tiny_release))]
+    assert names[: names.index(USABLE) + 1] == ["activations", "train SAE-64", "index SAE-64", USABLE]
+    assert names[-3:] == ["train meta-SAEs", "stitching curves", "latent maps"]
+
+
+def test_build_until_usable_then_resume_to_complete(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ATLAS_DATA_DIR", str(tmp_path))
+    release = get_release("tiny")
+    partial = build_release(release, "tiny", report=lambda *_: None, until=USABLE)
+    assert partial["complete"] is False
+    assert ready_saes(release) == ["64"]
+    progress = read_progress(release)
+    assert progress is not None and progress.state == "stopped" and progress.stage == USABLE
+    assert not release.paths.folder("meta-128").exists()
+
+    summary = build_release(release, "tiny", report=lambda *_: None)
+    assert summary["complete"] and read_summary(release) == summary
+    assert ready_saes(release) == ["64", "128"]
+    progress = read_progress(release)
+    assert progress is not None and progress.state == "complete" and progress.fraction == 1.0
+    assert set(summary["metrics"]) == {"64", "128", "meta-128"}
+
+
+def test_a_second_build_of_the_same_release_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ATLAS_DATA_DIR", str(tmp_path))
+    release = get_release("tiny")
+    with build_lock(release), pytest.raises(BuildRunning, match="being built by another process"):
+        build_release(release, "tiny", report=lambda *_: None)

@@ -1,0 +1,135 @@
+from pathlib import Path
+
+import pytest
+import torch
+
+from backend.training.trainer import TrainConfig, diverse_rows, train_sae
+
+
+def planted(
+    n: int = 12_000, d: int = 24, features: int = 48, active: int = 3, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Data made of sparse non-negative combinations of known unit directions."""
+    gen = torch.Generator().manual_seed(seed)
+    truth = torch.randn(features, d, generator=gen)
+    truth /= truth.norm(dim=1, keepdim=True)
+    codes = torch.zeros(n, features)
+    idx = torch.stack([torch.randperm(features, generator=gen)[:active] for _ in range(n)])
+    codes.scatter_(1, idx, torch.rand(n, active, generator=gen) * 2 + 0.5)
+    return codes @ truth + 0.01 * torch.randn(n, d, generator=gen), truth
+
+
+def matched(decoder: torch.Tensor, truth: torch.Tensor, at: float = 0.9) -> float:
+    unit = decoder / decoder.norm(dim=1, keepdim=True)
+    return float(((truth @ unit.T).max(dim=1).values > at).float().mean())
+
+
+CFG = TrainConfig(
+    d_sae=96, k=3, batch_size=256, lr=3e-3, epochs=6, aux_k=16, dead_after_tokens=5_000, checkpoint_every=50
+)
+
+
+def test_recovers_planted_features() -> None:
+    x, truth = planted()
+    result = train_sae(x, CFG, device=torch.device("cpu"))
+    assert matched(result.sae.W_dec.detach(), truth) >= 0.8
+    acts = result.sae.encode(x[:1000])
+    assert 1.5 <= (acts > 0).sum(dim=1).float().mean() <= 6
+
+
+def test_standard_l1_sae_recovers_planted_features_like_batchtopk() -> None:
+    """The paper's architecture (ReLU + L1) through the same trainer finds the same directions."""
+    x, truth = planted()
+    cfg = TrainConfig(
+        d_sae=96, architecture="standard", l1_coef=1.0, batch_size=256, lr=3e-3, epochs=6, aux_k=16,
+        dead_after_tokens=5_000,
+    )  # fmt: skip
+    result = train_sae(x, cfg, device=torch.device("cpu"))
+    assert result.sae.cfg.architecture == "standard"
+    assert matched(result.sae.W_dec.detach(), truth) >= 0.8
+    acts = result.sae.encode(x[:1000])
+    # L1 leaves many weak activations beside the 3 planted ones (its known shrinkage trade-off).
+    assert 1.5 <= (acts > 0).sum(dim=1).float().mean() <= 24
+
+
+def test_l1_penalty_buys_sparsity() -> None:
+    x, _ = planted(n=6000)
+    l0 = []
+    for coef in (0.05, 3.0):
+        cfg = TrainConfig(d_sae=96, architecture="standard", l1_coef=coef, batch_size=256, lr=3e-3, epochs=3)
+        sae = train_sae(x, cfg, device=torch.device("cpu")).sae
+        l0.append(float((sae.encode(x[:1000]) > 0).sum(dim=1).float().mean()))
+    assert l0[1] < 0.5 * l0[0]
+
+
+def test_configs_that_cannot_train_are_refused() -> None:
+    with pytest.raises(ValueError, match="k"):
+        TrainConfig(d_sae=8)
+    with pytest.raises(ValueError, match="l1_coef"):
+        TrainConfig(d_sae=8, architecture="standard")
+
+
+def test_meta_sae_recovers_planted_compositions() -> None:
+    """Latents built as sums of two of a few atoms: a meta-SAE on them finds the atoms."""
+    gen = torch.Generator().manual_seed(3)
+    atoms = torch.randn(16, 24, generator=gen)
+    atoms /= atoms.norm(dim=1, keepdim=True)
+    pairs = torch.stack([torch.randperm(16, generator=gen)[:2] for _ in range(3000)])
+    rows = atoms[pairs].sum(dim=1)
+    rows /= rows.norm(dim=1, keepdim=True)
+    cfg = TrainConfig(
+        d_sae=32, k=2, batch_size=128, lr=3e-3, epochs=16, aux_k=8, dead_after_tokens=2_000, data_init=False
+    )
+    result = train_sae(rows, cfg, device=torch.device("cpu"))
+    assert matched(result.sae.W_dec.detach(), atoms, at=0.85) >= 0.85
+
+
+def test_resume_after_interruption_matches_uninterrupted(tmp_path: Path) -> None:
+    x, _ = planted(n=4000)
+    cfg = TrainConfig(d_sae=48, k=3, batch_size=256, lr=3e-3, epochs=3, checkpoint_every=10)
+    whole = train_sae(x, cfg, device=torch.device("cpu")).sae
+
+    class Killed(Exception):
+        pass
+
+    def kill_at_25(step: int, _total: int, _m: dict) -> None:
+        if step == 25:
+            raise Killed
+
+    checkpoint = tmp_path / "ckpt.pt"
+    with pytest.raises(Killed):
+        train_sae(x, cfg, checkpoint=checkpoint, progress=kill_at_25, device=torch.device("cpu"))
+    assert checkpoint.exists()
+    resumed = train_sae(x, cfg, checkpoint=checkpoint, device=torch.device("cpu")).sae
+    assert torch.allclose(resumed.W_dec, whole.W_dec, atol=1e-4)
+    assert torch.allclose(resumed.threshold, whole.threshold, atol=1e-4)
+
+
+def test_corrupt_checkpoint_is_discarded_and_training_restarts(tmp_path: Path) -> None:
+    x, _ = planted(n=2000)
+    cfg = TrainConfig(d_sae=48, k=3, batch_size=256, epochs=1)
+    checkpoint = tmp_path / "ckpt.pt"
+    checkpoint.write_bytes(b"garbage")
+    result = train_sae(x, cfg, checkpoint=checkpoint, device=torch.device("cpu"))
+    assert torch.isfinite(result.sae.W_dec).all()
+
+
+def test_data_init_picks_are_diverse_when_the_data_allows() -> None:
+    """Inputs that repeat a few directions many times (common tokens) plus rarer distinct ones: the
+    picks are never closer than the cap to each other, and there are still `n` of them."""
+    gen = torch.Generator().manual_seed(5)
+    common = torch.randn(4, 32, generator=gen)
+    rare = torch.randn(400, 32, generator=gen)
+    x = torch.cat([common.repeat(500, 1) + 0.05 * torch.randn(2000, 32, generator=gen), rare])
+    rows = diverse_rows(x, torch.zeros(32), 60, 0.7, torch.Generator().manual_seed(0))
+    unit = rows / rows.norm(dim=1, keepdim=True)
+    sims = (unit @ unit.T).fill_diagonal_(-1)
+    assert rows.shape == (60, 32)
+    assert sims.max() <= 0.7
+
+
+def test_data_init_fills_up_when_too_few_inputs_are_diverse() -> None:
+    x = torch.randn(3, 16).repeat(100, 1)
+    rows = diverse_rows(x, torch.zeros(16), 10, 0.7, torch.Generator().manual_seed(0))
+    assert rows.shape == (10, 16)
+    assert torch.isfinite(rows).all()
