@@ -2,9 +2,9 @@
 
     .venv/bin/python benchmarks/bench_showcase.py [--release smollm2-wordnet] [--sae 9216]
 
-The famous-people latent is found by its top examples, not by a fixed id: the latents with the most
-top examples on people's names (words WordNet knows only as names of noun.person synsets), then each
-is printed with its decomposition (meta-latent labels from their members) and the cosine of its
+The famous-people latent is found by its top examples, not by a fixed id: the latents whose stored top
+examples name the most different people (words WordNet knows only as names, in noun.person synsets),
+then each is printed with its decomposition (meta-latent labels from their members) and the cosine of its
 decoder row with its meta-SAE reconstruction. Then the overview's showcase, chosen by
 backend/metasae/showcase.py's rule. Quality, not speed: nothing is written.
 """
@@ -24,9 +24,8 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=3, help="famous-people latents to print")
     args = parser.parse_args()
 
-    import numpy as np
-
     from backend.data.corpus import wordnet_names
+    from backend.index.state import TOP_K
     from backend.index.store import IndexReader
     from backend.metasae.decompose import build_decompositions, meta_label, reconstruction_cosine
     from backend.metasae.showcase import TOP_EXAMPLES, name_latents, showcase
@@ -43,19 +42,22 @@ def main() -> None:
     vocab = index.vocab
     top = index.top_example_tokens(TOP_EXAMPLES)
     people = wordnet_names(people_only=True)
-    on_person = np.array([vocab[t].strip() in people for t in top["token"]])
-    ranked = top.assign(person=on_person).groupby("latent")["person"].sum().sort_values(ascending=False)
+    stored = index.top_example_tokens(TOP_K)
+    person = stored.assign(name=[vocab[t].strip() for t in stored["token"]])
+    person = person[person["name"].isin(people)]
+    # Many different people, not one name or one nationality fired on again and again.
+    ranked = person.groupby("latent")["name"].nunique().sort_values(ascending=False)
 
     def describe(latent: int) -> str:
         parts = decomps.of_latent(latent)
         named = ", ".join(f"m{m} {meta_label(decomps.members(m), labels)} ({v:.2f})" for m, v in parts)
         return f"#{latent} {labels[latent]!r}: cosine {reconstruction_cosine(meta, sae, latent):.3f} -> {named}"
 
-    print(f"{release.id} SAE-{meta_entry.over} with {meta_entry.id}; famous-people latents (top {TOP_EXAMPLES} "
-          "examples on people's names):")  # fmt: skip
+    print(f"{release.id} SAE-{meta_entry.over} with {meta_entry.id}; famous-people latents (most distinct "
+          f"people's names among the top {TOP_K} examples):")  # fmt: skip
     for latent, count in ranked.head(args.top).items():
-        examples = [vocab[t].strip() for t in top[top["latent"] == latent]["token"]]
-        print(f"  {int(count)} of {len(examples)} on people {examples}\n    {describe(int(latent))}")
+        found = sorted(set(person[person["latent"] == latent]["name"]))
+        print(f"  {count} people {found}\n    {describe(int(latent))}")
     names = name_latents(top["token"].to_numpy(), top["latent"].to_numpy(), vocab, wordnet_names(), index.d_sae)
     print(f"Start here ({int(names.sum())} name latents):")
     for item in showcase(decomps, meta, sae, names):

@@ -159,7 +159,7 @@ def test_clicking_a_point_on_the_map_opens_its_card(server: str, browser, tiny_r
 
 def test_start_here_links_open_cards_with_their_decomposition(server: str, browser, tiny_release: str) -> None:  # type: ignore[no-untyped-def]
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(f"{server}/overview?release={tiny_release}&sae=128")
+    page.goto(f"{server}/?release={tiny_release}&sae=128")
     page.get_by_role("heading", name="Start here").wait_for(timeout=120_000)
     no_dialog(page)
     # Showcase links read "[👤 ]#N label → parts · cosine C".
@@ -203,7 +203,7 @@ def test_each_pages_share_link_reproduces_the_view_in_a_fresh_browser(  # type: 
         fresh = colleague.new_page()
         fresh.goto(link)
         fresh.get_by_role("heading", name=heading).first.wait_for(timeout=120_000)
-        fresh.get_by_text(proof).first.wait_for(timeout=120_000)
+        fresh.get_by_text(proof).filter(visible=True).first.wait_for(timeout=120_000)
         no_dialog(fresh)
         assert fresh.locator('[data-testid="stAlert"]').filter(has_text="⚠️").count() == 0
     finally:

@@ -197,6 +197,10 @@ def save_saelens(sae: SAE, path: Path, log10_density: Tensor | None = None) -> N
     write_json_atomic(path / SAELENS_CFG, raw)
 
 
+USES_B_ENC = "uses_b_enc"
+"""Config.json field of meta-SAEs saved here: their encoder adds b_enc (the paper's does not)."""
+
+
 def _load_paper_meta(path: Path, device: torch.device | None, threshold: float | None) -> LoadedSAE:
     raw = _read_json(path / PAPER_CFG)
     weights_path = path / PAPER_WEIGHTS
@@ -224,8 +228,10 @@ def _load_paper_meta(path: Path, device: torch.device | None, threshold: float |
     except (KeyError, TypeError, ValueError) as err:
         raise SAEFormatError(f"{path / PAPER_CFG} must give integer act_size and dict_size ({err}).") from err
     tensors = {name: state[name] for name in ("W_enc", "W_dec", "b_dec") if name in state}
-    # The paper's encoder is ReLU((x - b_dec) @ W_enc) then a threshold: b_enc is unused.
-    tensors["b_enc"] = torch.zeros(cfg.d_sae)
+    # The paper's encoder is ReLU((x - b_dec) @ W_enc) then a threshold: its b_enc is unused. Meta-SAEs
+    # trained here use theirs and say so, or they would be browsed with another encoder than measured.
+    uses_b_enc = raw.get(USES_B_ENC) is True and "b_enc" in state
+    tensors["b_enc"] = state["b_enc"] if uses_b_enc else torch.zeros(cfg.d_sae)
     tensors["threshold"] = torch.full((cfg.d_sae,), float(threshold))
     _check_tensors(cfg, tensors, weights_path)
     return LoadedSAE(_build(cfg, tensors, device), None, "paper-meta")
@@ -239,5 +245,5 @@ def save_paper_meta(sae: SAE, path: Path, config: dict[str, Any]) -> None:
     }
     with atomic_path(path / PAPER_WEIGHTS) as tmp:
         torch.save(state, tmp)
-    raw = {"act_size": sae.cfg.d_in, "dict_size": sae.cfg.d_sae, **config}
+    raw = {"act_size": sae.cfg.d_in, "dict_size": sae.cfg.d_sae, **config, USES_B_ENC: True}
     write_json_atomic(path / PAPER_CFG, raw)

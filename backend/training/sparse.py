@@ -64,6 +64,6 @@ class KeptPre(torch.autograd.Function):
         centred, enc, rows, cols = ctx.saved_tensors
         g = csr(rows, cols, grad.contiguous(), (centred.shape[0], enc.shape[0]))
         grad_centred = g @ enc
-        grad_enc = g.to_sparse_coo().t().to_sparsecsr() @ centred
+        grad_enc = g.to_sparse_coo().t().to_sparse_csr() @ centred
         grad_b_enc = torch.zeros(enc.shape[0], dtype=grad.dtype, device=grad.device).index_add_(0, cols, grad)
         return grad_centred, grad_enc, grad_b_enc, None, None

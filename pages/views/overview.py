@@ -56,16 +56,19 @@ if meta_quality:
     st.subheader(f"Meta-SAE {meta_id} on this SAE's decoder rows")
     meta_cols = st.columns(3)
     meta_cols[0].metric("Decoder variance explained", f"{meta_quality['variance_explained']:.1%}")
-    meta_cols[1].metric(
-        "Member coherence",
-        f"{meta_quality['coherence_mean']:.3f}",
-        help=(
-            "Mean pairwise cosine of the top-8 member latents' activations on "
-            f"{meta_quality.get('coherence_tokens', 0):,.0f} held-out tokens; random sets of 8 give "
-            f"{meta_quality['coherence_random_baseline']:.3f}."
-        ),
-    )
-    meta_cols[2].metric("Meta-latents with members", f"{meta_quality['meta_latents_with_members']:.0f}")
+    if "coherence_mean" in meta_quality:
+        meta_cols[1].metric(
+            "Member coherence",
+            f"{meta_quality['coherence_mean']:.3f}",
+            help=(
+                "Mean pairwise cosine of the top-8 member latents' activations on "
+                f"{meta_quality.get('coherence_tokens', 0):,.0f} held-out tokens; random sets of 8 give "
+                f"{meta_quality['coherence_random_baseline']:.3f}."
+            ),
+        )
+        meta_cols[2].metric("Meta-latents with members", f"{meta_quality['meta_latents_with_members']:.0f}")
+    else:
+        meta_cols[1].caption("Member coherence: measured by the build only (this meta-SAE was trained from the app).")
 if meta_id and index_ready(view, quiet=True):
     start_here(view, meta_id)
 if release.built and build_complete(release):

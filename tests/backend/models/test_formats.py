@@ -119,12 +119,14 @@ def test_paper_meta_layout_uses_its_exact_encoder(tmp_path: Path) -> None:
     assert torch.allclose(meta.encode(x), pre * (pre > 0.153))
 
 
-def test_paper_meta_round_trip_keeps_threshold(tmp_path: Path) -> None:
+def test_paper_meta_round_trip_keeps_threshold_and_encoder_bias(tmp_path: Path) -> None:
+    """A meta-SAE trained here (nonzero b_enc) reads back with the encoder it was trained and measured with."""
     sae = random_sae("jumprelu", d_in=4, d_sae=6)
     with torch.no_grad():
-        sae.b_enc.zero_()
+        sae.threshold.fill_(0.3)
+        sae.b_enc.copy_(torch.linspace(-0.5, 0.5, 6))
     save_paper_meta(sae, tmp_path, {"threshold": 0.3, "top_k": 4})
-    x = torch.randn(3, 4)
+    x = torch.randn(64, 4)
     assert torch.allclose(load_sae_dir(tmp_path).sae.encode(x), sae.encode(x))
 
 

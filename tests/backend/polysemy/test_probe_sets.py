@@ -10,7 +10,7 @@ from backend.core.errors import SourceUnavailable
 from backend.polysemy.probe_sets import COLUMNS, ProbeSetError, hub_probe_set, parse_probe_csv, wordnet_probe_set
 from tests.backend.sources.test_hub import populate_cache
 
-FIXTURE = Path(__file__).parents[1] / "fixtures" / "wordnet"
+FIXTURE = Path(__file__).parents[2] / "fixtures" / "wordnet"
 
 
 def test_wordnet_pairs_are_deterministic_balanced_and_contain_the_word() -> None:

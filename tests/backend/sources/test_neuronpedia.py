@@ -12,7 +12,7 @@ from backend.index.store import IndexReader
 from backend.sources.neuronpedia import export_url, import_explanations, parse_export
 from tests.backend.models.test_formats import random_sae
 
-FIXTURE = Path(__file__).parents[1] / "fixtures" / "neuronpedia_export.json"
+FIXTURE = Path(__file__).parents[2] / "fixtures" / "neuronpedia_export.json"
 
 
 def test_export_url_splits_model_and_sae() -> None:
