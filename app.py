@@ -21,8 +21,9 @@ PAGES = [
     st.Page("pages/views/map.py", title="Latent map", url_path="map"),
     st.Page("pages/views/polysemy.py", title="Polysemy probes", url_path="polysemy"),
 ]
+# Pages that read every SAE of the family; the others need only the view's SAE. (A comment, not a
+# docstring: Streamlit's magic would draw a bare string in the router on every page.)
 FAMILY_PAGES = {"stitching": "Stitching", "polysemy": "The polysemy benchmark"}
-"""Pages that read every SAE of the family; the others need only the view's SAE."""
 navigation = st.navigation(PAGES, position="hidden")
 
 try:

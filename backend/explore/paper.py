@@ -21,7 +21,7 @@ class PaperFacts:
     sizes: int = 8
     multiples: tuple[int, int] = (1, 128)
     """Smallest and largest SAE as multiples of d_model."""
-    train_tokens: str = "hundreds of millions of"
+    train_tokens: str = "hundreds of millions"
 
 
 PAPER = PaperFacts()
@@ -72,7 +72,7 @@ def family_differences(d_model: int, l0: list[float], multiples: tuple[float, fl
             f"{PAPER.multiples[0]}x to {PAPER.multiples[1]}x)"
         )
     if train_tokens is not None:
-        parts.append(f"{train_tokens / 1e6:.1f}M training tokens (paper {PAPER.train_tokens})")
+        parts.append(f"{train_tokens / 1e6:.1f}M training tokens (paper: {PAPER.train_tokens})")
     if meta_ve is not None and meta_ve < PAPER.meta_variance_explained - 0.05:
         parts.append(
             f"the meta-SAE explains {meta_ve:.0%} of decoder-row variance (paper about "
