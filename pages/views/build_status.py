@@ -38,7 +38,8 @@ def build_panel(release: Release) -> None:
         st.progress(
             progress.fraction,
             text=f"Building the rest of the family in the background — stage {stage_number} of "
-            f"{len(progress.stages)}: {progress.step}" + (f" ({progress.done}/{progress.total})" if progress.total else ""),
+            f"{len(progress.stages)}: {progress.step}"
+            + (f" ({progress.done}/{progress.total})" if progress.total else ""),
         )
     elif progress.state == "failed":
         st.error(f"The build failed at stage '{progress.stage}': {progress.error}. {_resume_hint(release)}")
