@@ -16,6 +16,8 @@ import pandas as pd
 class PaperFacts:
     novel_fraction: float = 0.35
     meta_variance_explained: float = 0.55
+    meta_k: int = 4
+    """Meta-latents kept per decoder row in the meta-SAE's training."""
     l0_fraction: tuple[float, float] = (36 / 768, 43 / 768)
     """L0 as a fraction of d_model."""
     sizes: int = 8
@@ -57,7 +59,7 @@ def stitching_differences(novel: dict[str, float], curves: pd.DataFrame | None) 
 
 
 def family_differences(d_model: int, l0: list[float], multiples: tuple[float, float], n_sizes: int,
-                       train_tokens: int | None, meta_ve: float | None) -> str:  # fmt: skip
+                       train_tokens: int | None, meta_ve: float | None, meta_k: int | None = None) -> str:  # fmt: skip
     """One sentence on how a family's setting and meta-SAE differ from the paper's."""
     parts = []
     low, high = PAPER.l0_fraction
@@ -78,4 +80,6 @@ def family_differences(d_model: int, l0: list[float], multiples: tuple[float, fl
             f"the meta-SAE explains {meta_ve:.0%} of decoder-row variance (paper about "
             f"{PAPER.meta_variance_explained:.0%})"
         )
+    if meta_k is not None and meta_k != PAPER.meta_k:
+        parts.append(f"the meta-SAE was trained with k={meta_k} meta-latents per decoder row (paper k={PAPER.meta_k})")
     return f"Where this family differs from the paper: {'; '.join(parts)}." if parts else ""

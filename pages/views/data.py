@@ -162,6 +162,7 @@ def family_differences_of(release_id: str) -> str:
         len(sizes),
         int(metrics[-1]["train_tokens"]) if "train_tokens" in metrics[-1] else None,
         metas[0].get("variance_explained") if metas else None,
+        release.meta_saes[0].k if release.meta_saes else None,
     )
 
 
