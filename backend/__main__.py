@@ -23,11 +23,14 @@ def _list(_args: argparse.Namespace) -> None:
 
 
 def _build(args: argparse.Namespace) -> None:
-    from backend.pipeline.build import USABLE, build_release, ready_saes
+    from backend.pipeline.build import USABLE, build_release, read_summary, ready_saes
     from backend.pipeline.progress import BuildRunning, read_progress, start_background_build
 
     release = get_release(args.release or default_release_id(load_catalog()))
     if args.background:
+        if read_summary(release).get("complete"):
+            print(f"{release.id} is built.")
+            return
         progress = read_progress(release)
         if progress is not None and progress.state == "running":
             print(f"{release.id} is already being built (pid {progress.pid}); progress is on the overview page.")
