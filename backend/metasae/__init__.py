@@ -1,3 +1,3 @@
 """Meta-SAE decompositions of every latent, the related-latents graph, showcase picks."""
 
-__all__ = ["decompose", "graph", "showcase"]
+__all__ = ["atomicity", "decompose", "graph", "showcase"]

@@ -65,6 +65,11 @@ class Decompositions:
         lo, hi = int(self.row_start[latent]), int(self.row_start[latent + 1])
         return [(int(m), float(v)) for m, v in zip(self.meta[lo:hi], self.value[lo:hi], strict=True) if v > t]
 
+    def parts_per_latent(self, threshold: float | None = None) -> Tensor:
+        """`[d_sae]` number of meta-latents active on each latent's decoder row."""
+        active = self.value > self._threshold(threshold)
+        return torch.bincount(self.latent[active], minlength=self.d_sae)
+
     def members(self, meta_latent: int, threshold: float | None = None) -> list[tuple[int, float]]:
         """(latent, activation) of every latent containing `meta_latent`, strongest first."""
         t = self._threshold(threshold)

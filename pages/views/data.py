@@ -14,6 +14,7 @@ from backend.explore.latent_map import cached_map, map_path, map_table, meta_lab
 from backend.explore.paper import family_differences
 from backend.index.cards import Card, CardReader
 from backend.index.store import META, IndexReader
+from backend.metasae.atomicity import atomicity
 from backend.metasae.decompose import Decompositions, build_decompositions, reconstruction_cosine
 from backend.models.geometry import best_matches, logit_lens
 from backend.models.language import LanguageModel, load_language_model
@@ -288,3 +289,14 @@ def _meta_logit_lens(release_id: str, meta_id: str, meta_latent: int, n: int, st
 def meta_logit_lens(release_id: str, meta_id: str, meta_latent: int, n: int = 10) -> LogitLens:
     """The tokens a meta-latent's decoder direction promotes and suppresses most (through the model's unembedding)."""
     return _meta_logit_lens(release_id, meta_id, meta_latent, n, meta_stamp(release_id, meta_id))
+
+
+@st.cache_data(max_entries=4, show_spinner="Measuring every latent's atomicity…")
+def _atomicity(release_id: str, meta_id: str, stamp: tuple[float | None, float | None]) -> pd.DataFrame:
+    over = catalog()[release_id].meta(meta_id).over
+    return atomicity(decompositions(release_id, meta_id), meta_sae(release_id, meta_id), sae(release_id, over))
+
+
+def latent_atomicity(release_id: str, meta_id: str) -> pd.DataFrame:
+    """Every latent's meta-SAE reconstruction cosine and number of parts (backend/metasae/atomicity.py)."""
+    return _atomicity(release_id, meta_id, meta_stamp(release_id, meta_id))

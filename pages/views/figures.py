@@ -154,3 +154,12 @@ def stitching_figure(curves: pd.DataFrame, x: str, y: str, x_title: str, y_title
     if log_x:
         fig.update_xaxes(type="log")
     return fig
+
+
+def atomicity_histogram(cosines: np.ndarray, composition: float, atom: float) -> go.Figure:
+    """Latents by the cosine of their decoder row with its meta-SAE reconstruction, the two cut-offs dashed."""
+    fig = px.histogram(x=cosines, nbins=50, labels={"x": "cosine of decoder row with its meta-SAE reconstruction"})
+    fig.add_vline(x=atom, line_dash="dot")
+    fig.add_vline(x=composition, line_dash="dash")
+    fig.update_layout(height=280, margin=TIGHT, yaxis_title="latents")
+    return fig

@@ -4,9 +4,10 @@ import streamlit as st
 
 from backend.core.errors import AtlasError
 from backend.explore.overview import log_density, sae_summary
+from backend.metasae.atomicity import ATOM_COSINE, COMPOSITION_COSINE, summarise_atomicity
 from pages.views.build_status import build_complete, build_panel
-from pages.views.data import family_differences_of, latent_table, meta_metrics, sae, sae_metrics
-from pages.views.figures import density_histogram
+from pages.views.data import family_differences_of, latent_atomicity, latent_table, meta_metrics, sae, sae_metrics
+from pages.views.figures import atomicity_histogram, density_histogram
 from pages.views.neuronpedia_import import import_form
 from pages.views.start_here import start_here
 from pages.views.state import catalog, current_view, meta_id_for
@@ -81,6 +82,26 @@ if not index_ready(view):
     st.stop()
 table = latent_table(view.release, view.sae)
 st.plotly_chart(density_histogram(log_density(table)), width="stretch")
+if meta_id:
+    parts = latent_atomicity(view.release, meta_id)
+    table = table.merge(parts, on="latent", how="left")
+    summary_of = summarise_atomicity(parts)
+    st.subheader("Atomicity: compositions and atoms")
+    atom_cols = st.columns(4)
+    atom_cols[0].metric("Mean reconstruction cosine", f"{summary_of.mean_cosine:.3f}")
+    atom_cols[1].metric("Quartiles", " / ".join(f"{q:.2f}" for q in summary_of.quartiles))
+    atom_cols[2].metric(f"Compositions (≥ {COMPOSITION_COSINE}, 2+ parts)", f"{summary_of.compositions:.0%}")
+    atom_cols[3].metric(f"Atoms (< {ATOM_COSINE})", f"{summary_of.atoms:.0%}")
+    st.plotly_chart(
+        atomicity_histogram(parts["meta cosine"].to_numpy(), COMPOSITION_COSINE, ATOM_COSINE), width="stretch"
+    )
+    st.caption(
+        f"How well meta-SAE {meta_id} rebuilds each latent's decoder direction from parts it shares with other "
+        "latents (the *meta cosine* and *meta parts* columns below; sort by them). A high cosine with several parts "
+        "is a composition, like the paper's 'Einstein' (science + famous people + German); a low cosine means the "
+        "latent is an atom at this meta-SAE's size: nothing it shares with others rebuilds it (or the meta-SAE "
+        f"missed it). {summary_of.mean_parts:.1f} parts per latent on average."
+    )
 st.dataframe(
     table,
     hide_index=True,
@@ -88,6 +109,7 @@ st.dataframe(
     column_config={
         "density": st.column_config.NumberColumn(format="%.5f"),
         "max": st.column_config.NumberColumn(format="%.2f"),
+        "meta cosine": st.column_config.NumberColumn(format="%.3f"),
     },
 )
 st.caption("Sort by clicking a column header; open a latent from the Latent card page or by search.")

@@ -327,3 +327,12 @@ def test_a_family_still_building_shows_its_progress_and_what_is_ready(tiny_relea
         summary.write_text(saved)
         index.with_name("128.moved").rename(index)
         (root / "build-progress.json").unlink()
+
+
+def test_overview_shows_atomicity_as_sortable_columns_and_a_summary(tiny_release: str) -> None:
+    at = run(None, release=tiny_release, sae="128")
+    no_crash(at)
+    assert "Atomicity: compositions and atoms" in [s.value for s in at.subheader]
+    table = at.dataframe[-1].value
+    assert {"meta cosine", "meta parts"} <= set(table.columns)
+    assert table["meta cosine"].between(-1, 1).all()
