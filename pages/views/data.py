@@ -48,10 +48,15 @@ def _sae(release_id: str, sae_id: str, stamp: float | None) -> SAE:
     return load_sae(catalog()[release_id], sae_id).sae
 
 
+def sae_stamp(release_id: str, sae_id: str) -> float | None:
+    """When the SAE's files last changed: part of every cache key that depends on its weights."""
+    location = catalog()[release_id].sae(sae_id).location
+    return files_stamp(location.path, location.kind)
+
+
 def sae(release_id: str, sae_id: str) -> SAE:
     """The SAE, reloaded when its files change on disk."""
-    location = catalog()[release_id].sae(sae_id).location
-    return _sae(release_id, sae_id, files_stamp(location.path, location.kind))
+    return _sae(release_id, sae_id, sae_stamp(release_id, sae_id))
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the meta-SAE…")
@@ -61,9 +66,9 @@ def _meta_sae(release_id: str, meta_id: str, stamp: float | None) -> SAE:
 
 
 def meta_stamp(release_id: str, meta_id: str) -> tuple[float | None, float | None]:
-    release = catalog()[release_id]
-    meta, base = release.meta(meta_id).location, release.sae(release.meta(meta_id).over).location
-    return files_stamp(meta.path, meta.kind), files_stamp(base.path, base.kind)
+    """When the meta-SAE's files and those of the SAE it decomposes last changed."""
+    entry = catalog()[release_id].meta(meta_id)
+    return files_stamp(entry.location.path, entry.location.kind), sae_stamp(release_id, entry.over)
 
 
 def meta_sae(release_id: str, meta_id: str) -> SAE:
@@ -254,11 +259,6 @@ def word_probe(release_id: str, word: str, contexts: tuple[str, ...], mode: Mode
     return probe_word(language_model(release.model), release, saes, word, list(contexts), mode)
 
 
-def _sae_stamp(release_id: str, sae_id: str) -> float | None:
-    location = catalog()[release_id].sae(sae_id).location
-    return files_stamp(location.path, location.kind)
-
-
 @st.cache_data(max_entries=64)
 def _closest_smaller(release_id: str, sae_id: str, latent: int, stamps: tuple) -> dict[str, list[tuple[int, float]]]:
     ids = catalog()[release_id].sae_ids
@@ -270,7 +270,7 @@ def _closest_smaller(release_id: str, sae_id: str, latent: int, stamps: tuple) -
 def closest_in_smaller(release_id: str, sae_id: str, latent: int) -> dict[str, list[tuple[int, float]]]:
     """For each smaller SAE of the family, the latents closest (decoder cosine) to this one."""
     ids = catalog()[release_id].sae_ids
-    stamps = tuple(_sae_stamp(release_id, other) for other in ids[: ids.index(sae_id) + 1])
+    stamps = tuple(sae_stamp(release_id, other) for other in ids[: ids.index(sae_id) + 1])
     return _closest_smaller(release_id, sae_id, latent, stamps)
 
 
