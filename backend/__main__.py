@@ -1,4 +1,4 @@
-"""Command line: `python -m backend {list,build,index,train-meta,stitch}`. Every job shows progress and resumes.
+"""Command line: `python -m backend {list,build,index,train-meta,stitch,steer}`. Every job shows progress and resumes.
 
 Each command imports what it needs when it runs, so `list` and `--help` answer without loading torch.
 """
@@ -7,9 +7,14 @@ import argparse
 import json
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from backend.core.errors import AtlasError
 from backend.sources.catalog import default_release_id, get_release, load_catalog
+
+if TYPE_CHECKING:
+    from backend.sources.catalog import Release
+    from backend.steering.directions import Direction
 
 WAIT_SECONDS = 10
 
@@ -88,6 +93,52 @@ def _stitch(args: argparse.Namespace) -> None:
     print(curves[curves["kind"] == "sae"].to_string(index=False))
 
 
+def _steering_direction(args: argparse.Namespace, release: "Release") -> "Direction":
+    """The direction of `--latent` (or `--meta`), scaled by maxima from the SAE's index."""
+    import torch
+
+    from backend.index.cards import CardReader
+    from backend.index.store import IndexReader
+    from backend.metasae.decompose import build_decompositions
+    from backend.models.loading import load_meta_sae, load_sae
+    from backend.steering.directions import latent_direction, meta_direction
+
+    index = CardReader(IndexReader(release.paths.index(args.sae)))
+    sae = load_sae(release, args.sae).sae
+    if args.meta is None:
+        return latent_direction(sae, args.latent, index.card(args.latent).max)
+    metas = release.meta_for(args.sae)
+    if not metas:
+        raise AtlasError(f"SAE {args.sae} of {release.id} has no meta-SAE; steer with --latent instead.")
+    meta = load_meta_sae(release, metas[0].id, sae)
+    members = [latent for latent, _ in build_decompositions(meta, sae).members(args.meta)]
+    max_acts = torch.tensor(index.index.table(["max"])["max"].to_numpy(dtype="float32"))
+    return meta_direction(meta, args.meta, sae, members, max_acts)
+
+
+def _steer(args: argparse.Namespace) -> None:
+    from backend.core.config import default_device
+    from backend.models.language import load_language_model
+    from backend.steering.generate import SteerConfig, steered_generation
+
+    release = get_release(args.release or default_release_id(load_catalog()))
+    cfg = SteerConfig(args.strength, args.clamp, args.tokens, args.temperature, args.seed)
+    direction = _steering_direction(args, release)
+    lm = load_language_model(release.model, default_device())
+    prompt = lm.tokenize(args.prompt)
+    steered: list[int] = []
+    plain: list[int] = []
+    print(f"steered ({'clamped to' if cfg.clamp else 'strength'} {cfg.strength:g}): {args.prompt}", end="", flush=True)
+    for step in steered_generation(lm, release.hook, release.convention, prompt, direction, cfg):
+        if step.steered is not None:
+            shown = len(lm.decode(steered))
+            steered.append(step.steered)
+            print(lm.decode(steered)[shown:], end="", flush=True)
+        if step.plain is not None:
+            plain.append(step.plain)
+    print(f"\nunsteered: {args.prompt}{lm.decode(plain)}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m backend", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -127,6 +178,21 @@ def main(argv: list[str] | None = None) -> int:
         "--loss-points", type=int, default=CurveConfig.loss_points, help="points with the model's loss (0: none)"
     )
     stitch.set_defaults(run=_stitch)
+    steer = sub.add_parser(
+        "steer", help="continue a prompt steered by a latent (or meta-latent), beside the plain text"
+    )
+    steer.add_argument("--release", help="release id (default: the catalog's default)")
+    steer.add_argument("--sae", required=True, help="SAE id within the release (it needs an index)")
+    which = steer.add_mutually_exclusive_group(required=True)
+    which.add_argument("--latent", type=int, help="latent whose decoder direction steers")
+    which.add_argument("--meta", type=int, help="meta-latent (of the SAE's meta-SAE) whose direction steers")
+    steer.add_argument("--prompt", required=True)
+    steer.add_argument("--strength", type=float, default=2.0, help="multiples of the latent's largest activation")
+    steer.add_argument("--clamp", action="store_true", help="clamp the latent to the strength instead of adding")
+    steer.add_argument("--tokens", type=int, default=40, help="new tokens to generate")
+    steer.add_argument("--temperature", type=float, default=0.7, help="0 = greedy")
+    steer.add_argument("--seed", type=int, default=0)
+    steer.set_defaults(run=_steer)
     args = parser.parse_args(argv)
     try:
         args.run(args)

@@ -208,3 +208,64 @@ def test_each_pages_share_link_reproduces_the_view_in_a_fresh_browser(  # type: 
         assert fresh.locator('[data-testid="stAlert"]').filter(has_text="⚠️").count() == 0
     finally:
         colleague.close()
+
+
+def test_the_steering_box_streams_two_continuations(server: str, browser, tiny_release: str) -> None:  # type: ignore[no-untyped-def]
+    page = browser.new_page(viewport={"width": 1400, "height": 1400})
+    page.goto(f"{server}/latent?release={tiny_release}&sae=128&latent=4&prompt=The+river&strength=4")
+    no_dialog(page)
+    button = page.get_by_role("button", name="Generate")
+    button.wait_for(timeout=120_000)
+    page.get_by_text("Press Generate").wait_for(timeout=60_000)
+    button.click()
+    boxes = page.locator(".continuation")
+    seen: set[int] = set()
+    deadline = time.time() + 120
+    # Streaming: the steered box is read while it grows, so more than one length shows before the end.
+    while time.time() < deadline and not page.get_by_text("one generator each").count():
+        if boxes.count():
+            seen.add(len(boxes.first.inner_text()))
+        time.sleep(0.05)
+    assert boxes.count() == 2 and all(boxes.nth(i).inner_text().startswith("The river") for i in range(2))
+    assert len(seen) > 1, seen
+    assert "prompt=The+river" in page.url and "strength=4" in page.url
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "steering.png"), full_page=True)
+
+
+def test_clicking_a_lineage_node_opens_that_latents_card(server: str, browser, tiny_release: str) -> None:  # type: ignore[no-untyped-def]
+    from backend.sources.catalog import get_release
+    from backend.stitching.family import pair_matching
+    from backend.stitching.lineage import lineage
+
+    release = get_release(tiny_release)
+    matching = pair_matching(release, "64", "128")
+    # A latent of the larger SAE with at least one parent in the smaller one.
+    latent = next(i for i in range(128) if lineage(["64", "128"], [matching], "128", i, 0.5).edges)
+    tree = lineage(["64", "128"], [matching], "128", latent, 0.5)
+    other = next(n for i, n in enumerate(tree.nodes) if i != tree.current)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{server}/latent?release={tiny_release}&sae=128&latent={latent}&st=0.5")
+    no_dialog(page)
+    plot = page.locator(".js-plotly-plot").filter(has=page.locator("text=SAE-64")).first
+    plot.wait_for(timeout=120_000)
+    plot.scroll_into_view_if_needed()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.js-plotly-plot')].some(g => g._fullData && g._fullData.length && "
+        "g._fullData[g._fullData.length - 1].customdata)",
+        timeout=60_000,
+    )
+    x, y = plot.evaluate(
+        """(gd, target) => { const fl = gd._fullLayout; const tr = gd._fullData[gd._fullData.length - 1];
+        const i = tr.customdata.findIndex(c => c[0] === target[0] && c[1] === target[1]);
+        const box = gd.getBoundingClientRect();
+        return [box.left + fl._size.l + fl.xaxis.l2p(tr.x[i]), box.top + fl._size.t + fl.yaxis.l2p(tr.y[i])]; }""",
+        [tree.sae_ids[other.level], other.latent],
+    )
+    page.mouse.click(x, y)
+    sae = tree.sae_ids[other.level]
+    page.wait_for_function(
+        f"() => location.search.includes('sae={sae}&') && location.search.includes('latent={other.latent}')",
+        timeout=60_000,
+    )
+    page.get_by_role("heading", name=f"Latent {other.latent}:").wait_for(timeout=60_000)

@@ -8,7 +8,7 @@ weight processing (centred writes to the residual stream) makes the stream equal
 
 import re
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -118,6 +118,40 @@ class LanguageModel:
             self.model(tokens, use_cache=False)
         return apply_convention(store["hidden"].float(), convention)
 
+    @contextmanager
+    def patched(self, hook: str, convention: str, delta: Callable[[Tensor], Tensor]) -> Iterator[None]:
+        """While open, every forward pass adds `delta(activations)` to the residual stream at `hook`.
+
+        `delta` sees the activations `[batch, seq, d_model]` in `convention` (float32) and returns what
+        to add, of the same shape or broadcastable to it. Adding a difference rather than replacing the
+        stream keeps what the convention removed (e.g. the mean); a constant `delta` changes the
+        hook's activations by exactly that vector."""
+        point = HookPoint.parse(hook)
+        if not 0 <= point.layer < len(self.layers):
+            raise AtlasError(f"{self.name} has {len(self.layers)} blocks; there is no block {point.layer}.")
+        layer = self.layers[point.layer]
+
+        def add(hidden: Tensor) -> Tensor:
+            return (hidden.float() + delta(apply_convention(hidden.float(), convention))).to(hidden.dtype)
+
+        def pre(_m: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+            if args:
+                return (add(args[0]), *args[1:]), kwargs
+            return args, {**kwargs, "hidden_states": add(kwargs["hidden_states"])}
+
+        def post(_m: Any, _args: Any, out: Any) -> Any:
+            return (add(out[0]), *out[1:]) if isinstance(out, tuple) else add(out)
+
+        handle = (
+            layer.register_forward_pre_hook(pre, with_kwargs=True)
+            if point.kind == "pre"
+            else layer.register_forward_hook(post)
+        )
+        try:
+            yield
+        finally:
+            handle.remove()
+
     @torch.no_grad()
     def next_token_loss(
         self,
@@ -129,37 +163,10 @@ class LanguageModel:
     ) -> Tensor:
         """Per-token next-token cross-entropy `[batch, seq - 1]` of `tokens [batch, seq]`, with the
         activations at `hook` (in `convention`) replaced by `replace(activations)` when given."""
-        point = HookPoint.parse(hook)
-        layer = self.layers[point.layer]
-
-        def swap(hidden: Tensor) -> Tensor:
-            assert replace is not None
-            seen = apply_convention(hidden.float(), convention)
-            # Only the difference is added, so what the convention removed (e.g. the mean) stays.
-            return (hidden.float() + replace(seen) - seen).to(hidden.dtype)
-
-        def pre(_m: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
-            if args:
-                return (swap(args[0]), *args[1:]), kwargs
-            return args, {**kwargs, "hidden_states": swap(kwargs["hidden_states"])}
-
-        def post(_m: Any, _args: Any, out: Any) -> Any:
-            return (swap(out[0]), *out[1:]) if isinstance(out, tuple) else swap(out)
-
-        handle = None
-        if replace is not None:
-            handle = (
-                layer.register_forward_pre_hook(pre, with_kwargs=True)
-                if point.kind == "pre"
-                else layer.register_forward_hook(post)
-            )
         tokens = tokens.to(self.device)
-        try:
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=autocast):
-                logits = self.model(tokens, use_cache=False).logits.float()
-        finally:
-            if handle is not None:
-                handle.remove()
+        swap = self.patched(hook, convention, lambda seen: replace(seen) - seen) if replace else nullcontext()
+        with swap, torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=autocast):
+            logits = self.model(tokens, use_cache=False).logits.float()
         return torch.nn.functional.cross_entropy(
             logits[:, :-1].flatten(0, 1), tokens[:, 1:].flatten(), reduction="none"
         ).view(len(tokens), -1)
@@ -172,6 +179,10 @@ class LanguageModel:
     def token_strings(self, ids: list[int]) -> list[str]:
         """Each id decoded on its own, as the dashboard shows tokens."""
         return [self.tokenizer.decode([i]) for i in ids]  # type: ignore[misc]
+
+    def decode(self, ids: list[int]) -> str:
+        """The text of a generated sequence, special tokens (e.g. EOS) left out."""
+        return str(self.tokenizer.decode(ids, skip_special_tokens=True))
 
     def vocab_strings(self) -> list[str]:
         return [str(t) for t in self.tokenizer.batch_decode([[i] for i in range(len(self.tokenizer))])]

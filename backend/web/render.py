@@ -22,3 +22,12 @@ def highlighted_tokens(tokens: list[str], acts: list[float], scale: float, focus
         title = html.escape(f"{token!r}: {act:.3f}", quote=True)
         parts.append(f'<span class="tok" style="{style}" title="{title}">{token_text(token)}</span>')
     return '<div class="example">' + "".join(parts) + "</div>"
+
+
+def continuation_html(prompt: str, continuation: str) -> str:
+    """A prompt (muted) and the model's continuation of it, both escaped, line breaks kept."""
+
+    def lines(text: str) -> str:
+        return html.escape(text, quote=True).replace("\n", "<br>")
+
+    return f'<div class="continuation"><span class="prompt">{lines(prompt)}</span>{lines(continuation)}</div>'

@@ -11,6 +11,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from backend.polysemy.probe import DEFAULT_MODE, MODES, Mode
 from backend.sources.catalog import Release, default_release_id
+from backend.steering.generate import MAX_STRENGTH
 from backend.stitching.curves import DEFAULT_ORDER, ORDERS, Order
 
 MAP_COLOURS = ("meta-latent", "density", "novelty")
@@ -19,6 +20,7 @@ MAX_CONTEXTS = 8
 MAX_CONTEXT_CHARS = 500
 
 MAX_TEXT = 2000
+MAX_PROMPT = 500
 N = TypeVar("N", int, float)
 
 
@@ -50,6 +52,12 @@ class View:
     mode: Mode = DEFAULT_MODE
     """Where the word is read: PS-Eval's template or the plain context."""
     probe_set: str = PROBE_SETS[0]
+    prompt: str = ""
+    """Prompt the model continues, steered and not."""
+    strength: float | None = None
+    """Steering strength in units of the latent's largest activation; None = the page's default."""
+    clamp: bool = False
+    """Clamp the latent to the strength instead of adding its direction."""
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
     def params(self, **changes: object) -> dict[str, str]:
@@ -70,6 +78,9 @@ class View:
             "ctx": "\n".join(self.contexts),
             "mode": None if self.mode == DEFAULT_MODE else self.mode,
             "set": None if self.probe_set == PROBE_SETS[0] else self.probe_set,
+            "prompt": self.prompt,
+            "strength": self.strength,
+            "clamp": "1" if self.clamp else None,
         }
         values.update(changes)
         return {key: str(val) for key, val in values.items() if val not in (None, "")}
@@ -86,6 +97,20 @@ def _number(raw: str | None, name: str, kind: type[N], warnings: list[str]) -> N
         return None
     if not 0 <= value < 1e12:
         warnings.append(f"Ignored {name}={value}: must be a non-negative number.")
+        return None
+    return value
+
+
+def _strength(raw: str | None, warnings: list[str]) -> float | None:
+    """A steering strength from -MAX_STRENGTH to MAX_STRENGTH; None (and a warning) for anything else."""
+    if raw in (None, ""):
+        return None
+    try:
+        value = float(str(raw))
+    except ValueError:
+        value = float("nan")
+    if not -MAX_STRENGTH <= value <= MAX_STRENGTH:
+        warnings.append(f"Ignored the steering strength: give a number from -{MAX_STRENGTH:g} to {MAX_STRENGTH:g}.")
         return None
     return value
 
@@ -147,6 +172,9 @@ def parse_view(params: Mapping[str, str], catalog: dict[str, Release]) -> View:
         contexts=_contexts(params.get("ctx", ""), warnings),
         mode=cast(Mode, _choice(params.get("mode"), "mode", MODES, warnings)),
         probe_set=_choice(params.get("set"), "set", PROBE_SETS, warnings),
+        prompt=params.get("prompt", "")[:MAX_PROMPT],
+        strength=_strength(params.get("strength"), warnings),
+        clamp=params.get("clamp") == "1",
         warnings=tuple(warnings),
     )
 

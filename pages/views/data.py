@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import streamlit as st
+import torch
 
 from backend.core.errors import AtlasError
 from backend.explore.latent_map import cached_map, map_path, map_table, meta_labels, novelty, top_meta_latents
@@ -24,14 +25,18 @@ from backend.polysemy.bench import cached_predictions
 from backend.polysemy.probe import Mode, WordProbe, probe_word
 from backend.polysemy.probe_sets import hub_probe_set, wordnet_probe_set
 from backend.sources.neuronpedia import EXPLANATIONS
+from backend.steering.directions import Direction, latent_direction, meta_direction
 from backend.stitching.family import (
     CurveConfig,
     cached_curves,
     curves_path,
     matching_path,
+    neighbour_pairs,
     pair_classification,
+    pair_matching,
 )
-from backend.stitching.matching import Classification
+from backend.stitching.lineage import Lineage, lineage
+from backend.stitching.matching import Classification, Matching
 from pages.views.state import catalog
 
 
@@ -300,3 +305,33 @@ def _atomicity(release_id: str, meta_id: str, stamp: tuple[float | None, float |
 def latent_atomicity(release_id: str, meta_id: str) -> pd.DataFrame:
     """Every latent's meta-SAE reconstruction cosine and number of parts (backend/metasae/atomicity.py)."""
     return _atomicity(release_id, meta_id, meta_stamp(release_id, meta_id))
+
+
+@st.cache_resource(max_entries=2, show_spinner="Matching the decoders of neighbouring sizes…")
+def _family_matchings(release_id: str, stamps: tuple) -> list[Matching]:
+    release = catalog()[release_id]
+    return [pair_matching(release, small, large) for small, large in neighbour_pairs(release)]
+
+
+def family_lineage(release_id: str, sae_id: str, latent: int, threshold: float) -> Lineage:
+    """The latent's lineage from the stored matchings of every neighbouring pair (computed and stored if missing)."""
+    release = catalog()[release_id]
+    pairs = neighbour_pairs(release)
+    stamps = (
+        tuple(_mtime(matching_path(release, small, large)) for small, large in pairs),
+        tuple(sae_stamp(release_id, other) for other in release.sae_ids),
+    )
+    return lineage(release.sae_ids, _family_matchings(release_id, stamps), sae_id, latent, threshold)
+
+
+def latent_steering(release_id: str, sae_id: str, latent: int) -> Direction:
+    """Steering along a latent, in units of its largest indexed activation."""
+    return latent_direction(sae(release_id, sae_id), latent, card(release_id, sae_id, latent).max)
+
+
+def meta_steering(release_id: str, meta_id: str, meta_latent: int, threshold: float) -> Direction:
+    """Steering along a meta-latent, in units of its member latents' mean largest activation."""
+    over = catalog()[release_id].meta(meta_id).over
+    members = [latent for latent, _ in decompositions(release_id, meta_id).members(meta_latent, threshold)]
+    max_acts = torch.tensor(latent_table(release_id, over)["max"].to_numpy(dtype=np.float32))
+    return meta_direction(meta_sae(release_id, meta_id), meta_latent, sae(release_id, over), members, max_acts)

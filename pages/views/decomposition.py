@@ -6,16 +6,8 @@ from backend.core.errors import AtlasError
 from backend.metasae.decompose import Decompositions, meta_label
 from backend.metasae.graph import related_graph
 from backend.web.urlstate import View
-from pages.views.data import (
-    closest_in_smaller,
-    decompositions,
-    latent_labels,
-    latent_table,
-    meta_logit_lens,
-    row_cosine,
-)
+from pages.views.data import decompositions, latent_table, meta_logit_lens, row_cosine
 from pages.views.figures import decomposition_bars, related_graph_figure
-from pages.views.state import catalog
 from pages.views.widgets import latent_link, meta_link
 
 
@@ -96,26 +88,3 @@ def related_section(view: View, table: Decompositions, latent: int, threshold: f
             latent_link(view, other, labels[other])
         row[1].write(f"{score:.3f}")
         row[2].write("via " + ", ".join(str(m) for m in shared))
-
-
-def across_sizes_section(view: View, latent: int) -> None:
-    """For a latent of a larger SAE, its closest latents in every smaller SAE of the family."""
-    release = catalog()[view.release]
-    ids = release.sae_ids
-    smaller = ids[: ids.index(view.sae)]
-    if not smaller:
-        return
-    st.subheader("Across sizes: what it split from")
-    try:
-        matches = closest_in_smaller(view.release, view.sae, latent)
-    except AtlasError as err:
-        st.caption(f"The smaller SAEs are not available ({err}).")
-        return
-    for sid, found in matches.items():
-        st.markdown(f"**SAE {sid}**")
-        small_labels = latent_labels(view.release, sid)
-        for other, cosine in found:
-            cols = st.columns([1, 4])
-            cols[0].write(f"{cosine:.3f}")
-            with cols[1]:
-                latent_link(view, other, small_labels[other] if small_labels else "", sae=sid)

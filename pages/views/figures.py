@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 
 from backend.explore.latent_map import NO_META
 from backend.metasae.graph import Graph
+from backend.stitching.lineage import Lineage, layout
 
 PALETTE = [
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22",
@@ -18,6 +19,7 @@ PALETTE = [
 """Colours of meta-latents on the map (they repeat every 24)."""
 STATUS_COLOURS = {"novel": "#e6550d", "reconstruction": "#3182bd", "dead": "#bbbbbb"}
 NODE_COLOURS = {"latent": "#c0392b", "meta": "#2e86de", "member": "#95a5a6"}
+LINEAGE_COLOURS = {"current": "#c0392b", "split": "#e67e22", "latent": "#2e86de"}
 TIGHT = {"t": 10, "b": 30, "l": 10, "r": 10}
 
 
@@ -162,4 +164,45 @@ def atomicity_histogram(cosines: np.ndarray, composition: float, atom: float) ->
     fig.add_vline(x=atom, line_dash="dot")
     fig.add_vline(x=composition, line_dash="dash")
     fig.update_layout(height=280, margin=TIGHT, yaxis_title="latents")
+    return fig
+
+
+def lineage_figure(tree: Lineage, labels: dict[str, list[str] | None]) -> go.Figure:
+    """A latent's lineage, one row per SAE size (smallest on top); each node carries [SAE id, latent] as
+    customdata, edges are drawn thicker the higher their decoder cosine."""
+    xy = layout(tree)
+    fig = go.Figure()
+    for parent, child, cos in tree.edges:
+        (x0, y0), (x1, y1) = xy[parent], xy[child]
+        fig.add_trace(
+            go.Scatter(
+                x=[x0, x1], y=[y0, y1], mode="lines", hoverinfo="skip", showlegend=False,
+                line={"color": "#999", "width": 1 + 6 * max(0.0, cos - 0.5)},
+            )
+        )  # fmt: skip
+    texts, hovers, colours = [], [], []
+    for i, node in enumerate(tree.nodes):
+        sae_id = tree.sae_ids[node.level]
+        names = labels.get(sae_id)
+        label = names[node.latent] if names else ""
+        shape = tree.shape(i)
+        texts.append(f"#{node.latent} {label[:18]}")
+        cosines = [f"{c:.2f}" for p, k, c in tree.edges if i in (p, k)]
+        hovers.append(f"SAE-{sae_id} #{node.latent} {label}<br>{shape or 'no split'}; cosines {', '.join(cosines)}")
+        colours.append(LINEAGE_COLOURS["current" if i == tree.current else "split" if shape else "latent"])
+    fig.add_trace(
+        go.Scatter(
+            x=[x for x, _ in xy], y=[y for _, y in xy], mode="markers+text", text=texts, textposition="bottom center",
+            hovertext=hovers, hoverinfo="text", showlegend=False,
+            customdata=[[tree.sae_ids[n.level], n.latent] for n in tree.nodes],
+            marker={"size": 16, "color": colours, "line": {"width": 1, "color": "#333"}},
+        )
+    )  # fmt: skip
+    levels = sorted({n.level for n in tree.nodes})
+    fig.update_yaxes(
+        tickvals=[-lv for lv in levels], ticktext=[f"SAE-{tree.sae_ids[lv]}" for lv in levels], zeroline=False
+    )
+    width = max(sum(n.level == lv for n in tree.nodes) for lv in levels)
+    fig.update_xaxes(visible=False, range=[-width / 2 - 0.5, width / 2 + 0.5])
+    fig.update_layout(height=120 + 90 * len(levels), margin={**TIGHT, "l": 80}, dragmode=False)
     return fig

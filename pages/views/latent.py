@@ -7,10 +7,12 @@ import streamlit as st
 from backend.core.errors import AtlasError
 from backend.index.cards import Card, Example
 from backend.web.render import highlighted_tokens
-from pages.views.data import card, cards
-from pages.views.decomposition import across_sizes_section, decomposition_section
+from pages.views.data import card, cards, latent_steering
+from pages.views.decomposition import decomposition_section
 from pages.views.figures import activation_histogram
+from pages.views.lineage import lineage_section
 from pages.views.state import catalog, current_view, meta_id_for
+from pages.views.steering import steering_section
 from pages.views.stitch_badge import stitching_badges
 from pages.views.widgets import index_ready, latent_link
 
@@ -61,6 +63,13 @@ stats[0].metric("Density", f"{latent_card.density:.4%}", help="Fraction of index
 stats[1].metric("Max activation", f"{latent_card.max:.3f}")
 stats[2].metric("Mean (when firing)", f"{latent_card.mean:.3f}")
 stats[3].metric("Tokens firing", f"{latent_card.count:,}")
+steering_section(
+    view,
+    f"latent {latent_card.latent}",
+    "its largest activation",
+    lambda: latent_steering(view.release, view.sae, latent_card.latent),
+    can_clamp=True,
+)
 
 
 def show_example(example: Example, scale: float) -> None:
@@ -110,4 +119,4 @@ meta_id = meta_id_for(view)
 if meta_id is not None:
     decomposition_section(view, meta_id, latent_card.latent)
 stitching_badges(view, latent_card.latent)
-across_sizes_section(view, latent_card.latent)
+lineage_section(view, latent_card.latent)

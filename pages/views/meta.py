@@ -4,10 +4,11 @@ import streamlit as st
 
 from backend.core.errors import AtlasError
 from backend.metasae.decompose import meta_label
-from pages.views.data import decompositions, latent_table
+from pages.views.data import decompositions, latent_table, meta_steering
 from pages.views.decomposition import logit_lens_table, threshold_control
 from pages.views.figures import meta_activation_histogram
 from pages.views.state import catalog, current_view, meta_id_for
+from pages.views.steering import steering_section
 from pages.views.widgets import latent_link
 
 view = current_view()
@@ -16,6 +17,7 @@ meta_id = meta_id_for(view)
 if meta_id is None:
     st.error(f"SAE {view.sae} of {release.title} has no meta-SAE. Pick the SAE a meta-SAE sits on in the sidebar.")
     st.stop()
+meta: str = meta_id
 try:
     table = decompositions(view.release, meta_id)
 except AtlasError as err:
@@ -38,6 +40,13 @@ cols = st.columns(3)
 cols[0].metric("Latents containing it", f"{len(members):,}")
 cols[1].metric("Fraction of latents", f"{len(members) / table.d_sae:.2%}")
 cols[2].metric("Strongest activation", f"{members[0][1]:.3f}" if members else "—")
+steering_section(
+    view,
+    f"meta-latent {view.meta_latent}",
+    "its member latents' mean largest activation",
+    lambda: meta_steering(view.release, meta, view.meta_latent, threshold),
+    can_clamp=False,
+)
 
 left, right = st.columns([3, 2])
 with left:

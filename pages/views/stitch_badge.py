@@ -21,7 +21,7 @@ def stitching_badges(view: View, latent: int) -> None:
         return
     threshold = stitch_threshold(view)
     st.subheader("Across sizes (stitching)")
-    st.caption(f"Decoder cosine threshold {threshold:.2f}; change it on the Stitching page.")
+    st.caption(f"Decoder cosine threshold {threshold:.2f}; change it in the lineage below or on the Stitching page.")
     left, right = st.columns(2)
     with left:
         if smaller is not None:

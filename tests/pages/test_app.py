@@ -97,14 +97,15 @@ def test_latent_card_shows_its_decomposition_and_related_latents(tiny_release: s
     subheaders = [s.value for s in at.subheader]
     assert any(s.startswith("Decomposition by meta-SAE") for s in subheaders)
     assert "Related latents (shared meta-latents)" in subheaders
-    assert "Across sizes: what it split from" in subheaders
+    assert "Lineage across sizes" in subheaders
 
 
 def test_threshold_slider_changes_the_url(tiny_release: str) -> None:
     at = run("latent", release=tiny_release, sae="128", latent="4")
-    at.slider[0].set_value(at.slider[0].max).run()
+    slider = next(s for s in at.slider if s.label == "Meta-latent threshold")
+    slider.set_value(slider.max).run()
     no_crash(at)
-    assert float(at.query_params["t"]) == pytest.approx(at.slider[0].max, rel=1e-3)
+    assert float(at.query_params["t"]) == pytest.approx(slider.max, rel=1e-3)
 
 
 def test_meta_latent_card_renders(tiny_release: str) -> None:

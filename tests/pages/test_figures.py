@@ -3,7 +3,15 @@
 import numpy as np
 import pandas as pd
 
-from pages.views.figures import STATUS_COLOURS, decomposition_bars, latent_map_figure, stitching_figure
+from backend.stitching.lineage import Lineage, Node
+from pages.views.figures import (
+    LINEAGE_COLOURS,
+    STATUS_COLOURS,
+    decomposition_bars,
+    latent_map_figure,
+    lineage_figure,
+    stitching_figure,
+)
 
 
 def test_decomposition_bars_put_the_strongest_on_top() -> None:
@@ -39,3 +47,20 @@ def test_latent_map_colours_by_status_and_marks_the_latent() -> None:
     assert list(fig.data[0].marker.color) == [STATUS_COLOURS[s] for s in table["status"]]
     assert fig.layout.annotations[0].text == "#1"
     assert not latent_map_figure(table, "", marked=None).layout.annotations
+
+
+def test_lineage_figure_marks_the_latent_and_carries_each_nodes_card() -> None:
+    tree = Lineage(
+        sae_ids=["4", "8"],
+        nodes=[Node(0, 2), Node(1, 5), Node(1, 6)],
+        edges=[(0, 1, 0.9), (0, 2, 0.75)],
+        current=1,
+    )
+    fig = lineage_figure(tree, {"4": ["a", "b", "parent"], "8": None})
+    nodes = fig.data[-1]
+    assert [list(c) for c in nodes.customdata] == [["4", 2], ["8", 5], ["8", 6]]
+    assert list(nodes.marker.color) == [LINEAGE_COLOURS["split"], LINEAGE_COLOURS["current"], LINEAGE_COLOURS["latent"]]
+    assert nodes.text[0] == "#2 parent"
+    assert len(fig.data) == 3, "one line per edge, then the nodes"
+    # The parent sits above its children, centred between them.
+    assert nodes.y[0] > nodes.y[1] == nodes.y[2] and nodes.x[0] == 0 == (nodes.x[1] + nodes.x[2])

@@ -2,38 +2,9 @@
 
 import pytest
 import torch
-from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from backend.core.errors import AtlasError
 from backend.models.language import HookPoint, LanguageModel, apply_convention
-
-
-def tokenizer() -> PreTrainedTokenizerFast:
-    from tokenizers import Tokenizer, models, pre_tokenizers
-
-    tok = Tokenizer(models.WordLevel({f"w{i}": i for i in range(50)}, unk_token="w0"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="w1", eos_token="w2")
-
-
-@pytest.fixture(params=["gpt2", "llama"])
-def lm(request: pytest.FixtureRequest) -> LanguageModel:
-    torch.manual_seed(0)
-    if request.param == "gpt2":
-        model = GPT2LMHeadModel(GPT2Config(n_layer=4, n_embd=16, n_head=2, vocab_size=50, n_positions=32))
-    else:
-        model = LlamaForCausalLM(
-            LlamaConfig(
-                num_hidden_layers=4,
-                hidden_size=16,
-                intermediate_size=32,
-                num_attention_heads=2,
-                num_key_value_heads=2,
-                vocab_size=50,
-            )
-        )
-    return LanguageModel(model, tokenizer(), request.param)
-
 
 TOKENS = torch.randint(0, 50, (2, 7), generator=torch.Generator().manual_seed(1))
 

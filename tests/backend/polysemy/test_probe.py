@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import torch
 
+from backend.models.language import LanguageModel
 from backend.models.sae import SAE, SAEConfig
 from backend.polysemy.probe import NO_LATENT, Confusion, Located, balanced, locate, probe_word, word_vectors
 from backend.sources.catalog import parse_release
-from tests.backend.models.test_language import LanguageModel, LlamaConfig, LlamaForCausalLM, tokenizer
+from tests.backend.tiny_models import tiny_lm
 
 RELEASE = parse_release(
     "probe",
@@ -50,12 +51,7 @@ def test_metrics_without_positives_are_undefined_not_zero() -> None:
 
 @pytest.fixture(scope="module")
 def lm() -> LanguageModel:
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(
-        LlamaConfig(num_hidden_layers=4, hidden_size=16, intermediate_size=32, num_attention_heads=2,
-                    num_key_value_heads=2, vocab_size=50)
-    )  # fmt: skip
-    return LanguageModel(model, tokenizer(), "tiny-llama")
+    return tiny_lm("llama")
 
 
 def test_the_word_is_read_at_its_token(lm: LanguageModel) -> None:

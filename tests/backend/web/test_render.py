@@ -1,4 +1,4 @@
-from backend.web.render import highlighted_tokens
+from backend.web.render import continuation_html, highlighted_tokens
 
 
 def test_tokens_are_escaped() -> None:
@@ -11,3 +11,9 @@ def test_tokens_are_escaped() -> None:
 def test_shading_follows_activation() -> None:
     html = highlighted_tokens(["a", "b"], [2.0, 0.0], 2.0)
     assert "rgba(255, 140, 0, 1.00)" in html and "rgba(255, 140, 0, 0.00)" in html
+
+
+def test_continuations_are_escaped_and_keep_line_breaks() -> None:
+    out = continuation_html("<b>hi</b>", " a\n<script>")
+    assert "<script>" not in out and "&lt;script&gt;" in out and "<br>" in out
+    assert '<span class="prompt">&lt;b&gt;hi&lt;/b&gt;</span>' in out

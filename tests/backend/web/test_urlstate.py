@@ -43,3 +43,13 @@ def test_share_link_of_the_default_page_is_the_root_whatever_the_address_bar_say
 
     assert share_link("http://host:8501/overview?x=1", "", {"sae": "64"}) == "http://host:8501/?sae=64"
     assert share_link("https://h/app/search", "search", {"q": "a"}, "/app/") == "https://h/app/search?q=a"
+
+
+def test_steering_state_round_trips_and_validates() -> None:
+    catalog = load_catalog()
+    view = parse_view({"release": "tiny", "prompt": "x" * 900, "strength": "-2.5", "clamp": "1"}, catalog)
+    assert (len(view.prompt), view.strength, view.clamp) == (500, -2.5, True)
+    assert parse_view(view.params(), catalog) == view
+    for bad in ("nan", "inf", "101", "big"):
+        rejected = parse_view({"release": "tiny", "strength": bad}, catalog)
+        assert rejected.strength is None and "steering strength" in rejected.warnings[0]

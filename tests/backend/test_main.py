@@ -1,0 +1,34 @@
+"""The command line on the tiny release: steering from the CLI, and its errors."""
+
+import pytest
+
+from backend.__main__ import main
+
+
+def test_steer_at_strength_zero_prints_the_same_text_twice(tiny_release: str, capsys: pytest.CaptureFixture) -> None:
+    args = ["steer", "--release", tiny_release, "--sae", "128", "--latent", "4", "--prompt", "A dog is"]
+    assert main([*args, "--strength", "0", "--tokens", "12", "--temperature", "0"]) == 0
+    steered, plain = capsys.readouterr().out.strip().split("\n")[-2:]
+    assert steered.startswith("steered (strength 0): A dog is") and plain.startswith("unsteered: A dog is")
+    assert steered.split(": ", 1)[1] == plain.split(": ", 1)[1]
+
+
+def test_steer_with_a_meta_latent(tiny_release: str, capsys: pytest.CaptureFixture) -> None:
+    args = ["steer", "--release", tiny_release, "--sae", "128", "--meta", "3", "--prompt", "A dog is", "--tokens", "8"]
+    assert main(args) == 0
+    assert "unsteered: A dog is" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--sae", "64", "--meta", "1"], "has no meta-SAE"),
+        (["--sae", "128", "--latent", "999"], "out of range"),
+        (["--sae", "128", "--latent", "4", "--strength", "1e9"], "strength"),
+    ],
+)
+def test_steer_errors_are_one_line(
+    tiny_release: str, capsys: pytest.CaptureFixture, extra: list[str], message: str
+) -> None:
+    assert main(["steer", "--release", tiny_release, "--prompt", "A dog is", *extra]) == 2
+    assert message in capsys.readouterr().err
