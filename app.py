@@ -1,14 +1,18 @@
 """SAE Atlas: the router. Picks the release and SAE in the sidebar, then runs the chosen page."""
 
+import logging
+
 import streamlit as st
 
-from backend.core.errors import AtlasError
+from backend.core.errors import AtlasError, StoreError
 from backend.pipeline.build import ready_saes
+from backend.web.render import md
 from backend.web.urlstate import share_link
 from pages.views.build_status import build_complete, require_family, require_sae
 from pages.views.state import catalog, current_view, show_warnings
-from pages.views.widgets import style
+from pages.views.widgets import repair_command, style
 
+LOG = logging.getLogger("sae_atlas")
 st.set_page_config(page_title="SAE Atlas", page_icon="🗺️", layout="wide")
 style()
 
@@ -31,7 +35,7 @@ try:
     sae_named = "sae" in st.query_params
     view = current_view()
 except AtlasError as err:
-    st.error(f"The release catalog cannot be read: {err} Fix assets/catalog.toml (or ATLAS_CATALOG) and reload.")
+    st.error(f"The release catalog cannot be read: {md(err)} Fix assets/catalog.toml (or ATLAS_CATALOG) and reload.")
     st.stop()
 
 with st.sidebar:
@@ -69,7 +73,16 @@ if not build_complete(release):
         require_family(view, release, FAMILY_PAGES[navigation.url_path])
     else:
         require_sae(view, release)
-navigation.run()
+try:
+    navigation.run()
+except StoreError as err:
+    st.error(f"{md(err)} Repair it with {repair_command(release, view.sae)}; the rest of the app keeps working.")
+except AtlasError as err:
+    st.error(f"{md(err)} Pick another view in the sidebar, or fix the cause and reload.")
+except Exception:
+    # A bug, not a bad input: the visitor gets a sentence, the operator the traceback in the server log.
+    LOG.exception("Page %s failed", navigation.url_path)
+    st.error("This view failed unexpectedly; the details are in the server log. Other views keep working.")
 
 with st.sidebar:
     st.caption("Link to this view (copy with the button at its right):")

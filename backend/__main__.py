@@ -7,6 +7,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from backend.core.errors import AtlasError
@@ -17,6 +18,36 @@ if TYPE_CHECKING:
     from backend.steering.directions import Direction
 
 WAIT_SECONDS = 10
+
+
+def _whole(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number in [low, high], refused with a one-line message otherwise."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r:.40} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low} to {high}, got {value}")
+        return value
+
+    return parse
+
+
+def _finite(low: float, high: float) -> Callable[[str], float]:
+    """An argparse type: a finite number in [low, high] (nan and inf are refused)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r:.40} is not a number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low:g} to {high:g}, got {text}")
+        return value
+
+    return parse
 
 
 def _list(_args: argparse.Namespace) -> None:
@@ -157,14 +188,16 @@ def main(argv: list[str] | None = None) -> int:
     index = sub.add_parser("index", help="index one SAE of any release over its corpus, running the model")
     index.add_argument("--release", help="release id (default: the catalog's default)")
     index.add_argument("--sae", required=True, help="SAE id within the release")
-    index.add_argument("--contexts", type=int, default=1024, help="corpus contexts to index")
+    index.add_argument("--contexts", type=_whole(1, 10**7), default=1024, help="corpus contexts to index")
     index.set_defaults(run=_index)
     meta = sub.add_parser("train-meta", help="train a meta-SAE on an SAE's decoder rows and register it")
     meta.add_argument("--release", help="release id (default: the catalog's default)")
     meta.add_argument("--sae", required=True, help="SAE id within the release")
-    meta.add_argument("--d-meta", type=int, required=True, help="number of meta-latents (paper: about d_sae / 21)")
-    meta.add_argument("--k", type=int, default=4, help="active meta-latents per latent in training")
-    meta.add_argument("--epochs", type=float, default=200)
+    meta.add_argument(
+        "--d-meta", type=_whole(1, 1 << 20), required=True, help="number of meta-latents (paper: about d_sae / 21)"
+    )
+    meta.add_argument("--k", type=_whole(1, 1024), default=4, help="active meta-latents per latent in training")
+    meta.add_argument("--epochs", type=_finite(1e-3, 2000), default=200)
     meta.set_defaults(run=_train_meta)
     from backend.stitching.curves import ORDERS
     from backend.stitching.family import CurveConfig
@@ -172,10 +205,15 @@ def main(argv: list[str] | None = None) -> int:
 
     stitch = sub.add_parser("stitch", help="stitching curves of every neighbouring pair of a release's SAEs")
     stitch.add_argument("--release", help="release id (default: the catalog's default)")
-    stitch.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, help="reconstruction cosine threshold")
+    stitch.add_argument(
+        "--threshold", type=_finite(0.5, 1.0), default=DEFAULT_THRESHOLD, help="reconstruction cosine threshold"
+    )
     stitch.add_argument("--order", default="grouped", choices=ORDERS)
     stitch.add_argument(
-        "--loss-points", type=int, default=CurveConfig.loss_points, help="points with the model's loss (0: none)"
+        "--loss-points",
+        type=_whole(0, 64),
+        default=CurveConfig.loss_points,
+        help="points with the model's loss (0: none)",
     )
     stitch.set_defaults(run=_stitch)
     steer = sub.add_parser(
@@ -187,10 +225,12 @@ def main(argv: list[str] | None = None) -> int:
     which.add_argument("--latent", type=int, help="latent whose decoder direction steers")
     which.add_argument("--meta", type=int, help="meta-latent (of the SAE's meta-SAE) whose direction steers")
     steer.add_argument("--prompt", required=True)
-    steer.add_argument("--strength", type=float, default=2.0, help="multiples of the latent's largest activation")
+    steer.add_argument(
+        "--strength", type=_finite(-100, 100), default=2.0, help="multiples of the latent's largest activation"
+    )
     steer.add_argument("--clamp", action="store_true", help="clamp the latent to the strength instead of adding")
-    steer.add_argument("--tokens", type=int, default=40, help="new tokens to generate")
-    steer.add_argument("--temperature", type=float, default=0.7, help="0 = greedy")
+    steer.add_argument("--tokens", type=_whole(1, 200), default=40, help="new tokens to generate")
+    steer.add_argument("--temperature", type=_finite(0, 2), default=0.7, help="0 = greedy")
     steer.add_argument("--seed", type=int, default=0)
     steer.set_defaults(run=_steer)
     args = parser.parse_args(argv)

@@ -178,6 +178,7 @@ SHARED_VIEWS = [
     # (path and query opened first, heading that proves the view, text that proves its state)
     ("/?sae=64", "SAE 64", "Quality on held-out tokens"),
     ("/latent?sae=128&latent=4", "Latent 4:", "Top activations"),
+    ("/latent?sae=128&latent=4&prompt=The+river&strength=3&st=0.6", "Latent 4:", "Press Generate"),
     ("/meta?sae=128&m=3", "Meta-latent 3", "Member latents"),
     ("/search?sae=128&text=Albert+Einstein+was+a+physicist.", "Search latents", "Top latents of each token"),
     ("/stitching?order=novel-first", "SAE stitching", "Stitching curves"),
@@ -269,3 +270,19 @@ def test_clicking_a_lineage_node_opens_that_latents_card(server: str, browser, t
         timeout=60_000,
     )
     page.get_by_role("heading", name=f"Latent {other.latent}:").wait_for(timeout=60_000)
+
+
+def test_markdown_in_parameters_is_shown_as_text(server: str, browser, tiny_release: str) -> None:  # type: ignore[no-untyped-def]
+    from urllib.parse import quote, urlsplit
+
+    attack = "![p](https://x.invalid/p.png) [Session expired: log in](https://x.invalid/login)"
+    page = browser.new_page()
+    requested: list[str] = []
+    page.on("request", lambda r: requested.append(r.url))
+    page.goto(f"{server}/search?release={tiny_release}&sae=128&q={quote(attack)}&latent={quote(attack)}")
+    no_dialog(page)
+    page.get_by_text("latents match").wait_for(timeout=120_000)
+    page.get_by_text("Session expired: log in").first.wait_for(timeout=60_000)
+    assert page.locator("img[src*='x.invalid']").count() == 0
+    assert page.locator("a[href*='x.invalid']").count() == 0
+    assert not [url for url in requested if urlsplit(url).hostname == "x.invalid"]

@@ -23,3 +23,12 @@ def data_dir() -> Path:
 def default_device() -> torch.device:
     """CUDA when present, else CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+READ_ONLY_ENV = "ATLAS_READ_ONLY"
+"""Set to 1 on a shared deployment: the app then only reads what is built, and hides every action that
+trains, computes an analysis, imports from the internet or parses an upload (SECURITY.md)."""
+
+
+def read_only() -> bool:
+    return os.environ.get(READ_ONLY_ENV, "").strip().lower() in ("1", "true", "yes")

@@ -27,3 +27,10 @@ class StoreError(AtlasError):
 
 class IncompatibleError(AtlasError):
     """Two objects that must agree (an SAE and a meta-SAE, two SAEs of a family) do not."""
+
+
+def first_line(err: BaseException, limit: int = 200) -> str:
+    """The first line of an exception's message (its type name when the message is empty), for
+    messages that quote a library's error without its traceback-sized detail."""
+    lines = str(err).strip().splitlines()
+    return (lines[0] if lines else type(err).__name__)[:limit]

@@ -1,6 +1,7 @@
 """Atomic file writes (a reader sees the old file or the new one, never half of one), and keyed Parquet
 caches: a table stored with the key of what it was computed from, reused only when the key matches."""
 
+import fcntl
 import json
 import os
 import tempfile
@@ -16,18 +17,47 @@ import pyarrow.parquet as pq
 KEY_FIELD = b"key"
 
 
+def fsync_path(path: Path) -> None:
+    """Flush a file's (or a folder's) contents to the disk, so a power cut after a rename cannot leave
+    the new name pointing at unwritten blocks."""
+    flags = os.O_RDONLY | (os.O_DIRECTORY if path.is_dir() else 0)
+    fd = os.open(path, flags)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 @contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
-    """Yield a temporary path beside `target`; on success it replaces `target` in one rename."""
+    """Yield a temporary path beside `target`; on success it is flushed to disk and replaces `target`
+    in one rename (then the folder's entry is flushed too). On any failure, a full disk included,
+    `target` is left as it was."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp = Path(name)
     try:
         yield tmp
+        fsync_path(tmp)
         os.replace(tmp, target)
+        fsync_path(target.parent)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive `flock` on `path` (waiting for it): read-modify-write of a shared file by
+    several processes (two app sessions registering at once) then loses no one's change. The kernel
+    drops the lock when a process dies."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def write_json_atomic(target: Path, data: Any) -> None:

@@ -1,10 +1,11 @@
 """Activations of a corpus at a hook, computed once in resumable chunks and kept on disk as float16."""
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
@@ -26,34 +27,44 @@ def cached_activations(
     progress: Callable[[int, int], None] | None = None,
 ) -> Tensor:
     """`[n_contexts, seq, d_model]` float16 activations of `tokens`; finished chunks are reused,
-    so an interrupted run picks up where it stopped. A chunk whose tokens differ is recomputed."""
+    so an interrupted run picks up where it stopped. A chunk whose tokens differ, or that was read at
+    another hook, convention, model or precision, is recomputed."""
     folder.mkdir(parents=True, exist_ok=True)
+    key = json.dumps({"model": lm.name, "hook": hook, "convention": convention, "autocast": autocast}, sort_keys=True)
     parts = []
     starts = list(range(0, len(tokens), CHUNK_CONTEXTS))
     for number, start in enumerate(starts):
         batch = tokens[start : start + CHUNK_CONTEXTS]
         path = folder / f"chunk-{start:07d}.safetensors"
-        acts = _read_chunk(path, batch)
+        acts = _read_chunk(path, batch, key)
         if acts is None:
             acts = lm.activations(batch, hook, convention, autocast=autocast).to(torch.float16).cpu()
             with atomic_path(path) as tmp:
-                save_file({"tokens": batch.contiguous(), "acts": acts.contiguous()}, str(tmp))
+                save_file({"tokens": batch.contiguous(), "acts": acts.contiguous()}, str(tmp), metadata={"key": key})
         parts.append(acts)
         if progress:
             progress(number + 1, len(starts))
     return torch.cat(parts)
 
 
-def _read_chunk(path: Path, batch: Tensor) -> Tensor | None:
+def _read_chunk(path: Path, batch: Tensor, key: str) -> Tensor | None:
+    """The chunk's activations if it holds `batch`'s and was read as `key` says (chunks from before keys
+    were recorded count as read so); None when missing, unreadable or foreign."""
     if not path.exists():
         return None
     try:
+        with safe_open(str(path), "pt") as handle:
+            if (handle.metadata() or {}).get("key", key) != key:
+                return None
         chunk = load_file(str(path))
-    except (SafetensorError, OSError):
+    except (SafetensorError, OSError, ValueError):
         return None
-    if chunk.get("tokens") is None or not torch.equal(chunk["tokens"], batch):
+    acts = chunk.get("acts")
+    if chunk.get("tokens") is None or not torch.equal(chunk["tokens"], batch) or acts is None:
         return None
-    return chunk["acts"]
+    if acts.shape[:2] != batch.shape or not torch.isfinite(acts).all():
+        return None
+    return acts
 
 
 def norm_cap(acts: Tensor, tokens: Tensor, bos_id: int, multiple: float | None) -> float | None:

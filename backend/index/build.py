@@ -13,15 +13,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
+from backend.core.errors import StoreError
 from backend.core.files import atomic_path, write_json_atomic
 from backend.core.progress import Progress
 from backend.data.activations import kept_positions
 from backend.index.finalise import finalize
 from backend.index.state import IndexState
-from backend.index.store import META, write_index
+from backend.index.store import IndexReader, write_index
 from backend.models.sae import SAE
 
 ActivationFn = Callable[[int, Tensor], Tensor]
@@ -67,16 +69,26 @@ def as_stored(key: dict[str, Any]) -> dict[str, Any]:
     return loaded
 
 
-def _load_checkpoint(folder: Path, key: dict[str, Any], device: torch.device) -> tuple[IndexState, int] | None:
+def _load_checkpoint(
+    folder: Path, key: dict[str, Any], d_sae: int, device: torch.device
+) -> tuple[IndexState, int] | None:
+    """The checkpointed state and how many batches it holds; None (start over) for anything that is not
+    a checkpoint of this very pass: another key, junk bytes, or tensors of the wrong shapes or types."""
     try:
-        progress = json.loads((folder / PROGRESS).read_text())
-        if progress.get("key") != key:
+        progress = json.loads((folder / PROGRESS).read_text(encoding="utf-8"))
+        if not isinstance(progress, dict) or progress.get("key") != key:
             return None
         tensors = load_file(str(folder / CHECKPOINT), device=str(device))
-        if int(progress["state_n_tokens"]) != int(tensors["n_tokens"]):
+        expected = IndexState.empty(d_sae, torch.device("meta")).tensors()
+        if set(tensors) != set(expected) or any(
+            tensors[n].shape != t.shape or tensors[n].dtype != t.dtype for n, t in expected.items()
+        ):
             return None
-        return IndexState(**tensors), int(progress["batches_done"])
-    except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError, RuntimeError):
+        done = progress["batches_done"]
+        if not isinstance(done, int) or done < 0 or int(progress["state_n_tokens"]) != int(tensors["n_tokens"]):
+            return None
+        return IndexState(**tensors), done
+    except (OSError, ValueError, KeyError, TypeError, RecursionError, RuntimeError, SafetensorError):
         return None
 
 
@@ -87,6 +99,14 @@ def _save_checkpoint(folder: Path, state: IndexState, batches_done: int, key: di
     write_json_atomic(
         folder / PROGRESS, {"key": key, "batches_done": batches_done, "state_n_tokens": int(state.n_tokens)}
     )
+
+
+def finished_index(folder: Path, key: dict[str, Any]) -> bool:
+    """Whether `folder` holds an intact index produced from `key`."""
+    try:
+        return IndexReader(folder).meta.get("key") == as_stored(key)
+    except StoreError:
+        return False
 
 
 def run_pass(
@@ -105,7 +125,7 @@ def run_pass(
     the checkpoint is then current and None is returned.
     """
     key = as_stored(key)
-    resumed = _load_checkpoint(work_dir, key, sae.device)
+    resumed = _load_checkpoint(work_dir, key, sae.cfg.d_sae, sae.device)
     state, done = resumed if resumed else (IndexState.empty(sae.cfg.d_sae, sae.device), 0)
     batches = list(range(0, len(tokens), cfg.batch_contexts))
     for number, start in enumerate(batches[done:], start=done):
@@ -132,10 +152,11 @@ def build_index(
     unembed: Tensor | None,
     progress: Progress | None = None,
 ) -> Path:
-    """Index `sae` over `tokens` into `folder`; a no-op when a finished index with the same key is there."""
+    """Index `sae` over `tokens` into `folder`; a no-op when a finished, intact index with the same key is
+    there. A missing, corrupt or differently produced index is built again (the old one stays readable
+    until the new one replaces it)."""
     key = as_stored(key)
-    meta_path = folder / META
-    if meta_path.exists() and json.loads(meta_path.read_text()).get("key") == key:
+    if finished_index(folder, key):
         return folder
     work_dir = folder / "work"
     state = run_pass(sae, tokens, activations, cfg, work_dir, key, progress)

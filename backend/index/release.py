@@ -44,7 +44,7 @@ def index_release_sae(release: Release, sae_id: str, n_contexts: int, seed: int 
         activations,
         IndexConfig(norm_cap=cap, bos_id=lm.bos_id),
         release.paths.index(sae_id),
-        key=index_key(release, sae_id, len(tokens), cap),
+        key=index_key(release, sae_id, sae.digest(), len(tokens), cap),
         vocab=lm.vocab_strings(),
         unembed=lm.unembedding(),
         progress=progress,
@@ -64,11 +64,13 @@ INDEX_FORMAT = {
 """What each index holds per latent; part of every index key, so changing any of these rebuilds."""
 
 
-def index_key(release: Release, sae_id: str, n_contexts: int, cap: float | None) -> dict[str, Any]:
-    """What an index was produced from; an index with another key is rebuilt, never reused."""
+def index_key(release: Release, sae_id: str, weights: str, n_contexts: int, cap: float | None) -> dict[str, Any]:
+    """What an index was produced from (`weights`: the SAE's digest); an index with another key is rebuilt,
+    never reused, so a retrained SAE never shows its predecessor's cards."""
     return {
         "release": release.id,
         "sae": sae_id,
+        "weights": weights,
         "model": release.model,
         "hook": release.hook,
         "convention": release.convention,

@@ -1,16 +1,24 @@
 """The latent index on disk: Parquet files sorted by latent, one row group per block of latents.
 
 Layout of an index folder:
-- `meta.json`: format tag, version, what produced it (the key), token counts;
+- `meta.json`: format tag, version, what produced it (the key), token counts, and the manifest: the size
+  and SHA-256 of every other file, checked once per reader before anything is shown;
 - `latents.parquet`: one row per latent (statistics, histogram, logit lens, neighbours, label);
 - `examples.parquet`: top and interval examples, (latent, kind, interval, rank) sorted;
 - `tokens.npy`: the corpus contexts `[n_contexts, context_size]` the examples point into;
 - `vocab.json`: each token id decoded on its own.
 A card reads one row group of each Parquet file, never the whole index.
+
+A rewrite builds the new index in a sibling staging folder and swaps it in with two renames, so the old
+index stays readable until the new one is complete; a crash between the renames is undone on the next
+read or write (`recover`).
 """
 
+import hashlib
 import itertools
 import json
+import os
+import shutil
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -21,15 +29,17 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from backend.core.errors import StoreError
-from backend.core.files import atomic_path, write_json_atomic
-from backend.sources.neuronpedia import cached_explanations
+from backend.core.errors import StoreError, first_line
+from backend.core.files import atomic_path, fsync_path, write_json_atomic
+from backend.sources.neuronpedia import EXPLANATIONS, cached_explanations
 
 FORMAT = "sae-atlas-index"
 VERSION = 1
 LATENTS_PER_GROUP = 256
 META, LATENTS, EXAMPLES, TOKENS, VOCAB = "meta.json", "latents.parquet", "examples.parquet", "tokens.npy", "vocab.json"
 TABLE_COLUMNS = ["latent", "density", "max", "mean", "label"]
+DATA_FILES = (LATENTS, EXAMPLES, TOKENS, VOCAB)
+SEAL = "sha256"
 
 
 def write_grouped_parquet(path: Path, frame: pd.DataFrame, d_sae: int) -> None:
@@ -44,6 +54,35 @@ def write_grouped_parquet(path: Path, frame: pd.DataFrame, d_sae: int) -> None:
             writer.write_table(table.slice(0, 0))
 
 
+def _digest(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _seal(meta: dict[str, Any]) -> str:
+    """SHA-256 of the metadata itself (canonical JSON), so a changed count in meta.json is caught too."""
+    return hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()
+
+
+def manifest(folder: Path) -> dict[str, dict[str, Any]]:
+    """Size and SHA-256 of each data file of an index folder."""
+    return {name: {"bytes": (folder / name).stat().st_size, "sha256": _digest(folder / name)} for name in DATA_FILES}
+
+
+def _staging(folder: Path) -> Path:
+    return folder.with_name(f".{folder.name}.new")
+
+
+def _retired(folder: Path) -> Path:
+    return folder.with_name(f".{folder.name}.old")
+
+
+def recover(folder: Path) -> None:
+    """Finish or undo a swap that a crash interrupted: the index is never left missing."""
+    if not folder.exists() and _retired(folder).exists():
+        os.replace(_retired(folder), folder)
+
+
 def write_index(
     folder: Path,
     meta: dict[str, Any],
@@ -52,16 +91,29 @@ def write_index(
     tokens: np.ndarray,
     vocab: list[str],
 ) -> None:
-    """Write a complete index; `meta.json` goes last, so a folder without it is unfinished."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / META).unlink(missing_ok=True)
+    """Write a complete index into a staging folder (`meta.json` with the manifest last), then swap it in.
+    Imported labels (Neuronpedia) carry over; the old index is readable until the swap."""
+    recover(folder)
+    staging = _staging(folder)
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
     d_sae = int(meta["d_sae"])
-    write_grouped_parquet(folder / LATENTS, latents.sort_values("latent"), d_sae)
-    write_grouped_parquet(folder / EXAMPLES, examples.sort_values(["latent", "kind", "interval", "rank"]), d_sae)
-    with atomic_path(folder / TOKENS) as tmp, tmp.open("wb") as handle:
+    write_grouped_parquet(staging / LATENTS, latents.sort_values("latent"), d_sae)
+    write_grouped_parquet(staging / EXAMPLES, examples.sort_values(["latent", "kind", "interval", "rank"]), d_sae)
+    with atomic_path(staging / TOKENS) as tmp, tmp.open("wb") as handle:
         np.save(handle, tokens.astype(np.int32))
-    write_json_atomic(folder / VOCAB, vocab)
-    write_json_atomic(folder / META, {"format": FORMAT, "version": VERSION, **meta})
+    write_json_atomic(staging / VOCAB, vocab)
+    if (folder / EXPLANATIONS).exists():
+        shutil.copy2(folder / EXPLANATIONS, staging / EXPLANATIONS)
+    full = {"format": FORMAT, "version": VERSION, **meta, "manifest": manifest(staging)}
+    write_json_atomic(staging / META, {**full, SEAL: _seal(full)})
+    retired = _retired(folder)
+    shutil.rmtree(retired, ignore_errors=True)
+    if folder.exists():
+        os.replace(folder, retired)
+    os.replace(staging, folder)
+    fsync_path(folder.parent)
+    shutil.rmtree(retired, ignore_errors=True)
 
 
 @dataclass
@@ -72,26 +124,46 @@ class IndexReader:
 
     @cached_property
     def meta(self) -> dict[str, Any]:
+        """The index's metadata, after checking every data file against the manifest (once per reader)."""
+        recover(self.folder)
         path = self.folder / META
         if not path.exists():
             raise StoreError(f"No finished index in {self.folder}: build it with `python -m backend index`.")
         try:
-            meta = json.loads(path.read_text())
-        except json.JSONDecodeError as err:
-            raise StoreError(f"{path} is corrupt ({err}); delete the folder and build the index again.") from err
+            meta = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, RecursionError) as err:
+            raise StoreError(f"{path} is corrupt ({first_line(err)}); rebuild the index.") from err
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             raise StoreError(f"{self.folder} is not an SAE Atlas index (no {FORMAT!r} tag); refusing to read it.")
         if meta.get("version") != VERSION:
             raise StoreError(
                 f"{self.folder} is index format version {meta.get('version')}, this app reads {VERSION}: rebuild it."
             )
+        if meta.pop(SEAL, None) != _seal(meta):
+            raise StoreError(f"{path} is corrupt (its checksum does not match); rebuild the index.")
+        self._verify(meta.get("manifest"))
+        if not isinstance(meta.get("d_sae"), int) or meta["d_sae"] <= 0:
+            raise StoreError(f"{path} gives no valid d_sae; rebuild the index.")
         return meta
 
+    def _verify(self, listed: Any) -> None:
+        if not isinstance(listed, dict) or set(listed) != set(DATA_FILES):
+            raise StoreError(f"{self.folder} has no checksums (written by an older version); rebuild the index.")
+        for name, expected in listed.items():
+            path = self.folder / name
+            if not path.exists():
+                raise StoreError(f"{path} is missing; rebuild the index.")
+            if not isinstance(expected, dict) or expected.get("bytes") != path.stat().st_size:
+                raise StoreError(f"{path} has the wrong size (truncated or replaced); rebuild the index.")
+            if expected.get("sha256") != _digest(path):
+                raise StoreError(f"{path} is corrupt (its checksum does not match); rebuild the index.")
+
     def _parquet(self, name: str) -> pq.ParquetFile:
+        self.meta  # noqa: B018 - verifies the files first
         try:
             return pq.ParquetFile(self.folder / name)
         except (OSError, pa.ArrowInvalid) as err:
-            raise StoreError(f"{self.folder / name} is unreadable ({err}); rebuild the index.") from err
+            raise StoreError(f"{self.folder / name} is unreadable ({first_line(err)}); rebuild the index.") from err
 
     @cached_property
     def _latents_file(self) -> pq.ParquetFile:
@@ -101,6 +173,12 @@ class IndexReader:
     def _examples_file(self) -> pq.ParquetFile:
         return self._parquet(EXAMPLES)
 
+    def _read(self, handle: pq.ParquetFile, columns: list[str]) -> pd.DataFrame:
+        try:
+            return handle.read(columns=columns).to_pandas()
+        except (OSError, pa.ArrowException, KeyError) as err:
+            raise StoreError(f"{self.folder} is unreadable ({first_line(err)}); rebuild the index.") from err
+
     @property
     def d_sae(self) -> int:
         return int(self.meta["d_sae"])
@@ -108,7 +186,10 @@ class IndexReader:
     def _rows(self, handle: pq.ParquetFile, latent: int) -> pd.DataFrame:
         if not 0 <= latent < self.d_sae:
             raise StoreError(f"Latent {latent} is out of range: this SAE has latents 0 to {self.d_sae - 1}.")
-        frame = handle.read_row_group(latent // LATENTS_PER_GROUP).to_pandas()
+        try:
+            frame = handle.read_row_group(latent // LATENTS_PER_GROUP).to_pandas()
+        except (OSError, pa.ArrowException, IndexError) as err:
+            raise StoreError(f"{self.folder} is unreadable ({first_line(err)}); rebuild the index.") from err
         return frame[frame["latent"] == latent]
 
     @cached_property
@@ -130,7 +211,7 @@ class IndexReader:
 
     def table(self, columns: list[str] | None = None) -> pd.DataFrame:
         """All latents, only the named columns (default: id, density, max, mean, label)."""
-        table = self._latents_file.read(columns=columns or TABLE_COLUMNS).to_pandas()
+        table = self._read(self._latents_file, columns or TABLE_COLUMNS)
         if "label" in table and self.explanations:
             imported = table["latent"].map(self.explanations) if "latent" in table else None
             if imported is None:
@@ -141,7 +222,7 @@ class IndexReader:
     def top_example_tokens(self, per_latent: int) -> pd.DataFrame:
         """Columns latent, token: the vocabulary id at each of every latent's `per_latent` strongest
         examples (the store keeps an example's flat position in `tokens`, not its id)."""
-        frame = self._examples_file.read(columns=["latent", "kind", "rank", "token"]).to_pandas()
+        frame = self._read(self._examples_file, ["latent", "kind", "rank", "token"])
         top = frame[(frame["kind"] == "top") & (frame["rank"] < per_latent)]
         ids = self.tokens.reshape(-1)[top["token"].to_numpy()]
         return pd.DataFrame({"latent": top["latent"].to_numpy(), "token": ids.astype(np.int64)})
@@ -149,6 +230,7 @@ class IndexReader:
     @cached_property
     def tokens(self) -> np.ndarray:
         """`[n_contexts, context_size]` token ids, memory-mapped."""
+        self.meta  # noqa: B018 - verifies the files first
         try:
             return np.load(self.folder / TOKENS, mmap_mode="r")
         except (OSError, ValueError) as err:
@@ -156,7 +238,8 @@ class IndexReader:
 
     @cached_property
     def vocab(self) -> list[str]:
+        self.meta  # noqa: B018 - verifies the files first
         try:
-            return list(json.loads((self.folder / VOCAB).read_text()))
-        except (OSError, json.JSONDecodeError) as err:
+            return list(json.loads((self.folder / VOCAB).read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError) as err:
             raise StoreError(f"{self.folder / VOCAB} is unreadable ({err}); rebuild the index.") from err

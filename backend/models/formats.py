@@ -6,7 +6,7 @@ Paper meta-SAE: `Config.json` + `SAE.pt`, a pickled state dict of plain tensors,
 """
 
 import json
-import pickle
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -15,7 +15,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
-from backend.core.errors import SAEFormatError
+from backend.core.errors import SAEFormatError, first_line
 from backend.core.files import atomic_path, write_json_atomic
 from backend.models.sae import SAE, SAEConfig
 
@@ -53,11 +53,18 @@ def load_sae_dir(path: Path, device: torch.device | None = None, threshold: floa
     raise SAEFormatError(f"{path} holds neither {SAELENS_CFG} (SAELens layout) nor {PAPER_CFG} (meta-SAE layout).")
 
 
+MAX_CONFIG_BYTES = 1 << 20
+"""Config files are a few hundred bytes; anything over a megabyte is not one."""
+
+
 def _read_json(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise SAEFormatError(f"{path} is not valid JSON ({err}).") from err
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise SAEFormatError(f"{path} is over {MAX_CONFIG_BYTES // 1024} KiB: not an SAE config file.")
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as err:
+        # ValueError covers bad JSON and bytes that are not UTF-8; RecursionError, absurdly deep nesting.
+        raise SAEFormatError(f"{path} is not a valid JSON config ({first_line(err)}).") from err
     if not isinstance(data, dict):
         raise SAEFormatError(f"{path} must hold a JSON object.")
     return data
@@ -74,11 +81,29 @@ def _read_safetensors(path: Path) -> dict[str, Tensor]:
         ) from err
 
 
+def _whole(value: Any, name: str, required: bool = True) -> int | None:
+    """A positive whole number from a config (JSON `true` is not one), or None when absent and optional."""
+    if value is None and not required:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise SAEFormatError(f"cfg.json: {name} must be a positive whole number, got {value!r:.40}.")
+    return value
+
+
+def _text(value: Any, name: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise SAEFormatError(f"cfg.json: {name} must be a string, got {value!r:.40}.")
+    return value
+
+
 def parse_saelens_config(raw: dict[str, Any], weights: dict[str, Tensor]) -> SAEConfig:
-    """Both config generations: SAELens 6 (`metadata`) and the older flat one (`hook_point`, ...)."""
+    """Both config generations: SAELens 6 (`metadata`) and the older flat one (`hook_point`, ...).
+    Every field is type-checked: a wrong type is a `SAEFormatError`, never a crash further on."""
     meta: dict[str, Any] = raw["metadata"] if isinstance(raw.get("metadata"), dict) else {}
     flat = {**raw, **meta}
     norm = flat.get("normalize_activations") or "none"
+    if not isinstance(norm, str):
+        raise SAEFormatError(f"cfg.json: normalize_activations must be a string, got {norm!r:.40}.")
     if norm != "none":
         raise SAEFormatError(
             f"normalize_activations={norm!r} is not supported; fold the scaling into the weights "
@@ -90,30 +115,37 @@ def parse_saelens_config(raw: dict[str, Any], weights: dict[str, Tensor]) -> SAE
     if arch is None:
         arch = "topk" if act_fn == "topk" else "standard"
     if act_fn == "topk" and k is None:
-        k = (raw.get("activation_fn_kwargs") or {}).get("k")
+        kwargs = raw.get("activation_fn_kwargs")
+        k = kwargs.get("k") if isinstance(kwargs, dict) else None
     if arch == "gated":
         raise SAEFormatError("Gated SAEs are not supported yet; supported: standard, jumprelu, topk, batchtopk.")
-    d_in = raw.get("d_in") or (weights["W_enc"].shape[0] if "W_enc" in weights else None)
-    d_sae = raw.get("d_sae") or (d_in * raw["expansion_factor"] if d_in and raw.get("expansion_factor") else None)
-    if d_sae is None and "W_enc" in weights:
-        d_sae = weights["W_enc"].shape[1]
-    if not isinstance(d_in, int) or not isinstance(d_sae, int):
-        raise SAEFormatError("cfg.json must give integer d_in and d_sae.")
+    _text(arch, "architecture")
+    shape = tuple(weights["W_enc"].shape) if "W_enc" in weights else None
+    d_in = _whole(raw.get("d_in") or (shape[0] if shape else None), "d_in")
+    factor = _whole(raw.get("expansion_factor"), "expansion_factor", required=False)
+    d_sae = _whole(
+        raw.get("d_sae") or (d_in * factor if d_in and factor else None) or (shape[1] if shape else None), "d_sae"
+    )
+    apply_b_dec = raw.get("apply_b_dec_to_input", True)
+    if not isinstance(apply_b_dec, bool):
+        raise SAEFormatError(f"cfg.json: apply_b_dec_to_input must be true or false, got {apply_b_dec!r:.40}.")
+    assert d_in is not None and d_sae is not None
     return SAEConfig(
         d_in=d_in,
         d_sae=d_sae,
         architecture=arch,
-        k=k,
-        apply_b_dec_to_input=bool(raw.get("apply_b_dec_to_input", True)),
-        hook_name=str(flat.get("hook_name") or flat.get("hook_point") or ""),
-        model_name=str(flat.get("model_name") or ""),
-        context_size=flat.get("context_size"),
-        neuronpedia_id=flat.get("neuronpedia_id"),
+        k=_whole(k, "k", required=False),
+        apply_b_dec_to_input=apply_b_dec,
+        hook_name=_text(flat.get("hook_name") or flat.get("hook_point"), "hook_name") or "",
+        model_name=_text(flat.get("model_name"), "model_name") or "",
+        context_size=_whole(flat.get("context_size"), "context_size", required=False),
+        neuronpedia_id=_text(flat.get("neuronpedia_id"), "neuronpedia_id"),
         extra={key: val for key, val in raw.items() if key not in _SAELENS_KNOWN},
     )
 
 
-def _check_tensors(cfg: SAEConfig, tensors: dict[str, Tensor], source: Path) -> None:
+def _check_tensors(cfg: SAEConfig, tensors: dict[str, Tensor], source: Path, skip: tuple[str, ...] = ()) -> None:
+    """Every tensor the architecture needs is there, of the config's shape and finite (`skip`: not checked)."""
     expected = {
         "W_enc": (cfg.d_in, cfg.d_sae),
         "b_enc": (cfg.d_sae,),
@@ -123,6 +155,8 @@ def _check_tensors(cfg: SAEConfig, tensors: dict[str, Tensor], source: Path) -> 
     if cfg.uses_threshold:
         expected["threshold"] = (cfg.d_sae,)
     for name, shape in expected.items():
+        if name in skip:
+            continue
         if name not in tensors:
             raise SAEFormatError(
                 f"{source} has no tensor {name!r} (a {cfg.architecture} SAE needs {sorted(expected)})."
@@ -208,30 +242,37 @@ def _load_paper_meta(path: Path, device: torch.device | None, threshold: float |
         raise SAEFormatError(f"Missing weights file {weights_path}.")
     try:
         state = torch.load(weights_path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as err:
+    except Exception as err:
         raise SAEFormatError(
-            f"{weights_path} is not a plain tensor state dict; refusing to load it ({str(err).splitlines()[0]})."
+            f"{weights_path} is not a plain tensor state dict; refusing to load it ({first_line(err)})."
         ) from err
     if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
         raise SAEFormatError(f"{weights_path} must hold a dict of tensors; refusing to load it.")
     threshold = threshold if threshold is not None else raw.get("threshold")
-    if not isinstance(threshold, (int, float)) or threshold < 0:
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold < float("inf"):
         raise SAEFormatError(f"{path}: a meta-SAE needs a non-negative inference threshold (catalog or Config.json).")
     try:
         cfg = SAEConfig(
-            d_in=int(raw["act_size"]),
-            d_sae=int(raw["dict_size"]),
+            d_in=_whole(raw.get("act_size"), "act_size") or 0,
+            d_sae=_whole(raw.get("dict_size"), "dict_size") or 0,
             architecture="jumprelu",
             apply_b_dec_to_input=True,
             extra={key: val for key, val in raw.items() if key not in ("act_size", "dict_size")},
         )
-    except (KeyError, TypeError, ValueError) as err:
-        raise SAEFormatError(f"{path / PAPER_CFG} must give integer act_size and dict_size ({err}).") from err
+    except SAEFormatError as err:
+        raise SAEFormatError(f"{path / PAPER_CFG}: {err}") from err
     tensors = {name: state[name] for name in ("W_enc", "W_dec", "b_dec") if name in state}
     # The paper's encoder is ReLU((x - b_dec) @ W_enc) then a threshold: its b_enc is unused. Meta-SAEs
     # trained here use theirs and say so, or they would be browsed with another encoder than measured.
     uses_b_enc = raw.get(USES_B_ENC) is True and "b_enc" in state
-    tensors["b_enc"] = state["b_enc"] if uses_b_enc else torch.zeros(cfg.d_sae)
+    if uses_b_enc:
+        tensors["b_enc"] = state["b_enc"]
+    # Shapes are checked against the stored tensors before anything of the config's size is allocated:
+    # a Config.json claiming 10^12 latents must fail here, not in an allocation.
+    _check_tensors(
+        replace(cfg, architecture="standard"), {"b_enc": torch.zeros(0), **tensors}, weights_path, ("b_enc",)
+    )
+    tensors.setdefault("b_enc", torch.zeros(cfg.d_sae))
     tensors["threshold"] = torch.full((cfg.d_sae,), float(threshold))
     _check_tensors(cfg, tensors, weights_path)
     return LoadedSAE(_build(cfg, tensors, device), None, "paper-meta")

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from backend.core.config import default_device
-from backend.core.errors import AtlasError
+from backend.core.errors import AtlasError, first_line
 from backend.models.embedded import embedded_model_dir
 
 _HOOK = re.compile(r"^blocks\.(\d+)\.hook_resid_(pre|post)$")
@@ -210,7 +210,7 @@ def load_language_model(spec: str, device: torch.device | None = None) -> Langua
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     except OSError as err:
         raise AtlasError(
-            f"Cannot load the language model {spec!r}: {str(err).splitlines()[0]} "
+            f"Cannot load the language model {spec!r}: {first_line(err)} "
             "Hub models need the internet once (or a populated Hugging Face cache)."
         ) from err
     return LanguageModel(model.to(device or default_device()), tokenizer, spec)  # type: ignore[arg-type]

@@ -5,6 +5,7 @@ Conventions follow SAELens: `W_enc [d_in, d_sae]`, `W_dec [d_sae, d_in]`, pre-ac
 `f @ W_dec + b_dec`.
 """
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
@@ -116,3 +117,11 @@ class SAE(nn.Module):
     @property
     def device(self) -> torch.device:
         return self.W_enc.device
+
+    def digest(self) -> str:
+        """SHA-256 of the weights: names what was computed from this SAE, wherever its files live."""
+        hasher = hashlib.sha256()
+        for name, tensor in sorted(self.state_dict().items()):
+            hasher.update(name.encode())
+            hasher.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
+        return hasher.hexdigest()

@@ -10,8 +10,9 @@ the stages up to `USABLE` in the foreground and the rest behind the app (`build_
 """
 
 import json
+import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -21,29 +22,30 @@ import torch
 from torch import Tensor
 
 from backend.core.config import default_device
-from backend.core.errors import CatalogError
+from backend.core.errors import AtlasError
 from backend.core.files import atomic_path, write_json_atomic
 from backend.core.progress import Reporter, TqdmReporter, tee
 from backend.data.activations import cached_activations, norm_cap, token_vectors
 from backend.data.corpus import corpus_texts, pack_contexts
-from backend.data.heldout import HELDOUT_CONTEXTS, Split, held_out_from, write_split
+from backend.data.heldout import HELDOUT_CONTEXTS, Split, held_out_from, read_split, write_split
 from backend.explore.latent_map import latent_map
-from backend.index.build import IndexConfig, build_index
-from backend.index.release import index_key
 from backend.index.store import META
-from backend.metasae.decompose import decompose_all
-from backend.models.formats import save_saelens
 from backend.models.language import LanguageModel, load_language_model
 from backend.models.loading import load_sae
-from backend.models.sae import SAE
+from backend.pipeline.members import (
+    METRICS,
+    FamilyData,
+    IndexJob,
+    sae_is_current,
+    train_config,
+    train_member,
+    train_meta_member,
+)
 from backend.pipeline.progress import ProgressWriter, build_lock
 from backend.sources.catalog import Release, SAEEntry
-from backend.stitching.family import CurveConfig, compute_curves
-from backend.training.meta import MetaTrainConfig, base_metrics, fit_meta, save_meta
-from backend.training.metrics import decoder_geometry, member_coherence, reconstruction_metrics
-from backend.training.trainer import TrainConfig, train_sae
-
-METRICS = "metrics.json"
+from backend.stitching.family import CurveConfig, cached_curves, compute_curves
+from backend.training.meta import MetaTrainConfig
+from backend.training.trainer import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,13 @@ class BuildConfig:
     autocast: bool = True
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        if not 0 < self.eval_contexts < self.n_contexts or not 0 < self.index_contexts <= self.n_contexts:
+            raise AtlasError(
+                f"A profile of {self.n_contexts} contexts cannot hold out {self.eval_contexts} and index "
+                f"{self.index_contexts}: it needs 0 < held out < contexts and 0 < indexed <= contexts."
+            )
+
 
 PROFILES = {
     "default": BuildConfig(n_contexts=9000, eval_contexts=600, index_contexts=8400, epochs=1.0),
@@ -73,37 +82,52 @@ PROFILES = {
 }
 USABLE = "usable"
 """`build_release(until=USABLE)` returns once the first SAE and its index are ready."""
-DENSITY_BATCH = 4096
 
 
-def _done(path: Path) -> bool:
-    return (path / METRICS).exists()
+def corpus_key(release: Release, profile: BuildConfig) -> dict[str, Any]:
+    """What the corpus contexts are made from."""
+    return {
+        "corpus": asdict(release.corpus),
+        "context_size": release.context_size,
+        "contexts": profile.n_contexts,
+        "seed": profile.seed,
+        "model": release.model,
+    }
+
+
+def data_key(release: Release, profile: BuildConfig) -> str:
+    """What the training and held-out activations are made from: a changed profile, corpus or hook changes it."""
+    return json.dumps(
+        {
+            "corpus": corpus_key(release, profile),
+            "hook": release.hook,
+            "convention": release.convention,
+            "eval_contexts": profile.eval_contexts,
+            "outlier_norm_multiple": release.outlier_norm_multiple,
+            "autocast": profile.autocast,
+        },
+        sort_keys=True,
+    )
 
 
 def _corpus(release: Release, lm: LanguageModel, profile: BuildConfig) -> Tensor:
-    path = release.paths.corpus
+    """The corpus contexts, reused only when made from the same settings (`corpus.json` says which; a corpus
+    from before it was recorded is reused when its shape is this profile's)."""
+    path, record = release.paths.corpus, release.paths.corpus.with_suffix(".json")
+    key = corpus_key(release, profile)
     if path.exists():
-        return torch.from_numpy(np.load(path)).long()
+        tokens = torch.from_numpy(np.load(path)).long()
+        stored = json.loads(record.read_text()) if record.exists() else None
+        if stored == key or (stored is None and tuple(tokens.shape) == (profile.n_contexts, release.context_size)):
+            write_json_atomic(record, key)
+            return tokens
     tokens = pack_contexts(
         corpus_texts(release.corpus), lm.tokenizer, lm.bos_id, release.context_size, profile.n_contexts, profile.seed
     )
     with atomic_path(path) as tmp, tmp.open("wb") as handle:
         np.save(handle, tokens.numpy().astype(np.int32))
+    write_json_atomic(record, key)
     return tokens
-
-
-@dataclass
-class FamilyData:
-    """A built release's corpus and activations, split the way every stage reads them."""
-
-    tokens: Tensor  # [n_contexts, seq] int64, BOS first
-    acts: Tensor  # [n_contexts, seq, d_model] float16
-    cap: float | None
-    """Norm cap: tokens above it are massive-activation outliers, left out everywhere."""
-    n_train: int
-    """The first `n_train` contexts are for training; the rest are held out."""
-    train_x: Tensor  # [n_train_tokens, d_model]
-    eval_x: Tensor  # [n_eval_tokens, d_model]
 
 
 def family_data(release: Release, lm: LanguageModel, profile: BuildConfig, report: Reporter) -> FamilyData:
@@ -114,102 +138,22 @@ def family_data(release: Release, lm: LanguageModel, profile: BuildConfig, repor
         progress=lambda d, t: report("activations", d, t),
     )  # fmt: skip
     n_train = len(tokens) - profile.eval_contexts
+    if n_train <= 0 or len(tokens) < profile.index_contexts:
+        raise AtlasError(
+            f"The corpus has {len(tokens)} contexts; this profile holds out {profile.eval_contexts} and indexes "
+            f"{profile.index_contexts}. Use a larger corpus or a smaller profile."
+        )
     cap = norm_cap(acts[:n_train], tokens[:n_train], lm.bos_id, release.outlier_norm_multiple)
+    if cap is not None and not (math.isfinite(cap) and cap > 0):
+        raise AtlasError(
+            f"The activations' norm cap came out {cap}: the activations are corrupt; delete {release.paths.activations} and build again."
+        )
     train_x = token_vectors(acts[:n_train], tokens[:n_train], lm.bos_id, cap)
     eval_x = token_vectors(acts[n_train:], tokens[n_train:], lm.bos_id, cap)
+    if not len(train_x) or not len(eval_x):
+        raise AtlasError("No training or held-out tokens are left after the norm cap: the corpus is too small.")
     write_split(release, Split(n_train, cap))
-    return FamilyData(tokens, acts, cap, n_train, train_x, eval_x)
-
-
-def train_config(release: Release, entry: SAEEntry, profile: BuildConfig, seed: int) -> TrainConfig:
-    """The trainer's settings for one SAE of the family: the release's recipe at this profile's budget."""
-    assert entry.d_sae is not None
-    try:
-        return TrainConfig(
-            d_sae=entry.d_sae,
-            k=entry.k,
-            **release.training,
-            epochs=profile.epochs,
-            batch_size=profile.batch_size,
-            seed=seed,
-        )
-    except (TypeError, ValueError) as err:
-        raise CatalogError(f"Release {release.id!r}: its training settings cannot train SAE {entry.id}: {err}") from err
-
-
-def _train_member(release: Release, entry: SAEEntry, data: FamilyData, cfg: TrainConfig, report: Reporter) -> None:
-    folder = Path(entry.location.path)
-    result = train_sae(
-        data.train_x,
-        cfg,
-        checkpoint=release.paths.checkpoint(entry.id),
-        progress=lambda s, t, _m: report(f"train SAE-{entry.id}", s, t),
-    )
-    trained = result.sae
-    sae = SAE(
-        replace(
-            trained.cfg,
-            hook_name=release.hook,
-            model_name=release.model,
-            context_size=release.context_size,
-            extra={"convention": release.convention, "training": asdict(cfg)},
-        ),
-        device=trained.device,
-    )
-    sae.load_state_dict(trained.state_dict())
-    metrics = {**reconstruction_metrics(sae, data.eval_x), **decoder_geometry(sae, result.init_decoder)}
-    save_saelens(sae, folder, log10_density=torch.log10(_density(sae, data.eval_x).clamp_min(1e-10)))
-    write_json_atomic(folder / METRICS, {**metrics, "train_tokens": len(data.train_x)})
-
-
-@torch.no_grad()
-def _density(sae: SAE, x: Tensor) -> Tensor:
-    """`[d_sae]` fraction of the tokens of `x [n, d_in]` on which each latent fires (all of them: a
-    latent that fires once in 75k tokens is rare, not dead)."""
-    fired = torch.zeros(sae.cfg.d_sae, device=sae.device)
-    for start in range(0, len(x), DENSITY_BATCH):
-        fired += (sae.encode(x[start : start + DENSITY_BATCH].float().to(sae.device)) > 0).sum(dim=0)
-    return (fired / max(1, len(x))).cpu()
-
-
-def _train_meta(release: Release, profile: BuildConfig, eval_x: Tensor, report: Reporter) -> None:
-    for entry in release.meta_saes:
-        folder = Path(entry.location.path)
-        if _done(folder) or entry.d_sae is None or entry.k is None:
-            continue
-        base = load_sae(release, entry.over, default_device()).sae
-        cfg = MetaTrainConfig(
-            d_meta=entry.d_sae,
-            k=entry.k,
-            epochs=profile.meta_epochs,
-            lr=profile.meta_lr,
-            batch_size=profile.meta_batch,
-            seed=profile.seed,
-        )
-        result, train_cfg = fit_meta(
-            base,
-            cfg,
-            release.paths.checkpoint(entry.id),
-            lambda s, t, _m, name=entry.id: report(f"train {name}", s, t),  # type: ignore[misc]
-        )
-        metrics = {**base_metrics(result, base), **member_coherence(decompose_all(result.sae, base), base, eval_x)}
-        save_meta(result, train_cfg, entry.over, folder, metrics)
-
-
-def _index_member(release: Release, entry: SAEEntry, lm: LanguageModel, data: FamilyData, profile: BuildConfig,
-                  report: Reporter) -> None:  # fmt: skip
-    tokens, acts = data.tokens[-profile.index_contexts :], data.acts[-profile.index_contexts :]
-    build_index(
-        load_sae(release, entry.id, default_device()).sae,
-        tokens,
-        lambda start, batch: acts[start : start + len(batch)].float(),
-        IndexConfig(norm_cap=data.cap, bos_id=lm.bos_id),
-        release.paths.index(entry.id),
-        key=index_key(release, entry.id, len(tokens), data.cap),
-        vocab=lm.vocab_strings(),
-        unembed=lm.unembedding(),
-        progress=lambda d, t: report(f"index SAE-{entry.id}", d, t),
-    )
+    return FamilyData(tokens, acts, cap, n_train, train_x, eval_x, data_key(release, profile))
 
 
 @dataclass
@@ -242,10 +186,7 @@ def stages(release: Release) -> list[Stage]:
     """The build, in order. The marker `USABLE` follows the first SAE's index."""
     out: list[Stage] = [("activations", _activations_stage)]
     for number, entry in enumerate(release.saes):
-        # Its own seed per size: with one seed, the data initialisation of every size would start
-        # from the same inputs, and stitching would match latents by shared starting point.
-        seed = len(release.saes) - 1 - number
-        out.append((f"train SAE-{entry.id}", partial(_train_stage, entry=entry, seed=seed)))
+        out.append((f"train SAE-{entry.id}", partial(_train_stage, entry=entry)))
         out.append((f"index SAE-{entry.id}", partial(_index_stage, entry=entry)))
         if number == 0:
             out.append((USABLE, _usable_stage))
@@ -255,8 +196,17 @@ def stages(release: Release) -> list[Stage]:
     return out
 
 
+def _sae_cfg(c: _Context, entry: SAEEntry) -> TrainConfig:
+    # Its own seed per size: with one seed, the data initialisation of every size would start
+    # from the same inputs, and stitching would match latents by shared starting point.
+    seed = len(c.release.saes) - 1 - c.release.saes.index(entry)
+    return train_config(c.release, entry, c.profile.epochs, c.profile.batch_size, c.profile.seed + seed)
+
+
 def _activations_stage(c: _Context) -> None:
-    c.data  # noqa: B018 - loading computes (or reads back) the corpus and its activations
+    """Corpus and activations, read or computed, when some SAE has to be trained from them."""
+    if any(e.d_sae and not sae_is_current(e, _sae_cfg(c, e), data_key(c.release, c.profile)) for e in c.release.saes):
+        c.data  # noqa: B018 - loading computes (or reads back) the corpus and its activations
 
 
 def _usable_stage(c: _Context) -> None:
@@ -264,7 +214,12 @@ def _usable_stage(c: _Context) -> None:
 
 
 def _meta_stage(c: _Context) -> None:
-    _train_meta(c.release, c.profile, c.data.eval_x, c.report)
+    for entry in c.release.meta_saes:
+        if entry.d_sae is None or entry.k is None:
+            continue
+        p = c.profile
+        cfg = MetaTrainConfig(entry.d_sae, entry.k, p.meta_epochs, p.meta_lr, p.meta_batch, seed=p.seed)
+        train_meta_member(c.release, entry, cfg, lambda: c.data.eval_x, c.report)
 
 
 def _maps_stage(c: _Context) -> None:
@@ -272,38 +227,50 @@ def _maps_stage(c: _Context) -> None:
         latent_map(c.release, entry.id, report=c.report)
 
 
-def _train_stage(c: _Context, entry: SAEEntry, seed: int) -> None:
-    if not _done(Path(entry.location.path)) and entry.d_sae:
-        cfg = train_config(c.release, entry, c.profile, c.profile.seed + seed)
-        _train_member(c.release, entry, c.data, cfg, c.report)
+def _train_stage(c: _Context, entry: SAEEntry) -> None:
+    if entry.d_sae and not sae_is_current(entry, cfg := _sae_cfg(c, entry), data_key(c.release, c.profile)):
+        train_member(c.release, entry, c.data, cfg, c.report)
 
 
 def _index_stage(c: _Context, entry: SAEEntry) -> None:
-    _index_member(c.release, entry, c.lm, c.data, c.profile, c.report)
+    """Index the SAE unless its index is current; the activations are read only when it is not."""
+    job = IndexJob(entry, c.profile.index_contexts)
+    sae = load_sae(c.release, entry.id, default_device()).sae
+    known = (c._data.cap,) if c._data is not None else _stored_cap(c.release)
+    if known is not None and job.is_current(c.release, sae, known[0]):
+        return
+    job.run(c.release, sae, c.lm, c.data, c.report)
+
+
+def _stored_cap(release: Release) -> tuple[float | None] | None:
+    """The norm cap the last data load recorded (split.json), or None when there is none."""
+    try:
+        return (read_split(release).norm_cap,)
+    except AtlasError:
+        return None
 
 
 def _curves_stage(c: _Context) -> None:
+    settings = CurveConfig()
+    if cached_curves(c.release, settings) is not None:
+        return
     data = c.data
     held = Split(data.n_train, data.cap).held_out(len(data.tokens), HELDOUT_CONTEXTS)  # as `heldout()` reads it
     compute_curves(
-        c.release,
-        CurveConfig(),
-        c.lm,
-        c.report,
-        held_out_from(data.tokens[held], data.acts[held], c.lm.bos_id, data.cap),
+        c.release, settings, c.lm, c.report, held_out_from(data.tokens[held], data.acts[held], c.lm.bos_id, data.cap)
     )
 
 
 def build_release(
     release: Release, profile_name: str = "default", report: Reporter | None = None, until: str | None = None
 ) -> dict[str, Any]:
-    """Build every missing piece of `release` (up to and including stage `until`, if given); returns
-    the build summary (with every SAE's and meta-SAE's metrics once complete)."""
+    """Build every missing, corrupt or out-of-date piece of `release` (up to and including stage `until`, if
+    given); returns the build summary (with every SAE's and meta-SAE's metrics once complete). On a complete,
+    intact build every stage is a check, so rerunning it is how a damaged release is repaired."""
     if not release.built:
-        raise ValueError(f"Release {release.id!r} is not built locally (its source is not 'built').")
-    summary = read_summary(release)
-    if summary.get("complete") and summary.get("profile") == profile_name:
-        return summary
+        raise AtlasError(f"Release {release.id!r} is not built locally (its source is not 'built').")
+    if profile_name not in PROFILES:
+        raise AtlasError(f"Unknown build profile {profile_name!r}; choose one of {', '.join(PROFILES)}.")
     profile = PROFILES[profile_name]
     plan = stages(release)
     names = [name for name, _ in plan]
@@ -331,28 +298,40 @@ def ready_saes(release: Release) -> list[str]:
     return [
         entry.id
         for entry in release.saes
-        if _done(Path(entry.location.path)) and (release.paths.index(entry.id) / META).exists()
+        if (Path(entry.location.path) / METRICS).exists() and (release.paths.index(entry.id) / META).exists()
     ]
 
 
 def read_summary(release: Release) -> dict[str, Any]:
-    """`build.json` of a built release ({} before the build first completes)."""
-    path = release.paths.summary
-    return dict(json.loads(path.read_text())) if path.exists() else {}
+    """`build.json` of a built release ({} before the build first completes, or when it is unreadable)."""
+    try:
+        summary = json.loads(release.paths.summary.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return summary if isinstance(summary, dict) else {}
 
 
 def _write_summary(release: Release, profile_name: str, c: _Context) -> dict[str, Any]:
-    data = c.data
+    """The summary, with token counts from this run's data, or from the last summary when nothing needed it."""
+    counts = read_summary(release) if c._data is None else _data_counts(c.data, c.lm.bos_id)
+    if not {"norm_cap", "tokens", "excluded_fraction"} <= counts.keys():
+        counts = _data_counts(c.data, c.lm.bos_id)
     summary = {
         "complete": True,
         "profile": profile_name,
-        "norm_cap": data.cap,
-        "tokens": {"train": len(data.train_x), "eval": len(data.eval_x), "contexts": len(data.tokens)},
-        "excluded_fraction": 1
-        - (len(data.train_x) + len(data.eval_x)) / max(1, int((data.tokens != c.lm.bos_id).sum())),
+        **{key: counts[key] for key in ("norm_cap", "tokens", "excluded_fraction")},
         "metrics": {
             e.id: json.loads((Path(e.location.path) / METRICS).read_text()) for e in (*release.saes, *release.meta_saes)
         },
     }
     write_json_atomic(release.paths.summary, summary)
     return summary
+
+
+def _data_counts(data: FamilyData, bos_id: int) -> dict[str, Any]:
+    kept = len(data.train_x) + len(data.eval_x)
+    return {
+        "norm_cap": data.cap,
+        "tokens": {"train": len(data.train_x), "eval": len(data.eval_x), "contexts": len(data.tokens)},
+        "excluded_fraction": 1 - kept / max(1, int((data.tokens != bos_id).sum())),
+    }

@@ -5,6 +5,7 @@ meaning, examples of two synsets of the word = different), balanced and determin
 WiC-based PS-Eval set on the Hub. Users can upload a CSV with the same columns.
 """
 
+import csv
 import io
 import random
 import re
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from backend.core.errors import AtlasError, MissingDependency
+from backend.core.errors import AtlasError, MissingDependency, first_line
 from backend.data.corpus import WORDNET_DIR, WORDNET_FILES, WORDNET_INSTALL
 from backend.sources.hub import Location, fetch_snapshot
 
@@ -29,6 +30,8 @@ _ALIASES = {
 _TRUE = {"1", "true", "t", "yes", "same"}
 _FALSE = {"0", "false", "f", "no", "different"}
 MAX_CONTEXT = 1000
+MAX_UPLOAD_BYTES = 2 * 10**6
+MAX_PAIRS = 5000
 
 
 class ProbeSetError(AtlasError):
@@ -136,11 +139,18 @@ def normalise(frame: pd.DataFrame, first_row: int = 2) -> pd.DataFrame:
 
 
 def parse_probe_csv(data: bytes) -> pd.DataFrame:
-    """An uploaded CSV (header: word, context1, context2, label) as a checked probe set."""
+    """An uploaded CSV (header: word, context1, context2, label) as a checked probe set, at most
+    `MAX_UPLOAD_BYTES` and `MAX_PAIRS` rows (each pair costs model passes for every SAE)."""
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise ProbeSetError(
+            f"The file is {len(data) / 1e6:.1f} MB; probe sets are limited to {MAX_UPLOAD_BYTES // 10**6} MB."
+        )
     try:
         frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise ProbeSetError(f"Not a readable CSV file: {str(err).splitlines()[0]}") from err
+    except (ValueError, csv.Error) as err:  # pandas parse errors and bad encodings are ValueErrors
+        raise ProbeSetError(f"Not a readable CSV file: {first_line(err)}") from err
+    if len(frame) > MAX_PAIRS:
+        raise ProbeSetError(f"The file has {len(frame):,} pairs; probe sets are limited to {MAX_PAIRS:,}.")
     return normalise(frame)
 
 

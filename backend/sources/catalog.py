@@ -8,20 +8,24 @@ recorded in `<data dir>/registrations.json` and added to their release's meta-SA
 import json
 import os
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
 from backend.core.config import ASSETS, data_dir
 from backend.core.errors import CatalogError
-from backend.core.files import write_json_atomic
+from backend.core.files import locked, write_json_atomic
 from backend.core.paths import ReleasePaths
+from backend.sources.fields import MAX_CONTEXT, choice, inside, number, safe_id, table, text, whole
 from backend.sources.hub import Location
 
 SHIPPED_CATALOG = ASSETS / "catalog.toml"
 CATALOG_ENV = "ATLAS_CATALOG"
 REGISTRATIONS = "registrations.json"
 Convention = Literal["hf", "transformer_lens"]
+CONVENTIONS = ("hf", "transformer_lens")
+LAYOUTS = ("saelens", "paper-meta")
+SOURCE_KINDS = ("built", "local", "hub")
 
 
 @dataclass(frozen=True)
@@ -100,60 +104,87 @@ class Release:
         return ReleasePaths.of(self.id)
 
 
-def _location(raw: dict[str, Any], path: str, release_id: str) -> Location:
-    kind = raw.get("kind", "built")
+def _location(raw: Any, path: Any, release_id: str, where: str) -> Location:
+    raw = table(raw, f"{where} source")
+    kind = choice(raw.get("kind"), f"{where} source kind", SOURCE_KINDS, "built")
     if kind == "built":
-        return Location("local", path=str(ReleasePaths.of(release_id).folder(path)))
+        return Location("local", path=str(inside(ReleasePaths.of(release_id).root, path, f"{where} path")))
     if kind == "local":
-        return Location("local", path=str(Path(raw.get("root", ".")).expanduser() / path))
-    if kind == "hub":
-        if not raw.get("repo"):
-            raise CatalogError(f"Release {release_id!r}: a hub source needs a repo.")
-        return Location("hub", repo=raw["repo"], path=path, revision=raw.get("revision"))
-    raise CatalogError(f"Release {release_id!r}: unknown source kind {kind!r} (built, local or hub).")
+        root = text(raw.get("root"), f"{where} source root", default=".")
+        return Location("local", path=str(Path(root).expanduser() / text(path, f"{where} path")))
+    repo = text(raw.get("repo"), f"{where} source repo")
+    if not repo:
+        raise CatalogError(f"{where}: a hub source needs a repo.")
+    return Location("hub", repo=repo, path=text(path, f"{where} path"), revision=raw.get("revision"))
 
 
-def _entry(raw: dict[str, Any], release_id: str, default_source: dict[str, Any], meta: bool) -> SAEEntry:
+def _entry(raw: Any, release_id: str, default_source: dict[str, Any], meta: bool) -> SAEEntry:
+    raw = table(raw, f"Release {release_id!r}: an SAE entry")
     if "id" not in raw:
         raise CatalogError(f"Release {release_id!r}: every SAE needs an id.")
-    common = {
-        "id": str(raw["id"]),
-        "location": _location(raw.get("source", default_source), raw.get("path", ""), release_id),
-        "layout": raw.get("layout", "saelens"),
-        "d_sae": raw.get("d_sae"),
-        "k": raw.get("k"),
-        "neuronpedia_id": raw.get("neuronpedia_id"),
-    }
+    where = f"Release {release_id!r}, {'meta-SAE' if meta else 'SAE'} {raw['id']!r:.40}"
+    entry = SAEEntry(
+        id=safe_id(raw["id"], where),
+        location=_location(raw.get("source", default_source), raw.get("path", ""), release_id, where),
+        layout=choice(raw.get("layout"), f"{where} layout", LAYOUTS, "saelens"),  # type: ignore[arg-type]
+        d_sae=whole(raw.get("d_sae"), f"{where} d_sae"),
+        k=whole(raw.get("k"), f"{where} k"),
+        neuronpedia_id=text(raw.get("neuronpedia_id"), f"{where} neuronpedia_id") or None,
+    )
     if meta:
-        return MetaEntry(**common, over=str(raw.get("over", "")), threshold=raw.get("threshold"))
-    return SAEEntry(**common)
+        over = safe_id(raw.get("over", ""), f"{where} over")
+        threshold = number(raw.get("threshold"), f"{where} threshold")
+        return MetaEntry(**{f.name: getattr(entry, f.name) for f in fields(entry)}, over=over, threshold=threshold)
+    return entry
+
+
+def _corpus(raw: Any, where: str) -> CorpusSpec:
+    raw = table(raw if raw is not None else {"kind": "wordnet"}, f"{where} corpus")
+    patterns = raw.get("patterns", ("*.parquet",))
+    if not isinstance(patterns, (list, tuple)) or not all(isinstance(x, str) for x in patterns):
+        raise CatalogError(f"{where} corpus patterns must be a list of strings.")
+    return CorpusSpec(
+        kind=choice(raw.get("kind"), f"{where} corpus kind", ("wordnet", "hub"), "wordnet"),  # type: ignore[arg-type]
+        repo=text(raw.get("repo"), f"{where} corpus repo"),
+        patterns=tuple(patterns),
+        column=text(raw.get("column"), f"{where} corpus column", default="text"),
+        revision=text(raw.get("revision"), f"{where} corpus revision") or None,
+    )
 
 
 def parse_release(release_id: str, raw: dict[str, Any]) -> Release:
-    try:
-        source = raw.get("source", {"kind": "built"})
-        corpus_raw = dict(raw.get("corpus", {"kind": "wordnet"}))
-        corpus_raw["patterns"] = tuple(corpus_raw.get("patterns", ("*.parquet",)))
-        release = Release(
-            id=release_id,
-            title=raw.get("title", release_id),
-            description=raw.get("description", ""),
-            model=raw["model"],
-            hook=raw["hook"],
-            convention=raw.get("convention", "hf"),
-            context_size=int(raw.get("context_size", 128)),
-            corpus=CorpusSpec(**corpus_raw),
-            saes=tuple(_entry(e, release_id, source, meta=False) for e in raw.get("saes", [])),
-            meta_saes=tuple(_entry(e, release_id, source, meta=True) for e in raw.get("meta_saes", [])),  # type: ignore[misc]
-            built=source.get("kind") == "built",
-            default=bool(raw.get("default", False)),
-            outlier_norm_multiple=raw.get("outlier_norm_multiple"),
-            training=dict(raw.get("training", {})),
-        )
-    except (KeyError, TypeError) as err:
-        raise CatalogError(f"Release {release_id!r} in the catalog is malformed: {err}.") from err
+    """One release of the catalog, every field type-checked (a `CatalogError` naming the field otherwise)."""
+    release_id = safe_id(release_id, "A release")
+    where = f"Release {release_id!r}"
+    raw = table(raw, where)
+    source = table(raw.get("source", {"kind": "built"}), f"{where} source")
+    for required in ("model", "hook"):
+        if not text(raw.get(required), f"{where} {required}"):
+            raise CatalogError(f"{where} in the catalog needs a {required}.")
+    saes, metas = raw.get("saes", []), raw.get("meta_saes", [])
+    if not isinstance(saes, list) or not isinstance(metas, list):
+        raise CatalogError(f"{where}: saes and meta_saes must be lists of tables.")
+    release = Release(
+        id=release_id,
+        title=text(raw.get("title"), f"{where} title", default=release_id),
+        description=text(raw.get("description"), f"{where} description"),
+        model=raw["model"],
+        hook=raw["hook"],
+        convention=choice(raw.get("convention"), f"{where} convention", CONVENTIONS, "hf"),  # type: ignore[arg-type]
+        context_size=whole(raw.get("context_size", 128), f"{where} context_size", 2, MAX_CONTEXT) or 128,
+        corpus=_corpus(raw.get("corpus"), where),
+        saes=tuple(_entry(e, release_id, source, meta=False) for e in saes),
+        meta_saes=tuple(_entry(e, release_id, source, meta=True) for e in metas),  # type: ignore[misc]
+        built=source.get("kind", "built") == "built",
+        default=raw.get("default", False) is True,
+        outlier_norm_multiple=number(raw.get("outlier_norm_multiple"), f"{where} outlier_norm_multiple", 1.0),
+        training=table(raw.get("training"), f"{where} training"),
+    )
     if not release.saes:
-        raise CatalogError(f"Release {release_id!r} lists no SAEs.")
+        raise CatalogError(f"{where} lists no SAEs.")
+    ids = [*release.sae_ids, *(m.id for m in release.meta_saes)]
+    if len(set(ids)) != len(ids):
+        raise CatalogError(f"{where}: SAE and meta-SAE ids must be distinct, got {', '.join(ids)}.")
     for meta in release.meta_saes:
         release.sae(meta.over)
     return release
@@ -183,21 +214,34 @@ def load_catalog() -> dict[str, Release]:
 
 
 def _registrations() -> dict[str, list[dict[str, Any]]]:
+    """Meta-SAEs registered on this machine, by release; each must live inside the data directory."""
     path = data_dir() / REGISTRATIONS
     if not path.exists():
         return {}
     try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, RecursionError) as err:
         raise CatalogError(f"{path} is corrupt ({err}); delete it and register the meta-SAEs again.") from err
-    return data if isinstance(data, dict) else {}
+    if not isinstance(data, dict):
+        raise CatalogError(f"{path} must hold an object of releases; delete it and register the meta-SAEs again.")
+    root = data_dir().resolve()
+    for rid, entries in data.items():
+        where = f"{path} ({rid!r:.40})"
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise CatalogError(f"{where} must list meta-SAE entries; delete it and register them again.")
+        for entry in entries:
+            if not Path(text(entry.get("path"), f"{where} path")).resolve().is_relative_to(root):
+                raise CatalogError(f"{where}: a registered meta-SAE must live inside {root}; delete the entry.")
+    return data
 
 
 def register_meta_sae(release_id: str, entry: dict[str, Any]) -> None:
-    """Record a meta-SAE trained here (atomically); it appears in the catalog from the next load."""
-    data = _registrations()
-    data[release_id] = [m for m in data.get(release_id, []) if m.get("id") != entry["id"]] + [entry]
-    write_json_atomic(data_dir() / REGISTRATIONS, data)
+    """Record a meta-SAE trained here; it appears in the catalog from the next load. Read, change and
+    write happen under one lock, so concurrent registrations are all kept."""
+    with locked(data_dir() / f"{REGISTRATIONS}.lock"):
+        data = _registrations()
+        data[release_id] = [m for m in data.get(release_id, []) if m.get("id") != entry["id"]] + [entry]
+        write_json_atomic(data_dir() / REGISTRATIONS, data)
 
 
 def default_release_id(catalog: dict[str, Release]) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from backend.core.config import default_device
+from backend.core.errors import AtlasError
 from backend.core.files import write_json_atomic
 from backend.models.formats import save_paper_meta
 from backend.models.loading import load_sae
@@ -16,6 +17,7 @@ from backend.training.metrics import decoder_geometry, meta_variance_explained
 from backend.training.trainer import ProgressFn, TrainConfig, TrainResult, train_sae
 
 METRICS = "metrics.json"
+MAX_EPOCHS = 2000
 
 
 @dataclass(frozen=True)
@@ -28,30 +30,53 @@ class MetaTrainConfig:
     batch_size: int = 512
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        for name, value in (("d_meta", self.d_meta), ("k", self.k), ("batch_size", self.batch_size)):
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise AtlasError(f"A meta-SAE's {name} must be a positive whole number, got {value!r}.")
+        if self.k > self.d_meta:
+            raise AtlasError(f"k ({self.k}) cannot exceed the number of meta-latents ({self.d_meta}).")
+        if not 0 < self.epochs <= MAX_EPOCHS:
+            raise AtlasError(f"Epochs must be above 0 and at most {MAX_EPOCHS}, got {self.epochs}.")
+        if not 0 < self.lr < 1:
+            raise AtlasError(f"The learning rate must be between 0 and 1, got {self.lr}.")
 
-def fit_meta(
-    base: SAE, cfg: MetaTrainConfig, checkpoint: Path | None, progress: ProgressFn | None
-) -> tuple[TrainResult, TrainConfig]:
-    """A BatchTopK meta-SAE on `base`'s unit-norm decoder rows."""
-    rows = base.unit_decoder().detach().cpu()
-    train_cfg = TrainConfig(
+
+def meta_train_config(cfg: MetaTrainConfig, n_rows: int) -> TrainConfig:
+    """The trainer's settings for a meta-SAE over `n_rows` decoder rows."""
+    return TrainConfig(
         d_sae=cfg.d_meta,
         k=cfg.k,
         lr=cfg.lr,
         epochs=cfg.epochs,
-        batch_size=min(cfg.batch_size, len(rows)),
+        batch_size=min(cfg.batch_size, n_rows),
         aux_k=min(16, cfg.d_meta // 2),
-        dead_after_tokens=4 * len(rows),
+        dead_after_tokens=4 * n_rows,
         checkpoint_every=1000,
         # Data initialisation would start each meta-latent at one member latent, a mixture of
         # concepts; random directions un-mix into the shared components (tests/backend/test_train.py).
         data_init=False,
         seed=cfg.seed,
     )
-    return train_sae(rows, train_cfg, checkpoint=checkpoint, progress=progress, device=default_device()), train_cfg
 
 
-def save_meta(result: TrainResult, train_cfg: TrainConfig, over: str, folder: Path, metrics: dict[str, Any]) -> None:
+def fit_meta(
+    base: SAE, cfg: MetaTrainConfig, checkpoint: Path | None, progress: ProgressFn | None
+) -> tuple[TrainResult, TrainConfig]:
+    """A BatchTopK meta-SAE on `base`'s unit-norm decoder rows."""
+    rows = base.unit_decoder().detach().cpu()
+    train_cfg = meta_train_config(cfg, len(rows))
+    result = train_sae(rows, train_cfg, checkpoint, progress, default_device(), data_key=base.digest())
+    return result, train_cfg
+
+
+OVER_DIGEST = "over_digest"
+"""Config.json field: the digest of the SAE whose decoder rows the meta-SAE was trained on."""
+
+
+def save_meta(
+    result: TrainResult, train_cfg: TrainConfig, over: str, folder: Path, metrics: dict[str, Any], over_digest: str
+) -> None:
     save_paper_meta(
         result.sae,
         folder,
@@ -62,6 +87,7 @@ def save_meta(result: TrainResult, train_cfg: TrainConfig, over: str, folder: Pa
             "input": f"unit-norm decoder rows of SAE {over}",
             "input_unit_norm": False,
             "training": asdict(train_cfg),
+            OVER_DIGEST: over_digest,
         },
     )
     write_json_atomic(folder / METRICS, metrics)
@@ -80,6 +106,11 @@ def train_meta_for(
 ) -> str:
     """Train, save under the release's data folder, register; returns the new meta-SAE's id."""
     base = load_sae(release, sae_id, default_device()).sae
+    if cfg.d_meta > base.cfg.d_sae // 2:
+        raise AtlasError(
+            f"{cfg.d_meta} meta-latents for {base.cfg.d_sae} latents is not a decomposition: use at most "
+            f"{base.cfg.d_sae // 2} (the paper: about d_sae / 21)."
+        )
     meta_id = f"meta-{sae_id}-{cfg.d_meta}"
     folder = release.paths.folder(meta_id)
     result, train_cfg = fit_meta(
@@ -88,7 +119,7 @@ def train_meta_for(
         release.paths.checkpoint(meta_id),
         (lambda s, t, _m: progress(s, t)) if progress else None,
     )
-    save_meta(result, train_cfg, sae_id, folder, base_metrics(result, base))
+    save_meta(result, train_cfg, sae_id, folder, base_metrics(result, base), base.digest())
     register_meta_sae(
         release.id,
         {"id": meta_id, "over": sae_id, "path": str(folder), "layout": "paper-meta", "d_sae": cfg.d_meta, "k": cfg.k},

@@ -14,7 +14,6 @@ coefficient ramped up linearly over the first `l1_warmup` of training.
 """
 
 import math
-import pickle
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -261,16 +260,16 @@ def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
         torch.save(state, tmp)
 
 
-def _load_checkpoint(path: Path, cfg: TrainConfig) -> dict[str, Any] | None:
-    """The checkpoint if it is readable and from the same config; None (start over) otherwise."""
+def _load_checkpoint(path: Path, cfg: TrainConfig, data_key: str) -> dict[str, Any] | None:
+    """The checkpoint if it is readable and from the same config and data; None (start over) otherwise."""
     if not path.exists():
         return None
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError):
+    except Exception:
         path.unlink()
         return None
-    if not isinstance(state, dict) or state.get("config") != asdict(cfg):
+    if not isinstance(state, dict) or state.get("config") != asdict(cfg) or state.get("data", "") != data_key:
         path.unlink()
         return None
     return state
@@ -282,11 +281,13 @@ def train_sae(
     checkpoint: Path | None = None,
     progress: ProgressFn | None = None,
     device: torch.device | None = None,
+    data_key: str = "",
 ) -> TrainResult:
     """Train an SAE (`cfg.architecture`) on `x [n, d_in]` (any float dtype, kept on CPU and batched to `device`).
 
     With `checkpoint`, state is saved every `cfg.checkpoint_every` steps and a rerun resumes from it;
-    a corrupt or foreign checkpoint is discarded and training starts over.
+    a corrupt or foreign checkpoint (another config, or another `data_key`: what `x` was made from) is
+    discarded and training starts over.
     """
     device = device or default_device()
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -299,7 +300,7 @@ def train_sae(
     last_fired = torch.zeros(cfg.d_sae, dtype=torch.long, device=device)
     threshold = torch.zeros((), device=device)
     step = 0
-    state = _load_checkpoint(checkpoint, cfg) if checkpoint else None
+    state = _load_checkpoint(checkpoint, cfg, data_key) if checkpoint else None
     if state is not None:
         w.load_state_dict(state["weights"])
         opt.load_state_dict(state["optimizer"])
@@ -336,6 +337,7 @@ def train_sae(
                 checkpoint,
                 {
                     "config": asdict(cfg),
+                    "data": data_key,
                     "weights": w.state_dict(),
                     "optimizer": opt.state_dict(),
                     "init_decoder": init_decoder,

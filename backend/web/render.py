@@ -1,6 +1,7 @@
 """HTML for token sequences with per-token highlighting. Model text is untrusted: every token is escaped."""
 
 import html
+import re
 
 HIGHLIGHT = "255, 140, 0"
 """RGB of the activation colour; the alpha channel carries the activation."""
@@ -31,3 +32,23 @@ def continuation_html(prompt: str, continuation: str) -> str:
         return html.escape(text, quote=True).replace("\n", "<br>")
 
     return f'<div class="continuation"><span class="prompt">{lines(prompt)}</span>{lines(continuation)}</div>'
+
+
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$])")
+"""Characters Streamlit's Markdown (GitHub-flavoured, with links, images and LaTeX) acts on."""
+AUTOLINK = re.compile(r"(?i)(https?|ftp|mailto|www|@)")
+"""Where GitHub-flavoured Markdown starts a bare link: escaping does not stop it (measured in Chromium)."""
+WORD_JOINER = "\u2060"
+
+
+def md(text: object, limit: int = 300) -> str:
+    """Untrusted text (URL parameters, labels, error messages quoting inputs) made inert for Markdown: every
+    special character escaped, so `![x](https://...)` shows as typed instead of fetching an image, bare
+    URLs and addresses kept from turning into links, and at most `limit` characters kept (with an
+    ellipsis), so a 100 KB parameter is not echoed back."""
+    value = str(text)
+    if len(value) > limit:
+        value = value[:limit] + "…"
+    escaped = MARKDOWN_SPECIAL.sub(r"\\\1", value).replace("\n", " ")
+    # An invisible word joiner inside each scheme, `www` and `@` breaks the bare-link patterns.
+    return AUTOLINK.sub(lambda m: m.group(0)[:-1] + WORD_JOINER + m.group(0)[-1], escaped)

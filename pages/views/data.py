@@ -13,8 +13,9 @@ import torch
 from backend.core.errors import AtlasError
 from backend.explore.latent_map import cached_map, map_path, map_table, meta_labels, novelty, top_meta_latents
 from backend.explore.paper import family_differences
+from backend.explore.search import TextActivations, encode_text
 from backend.index.cards import Card, CardReader
-from backend.index.store import META, IndexReader
+from backend.index.store import DATA_FILES, META, IndexReader
 from backend.metasae.atomicity import atomicity
 from backend.metasae.decompose import Decompositions, build_decompositions, reconstruction_cosine
 from backend.models.geometry import best_matches, logit_lens
@@ -23,7 +24,7 @@ from backend.models.loading import files_stamp, load_meta_sae, load_sae
 from backend.models.sae import SAE
 from backend.polysemy.bench import cached_predictions
 from backend.polysemy.probe import Mode, WordProbe, probe_word
-from backend.polysemy.probe_sets import hub_probe_set, wordnet_probe_set
+from backend.polysemy.probe_sets import hub_probe_set, parse_probe_csv, wordnet_probe_set
 from backend.sources.neuronpedia import EXPLANATIONS
 from backend.steering.directions import Direction, latent_direction, meta_direction
 from backend.stitching.family import (
@@ -116,9 +117,11 @@ def language_model(spec: str) -> LanguageModel:
 
 
 def index_stamp(release_id: str, sae_id: str) -> float | None:
-    """When the index was last written; part of every cache key, so a rebuilt or removed index is never served stale."""
+    """When any file of the index last changed; part of every cache key, so a rebuilt, removed or altered index is
+    never served stale (an altered file then fails its checksum instead of showing changed data)."""
     folder = catalog()[release_id].paths.index(sae_id)
-    stamps = [p.stat().st_mtime for p in (folder / META, folder / EXPLANATIONS) if p.exists()]
+    names = (META, EXPLANATIONS, *DATA_FILES)
+    stamps = [p.stat().st_mtime for p in (folder / name for name in names) if p.exists()]
     return max(stamps) if stamps else None
 
 
@@ -335,3 +338,16 @@ def meta_steering(release_id: str, meta_id: str, meta_latent: int, threshold: fl
     members = [latent for latent, _ in decompositions(release_id, meta_id).members(meta_latent, threshold)]
     max_acts = torch.tensor(latent_table(release_id, over)["max"].to_numpy(dtype=np.float32))
     return meta_direction(meta_sae(release_id, meta_id), meta_latent, sae(release_id, over), members, max_acts)
+
+
+@st.cache_data(max_entries=4, show_spinner="Reading the uploaded pairs…")
+def uploaded_pairs(data: bytes) -> pd.DataFrame:
+    """An uploaded probe CSV, parsed and checked once per distinct file (not on every rerun)."""
+    return parse_probe_csv(data)
+
+
+@st.cache_data(max_entries=32, show_spinner="Running the model on the text…")
+def text_activations(release_id: str, sae_id: str, text: str, stamp: float | None) -> TextActivations:
+    """The typed text through the model and the SAE, computed once per (text, SAE files)."""
+    release = catalog()[release_id]
+    return encode_text(language_model(release.model), sae(release_id, sae_id), release, text)

@@ -5,6 +5,7 @@ import streamlit as st
 from backend.core.errors import AtlasError
 from backend.metasae.decompose import Decompositions, meta_label
 from backend.metasae.graph import related_graph
+from backend.web.render import md
 from backend.web.urlstate import View
 from pages.views.data import decompositions, latent_table, meta_logit_lens, row_cosine
 from pages.views.figures import decomposition_bars, related_graph_figure
@@ -34,7 +35,7 @@ def logit_lens_table(view: View, meta_id: str, meta_latent: int) -> None:
     try:
         lens = meta_logit_lens(view.release, meta_id, meta_latent)
     except AtlasError as err:
-        st.caption(f"No logit lens: the model is not available ({err}).")
+        st.caption(f"No logit lens: the model is not available ({md(err)}).")
         return
     pos, neg = st.columns(2)
     pos.dataframe({"promoted": lens.promoted, "logit": lens.promoted_logits}, hide_index=True)
@@ -45,7 +46,7 @@ def decomposition_section(view: View, meta_id: str, latent: int) -> None:
     try:
         table = decompositions(view.release, meta_id)
     except AtlasError as err:
-        st.error(f"The meta-SAE cannot be loaded: {err}")
+        st.error(f"The meta-SAE cannot be loaded: {md(err)}")
         return
     labels = latent_table(view.release, view.sae)["label"].tolist()
     st.subheader(f"Decomposition by meta-SAE {meta_id}")

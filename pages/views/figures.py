@@ -1,5 +1,6 @@
 """Every Plotly figure the pages draw, built from plain data by pure functions (testable without a browser)."""
 
+import html
 from collections.abc import Sequence
 
 import numpy as np
@@ -23,6 +24,11 @@ LINEAGE_COLOURS = {"current": "#c0392b", "split": "#e67e22", "latent": "#2e86de"
 TIGHT = {"t": 10, "b": 30, "l": 10, "r": 10}
 
 
+def plain(label: str) -> str:
+    """A label from the data as Plotly text: Plotly renders a subset of HTML (links included), so escape it."""
+    return html.escape(str(label), quote=True)
+
+
 def decomposition_bars(names: Sequence[str], values: Sequence[float]) -> go.Figure:
     """Horizontal bars, strongest on top: one per meta-latent of a decomposition."""
     fig = go.Figure(go.Bar(x=list(values)[::-1], y=list(names)[::-1], orientation="h"))
@@ -42,7 +48,7 @@ def related_graph_figure(graph: Graph, labels: Sequence[str]) -> go.Figure:
         )  # fmt: skip
     for kind, colour in NODE_COLOURS.items():
         nodes = [n for n in graph.nodes if n.kind == kind]
-        text = [f"meta {n.index}" if kind == "meta" else f"#{n.index} {labels[n.index]}" for n in nodes]
+        text = [f"meta {n.index}" if kind == "meta" else f"#{n.index} {plain(labels[n.index])}" for n in nodes]
         fig.add_trace(
             go.Scatter(
                 x=[n.x for n in nodes], y=[n.y for n in nodes], mode="markers+text", text=text, textposition="top center",
@@ -90,10 +96,10 @@ def latent_map_figure(table: pd.DataFrame, column: str, marked: int | None) -> g
     plain), with an arrow at latent `marked`; each point carries [latent, label, ...] as customdata."""
     hover = "#%{customdata[0]} %{customdata[1]}"
     marker: dict[str, object] = {"size": 3, "color": "#3182bd", "opacity": 0.7}
-    custom = np.stack([table["latent"].to_numpy(), table["label"].to_numpy()], axis=1)
+    custom = np.stack([table["latent"].to_numpy(), table["label"].map(plain).to_numpy()], axis=1)
     if column == "meta":
         marker["color"] = [PALETTE[m % len(PALETTE)] if m != NO_META else "#cccccc" for m in table["meta"]]
-        custom = np.column_stack([custom, table["meta label"].to_numpy()])
+        custom = np.column_stack([custom, table["meta label"].map(plain).to_numpy()])
         hover += "<br>%{customdata[2]}"
     elif column == "log10 density":
         marker.update(color=table[column], colorscale="Viridis", colorbar={"title": "log10 density"}, showscale=True)
@@ -184,7 +190,7 @@ def lineage_figure(tree: Lineage, labels: dict[str, list[str] | None]) -> go.Fig
     for i, node in enumerate(tree.nodes):
         sae_id = tree.sae_ids[node.level]
         names = labels.get(sae_id)
-        label = names[node.latent] if names else ""
+        label = plain(names[node.latent]) if names else ""
         shape = tree.shape(i)
         texts.append(f"#{node.latent} {label[:18]}")
         cosines = [f"{c:.2f}" for p, k, c in tree.edges if i in (p, k)]

@@ -6,7 +6,7 @@ import streamlit as st
 
 from backend.core.errors import AtlasError
 from backend.index.cards import Card, Example
-from backend.web.render import highlighted_tokens
+from backend.web.render import highlighted_tokens, md
 from pages.views.data import card, cards, latent_steering
 from pages.views.decomposition import decomposition_section
 from pages.views.figures import activation_histogram
@@ -26,7 +26,7 @@ if not index_ready(view):
 try:
     latent_card: Card = card(view.release, view.sae, view.latent)
 except AtlasError as err:
-    st.error(f"{err} Pick a latent in range with the number box below.")
+    st.error(f"{md(err)} Pick a latent in range with the number box below.")
     latent_card = card(view.release, view.sae, 0)
 
 
@@ -49,12 +49,12 @@ if nav[3].button("Random"):
     go_to(random.randrange(cards(view.release, view.sae).index.d_sae))
     st.rerun()
 
-st.header(f"Latent {latent_card.latent}: {latent_card.label}")
+st.header(f"Latent {latent_card.latent}: {md(latent_card.label)}")
 entry = release.sae(view.sae)
 if entry.neuronpedia_id:
     st.link_button("Open in Neuronpedia", NEURONPEDIA.format(model_set=entry.neuronpedia_id, latent=latent_card.latent))
 if latent_card.label != latent_card.auto_label:
-    st.caption(f"Label imported from Neuronpedia. From the data: {latent_card.auto_label}")
+    st.caption(f"Label imported from Neuronpedia. From the data: {md(latent_card.auto_label)}")
 else:
     st.caption("Label: the tokens this latent fires on most, weighted by activation over its top examples.")
 

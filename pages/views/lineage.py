@@ -6,6 +6,7 @@ import streamlit as st
 from backend.core.errors import AtlasError
 from backend.stitching.lineage import PER_LEVEL, Lineage
 from backend.stitching.matching import EDGE_FLOOR
+from backend.web.render import md
 from backend.web.urlstate import View
 from pages.views.data import closest_in_smaller, family_lineage, latent_labels
 from pages.views.figures import lineage_figure
@@ -33,7 +34,7 @@ def lineage_section(view: View, latent: int) -> None:
     try:
         tree = family_lineage(view.release, view.sae, latent, threshold)
     except AtlasError as err:
-        st.error(f"The lineage cannot be drawn: {err}")
+        st.error(f"The lineage cannot be drawn: {md(err)}")
         return
     labels = {sae_id: latent_labels(view.release, sae_id) for sae_id in release.sae_ids}
     event = st.plotly_chart(
@@ -74,7 +75,7 @@ def across_sizes_list(view: View, latent: int) -> None:
     try:
         matches = closest_in_smaller(view.release, view.sae, latent)
     except AtlasError as err:
-        st.caption(f"The smaller SAEs are not available ({err}).")
+        st.caption(f"The smaller SAEs are not available ({md(err)}).")
         return
     with st.expander("Closest latents in every smaller SAE (any cosine)"):
         for sid, found in matches.items():

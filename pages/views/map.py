@@ -4,11 +4,12 @@ import streamlit as st
 
 from backend.core.errors import AtlasError
 from backend.explore.latent_map import latent_map
+from backend.web.render import md
 from backend.web.urlstate import MAP_COLOURS
 from pages.views.data import map_data
 from pages.views.figures import STATUS_COLOURS, latent_map_figure
 from pages.views.state import catalog, current_view, family_neighbours, meta_id_for, stitch_threshold
-from pages.views.widgets import progress_bar
+from pages.views.widgets import action_allowed, progress_bar
 
 COLOUR_HELP = {
     "meta-latent": "each latent's strongest meta-latent (colours repeat every 24 meta-latents; hover names it)",
@@ -33,12 +34,12 @@ if table is None:
         "This SAE has no map yet. It is a UMAP of the decoder directions (cosine metric, seeded): "
         "about 30 s for 9,216 latents and a minute for 49,152 on two CPU cores, computed once and stored."
     )
-    if st.button("Compute the map", type="primary"):
+    if action_allowed("computing a map", "python -m backend build") and st.button("Compute the map", type="primary"):
         report = progress_bar("Loading the SAE…")
         try:
             latent_map(release, view.sae, report=report)
         except AtlasError as err:
-            st.error(f"{err} Check that the SAE loads (SAE overview page), then try again.")
+            st.error(f"{md(err)} Check that the SAE loads (SAE overview page), then try again.")
             st.stop()
         st.rerun()
     st.stop()

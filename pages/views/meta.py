@@ -4,6 +4,7 @@ import streamlit as st
 
 from backend.core.errors import AtlasError
 from backend.metasae.decompose import meta_label
+from backend.web.render import md
 from pages.views.data import decompositions, latent_table, meta_steering
 from pages.views.decomposition import logit_lens_table, threshold_control
 from pages.views.figures import meta_activation_histogram
@@ -21,7 +22,7 @@ meta: str = meta_id
 try:
     table = decompositions(view.release, meta_id)
 except AtlasError as err:
-    st.error(f"The meta-SAE cannot be loaded: {err}")
+    st.error(f"The meta-SAE cannot be loaded: {md(err)}")
     st.stop()
 if not 0 <= view.meta_latent < table.n_meta:
     st.error(f"Meta-latent {view.meta_latent} is out of range: this meta-SAE has 0 to {table.n_meta - 1}.")
@@ -34,7 +35,7 @@ if picked != view.meta_latent:
     st.rerun()
 threshold = threshold_control(view, table)
 members = table.members(view.meta_latent, threshold)
-st.header(f"Meta-latent {view.meta_latent}: {meta_label(members, labels)}")
+st.header(f"Meta-latent {view.meta_latent}: {md(meta_label(members, labels))}")
 st.caption("Label: the words most shared by the labels of its strongest member latents.")
 cols = st.columns(3)
 cols[0].metric("Latents containing it", f"{len(members):,}")

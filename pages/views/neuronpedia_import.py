@@ -4,6 +4,7 @@ import streamlit as st
 
 from backend.core.errors import AtlasError
 from backend.sources.neuronpedia import import_explanations
+from backend.web.render import md
 from backend.web.urlstate import View
 from pages.views.state import catalog
 
@@ -22,6 +23,6 @@ def import_form(view: View) -> None:
                 with st.spinner("Downloading explanations…"):
                     count = import_explanations(neuronpedia_id, release.paths.index(view.sae))
             except AtlasError as err:
-                st.error(f"{err} Try again when online.")
+                st.error(f"{md(err)} Try again when online.")
                 return
             st.success(f"Imported {count:,} explanations.")

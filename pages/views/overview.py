@@ -2,9 +2,11 @@
 
 import streamlit as st
 
+from backend.core.config import read_only
 from backend.core.errors import AtlasError
 from backend.explore.overview import log_density, sae_summary
 from backend.metasae.atomicity import ATOM_COSINE, COMPOSITION_COSINE, summarise_atomicity
+from backend.web.render import md
 from pages.views.build_status import build_complete, build_panel
 from pages.views.data import family_differences_of, latent_atomicity, latent_table, meta_metrics, sae, sae_metrics
 from pages.views.figures import atomicity_histogram, density_histogram
@@ -23,7 +25,7 @@ if not build_complete(release):
 try:
     model = sae(view.release, view.sae)
 except AtlasError as err:
-    st.error(f"This SAE cannot be loaded: {err}")
+    st.error(f"This SAE cannot be loaded: {md(err)}")
     st.stop()
 
 summary = sae_summary(model, release, view.sae)
@@ -114,5 +116,6 @@ st.dataframe(
 )
 st.caption("Sort by clicking a column header; open a latent from the Latent card page or by search.")
 
-meta_form(view, model.cfg.d_sae)
-import_form(view)
+if not read_only():
+    meta_form(view, model.cfg.d_sae)
+    import_form(view)

@@ -6,12 +6,21 @@ import streamlit as st
 from backend.core.errors import AtlasError
 from backend.polysemy.bench import pair_table, predictions, summarise
 from backend.polysemy.probe import MODES, TEMPLATE
-from backend.polysemy.probe_sets import COLUMNS, ProbeSetError, parse_probe_csv
+from backend.polysemy.probe_sets import COLUMNS, ProbeSetError
+from backend.web.render import md
 from backend.web.urlstate import PROBE_SETS
-from pages.views.data import family_sizes, language_model, latent_labels, probe_pairs, stored_predictions, word_probe
+from pages.views.data import (
+    family_sizes,
+    language_model,
+    latent_labels,
+    probe_pairs,
+    stored_predictions,
+    uploaded_pairs,
+    word_probe,
+)
 from pages.views.figures import benchmark_figure
 from pages.views.state import catalog, current_view
-from pages.views.widgets import latent_link, progress_bar
+from pages.views.widgets import action_allowed, latent_link, progress_bar
 
 DEFAULT_WORD = "bank"
 DEFAULT_CONTEXTS = (
@@ -56,7 +65,7 @@ def show_probe(word: str, contexts: tuple[str, ...]) -> None:
     try:
         results = word_probe(view.release, word, contexts, view.mode)
     except AtlasError as err:
-        st.error(f"{err} Check the release on the SAE overview page.")
+        st.error(f"{md(err)} Check the release on the SAE overview page.")
         return
     for sae_id, probe in results.items():
         labels = latent_labels(view.release, sae_id)
@@ -82,7 +91,7 @@ def show_probe(word: str, contexts: tuple[str, ...]) -> None:
             with specific:
                 for number, context in enumerate(contexts):
                     if probe.skipped[number] is None:
-                        st.markdown(f"**Only in:** {context[:60]}")
+                        st.markdown(f"**Only in:** {md(context, 60)}")
                         latent_links(sae_id, probe.specific(number)[:4], labels)
 
 
@@ -108,15 +117,17 @@ def chosen_pairs(source: str) -> pd.DataFrame | None:
         try:
             return probe_pairs(source)
         except AtlasError as err:
-            st.error(f"{err} Pick the offline WordNet set, or upload your own pairs as a CSV.")
+            st.error(f"{md(err)} Pick the offline WordNet set, or upload your own pairs as a CSV.")
             return None
+    if not action_allowed("reading uploaded probe sets", "the CLI on your own machine"):
+        return None
     upload = st.file_uploader(f"CSV with a header row: {', '.join(COLUMNS[:3])}, label (1 = same meaning)", type="csv")
     if upload is None:
         return None
     try:
-        return parse_probe_csv(upload.getvalue())
+        return uploaded_pairs(upload.getvalue())
     except ProbeSetError as err:
-        st.error(f"{err} Fix the file and upload it again.")
+        st.error(f"{md(err)} Fix the file and upload it again.")
         return None
 
 
@@ -146,7 +157,9 @@ with bench_tab:
         stored = stored_predictions(view.release, probe, view.mode)
         if len(stored) == len(release.sae_ids):
             show_benchmark(probe, stored)
-        elif st.button("Run the benchmark on every SAE", type="primary"):
+        elif action_allowed("running the benchmark", "python -m backend build") and st.button(
+            "Run the benchmark on every SAE", type="primary"
+        ):
             report = progress_bar("Starting…")
             try:
                 predictions(
@@ -158,7 +171,7 @@ with bench_tab:
                     report,
                 )
             except AtlasError as err:
-                st.error(f"{err} SAEs finished so far are stored; running again continues from them.")
+                st.error(f"{md(err)} SAEs finished so far are stored; running again continues from them.")
             else:
                 st.rerun()
         else:

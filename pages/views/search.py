@@ -3,9 +3,9 @@
 import streamlit as st
 
 from backend.core.errors import AtlasError
-from backend.explore.search import encode_text, per_token_top, rank_latents, search_table
-from backend.web.render import highlighted_tokens
-from pages.views.data import language_model, latent_table, sae
+from backend.explore.search import per_token_top, rank_latents, search_table
+from backend.web.render import highlighted_tokens, md
+from pages.views.data import latent_table, sae_stamp, text_activations
 from pages.views.state import catalog, current_view
 from pages.views.widgets import index_ready, latent_link
 
@@ -26,7 +26,7 @@ with by_label:
         st.query_params.from_dict(view.params(q=query))
     if query:
         hits = search_table(latent_table(view.release, view.sae, with_tokens=True), query)
-        st.caption(f"{len(hits)} latents match {query!r}.")
+        st.caption(f"{len(hits)} latents match '{md(query)}'.")
         for row in hits.itertuples():
             cols = st.columns([4, 1, 1])
             with cols[0]:
@@ -42,9 +42,9 @@ with by_text:
         st.query_params.from_dict(view.params(text=text, token=None))
     if text.strip():
         try:
-            result = encode_text(language_model(release.model), sae(view.release, view.sae), release, text)
+            result = text_activations(view.release, view.sae, text, sae_stamp(view.release, view.sae))
         except AtlasError as err:
-            st.error(f"The model could not run: {err}")
+            st.error(f"The model could not run: {md(err)}")
             st.stop()
         options = ["whole text", *[f"{i}: {tok!r}" for i, tok in enumerate(result.tokens)]]
         current = 0 if view.token is None or view.token >= len(result.tokens) else view.token + 1

@@ -6,6 +6,7 @@ from backend.core.errors import AtlasError
 from backend.data.corpus import wordnet_names
 from backend.metasae.decompose import meta_label
 from backend.metasae.showcase import NAME_SHARE, TOP_EXAMPLES, Showcase, name_latents, showcase
+from backend.web.render import md
 from backend.web.urlstate import View
 from pages.views.data import cards, decompositions, index_stamp, latent_labels, meta_sae, meta_stamp, sae
 
@@ -24,7 +25,7 @@ def start_here(view: View, meta_id: str) -> None:
     try:
         chosen = _showcases(view.release, view.sae, meta_id, stamps)
     except AtlasError as err:
-        st.info(f"No showcase yet: {err}")
+        st.info(f"No showcase yet: {md(err)}")
         return
     labels = latent_labels(view.release, view.sae)
     if not chosen or labels is None:

@@ -7,6 +7,7 @@ from backend.stitching.family import (
     neighbour_pairs,
 )
 from backend.stitching.matching import DEFAULT_THRESHOLD
+from backend.web.render import md
 from backend.web.urlstate import View, parse_view
 
 
@@ -26,7 +27,7 @@ def current_view() -> View:
 
 def show_warnings(view: View) -> None:
     for warning in view.warnings:
-        st.warning(warning, icon="⚠️")
+        st.warning(md(warning, 500), icon="⚠️")
 
 
 def meta_id_for(view: View) -> str | None:

@@ -8,7 +8,7 @@ import streamlit as st
 from backend.core.errors import AtlasError
 from backend.steering.directions import Direction
 from backend.steering.generate import SteerConfig, steered_generation
-from backend.web.render import continuation_html
+from backend.web.render import continuation_html, md
 from backend.web.urlstate import MAX_PROMPT, View
 from pages.views.data import language_model
 from pages.views.state import catalog
@@ -33,7 +33,7 @@ def steering_section(view: View, subject: str, unit: str, direction: Callable[[]
         try:
             _stream(view, prompt, cfg, direction(), subject)
         except AtlasError as err:
-            st.error(f"{err} Change the settings above and generate again.")
+            st.error(f"{md(err)} Change the settings above and generate again.")
 
 
 def _form(view: View, unit: str, can_clamp: bool, key: str) -> tuple[str, SteerConfig] | None:

@@ -8,10 +8,11 @@ from backend.explore.paper import stitching_differences
 from backend.stitching.curves import ORDER_HELP, ORDERS
 from backend.stitching.family import CurveConfig, compute_curves, neighbour_pairs, pair_matching
 from backend.stitching.matching import EDGE_FLOOR
+from backend.web.render import md
 from pages.views.data import classification, language_model, latent_labels, stitching_curves
 from pages.views.figures import stitching_figure
 from pages.views.state import catalog, current_view, stitch_threshold
-from pages.views.widgets import latent_link, progress_bar
+from pages.views.widgets import action_allowed, latent_link, progress_bar
 
 KINDS = ("1→n", "n→1", "n→m", "1→1", "novel", "dropped")
 SHOW = 40
@@ -66,7 +67,7 @@ def compute(with_curves: bool) -> None:
                 report("matching decoders", number, len(pairs))
                 pair_matching(release, small, large)
     except AtlasError as err:
-        st.error(f"{err} Nothing was lost: finished pairs are stored, and computing again resumes.")
+        st.error(f"{md(err)} Nothing was lost: finished pairs are stored, and computing again resumes.")
         return
     st.rerun()
 
@@ -75,7 +76,7 @@ table = summary_table()
 st.subheader("Novel and reconstruction latents per pair")
 if table is None:
     st.info("The decoder matchings of this family are not computed yet (about a minute for the largest GPT-2 pairs).")
-    if st.button("Compute matchings"):
+    if action_allowed("computing matchings", "python -m backend stitch") and st.button("Compute matchings"):
         compute(with_curves=False)
 else:
     st.dataframe(
@@ -88,7 +89,9 @@ if curves is None:
     st.info(
         "No curves for these settings yet. Computing them runs the SAEs (and the model, for the loss) on held-out tokens."
     )
-    if st.button("Compute stitching curves", type="primary"):
+    if action_allowed("computing curves", "python -m backend stitch") and st.button(
+        "Compute stitching curves", type="primary"
+    ):
         compute(with_curves=True)
 else:
     tabs = st.tabs(["Error vs latents", "Error vs L0", "Next-token loss"])

@@ -5,6 +5,7 @@ import streamlit as st
 from backend.core.errors import AtlasError
 from backend.core.progress import step_progress
 from backend.training.meta import MetaTrainConfig, train_meta_for
+from backend.web.render import md
 from backend.web.urlstate import View
 from pages.views.state import catalog
 from pages.views.widgets import progress_bar
@@ -33,7 +34,7 @@ def meta_form(view: View, d_sae: int) -> None:
                 progress,
             )
         except AtlasError as err:
-            st.error(f"Training failed: {err}")
+            st.error(f"Training failed: {md(err)}")
             return
         catalog.clear()
         st.success(f"Registered {meta_id}. Open any latent card to see its decomposition.")

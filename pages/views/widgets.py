@@ -3,9 +3,11 @@ progress adapter, the stylesheet."""
 
 import streamlit as st
 
-from backend.core.config import ASSETS
+from backend.core.config import ASSETS, read_only
 from backend.core.errors import AtlasError
 from backend.core.progress import Reporter
+from backend.sources.catalog import Release
+from backend.web.render import md
 from backend.web.urlstate import View
 from pages.views.data import cards
 from pages.views.state import catalog
@@ -20,13 +22,23 @@ def index_ready(view: View, quiet: bool = False) -> bool:
     except AtlasError as err:
         if quiet:
             return False
-        release = catalog()[view.release]
-        how = (
-            "`python -m backend build`"
-            if release.built
-            else f"`python -m backend index --release {view.release} --sae {view.sae}`"
-        )
-        st.error(f"{err} To build it, run {how}.")
+        st.error(f"{md(err)} To build it, run {repair_command(catalog()[view.release], view.sae)}.")
+        return False
+    return True
+
+
+def repair_command(release: Release, sae_id: str) -> str:
+    """The command that builds (or rebuilds, when missing or corrupt) what the app reads for this SAE."""
+    if release.built:
+        return f"`python -m backend build --release {release.id}`"
+    return f"`python -m backend index --release {release.id} --sae {sae_id}`"
+
+
+def action_allowed(what: str, command: str) -> bool:
+    """Whether the app may do `what` (train, compute, import, parse an upload); on a read-only deployment it
+    may not, and says where it is done instead (`command`)."""
+    if read_only():
+        st.caption(f"This deployment is read-only: {what} is done where the release is built, with `{command}`.")
         return False
     return True
 
@@ -36,7 +48,7 @@ def latent_link(view: View, latent: int, label: str = "", sae: str | None = None
     prefix = f"SAE-{sae} " if sae and sae != view.sae else ""
     st.page_link(
         "pages/views/latent.py",
-        label=f"{prefix}#{latent} {label}".strip(),
+        label=f"{prefix}#{latent} {md(label, 80)}".strip(),
         query_params=view.params(latent=latent, sae=sae or view.sae, q=None, text=None, token=None),
     )
 
@@ -44,7 +56,7 @@ def latent_link(view: View, latent: int, label: str = "", sae: str | None = None
 def meta_link(view: View, meta_latent: int, label: str = "") -> None:
     st.page_link(
         "pages/views/meta.py",
-        label=f"meta {meta_latent} {label}".strip(),
+        label=f"meta {meta_latent} {md(label, 80)}".strip(),
         query_params=view.params(m=meta_latent, q=None, text=None, token=None),
     )
 

@@ -32,3 +32,19 @@ def test_steer_errors_are_one_line(
 ) -> None:
     assert main(["steer", "--release", tiny_release, "--prompt", "A dog is", *extra]) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "bad", [["--d-meta", "0"], ["--d-meta", "8", "--epochs", "nan"], ["--d-meta", "8", "--epochs", "-1"]]
+)
+def test_train_meta_refuses_bad_numbers_before_doing_anything(capsys: pytest.CaptureFixture, bad: list[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["train-meta", "--sae", "64", *bad])
+    assert exit_.value.code == 2 and "must be from" in capsys.readouterr().err
+
+
+def test_train_meta_refuses_more_meta_latents_than_half_the_latents(
+    tiny_release: str, capsys: pytest.CaptureFixture
+) -> None:
+    assert main(["train-meta", "--release", tiny_release, "--sae", "64", "--d-meta", "40"]) == 2
+    assert "not a decomposition" in capsys.readouterr().err

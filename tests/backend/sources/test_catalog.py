@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from backend.core.errors import CatalogError
@@ -23,3 +25,31 @@ def test_meta_sae_over_an_unknown_sae_is_refused() -> None:
 def test_release_without_saes_is_refused() -> None:
     with pytest.raises(CatalogError, match="no SAEs"):
         parse_release("r", {"model": "m", "hook": "h"})
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [({"context_size": -5}, "context_size"), ({"convention": "tl"}, "convention"),
+     ({"saes": [{"id": "a", "d_sae": "big"}]}, "d_sae"), ({"saes": [{"id": "../../x"}]}, "id"),
+     ({"saes": [{"id": "a", "path": "../../../etc"}]}, "outside"), ({"saes": [{"id": "a"}, {"id": "a"}]}, "distinct")],
+)  # fmt: skip
+def test_bad_catalog_values_name_the_field(change: dict, message: str) -> None:
+    with pytest.raises(CatalogError, match=message):
+        parse_release("r", {"model": "m", "hook": "h", "saes": [{"id": "a"}], **change})
+
+
+def test_a_release_id_that_is_a_path_is_refused() -> None:
+    with pytest.raises(CatalogError, match="id"):
+        parse_release("../../tmp", {"model": "m", "hook": "h", "saes": [{"id": "a"}]})
+
+
+def test_concurrent_registrations_are_all_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from backend.sources.catalog import _registrations, register_meta_sae
+
+    monkeypatch.setenv("ATLAS_DATA_DIR", str(tmp_path))
+    entries = [{"id": f"meta-{i}", "over": "128", "path": str(tmp_path / f"m{i}")} for i in range(12)]
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(lambda e: register_meta_sae("tiny", e), entries))
+    assert sorted(m["id"] for m in _registrations()["tiny"]) == sorted(e["id"] for e in entries)

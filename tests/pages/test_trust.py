@@ -1,0 +1,63 @@
+"""AppTest for the app under bad input and faults: corrupt stores give an error with the repair command, echoed
+parameters are inert Markdown, a read-only deployment hides every action that trains, computes or parses."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.pages.test_app import no_crash, run
+
+ATTACK = "![p](https://x.invalid/p.png) [Session expired: log in](https://x.invalid/login)"
+
+
+@pytest.mark.parametrize("name", ["examples.parquet", "tokens.npy", "vocab.json", "latents.parquet", "meta.json"])
+def test_a_corrupt_store_file_is_an_error_with_the_repair_command(tiny_release: str, data_dir: Path, name: str) -> None:
+    index = data_dir / "releases" / tiny_release / "index" / "64"
+    backup = index.with_name("64.bak")
+    shutil.copytree(index, backup)
+    try:
+        data = bytearray((index / name).read_bytes())
+        data[len(data) // 2] ^= 0x55
+        (index / name).write_bytes(bytes(data))
+        at = run("latent", release=tiny_release, sae="64", latent="3")
+        no_crash(at)
+        assert "corrupt" in at.error[0].value and "python -m backend build" in at.error[0].value
+    finally:
+        shutil.rmtree(index)
+        backup.rename(index)
+
+
+def test_echoed_parameters_are_escaped_and_truncated(tiny_release: str) -> None:
+    at = run("search", release=tiny_release, sae="128", q=ATTACK)
+    no_crash(at)
+    caption = next(c.value for c in at.caption if "latents match" in c.value)
+    assert "](" not in caption.replace("\\]\\(", "") and "\\!\\[p\\]" in caption
+    at = run("latent", release=tiny_release, sae="128", latent="x" * 100_000 + ATTACK)
+    no_crash(at)
+    assert len(at.warning[0].value) < 700 and "![p]" not in at.warning[0].value
+
+
+def test_a_read_only_deployment_hides_training_uploads_and_compute(
+    tiny_release: str, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from backend.explore.latent_map import map_path
+    from backend.sources.catalog import get_release
+
+    monkeypatch.setenv("ATLAS_READ_ONLY", "1")
+    at = run(None, release=tiny_release, sae="128")
+    no_crash(at)
+    assert not any(e.label.startswith("Train a meta-SAE") for e in at.expander)
+    at = run("polysemy", release=tiny_release, set="upload")
+    no_crash(at)
+    assert not at.get("file_uploader") and any("read-only" in c.value for c in at.caption)
+    path = map_path(get_release(tiny_release), "64")
+    saved = path.read_bytes()
+    path.unlink()
+    try:
+        at = run("map", release=tiny_release, sae="64")
+        no_crash(at)
+        assert not any(b.label == "Compute the map" for b in at.button)
+        assert any("read-only" in c.value and "python -m backend build" in c.value for c in at.caption)
+    finally:
+        path.write_bytes(saved)
