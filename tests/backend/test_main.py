@@ -24,7 +24,6 @@ def test_steer_with_a_meta_latent(tiny_release: str, capsys: pytest.CaptureFixtu
     [
         (["--sae", "64", "--meta", "1"], "has no meta-SAE"),
         (["--sae", "128", "--latent", "999"], "out of range"),
-        (["--sae", "128", "--latent", "4", "--strength", "1e9"], "strength"),
     ],
 )
 def test_steer_errors_are_one_line(
@@ -48,3 +47,9 @@ def test_train_meta_refuses_more_meta_latents_than_half_the_latents(
 ) -> None:
     assert main(["train-meta", "--release", tiny_release, "--sae", "64", "--d-meta", "40"]) == 2
     assert "not a decomposition" in capsys.readouterr().err
+
+
+def test_steer_refuses_a_strength_out_of_range_before_loading_anything(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["steer", "--sae", "128", "--latent", "4", "--prompt", "A", "--strength", "1e9"])
+    assert exit_.value.code == 2 and "--strength: must be from -100 to 100" in capsys.readouterr().err
