@@ -1,4 +1,4 @@
-"""Command line: `python -m backend {list,build,index,train-meta,stitch,steer}`. Every job shows progress and resumes.
+"""Command line: `python -m backend {list,build,index,train-meta,stitch,steer,add}`. Every job shows progress and resumes.
 
 Each command imports what it needs when it runs, so `list` and `--help` answer without loading torch.
 """
@@ -8,6 +8,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from backend.core.errors import AtlasError
@@ -170,6 +171,33 @@ def _steer(args: argparse.Namespace) -> None:
     print(f"\nunsteered: {args.prompt}{lm.decode(plain)}")
 
 
+def _add(args: argparse.Namespace) -> None:
+    from backend.pipeline.add import AddRequest, add_release
+    from backend.sources.catalog import CorpusSpec
+
+    if args.corpus == "wordnet":
+        corpus = CorpusSpec("wordnet")
+    elif args.corpus.startswith("hub:"):
+        corpus = CorpusSpec("hub", repo=args.corpus.removeprefix("hub:"), column=args.column)
+    else:
+        corpus = CorpusSpec("local", path=str(Path(args.corpus).expanduser().resolve()), column=args.column)
+    request = AddRequest(
+        release_id=args.id,
+        sources=tuple(args.sae),
+        corpus=corpus,
+        model=args.model,
+        hook=args.hook,
+        convention=args.convention,
+        context_size=args.context_size,
+        contexts=args.contexts,
+        d_meta=args.meta_sae,
+        title=args.title or "",
+    )
+    release = add_release(request)
+    print(f"added {release.id} (SAEs {', '.join(release.sae_ids)}); open it with:")
+    print(f"  scripts/run.sh, then /latent?release={release.id}&sae={release.sae_ids[-1]}&latent=0")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m backend", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -216,6 +244,28 @@ def main(argv: list[str] | None = None) -> int:
         help="points with the model's loss (0: none)",
     )
     stitch.set_defaults(run=_stitch)
+    add = sub.add_parser("add", help="add your own SAE (or a family) to the catalog and index it")
+    add.add_argument("--id", required=True, help="release id for the catalog (letters, digits, . _ -)")
+    add.add_argument(
+        "--sae",
+        action="append",
+        required=True,
+        help="a SAELens folder or Hub owner/name[@rev][/subfolder]; repeat for a family",
+    )
+    add.add_argument(
+        "--model", help="Hugging Face model id, local:<folder> or embedded:<name> (default: from the SAE config)"
+    )
+    add.add_argument("--hook", help="e.g. blocks.8.hook_resid_pre (default: from the SAE config)")
+    add.add_argument("--convention", choices=["hf", "transformer_lens"], help="default: from how the SAE was trained")
+    add.add_argument("--context-size", type=_whole(2, 1 << 16), help="tokens per context (default: the SAE config's)")
+    add.add_argument(
+        "--corpus", default="wordnet", help="wordnet, hub:<dataset repo>, or a .txt/.jsonl/.parquet file or folder"
+    )
+    add.add_argument("--column", default="text", help="the text column of .jsonl/.parquet/Hub data")
+    add.add_argument("--contexts", type=_whole(1, 10**7), default=1024, help="corpus contexts to index")
+    add.add_argument("--meta-sae", type=_whole(1, 1 << 20), help="also train a meta-SAE with this many meta-latents")
+    add.add_argument("--title")
+    add.set_defaults(run=_add)
     steer = sub.add_parser(
         "steer", help="continue a prompt steered by a latent (or meta-latent), beside the plain text"
     )

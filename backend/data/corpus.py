@@ -1,9 +1,11 @@
 """Text corpora cut into fixed-length token contexts that start with BOS.
 
 Offline: WordNet 3.0 glosses and example sentences (Debian `wordnet-base`), each entry written as
-"lemma: gloss". Online: the text column of a Hub dataset's parquet files.
+"lemma: gloss", or local `.txt` / `.jsonl` / `.parquet` files. Online: the text column of a Hub dataset's
+parquet files.
 """
 
+import json
 import random
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import torch
 from torch import Tensor
 from transformers import PreTrainedTokenizerBase
 
-from backend.core.errors import AtlasError, MissingDependency
+from backend.core.errors import AtlasError, MissingDependency, first_line
 from backend.sources.catalog import CorpusSpec
 from backend.sources.hub import Location, fetch_snapshot
 
@@ -101,9 +103,64 @@ def hub_texts(spec: CorpusSpec, max_texts: int) -> list[str]:
     return texts[:max_texts]
 
 
+LOCAL_SUFFIXES = (".txt", ".jsonl", ".parquet")
+
+
+def _file_texts(path: Path, column: str) -> list[str]:
+    """The texts of one local file: non-empty lines of `.txt`, the `column` of `.jsonl` rows or `.parquet`."""
+    if path.suffix == ".txt":
+        return [
+            line.strip() for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()
+        ]
+    if path.suffix == ".parquet":
+        try:
+            table = pq.read_table(path)
+        except (OSError, ValueError) as err:
+            raise AtlasError(f"{path} is not a readable Parquet file ({first_line(err)}).") from err
+        if column not in table.column_names:
+            raise AtlasError(
+                f"{path} has no {column!r} column (it has {', '.join(table.column_names)}); name it with --column."
+            )
+        return [str(t) for t in table.column(column).to_pylist() if t]
+    texts = []
+    for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as err:
+            raise AtlasError(f"{path} line {number} is not JSON ({first_line(err)}).") from err
+        if not isinstance(row, dict) or column not in row:
+            raise AtlasError(f"{path} line {number} has no {column!r} field; name the text field with --column.")
+        if row[column]:
+            texts.append(str(row[column]))
+    return texts
+
+
+def local_texts(spec: CorpusSpec, max_texts: int) -> list[str]:
+    """The texts of a local file, or of every `.txt`, `.jsonl` and `.parquet` file of a folder (sorted)."""
+    root = Path(spec.path).expanduser()
+    if root.is_dir():
+        files = sorted(p for p in root.rglob("*") if p.suffix in LOCAL_SUFFIXES and p.is_file())
+    elif root.is_file() and root.suffix in LOCAL_SUFFIXES:
+        files = [root]
+    else:
+        raise AtlasError(f"No corpus at {root}: give a .txt, .jsonl or .parquet file, or a folder of them.")
+    texts: list[str] = []
+    for path in files:
+        texts.extend(_file_texts(path, spec.column))
+        if len(texts) >= max_texts:
+            break
+    if not texts:
+        raise AtlasError(f"The corpus at {root} holds no text.")
+    return texts[:max_texts]
+
+
 def corpus_texts(spec: CorpusSpec, max_texts: int = 200_000) -> list[str]:
     if spec.kind == "wordnet":
         return wordnet_texts()
+    if spec.kind == "local":
+        return local_texts(spec, max_texts)
     return hub_texts(spec, max_texts)
 
 

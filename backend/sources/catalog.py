@@ -22,10 +22,13 @@ from backend.sources.hub import Location
 SHIPPED_CATALOG = ASSETS / "catalog.toml"
 CATALOG_ENV = "ATLAS_CATALOG"
 REGISTRATIONS = "registrations.json"
+ADDED = "added-releases.json"
+"""Releases added with `python -m backend add`, as catalog tables (the catalog files win on a shared id)."""
 Convention = Literal["hf", "transformer_lens"]
 CONVENTIONS = ("hf", "transformer_lens")
 LAYOUTS = ("saelens", "paper-meta")
 SOURCE_KINDS = ("built", "local", "hub")
+CORPUS_KINDS = ("wordnet", "hub", "local")
 
 
 @dataclass(frozen=True)
@@ -49,11 +52,14 @@ class MetaEntry(SAEEntry):
 
 @dataclass(frozen=True)
 class CorpusSpec:
-    kind: Literal["wordnet", "hub"]
+    kind: Literal["wordnet", "hub", "local"]
     repo: str = ""
     patterns: tuple[str, ...] = ("*.parquet",)
     column: str = "text"
+    """The text column of Parquet and JSON-lines files (plain text files have none)."""
     revision: str | None = None
+    path: str = ""
+    """For `local`: a `.txt`, `.jsonl` or `.parquet` file, or a folder of them."""
 
 
 @dataclass(frozen=True)
@@ -144,11 +150,12 @@ def _corpus(raw: Any, where: str) -> CorpusSpec:
     if not isinstance(patterns, (list, tuple)) or not all(isinstance(x, str) for x in patterns):
         raise CatalogError(f"{where} corpus patterns must be a list of strings.")
     return CorpusSpec(
-        kind=choice(raw.get("kind"), f"{where} corpus kind", ("wordnet", "hub"), "wordnet"),  # type: ignore[arg-type]
+        kind=choice(raw.get("kind"), f"{where} corpus kind", CORPUS_KINDS, "wordnet"),  # type: ignore[arg-type]
         repo=text(raw.get("repo"), f"{where} corpus repo"),
         patterns=tuple(patterns),
         column=text(raw.get("column"), f"{where} corpus column", default="text"),
         revision=text(raw.get("revision"), f"{where} corpus revision") or None,
+        path=text(raw.get("path"), f"{where} corpus path"),
     )
 
 
@@ -205,6 +212,8 @@ def load_catalog() -> dict[str, Release]:
             raw.update(tomllib.loads(path.read_text()).get("releases", {}))
         except tomllib.TOMLDecodeError as err:
             raise CatalogError(f"Catalog file {path} is not valid TOML: {err}.") from err
+    for rid, added in added_releases().items():
+        raw.setdefault(rid, added)
     for rid, metas in _registrations().items():
         if rid in raw:
             known = {m.get("id") for m in raw[rid].get("meta_saes", [])}
@@ -233,6 +242,30 @@ def _registrations() -> dict[str, list[dict[str, Any]]]:
             if not Path(text(entry.get("path"), f"{where} path")).resolve().is_relative_to(root):
                 raise CatalogError(f"{where}: a registered meta-SAE must live inside {root}; delete the entry.")
     return data
+
+
+def added_releases() -> dict[str, dict[str, Any]]:
+    """The release tables `python -m backend add` registered on this machine."""
+    path = data_dir() / ADDED
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, RecursionError) as err:
+        raise CatalogError(f"{path} is corrupt ({err}); delete it and add the releases again.") from err
+    if not isinstance(data, dict) or not all(isinstance(t, dict) for t in data.values()):
+        raise CatalogError(f"{path} must hold an object of release tables; delete it and add the releases again.")
+    return data
+
+
+def register_release(release_id: str, table: dict[str, Any]) -> None:
+    """Record a release added on this machine (checked by `parse_release` first); it is in the catalog from
+    the next load. Under the same lock as meta-SAE registrations."""
+    parse_release(release_id, table)
+    with locked(data_dir() / f"{REGISTRATIONS}.lock"):
+        data = added_releases()
+        data[release_id] = table
+        write_json_atomic(data_dir() / ADDED, data)
 
 
 def register_meta_sae(release_id: str, entry: dict[str, Any]) -> None:

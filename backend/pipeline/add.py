@@ -1,0 +1,159 @@
+"""`python -m backend add`: bring your own SAE (or a family of them) into the catalog and index it.
+
+Sources are local SAELens folders or Hub repos (`owner/name[@revision][/subfolder]`). The hook, the model and
+the context size come from each SAE's own config (SAELens `hook_name`, `model_name`, `context_size`) unless
+given; the convention from how it was trained (`convention` recorded by this project, or SAELens's
+`model_from_pretrained_kwargs.center_writing_weights`: false means the raw Hugging Face stream, `hf`;
+anything else TransformerLens's centred one). Everything is checked before anything is written: the SAEs
+load and agree in width, the model loads and its width is theirs, the hook exists and a forward pass runs,
+the corpus yields contexts. Only then is the release registered and indexed (resumable), and, if asked,
+a meta-SAE trained and the family's matchings computed. The same command again resumes an interrupted add
+(same sources and settings: the registration is identical, the index resumes from its checkpoint).
+"""
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from backend.core.errors import AtlasError
+from backend.core.progress import TqdmReporter, step_progress
+from backend.data.corpus import corpus_texts, pack_contexts
+from backend.index.release import index_release_sae
+from backend.models.language import HookPoint, LanguageModel, load_language_model
+from backend.models.loading import load_sae
+from backend.models.sae import SAE
+from backend.sources.catalog import CorpusSpec, Release, added_releases, load_catalog, parse_release, register_release
+from backend.sources.fields import safe_id
+from backend.stitching.family import neighbour_pairs, pair_matching
+from backend.training.meta import MetaTrainConfig, train_meta_for
+
+HUB_SOURCE = re.compile(r"^(?P<repo>[\w.-]+/[\w.-]+)(?:@(?P<revision>[\w./-]+?))?(?:/(?P<subfolder>[\w./-]+))?$")
+TRANSFORMER_LENS_NAMES = {
+    "gpt2-small": "gpt2",
+    "gpt2-medium": "gpt2-medium",
+    "pythia-70m-deduped": "EleutherAI/pythia-70m-deduped",
+}
+"""TransformerLens model names SAELens configs use, and the Hugging Face ids they load from."""
+PROBE_TEXT = "The quick brown fox jumps over the lazy dog."
+DEFAULT_CONTEXT = 128
+"""Tokens per context when neither the request nor any SAE config gives one."""
+
+
+@dataclass(frozen=True)
+class AddRequest:
+    release_id: str
+    sources: tuple[str, ...]
+    """Local SAELens folders or Hub `owner/name[@revision][/subfolder]`, one per SAE of the family."""
+    corpus: CorpusSpec
+    model: str | None = None
+    hook: str | None = None
+    convention: str | None = None
+    context_size: int | None = None
+    contexts: int = 1024
+    """Corpus contexts to index."""
+    d_meta: int | None = None
+    """Train a meta-SAE with this many meta-latents on the largest SAE (None: none)."""
+    title: str = ""
+
+
+def source_table(source: str) -> dict[str, Any]:
+    """A catalog SAE entry's `source` and `path` for a local folder or a Hub repo."""
+    folder = Path(source).expanduser()
+    if folder.is_dir():
+        return {"source": {"kind": "local", "root": str(folder.resolve())}, "path": ""}
+    match = HUB_SOURCE.match(source)
+    if not match:
+        raise AtlasError(f"{source!r} is neither a local folder nor a Hub repo (owner/name[@revision][/subfolder]).")
+    hub: dict[str, Any] = {"kind": "hub", "repo": match["repo"]}
+    if match["revision"]:
+        hub["revision"] = match["revision"]
+    return {"source": hub, "path": match["subfolder"] or ""}
+
+
+def _convention(sae: SAE) -> str:
+    recorded = sae.cfg.extra.get("convention")
+    if recorded in ("hf", "transformer_lens"):
+        return str(recorded)
+    kwargs = sae.cfg.extra.get("model_from_pretrained_kwargs") or {}
+    return "hf" if isinstance(kwargs, dict) and kwargs.get("center_writing_weights") is False else "transformer_lens"
+
+
+def _one(values: set[Any], what: str, flag: str) -> Any:
+    values.discard(None)
+    values.discard("")
+    if len(values) > 1:
+        raise AtlasError(f"The SAEs disagree on the {what} ({', '.join(map(str, sorted(values)))}); give {flag}.")
+    if not values:
+        raise AtlasError(f"The SAEs' configs do not name the {what}; give {flag}.")
+    return values.pop()
+
+
+def plan_release(request: AddRequest) -> tuple[dict[str, Any], list[SAE]]:
+    """The release table for `request` and its SAEs (smallest first), read from their own files."""
+    release_id = safe_id(request.release_id, "--id")
+    entries = [{"id": f"sae-{i}", **source_table(s)} for i, s in enumerate(request.sources)]
+    probe = parse_release(release_id, {"model": "x", "hook": "x", "source": {"kind": "local"}, "saes": entries})
+    saes = [load_sae(probe, entry["id"]).sae for entry in entries]
+    if len({sae.cfg.d_in for sae in saes}) != 1:
+        raise AtlasError(
+            f"The SAEs read vectors of different widths ({sorted({s.cfg.d_in for s in saes})}); add them separately."
+        )
+    order = sorted(range(len(saes)), key=lambda i: saes[i].cfg.d_sae)
+    ids = [str(saes[i].cfg.d_sae) for i in order]
+    if len(set(ids)) != len(ids):
+        ids = [f"{sid}-{n}" for n, sid in enumerate(ids)]
+    model = request.model or _one({s.cfg.model_name for s in saes}, "model", "--model")
+    corpus = {k: v for k, v in vars(request.corpus).items() if v not in (None, "")}
+    table: dict[str, Any] = {
+        "title": request.title or f"{release_id} (added)",
+        "description": f"Added with `python -m backend add` from {', '.join(request.sources)}.",
+        "model": TRANSFORMER_LENS_NAMES.get(model, model),
+        "hook": request.hook or _one({s.cfg.hook_name for s in saes}, "hook", "--hook"),
+        "convention": request.convention or _one({_convention(s) for s in saes}, "convention", "--convention"),
+        "context_size": request.context_size or min(s.cfg.context_size or DEFAULT_CONTEXT for s in saes),
+        "corpus": {**corpus, "patterns": list(request.corpus.patterns)},
+        "source": {"kind": "local"},
+        "saes": [{**entries[i], "id": sid, "d_sae": saes[i].cfg.d_sae} for sid, i in zip(ids, order, strict=True)],
+    }
+    return table, [saes[i] for i in order]
+
+
+def check_release(release: Release, saes: list[SAE], contexts: int) -> LanguageModel:
+    """Everything that must hold before the release is registered; returns the loaded model."""
+    lm = load_language_model(release.model)
+    d_in = saes[0].cfg.d_in
+    if lm.d_model != d_in:
+        raise AtlasError(f"{release.model} has width {lm.d_model} but the SAEs read {d_in}: wrong --model or --hook?")
+    point = HookPoint.parse(release.hook)
+    if point.layer >= len(lm.layers):
+        raise AtlasError(
+            f"{release.model} has {len(lm.layers)} blocks; the hook {release.hook} needs block {point.layer}."
+        )
+    acts = lm.activations(lm.tokenize(PROBE_TEXT).unsqueeze(0), release.hook, release.convention)
+    if acts.shape[-1] != d_in or not acts.isfinite().all():
+        raise AtlasError(f"A forward pass to {release.hook} did not give finite {d_in}-wide activations.")
+    tokens = pack_contexts(corpus_texts(release.corpus), lm.tokenizer, lm.bos_id, release.context_size, contexts)
+    if len(tokens) < contexts:
+        print(f"note: the corpus fills {len(tokens)} contexts of {release.context_size} tokens, not {contexts}")
+    return lm
+
+
+def add_release(request: AddRequest) -> Release:
+    """Check, register, index (resumable) and optionally decompose and match the family; returns the release."""
+    table, saes = plan_release(request)
+    if request.release_id in load_catalog() and added_releases().get(request.release_id) != table:
+        raise AtlasError(f"A release {request.release_id!r} is in the catalog already; choose another --id.")
+    release = parse_release(request.release_id, table)
+    check_release(release, saes, request.contexts)
+    if request.d_meta is not None:
+        MetaTrainConfig(d_meta=request.d_meta)  # refuses bad sizes before anything is written
+    register_release(release.id, table)
+    for sae_id in release.sae_ids:
+        index_release_sae(release, sae_id, request.contexts)
+    if request.d_meta is not None:
+        progress = step_progress(TqdmReporter(), f"train meta-SAE on {release.id}/{release.sae_ids[-1]}")
+        train_meta_for(release, release.sae_ids[-1], MetaTrainConfig(d_meta=request.d_meta), progress)
+    for small, large in neighbour_pairs(release):
+        pair_matching(release, small, large)
+    return release
