@@ -49,14 +49,21 @@ def saelens_folder(root: Path, name: str, model: Path, d_sae: int, d_in: int = 1
 
 def request(world: dict[str, Path], *sources: Path | str, **changes: object) -> AddRequest:
     corpus = CorpusSpec("local", path=str(world["corpus"]))
-    return AddRequest(**{"release_id": "mine", "sources": tuple(map(str, sources)), "corpus": corpus, "contexts": 24, **changes})  # type: ignore[arg-type]
+    return AddRequest(
+        **{"release_id": "mine", "sources": tuple(map(str, sources)), "corpus": corpus, "contexts": 24, **changes}
+    )  # type: ignore[arg-type]
 
 
 def test_add_a_saelens_folder_reads_hook_model_and_context_from_its_config(world: dict[str, Path]) -> None:
     folder = saelens_folder(world["root"], "sae", world["model"], 32)
     release = add_release(request(world, folder))
     assert get_release("mine") == release
-    assert (release.hook, release.model, release.context_size, release.sae_ids) == (HOOK, f"local:{world['model']}", 16, ["32"])
+    assert (release.hook, release.model, release.context_size, release.sae_ids) == (
+        HOOK,
+        f"local:{world['model']}",
+        16,
+        ["32"],
+    )
     reader = CardReader(IndexReader(release.paths.index("32")))
     assert reader.index.meta["n_contexts"] == 24 and reader.card(0).latent == 0
 
@@ -64,7 +71,10 @@ def test_add_a_saelens_folder_reads_hook_model_and_context_from_its_config(world
 def test_add_from_a_populated_hub_cache_offline(world: dict[str, Path]) -> None:
     folder = saelens_folder(world["root"], "sae", world["model"], 32)
     populate_cache("someone/my-saes", {f"layer2/{p.name}": p for p in folder.iterdir()})
-    assert source_table("someone/my-saes/layer2") == {"source": {"kind": "hub", "repo": "someone/my-saes"}, "path": "layer2"}
+    assert source_table("someone/my-saes/layer2") == {
+        "source": {"kind": "hub", "repo": "someone/my-saes"},
+        "path": "layer2",
+    }
     release = add_release(request(world, "someone/my-saes/layer2"))
     assert IndexReader(release.paths.index("32")).meta["d_sae"] == 32
 
