@@ -1,4 +1,4 @@
-"""Command line: `python -m backend {list,build,index,train-meta,stitch,steer,add}`. Every job shows progress and resumes.
+"""Command line: `python -m backend {list,build,index,train-meta,stitch,steer,add,export}`. Every job shows progress and resumes.
 
 Each command imports what it needs when it runs, so `list` and `--help` answer without loading torch.
 """
@@ -198,6 +198,49 @@ def _add(args: argparse.Namespace) -> None:
     print(f"  scripts/run.sh, then /latent?release={release.id}&sae={release.sae_ids[-1]}&latent=0")
 
 
+def _export(args: argparse.Namespace) -> None:
+    from backend.explore import exports
+    from backend.index.cards import CardReader
+    from backend.index.store import IndexReader
+    from backend.metasae.decompose import build_decompositions
+    from backend.models.loading import load_meta_sae, load_sae
+    from backend.stitching.family import neighbour_pairs, pair_classification
+
+    release = get_release(args.release or default_release_id(load_catalog()))
+    release.sae(args.sae)
+    if args.what == "card":
+        if args.latent is None:
+            raise AtlasError("Exporting a card needs --latent.")
+        card = CardReader(IndexReader(release.paths.index(args.sae))).card(args.latent)
+        _write(exports.card_json(card, release.id, args.sae).encode(), args.out)
+        return
+    if args.what == "latents":
+        frame = IndexReader(release.paths.index(args.sae)).table()
+    elif args.what == "decompositions":
+        metas = release.meta_for(args.sae)
+        if not metas:
+            raise AtlasError(f"SAE {args.sae} of {release.id} has no meta-SAE to export decompositions of.")
+        sae = load_sae(release, args.sae).sae
+        frame = exports.decomposition_table(build_decompositions(load_meta_sae(release, metas[0].id, sae), sae))
+    else:
+        small = next((a for a, b in neighbour_pairs(release) if b == args.sae), None)
+        found = pair_classification(release, small, args.sae, args.threshold) if small else None
+        if found is None:
+            raise AtlasError(f"No stored matching ends at SAE {args.sae}: run `python -m backend stitch` first.")
+        frame = exports.classification_table(found, str(small), args.sae)
+    if args.format == "parquet" and args.out is None:
+        raise AtlasError("Parquet is binary: give --out FILE.")
+    _write(exports.table_bytes(frame, args.format), args.out)
+
+
+def _write(data: bytes, out: Path | None) -> None:
+    if out is None:
+        sys.stdout.buffer.write(data)
+    else:
+        out.write_bytes(data)
+        print(f"wrote {out} ({len(data):,} bytes)", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m backend", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -266,6 +309,15 @@ def main(argv: list[str] | None = None) -> int:
     add.add_argument("--meta-sae", type=_whole(1, 1 << 20), help="also train a meta-SAE with this many meta-latents")
     add.add_argument("--title")
     add.set_defaults(run=_add)
+    export = sub.add_parser("export", help="a card as JSON, or a table as CSV/Parquet, to a file or stdout")
+    export.add_argument("what", choices=["card", "latents", "decompositions", "stitching"])
+    export.add_argument("--release", help="release id (default: the catalog's default)")
+    export.add_argument("--sae", required=True, help="SAE id (for stitching: the larger SAE of the pair)")
+    export.add_argument("--latent", type=_whole(0, 1 << 30), help="the latent, for a card")
+    export.add_argument("--format", choices=["csv", "parquet"], default="csv", help="for tables")
+    export.add_argument("--threshold", type=_finite(0.5, 1.0), default=0.7, help="for stitching")
+    export.add_argument("--out", type=Path, help="file to write (default: stdout)")
+    export.set_defaults(run=_export)
     steer = sub.add_parser(
         "steer", help="continue a prompt steered by a latent (or meta-latent), beside the plain text"
     )

@@ -22,6 +22,8 @@ class Example:
     focus: int
     """Position of the example's own token in `tokens`."""
     context: int
+    position: int = 0
+    """Position of the example's own token in its context (0 = BOS), as another tool counts it."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,7 @@ class CardReader:
             acts=[float(a) for a in acts],
             focus=pos - lo,
             context=ctx,
+            position=pos,
         )
 
     def card(self, latent: int) -> Card:

@@ -3,13 +3,14 @@
 import streamlit as st
 
 from backend.core.errors import AtlasError
+from backend.explore.exports import decomposition_table
 from backend.metasae.decompose import Decompositions, meta_label
 from backend.metasae.graph import related_graph
 from backend.web.render import md
 from backend.web.urlstate import View
 from pages.views.data import decompositions, latent_table, meta_logit_lens, row_cosine
 from pages.views.figures import decomposition_bars, related_graph_figure
-from pages.views.widgets import latent_link, meta_link
+from pages.views.widgets import latent_link, meta_link, table_downloads
 
 
 def threshold_control(view: View, table: Decompositions) -> float:
@@ -67,6 +68,10 @@ def decomposition_section(view: View, meta_id: str, latent: int) -> None:
         with row[0]:
             meta_link(view, meta, name)
         row[1].write(f"{value:.3f}")
+    st.caption("Every latent's decomposition at this threshold (latent, meta-latent, activation):")
+    table_downloads(
+        lambda: decomposition_table(table, threshold), f"{view.release}-{meta_id}-decompositions", "decompositions"
+    )
     related_section(view, table, latent, threshold, labels)
 
 

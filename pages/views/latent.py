@@ -5,6 +5,7 @@ import random
 import streamlit as st
 
 from backend.core.errors import AtlasError
+from backend.explore.exports import card_json
 from backend.index.cards import Card, Example
 from backend.web.render import highlighted_tokens, md
 from pages.views.data import card, cards, latent_steering
@@ -14,7 +15,7 @@ from pages.views.lineage import lineage_section
 from pages.views.state import catalog, current_view, meta_id_for
 from pages.views.steering import steering_section
 from pages.views.stitch_badge import stitching_badges
-from pages.views.widgets import index_ready, latent_link
+from pages.views.widgets import index_ready, latent_link, quick_list
 
 NEURONPEDIA = "https://www.neuronpedia.org/{model_set}/{latent}"
 
@@ -51,8 +52,22 @@ if nav[3].button("Random"):
 
 st.header(f"Latent {latent_card.latent}: {md(latent_card.label)}")
 entry = release.sae(view.sae)
+links = st.columns([1, 1, 2])
+links[0].download_button(
+    "⬇ Card (JSON)",
+    lambda: card_json(latent_card, view.release, view.sae),
+    file_name=f"{view.release}-{view.sae}-{latent_card.latent}.json",
+    mime="application/json",
+    on_click="ignore",
+    help="Everything this card shows: statistics, histogram, examples with their token positions, logit lens, neighbours.",
+)
 if entry.neuronpedia_id:
-    st.link_button("Open in Neuronpedia", NEURONPEDIA.format(model_set=entry.neuronpedia_id, latent=latent_card.latent))
+    links[1].link_button(
+        "Open in Neuronpedia", NEURONPEDIA.format(model_set=entry.neuronpedia_id, latent=latent_card.latent)
+    )
+    with links[2]:
+        neighbours = [latent_card.latent, *(other for other, _, _ in latent_card.neighbours)]
+        quick_list(view, neighbours, f"{view.sae} #{latent_card.latent} and its nearest latents")
 if latent_card.label != latent_card.auto_label:
     st.caption(f"Label imported from Neuronpedia. From the data: {md(latent_card.auto_label)}")
 else:

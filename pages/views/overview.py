@@ -14,7 +14,7 @@ from pages.views.neuronpedia_import import import_form
 from pages.views.start_here import start_here
 from pages.views.state import catalog, current_view, meta_id_for
 from pages.views.train_meta import meta_form
-from pages.views.widgets import index_ready
+from pages.views.widgets import index_ready, table_downloads
 
 view = current_view()
 release = catalog()[view.release]
@@ -115,6 +115,8 @@ st.dataframe(
     },
 )
 st.caption("Sort by clicking a column header; open a latent from the Latent card page or by search.")
+full = table
+table_downloads(lambda: full, f"{view.release}-{view.sae}-latents", "latents")
 
 if not read_only():
     meta_form(view, model.cfg.d_sae)

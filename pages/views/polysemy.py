@@ -20,7 +20,7 @@ from pages.views.data import (
 )
 from pages.views.figures import benchmark_figure
 from pages.views.state import catalog, current_view
-from pages.views.widgets import action_allowed, latent_link, progress_bar
+from pages.views.widgets import action_allowed, latent_link, progress_bar, table_downloads
 
 DEFAULT_WORD = "bank"
 DEFAULT_CONTEXTS = (
@@ -134,12 +134,15 @@ def chosen_pairs(source: str) -> pd.DataFrame | None:
 def show_benchmark(probe: pd.DataFrame, by_sae: dict[str, pd.DataFrame]) -> None:
     summary = summarise(probe, by_sae, family_sizes(view.release))
     st.dataframe(summary, hide_index=True, width="stretch")
+    table_downloads(lambda: summary, f"{view.release}-polysemy-{view.probe_set}-{view.mode}", "polysemy-summary")
     st.plotly_chart(benchmark_figure(summary, METRICS), width="stretch")
     skipped = int(summary["skipped"].max())
     if skipped:
         st.caption(f"{skipped} of {len(probe)} pairs skipped (reasons in the table): the word is not one token here.")
     sae_id = st.selectbox("Pairs as read by SAE", list(by_sae), index=len(by_sae) - 1)
-    st.dataframe(pair_table(probe, by_sae[sae_id]), hide_index=True, width="stretch")
+    pairs = pair_table(probe, by_sae[sae_id])
+    st.dataframe(pairs, hide_index=True, width="stretch")
+    table_downloads(lambda: pairs, f"{view.release}-{sae_id}-polysemy-pairs", "polysemy-pairs")
 
 
 with bench_tab:

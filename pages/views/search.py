@@ -7,7 +7,7 @@ from backend.explore.search import per_token_top, rank_latents, search_table
 from backend.web.render import highlighted_tokens, md
 from pages.views.data import latent_table, sae_stamp, text_activations
 from pages.views.state import catalog, current_view
-from pages.views.widgets import index_ready, latent_link
+from pages.views.widgets import index_ready, latent_link, quick_list
 
 view = current_view()
 release = catalog()[view.release]
@@ -27,6 +27,7 @@ with by_label:
     if query:
         hits = search_table(latent_table(view.release, view.sae, with_tokens=True), query)
         st.caption(f"{len(hits)} latents match '{md(query)}'.")
+        quick_list(view, hits["latent"].astype(int).tolist(), f"SAE Atlas search: {query}")
         for row in hits.itertuples():
             cols = st.columns([4, 1, 1])
             with cols[0]:

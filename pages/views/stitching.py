@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from backend.core.errors import AtlasError
+from backend.explore.exports import classification_table
 from backend.explore.paper import stitching_differences
 from backend.stitching.curves import ORDER_HELP, ORDERS
 from backend.stitching.family import CurveConfig, compute_curves, neighbour_pairs, pair_matching
@@ -12,7 +13,7 @@ from backend.web.render import md
 from pages.views.data import classification, language_model, latent_labels, stitching_curves
 from pages.views.figures import stitching_figure
 from pages.views.state import catalog, current_view, stitch_threshold
-from pages.views.widgets import action_allowed, latent_link, progress_bar
+from pages.views.widgets import action_allowed, latent_link, progress_bar, table_downloads
 
 KINDS = ("1→n", "n→1", "n→m", "1→1", "novel", "dropped")
 SHOW = 40
@@ -125,6 +126,10 @@ if table is not None:
     )
     found = classification(view.release, small, large, settings.threshold)
     assert found is not None
+    classified = found
+    table_downloads(
+        lambda: classification_table(classified, small, large), f"{view.release}-{small}-{large}-stitching", "stitching"
+    )
     small_labels, large_labels = latent_labels(view.release, small), latent_labels(view.release, large)
 
     def link(latent: int, sae_id: str, labels: list[str] | None) -> None:

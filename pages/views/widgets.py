@@ -1,11 +1,15 @@
 """Small widgets every page uses: links to latent and meta-latent cards, the index check, the Streamlit
 progress adapter, the stylesheet."""
 
+from collections.abc import Callable
+
+import pandas as pd
 import streamlit as st
 
 from backend.core.config import ASSETS, read_only
 from backend.core.errors import AtlasError
 from backend.core.progress import Reporter
+from backend.explore.exports import quick_list_link, table_bytes
 from backend.sources.catalog import Release
 from backend.web.render import md
 from backend.web.urlstate import View
@@ -73,3 +77,24 @@ def progress_bar(first_text: str) -> Reporter:
         bar.progress(min(1.0, done / max(1, total)), text=f"{step}: {done} of {total}")
 
     return report
+
+
+def table_downloads(frame: Callable[[], pd.DataFrame], name: str, key: str) -> None:
+    """CSV and Parquet download buttons for a table built only when one is clicked."""
+    left, right, _ = st.columns([1, 1, 4])
+    for column, fmt in ((left, "csv"), (right, "parquet")):
+        column.download_button(
+            f"⬇ {fmt.upper()}",
+            lambda fmt=fmt: table_bytes(frame(), fmt),  # type: ignore[misc]
+            file_name=f"{name}.{fmt}",
+            mime="text/csv" if fmt == "csv" else "application/vnd.apache.parquet",
+            on_click="ignore",
+            key=f"{key}-{fmt}",
+        )
+
+
+def quick_list(view: View, latents: list[int], name: str) -> None:
+    """A link opening `latents` as a Neuronpedia quick-list, for SAEs Neuronpedia hosts."""
+    neuronpedia_id = catalog()[view.release].sae(view.sae).neuronpedia_id
+    if neuronpedia_id and latents:
+        st.link_button("Open as a Neuronpedia quick-list", quick_list_link(neuronpedia_id, latents, name))

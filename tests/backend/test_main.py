@@ -53,3 +53,20 @@ def test_steer_refuses_a_strength_out_of_range_before_loading_anything(capsys: p
     with pytest.raises(SystemExit) as exit_:
         main(["steer", "--sae", "128", "--latent", "4", "--prompt", "A", "--strength", "1e9"])
     assert exit_.value.code == 2 and "--strength: must be from -100 to 100" in capsys.readouterr().err
+
+
+def test_export_a_card_and_the_tables(tiny_release: str, tmp_path, capsys: pytest.CaptureFixture) -> None:  # type: ignore[no-untyped-def]
+    import pandas as pd
+
+    from backend.explore.exports import card_from_json
+
+    assert main(["export", "card", "--release", tiny_release, "--sae", "128", "--latent", "4"]) == 0
+    assert card_from_json(capsys.readouterr().out).latent == 4
+    for what in ("latents", "decompositions", "stitching"):
+        out = tmp_path / f"{what}.parquet"
+        assert (
+            main(["export", what, "--release", tiny_release, "--sae", "128", "--format", "parquet", "--out", str(out)])
+            == 0
+        )
+        assert len(pd.read_parquet(out)) > 0
+    assert main(["export", "decompositions", "--release", tiny_release, "--sae", "64"]) == 2
