@@ -36,6 +36,17 @@ def _whole(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
+def _slice(text: str) -> tuple[int, int | None]:
+    """`A:B` (Python slice bounds, B may be empty or negative) as an argparse type."""
+    start, sep, stop = text.partition(":")
+    try:
+        if not sep:
+            raise ValueError
+        return int(start or 0), int(stop) if stop else None
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r:.40} is not START:STOP, e.g. 6:-6") from None
+
+
 def _finite(low: float, high: float) -> Callable[[str], float]:
     """An argparse type: a finite number in [low, high] (nan and inf are refused)."""
 
@@ -96,10 +107,18 @@ def _build(args: argparse.Namespace) -> None:
 
 
 def _index(args: argparse.Namespace) -> None:
-    from backend.index.release import index_release_sae
+    from backend.index.release import IndexSettings, index_release_sae
 
     release = get_release(args.release or default_release_id(load_catalog()))
-    folder = index_release_sae(release, args.sae, args.contexts)
+    settings = IndexSettings(
+        contexts=args.contexts,
+        tokens=args.tokens,
+        positions=args.positions,
+        precision=args.precision,
+        top_k=args.top_k,
+        norm_cap=args.norm_cap,
+    )
+    folder = index_release_sae(release, args.sae, settings)
     print(f"index written to {folder}")
 
 
@@ -259,7 +278,18 @@ def main(argv: list[str] | None = None) -> int:
     index = sub.add_parser("index", help="index one SAE of any release over its corpus, running the model")
     index.add_argument("--release", help="release id (default: the catalog's default)")
     index.add_argument("--sae", required=True, help="SAE id within the release")
-    index.add_argument("--contexts", type=_whole(1, 10**7), default=1024, help="corpus contexts to index")
+    index.add_argument("--contexts", type=_whole(1, 10**7), default=1024, help="contexts to index (at most)")
+    index.add_argument("--tokens", type=Path, help="a fixed token file (.npy/.pt/.safetensors) [contexts, tokens]")
+    index.add_argument("--positions", type=_slice, help="positions counted per context, e.g. 6:-6 (default: all)")
+    index.add_argument(
+        "--precision", choices=["fp32", "bf16"], help="default: fp32 for --tokens, bf16 on CPU otherwise"
+    )
+    index.add_argument("--top-k", type=_whole(1, 1024), default=24, help="top examples kept per latent")
+    index.add_argument(
+        "--norm-cap",
+        action=argparse.BooleanOptionalAction,
+        help="leave out massive-activation tokens (default: yes for the corpus, no for --tokens)",
+    )
     index.set_defaults(run=_index)
     meta = sub.add_parser("train-meta", help="train a meta-SAE on an SAE's decoder rows and register it")
     meta.add_argument("--release", help="release id (default: the catalog's default)")

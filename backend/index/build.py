@@ -22,7 +22,7 @@ from backend.core.files import atomic_path, write_json_atomic
 from backend.core.progress import Progress
 from backend.data.activations import kept_positions
 from backend.index.finalise import finalize
-from backend.index.state import IndexState
+from backend.index.state import TOP_K, IndexState
 from backend.index.store import IndexReader, write_index
 from backend.models.sae import SAE
 
@@ -42,11 +42,21 @@ class IndexConfig:
     """Tokens whose activation norm exceeds this are left out (massive-activation tokens)."""
     bos_id: int | None = None
     """Positions holding this token are left out (BOS carries no text)."""
+    positions: tuple[int, int | None] | None = None
+    """Only positions `start:stop` of each context count (Python slice bounds, e.g. (6, -6) as SAEDashboard's
+    buffer); None = all."""
+    top_k: int = TOP_K
+    """Top examples kept per latent."""
 
 
 def valid_positions(tokens: Tensor, acts: Tensor, cfg: IndexConfig) -> Tensor:
-    """`[batch, seq]` mask of positions the index counts: not BOS, not above the norm cap."""
-    return kept_positions(tokens, acts, cfg.bos_id, cfg.norm_cap)
+    """`[batch, seq]` mask of positions the index counts: inside `cfg.positions`, not BOS, not above the norm cap."""
+    keep = kept_positions(tokens, acts, cfg.bos_id, cfg.norm_cap)
+    if cfg.positions is not None:
+        inside = torch.zeros(tokens.shape[-1], dtype=torch.bool, device=keep.device)
+        inside[slice(*cfg.positions)] = True
+        keep &= inside
+    return keep
 
 
 def fold_batch(state: IndexState, sae: SAE, tokens: Tensor, acts: Tensor, first_context: int, cfg: IndexConfig) -> None:
@@ -70,7 +80,7 @@ def as_stored(key: dict[str, Any]) -> dict[str, Any]:
 
 
 def _load_checkpoint(
-    folder: Path, key: dict[str, Any], d_sae: int, device: torch.device
+    folder: Path, key: dict[str, Any], d_sae: int, device: torch.device, top_k: int = TOP_K
 ) -> tuple[IndexState, int] | None:
     """The checkpointed state and how many batches it holds; None (start over) for anything that is not
     a checkpoint of this very pass: another key, junk bytes, or tensors of the wrong shapes or types."""
@@ -79,7 +89,7 @@ def _load_checkpoint(
         if not isinstance(progress, dict) or progress.get("key") != key:
             return None
         tensors = load_file(str(folder / CHECKPOINT), device=str(device))
-        expected = IndexState.empty(d_sae, torch.device("meta")).tensors()
+        expected = IndexState.empty(d_sae, torch.device("meta"), top_k).tensors()
         if set(tensors) != set(expected) or any(
             tensors[n].shape != t.shape or tensors[n].dtype != t.dtype for n, t in expected.items()
         ):
@@ -125,8 +135,8 @@ def run_pass(
     the checkpoint is then current and None is returned.
     """
     key = as_stored(key)
-    resumed = _load_checkpoint(work_dir, key, sae.cfg.d_sae, sae.device)
-    state, done = resumed if resumed else (IndexState.empty(sae.cfg.d_sae, sae.device), 0)
+    resumed = _load_checkpoint(work_dir, key, sae.cfg.d_sae, sae.device, cfg.top_k)
+    state, done = resumed if resumed else (IndexState.empty(sae.cfg.d_sae, sae.device, cfg.top_k), 0)
     batches = list(range(0, len(tokens), cfg.batch_contexts))
     for number, start in enumerate(batches[done:], start=done):
         batch = tokens[start : start + cfg.batch_contexts]
@@ -151,6 +161,7 @@ def build_index(
     vocab: list[str],
     unembed: Tensor | None,
     progress: Progress | None = None,
+    extra_meta: dict[str, Any] | None = None,
 ) -> Path:
     """Index `sae` over `tokens` into `folder`; a no-op when a finished, intact index with the same key is
     there. A missing, corrupt or differently produced index is built again (the old one stays readable
@@ -169,6 +180,9 @@ def build_index(
         "n_contexts": len(tokens),
         "context_size": int(tokens.shape[1]),
         "norm_cap": cfg.norm_cap,
+        "positions": list(cfg.positions) if cfg.positions else None,
+        "top_k": cfg.top_k,
+        **(extra_meta or {}),
     }
     write_index(folder, meta, latents, examples, tokens.numpy(), vocab)
     for name in (CHECKPOINT, PROGRESS):

@@ -1,8 +1,9 @@
 """Index any catalog SAE over its release's corpus, running the model batch by batch."""
 
-from dataclasses import asdict
+import hashlib
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -10,45 +11,84 @@ from backend.core.config import default_device
 from backend.core.progress import TqdmReporter, step_progress
 from backend.data.activations import CALIBRATION_CONTEXTS, norm_cap
 from backend.data.corpus import corpus_texts, pack_contexts
+from backend.data.token_files import load_tokens
 from backend.index.build import IndexConfig, build_index
 from backend.index.finalise import LABEL_TOKENS, LOGIT_LENS, NEIGHBOURS
 from backend.index.state import N_INTERVALS, RESERVOIR, TOP_K, WINDOW
 from backend.index.store import VERSION
-from backend.models.language import load_language_model
+from backend.models.language import LanguageModel, load_language_model
 from backend.models.loading import load_sae
 from backend.sources.catalog import Release
 
+Precision = Literal["fp32", "bf16"]
 
-def index_release_sae(release: Release, sae_id: str, n_contexts: int, seed: int = 0) -> Path:
+
+@dataclass(frozen=True)
+class IndexSettings:
+    """How an index is computed; every field is recorded in the index's metadata and key."""
+
+    contexts: int = 1024
+    """Corpus contexts to index (for a token file: at most this many of its rows)."""
+    tokens: Path | None = None
+    """A fixed token file (backend/data/token_files.py) instead of the release's corpus: no BOS added."""
+    positions: tuple[int, int | None] | None = None
+    """Positions counted in each context (slice bounds, e.g. (6, -6)); None = all."""
+    precision: Precision | None = None
+    """fp32 when exact rankings matter (the default for token files), bf16 for speed (the default for the
+    corpus on CPU: about 4x faster, ~0.8% relative activation error, which reorders near-ties)."""
+    top_k: int = TOP_K
+    norm_cap: bool | None = None
+    """Leave out massive-activation tokens (the release's rule); None = yes for the corpus, no for token files."""
+
+    def resolved_precision(self, device: torch.device) -> Precision:
+        if self.precision is not None:
+            return self.precision
+        return "bf16" if self.tokens is None and device.type == "cpu" else "fp32"
+
+
+def index_release_sae(release: Release, sae_id: str, settings: IndexSettings | int = IndexSettings()) -> Path:
+    """Index one SAE of `release` over its corpus or a fixed token file, running the model batch by batch."""
+    settings = IndexSettings(contexts=settings) if isinstance(settings, int) else settings
     device = default_device()
     lm = load_language_model(release.model, device)
     sae = load_sae(release, sae_id, device).sae
-    tokens = pack_contexts(
-        corpus_texts(release.corpus), lm.tokenizer, lm.bos_id, release.context_size, n_contexts, seed
-    )
-    calibration = tokens[:CALIBRATION_CONTEXTS]
-    cap = norm_cap(
-        lm.activations(calibration, release.hook, release.convention),
-        calibration,
-        lm.bos_id,
-        release.outlier_norm_multiple,
-    )
+    if settings.tokens is not None:
+        tokens = load_tokens(settings.tokens, len(lm.tokenizer))[: settings.contexts]
+        bos: int | None = None
+    else:
+        texts = corpus_texts(release.corpus)
+        tokens = pack_contexts(texts, lm.tokenizer, lm.bos_id, release.context_size, settings.contexts)
+        bos = lm.bos_id
+    use_cap = settings.norm_cap if settings.norm_cap is not None else settings.tokens is None
+    cap = _norm_cap(lm, release, tokens, bos) if use_cap else None
+    precision = settings.resolved_precision(device)
 
     def activations(_start: int, batch: torch.Tensor) -> torch.Tensor:
-        return lm.activations(batch, release.hook, release.convention, autocast=device.type == "cpu")
+        return lm.activations(batch, release.hook, release.convention, autocast=precision == "bf16")
 
+    cfg = IndexConfig(norm_cap=cap, bos_id=bos, positions=settings.positions, top_k=settings.top_k)
     progress = step_progress(TqdmReporter(unit="batch"), f"index {release.id}/{sae_id}")
+    recorded = {"precision": precision, "tokens_file": str(settings.tokens) if settings.tokens else None}
+    key = {**index_key(release, sae_id, sae.digest(), len(tokens), cap), "precision": precision}
+    key.update(positions=cfg.positions, top_k=cfg.top_k, tokens=hashlib.sha256(tokens.numpy().tobytes()).hexdigest())
     return build_index(
         sae,
         tokens,
         activations,
-        IndexConfig(norm_cap=cap, bos_id=lm.bos_id),
+        cfg,
         release.paths.index(sae_id),
-        key=index_key(release, sae_id, sae.digest(), len(tokens), cap),
+        key=key,
         vocab=lm.vocab_strings(),
         unembed=lm.unembedding(),
         progress=progress,
+        extra_meta=recorded,
     )
+
+
+def _norm_cap(lm: LanguageModel, release: Release, tokens: torch.Tensor, bos: int | None) -> float | None:
+    calibration = tokens[:CALIBRATION_CONTEXTS]
+    acts = lm.activations(calibration, release.hook, release.convention)
+    return norm_cap(acts, calibration, bos if bos is not None else -1, release.outlier_norm_multiple)
 
 
 INDEX_FORMAT = {

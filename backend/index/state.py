@@ -94,7 +94,8 @@ class IndexState:
     res_win: Tensor  # [F * N_INTERVALS, RESERVOIR, WINDOW] float16
 
     @classmethod
-    def empty(cls, d_sae: int, device: torch.device | None = None) -> "IndexState":
+    def empty(cls, d_sae: int, device: torch.device | None = None, top_k: int = TOP_K) -> "IndexState":
+        """The state of no tokens, keeping `top_k` top examples per latent."""
         dev = device or torch.device("cpu")
         slots = d_sae * N_INTERVALS
         return cls(
@@ -103,9 +104,9 @@ class IndexState:
             total=torch.zeros(d_sae, dtype=torch.float64, device=dev),
             max=torch.zeros(d_sae, dtype=torch.float32, device=dev),
             hist=torch.zeros(d_sae, N_BINS, dtype=torch.int64, device=dev),
-            top_val=torch.full((d_sae, TOP_K), -torch.inf, device=dev),
-            top_tok=torch.full((d_sae, TOP_K), -1, dtype=torch.int64, device=dev),
-            top_win=torch.zeros((d_sae, TOP_K, WINDOW), dtype=torch.float16, device=dev),
+            top_val=torch.full((d_sae, top_k), -torch.inf, device=dev),
+            top_tok=torch.full((d_sae, top_k), -1, dtype=torch.int64, device=dev),
+            top_win=torch.zeros((d_sae, top_k, WINDOW), dtype=torch.float16, device=dev),
             res_key=torch.full((slots, RESERVOIR), _NO_KEY, dtype=torch.int64, device=dev),
             res_tok=torch.full((slots, RESERVOIR), -1, dtype=torch.int64, device=dev),
             res_val=torch.zeros((slots, RESERVOIR), device=dev),
@@ -115,6 +116,10 @@ class IndexState:
     @property
     def d_sae(self) -> int:
         return len(self.count)
+
+    @property
+    def top_k(self) -> int:
+        return int(self.top_val.shape[1])
 
     def tensors(self) -> dict[str, Tensor]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -145,7 +150,7 @@ class IndexState:
         self._update_reservoir(flat, rows, cols, bins // INTERVAL_GROUP, rows + first_context * seq, vals, seq)
 
     def _update_top(self, flat: Tensor, first_token: int, seq: int) -> None:
-        k = min(TOP_K, len(flat))
+        k = min(self.top_k, len(flat))
         vals, idx = flat.topk(k, dim=0)
         vals = vals.masked_fill(vals <= 0, -torch.inf)
         toks = (idx + first_token).masked_fill(vals == -torch.inf, -1)
@@ -155,7 +160,7 @@ class IndexState:
             torch.cat([self.top_val, vals.T], dim=1),
             torch.cat([self.top_tok, toks.T], dim=1),
             torch.cat([self.top_win, wins.transpose(0, 1)], dim=1),
-            TOP_K,
+            self.top_k,
         )
 
     def _update_reservoir(
@@ -195,13 +200,13 @@ class IndexState:
 
 def merge(a: IndexState, b: IndexState) -> IndexState:
     """The state of the union of two disjoint token sets (associative and commutative)."""
-    if a.d_sae != b.d_sae:
-        raise ValueError(f"Cannot merge index states of {a.d_sae} and {b.d_sae} latents.")
+    if a.d_sae != b.d_sae or a.top_k != b.top_k:
+        raise ValueError(f"Cannot merge index states of {a.d_sae}/{b.d_sae} latents, top {a.top_k}/{b.top_k}.")
     top_val, top_tok, top_win = _sorted_top(
         torch.cat([a.top_val, b.top_val], dim=1),
         torch.cat([a.top_tok, b.top_tok], dim=1),
         torch.cat([a.top_win, b.top_win], dim=1),
-        TOP_K,
+        a.top_k,
     )
     res_key, res_tok, res_val, res_win = _sorted_bottom_keys(
         torch.cat([a.res_key, b.res_key], dim=1),

@@ -5,62 +5,31 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 from backend.core.errors import AtlasError
 from backend.index.cards import CardReader
 from backend.index.store import IndexReader
-from backend.models.formats import save_saelens
-from backend.models.sae import SAE, SAEConfig
 from backend.pipeline.add import AddRequest, add_release, source_table
 from backend.sources.catalog import ADDED, CorpusSpec, get_release, load_catalog
 from backend.stitching.family import matching_path
 from tests.backend.sources.test_hub import populate_cache
-from tests.backend.tiny_models import tiny_lm
-
-HOOK = "blocks.2.hook_resid_pre"
+from tests.backend.tiny_models import HOOK, saelens_folder
 
 
-@pytest.fixture
-def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
-    """A private data dir, a tiny Llama saved as a local model, and a text corpus of its words."""
-    monkeypatch.setenv("ATLAS_DATA_DIR", str(tmp_path / "data"))
-    lm = tiny_lm("llama")
-    model = tmp_path / "model"
-    lm.model.save_pretrained(model)
-    lm.tokenizer.save_pretrained(model)
-    draw = torch.Generator().manual_seed(0)
-    lines = [" ".join(f"w{int(i)}" for i in torch.randint(3, 50, (12,), generator=draw)) for _ in range(300)]
-    corpus = tmp_path / "corpus.txt"
-    corpus.write_text("\n".join(lines))
-    return {"model": model, "corpus": corpus, "root": tmp_path}
-
-
-def saelens_folder(root: Path, name: str, model: Path, d_sae: int, d_in: int = 16, hook: str = HOOK) -> Path:
-    torch.manual_seed(d_sae)
-    cfg = SAEConfig(d_in=d_in, d_sae=d_sae, hook_name=hook, model_name=f"local:{model}", context_size=16)
-    sae = SAE(cfg, torch.device("cpu"))
-    with torch.no_grad():
-        for weights in (sae.W_enc, sae.W_dec, sae.b_dec):
-            weights.normal_()
-    save_saelens(sae, root / name)
-    return root / name
-
-
-def request(world: dict[str, Path], *sources: Path | str, **changes: object) -> AddRequest:
-    corpus = CorpusSpec("local", path=str(world["corpus"]))
+def request(tiny_world: dict[str, Path], *sources: Path | str, **changes: object) -> AddRequest:
+    corpus = CorpusSpec("local", path=str(tiny_world["corpus"]))
     return AddRequest(
         **{"release_id": "mine", "sources": tuple(map(str, sources)), "corpus": corpus, "contexts": 24, **changes}
     )  # type: ignore[arg-type]
 
 
-def test_add_a_saelens_folder_reads_hook_model_and_context_from_its_config(world: dict[str, Path]) -> None:
-    folder = saelens_folder(world["root"], "sae", world["model"], 32)
-    release = add_release(request(world, folder))
+def test_add_a_saelens_folder_reads_hook_model_and_context_from_its_config(tiny_world: dict[str, Path]) -> None:
+    folder = saelens_folder(tiny_world["root"], "sae", tiny_world["model"], 32)
+    release = add_release(request(tiny_world, folder))
     assert get_release("mine") == release
     assert (release.hook, release.model, release.context_size, release.sae_ids) == (
         HOOK,
-        f"local:{world['model']}",
+        f"local:{tiny_world['model']}",
         16,
         ["32"],
     )
@@ -68,21 +37,21 @@ def test_add_a_saelens_folder_reads_hook_model_and_context_from_its_config(world
     assert reader.index.meta["n_contexts"] == 24 and reader.card(0).latent == 0
 
 
-def test_add_from_a_populated_hub_cache_offline(world: dict[str, Path]) -> None:
-    folder = saelens_folder(world["root"], "sae", world["model"], 32)
+def test_add_from_a_populated_hub_cache_offline(tiny_world: dict[str, Path]) -> None:
+    folder = saelens_folder(tiny_world["root"], "sae", tiny_world["model"], 32)
     populate_cache("someone/my-saes", {f"layer2/{p.name}": p for p in folder.iterdir()})
     assert source_table("someone/my-saes/layer2") == {
         "source": {"kind": "hub", "repo": "someone/my-saes"},
         "path": "layer2",
     }
-    release = add_release(request(world, "someone/my-saes/layer2"))
+    release = add_release(request(tiny_world, "someone/my-saes/layer2"))
     assert IndexReader(release.paths.index("32")).meta["d_sae"] == 32
 
 
-def test_add_a_family_sorts_by_size_and_matches_neighbours(world: dict[str, Path]) -> None:
-    large = saelens_folder(world["root"], "large", world["model"], 48)
-    small = saelens_folder(world["root"], "small", world["model"], 24)
-    release = add_release(request(world, large, small, d_meta=4))
+def test_add_a_family_sorts_by_size_and_matches_neighbours(tiny_world: dict[str, Path]) -> None:
+    large = saelens_folder(tiny_world["root"], "large", tiny_world["model"], 48)
+    small = saelens_folder(tiny_world["root"], "small", tiny_world["model"], 24)
+    release = add_release(request(tiny_world, large, small, d_meta=4))
     assert release.sae_ids == ["24", "48"]
     assert matching_path(release, "24", "48").exists()
     assert [m.over for m in get_release("mine").meta_saes] == ["48"]
@@ -92,29 +61,31 @@ def test_add_a_family_sorts_by_size_and_matches_neighbours(world: dict[str, Path
     ("problem", "message"),
     [("width", "width"), ("hook", "blocks"), ("column", "column"), ("empty", "no text"), ("taken", "already")],
 )
-def test_bad_inputs_are_refused_and_nothing_is_registered(world: dict[str, Path], problem: str, message: str) -> None:
-    folder = saelens_folder(world["root"], "sae", world["model"], 32, d_in=8 if problem == "width" else 16,
+def test_bad_inputs_are_refused_and_nothing_is_registered(
+    tiny_world: dict[str, Path], problem: str, message: str
+) -> None:
+    folder = saelens_folder(tiny_world["root"], "sae", tiny_world["model"], 32, d_in=8 if problem == "width" else 16,
                             hook="blocks.9.hook_resid_pre" if problem == "hook" else HOOK)  # fmt: skip
     changes: dict[str, object] = {}
     if problem == "column":
-        rows = world["root"] / "rows.jsonl"
+        rows = tiny_world["root"] / "rows.jsonl"
         rows.write_text(json.dumps({"body": "w3 w4"}) + "\n")
         changes["corpus"] = CorpusSpec("local", path=str(rows))
     if problem == "empty":
-        (world["root"] / "empty.txt").write_text("\n\n")
-        changes["corpus"] = CorpusSpec("local", path=str(world["root"] / "empty.txt"))
+        (tiny_world["root"] / "empty.txt").write_text("\n\n")
+        changes["corpus"] = CorpusSpec("local", path=str(tiny_world["root"] / "empty.txt"))
     if problem == "taken":
         changes["release_id"] = "tiny"
     with pytest.raises(AtlasError, match=message):
-        add_release(request(world, folder, **changes))
+        add_release(request(tiny_world, folder, **changes))
     assert not (Path(load_catalog()["tiny"].paths.root).parents[1] / ADDED).exists()
     assert "mine" not in load_catalog()
 
 
-def test_the_same_add_again_resumes_instead_of_refusing(world: dict[str, Path]) -> None:
-    folder = saelens_folder(world["root"], "sae", world["model"], 32)
-    first = add_release(request(world, folder))
-    again = add_release(request(world, folder))
+def test_the_same_add_again_resumes_instead_of_refusing(tiny_world: dict[str, Path]) -> None:
+    folder = saelens_folder(tiny_world["root"], "sae", tiny_world["model"], 32)
+    first = add_release(request(tiny_world, folder))
+    again = add_release(request(tiny_world, folder))
     assert again == first
     with pytest.raises(AtlasError, match="already"):
-        add_release(request(world, folder, title="another"))
+        add_release(request(tiny_world, folder, title="another"))
