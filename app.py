@@ -24,10 +24,12 @@ PAGES = [
     st.Page("pages/views/stitching.py", title="Stitching", url_path="stitching"),
     st.Page("pages/views/map.py", title="Latent map", url_path="map"),
     st.Page("pages/views/polysemy.py", title="Polysemy probes", url_path="polysemy"),
+    st.Page("pages/views/add.py", title="Add your SAE", url_path="add"),
 ]
 # Pages that read every SAE of the family; the others need only the view's SAE. (A comment, not a
 # docstring: Streamlit's magic would draw a bare string in the router on every page.)
 FAMILY_PAGES = {"stitching": "Stitching", "polysemy": "The polysemy benchmark"}
+STANDALONE_PAGES = {"add"}  # they read no SAE of the sidebar's release
 navigation = st.navigation(PAGES, position="hidden")
 
 try:
@@ -63,7 +65,7 @@ with st.sidebar:
 
 show_warnings(view)
 release = releases[view.release]
-if not build_complete(release):
+if not build_complete(release) and navigation.url_path not in STANDALONE_PAGES:
     ready = ready_saes(release)
     if not sae_named and ready and view.sae not in ready:
         # A link that names no SAE gets the largest one ready while the rest is still being built.

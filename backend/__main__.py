@@ -211,6 +211,7 @@ def _add(args: argparse.Namespace) -> None:
         contexts=args.contexts,
         d_meta=args.meta_sae,
         title=args.title or "",
+        tokens=args.tokens,
     )
     release = add_release(request)
     print(f"added {release.id} (SAEs {', '.join(release.sae_ids)}); open it with:")
@@ -337,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     add.add_argument("--column", default="text", help="the text column of .jsonl/.parquet/Hub data")
     add.add_argument("--contexts", type=_whole(1, 10**7), default=1024, help="corpus contexts to index")
     add.add_argument("--meta-sae", type=_whole(1, 1 << 20), help="also train a meta-SAE with this many meta-latents")
+    add.add_argument("--tokens", type=Path, help="index this fixed token file instead of the corpus")
     add.add_argument("--title")
     add.set_defaults(run=_add)
     export = sub.add_parser("export", help="a card as JSON, or a table as CSV/Parquet, to a file or stdout")

@@ -15,6 +15,7 @@ TEST_CATALOG = Path(__file__).parent / "fixtures" / "catalog.toml"
 os.environ["ATLAS_CATALOG"] = str(TEST_CATALOG)
 
 import pytest  # noqa: E402
+import torch  # noqa: E402
 
 TINY_RELEASE = "tiny"
 
@@ -27,6 +28,23 @@ def tiny_release() -> str:
 
     build_release(get_release(TINY_RELEASE), "tiny", report=lambda *_: None)
     return TINY_RELEASE
+
+
+@pytest.fixture
+def tiny_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+    """A private data dir, a tiny Llama saved as a local model folder, and a text corpus of its words."""
+    monkeypatch.setenv("ATLAS_DATA_DIR", str(tmp_path / "data"))
+    from tests.backend.tiny_models import tiny_lm
+
+    lm = tiny_lm("llama")
+    model = tmp_path / "model"
+    lm.model.save_pretrained(model)
+    lm.tokenizer.save_pretrained(model)
+    draw = torch.Generator().manual_seed(0)
+    lines = [" ".join(f"w{int(i)}" for i in torch.randint(3, 50, (12,), generator=draw)) for _ in range(300)]
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(lines))
+    return {"model": model, "corpus": corpus, "root": tmp_path}
 
 
 @pytest.fixture

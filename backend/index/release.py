@@ -8,7 +8,7 @@ from typing import Any, Literal
 import torch
 
 from backend.core.config import default_device
-from backend.core.progress import TqdmReporter, step_progress
+from backend.core.progress import Reporter, TqdmReporter, step_progress
 from backend.data.activations import CALIBRATION_CONTEXTS, norm_cap
 from backend.data.corpus import corpus_texts, pack_contexts
 from backend.data.token_files import load_tokens
@@ -46,8 +46,11 @@ class IndexSettings:
         return "bf16" if self.tokens is None and device.type == "cpu" else "fp32"
 
 
-def index_release_sae(release: Release, sae_id: str, settings: IndexSettings | int = IndexSettings()) -> Path:
-    """Index one SAE of `release` over its corpus or a fixed token file, running the model batch by batch."""
+def index_release_sae(
+    release: Release, sae_id: str, settings: IndexSettings | int = IndexSettings(), report: Reporter | None = None
+) -> Path:
+    """Index one SAE of `release` over its corpus or a fixed token file, running the model batch by batch
+    (progress to `report`, a terminal bar by default)."""
     settings = IndexSettings(contexts=settings) if isinstance(settings, int) else settings
     device = default_device()
     lm = load_language_model(release.model, device)
@@ -67,7 +70,7 @@ def index_release_sae(release: Release, sae_id: str, settings: IndexSettings | i
         return lm.activations(batch, release.hook, release.convention, autocast=precision == "bf16")
 
     cfg = IndexConfig(norm_cap=cap, bos_id=bos, positions=settings.positions, top_k=settings.top_k)
-    progress = step_progress(TqdmReporter(unit="batch"), f"index {release.id}/{sae_id}")
+    progress = step_progress(report or TqdmReporter(unit="batch"), f"index {release.id}/{sae_id}")
     recorded = {"precision": precision, "tokens_file": str(settings.tokens) if settings.tokens else None}
     key = {**index_key(release, sae_id, sae.digest(), len(tokens), cap), "precision": precision}
     key.update(positions=cfg.positions, top_k=cfg.top_k, tokens=hashlib.sha256(tokens.numpy().tobytes()).hexdigest())

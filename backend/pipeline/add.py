@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from backend.core.errors import AtlasError
-from backend.core.progress import TqdmReporter, step_progress
+from backend.core.progress import Reporter, TqdmReporter, step_progress
 from backend.data.corpus import corpus_texts, pack_contexts
-from backend.index.release import index_release_sae
+from backend.index.release import IndexSettings, index_release_sae
 from backend.models.language import HookPoint, LanguageModel, load_language_model
 from backend.models.loading import load_sae
 from backend.models.sae import SAE
@@ -55,6 +55,8 @@ class AddRequest:
     d_meta: int | None = None
     """Train a meta-SAE with this many meta-latents on the largest SAE (None: none)."""
     title: str = ""
+    tokens: Path | None = None
+    """Index a fixed token file instead of the corpus (so results line up with another tool's)."""
 
 
 def source_table(source: str) -> dict[str, Any]:
@@ -139,8 +141,10 @@ def check_release(release: Release, saes: list[SAE], contexts: int) -> LanguageM
     return lm
 
 
-def add_release(request: AddRequest) -> Release:
-    """Check, register, index (resumable) and optionally decompose and match the family; returns the release."""
+def add_release(request: AddRequest, report: Reporter | None = None) -> Release:
+    """Check, register, index (resumable) and optionally decompose and match the family; returns the release.
+    Progress goes to `report` (terminal bars by default)."""
+    report = report or TqdmReporter()
     table, saes = plan_release(request)
     if request.release_id in load_catalog() and added_releases().get(request.release_id) != table:
         raise AtlasError(f"A release {request.release_id!r} is in the catalog already; choose another --id.")
@@ -149,10 +153,11 @@ def add_release(request: AddRequest) -> Release:
     if request.d_meta is not None:
         MetaTrainConfig(d_meta=request.d_meta)  # refuses bad sizes before anything is written
     register_release(release.id, table)
+    settings = IndexSettings(contexts=request.contexts, tokens=request.tokens)
     for sae_id in release.sae_ids:
-        index_release_sae(release, sae_id, request.contexts)
+        index_release_sae(release, sae_id, settings, report)
     if request.d_meta is not None:
-        progress = step_progress(TqdmReporter(), f"train meta-SAE on {release.id}/{release.sae_ids[-1]}")
+        progress = step_progress(report, f"train meta-SAE on {release.id}/{release.sae_ids[-1]}")
         train_meta_for(release, release.sae_ids[-1], MetaTrainConfig(d_meta=request.d_meta), progress)
     for small, large in neighbour_pairs(release):
         pair_matching(release, small, large)

@@ -50,9 +50,12 @@ class MetaEntry(SAEEntry):
     """Inference threshold; None = read from the files."""
 
 
+CorpusKind = Literal["wordnet", "hub", "local"]
+
+
 @dataclass(frozen=True)
 class CorpusSpec:
-    kind: Literal["wordnet", "hub", "local"]
+    kind: CorpusKind
     repo: str = ""
     patterns: tuple[str, ...] = ("*.parquet",)
     column: str = "text"
