@@ -1,4 +1,4 @@
-"""Command line: `python -m backend {list,build,index,train-meta,stitch,steer,add,export}`. Every job shows progress and resumes.
+"""Command line: `python -m backend {list,build,index,train-meta,stitch,steer,add,export,publish}`. Every job shows progress and resumes.
 
 Each command imports what it needs when it runs, so `list` and `--help` answer without loading torch.
 """
@@ -261,6 +261,16 @@ def _write(data: bytes, out: Path | None) -> None:
         print(f"wrote {out} ({len(data):,} bytes)", file=sys.stderr)
 
 
+def _publish(args: argparse.Namespace) -> None:
+    from backend.pipeline.publish import CATALOG, publish_folder, upload
+
+    release = get_release(args.release or default_release_id(load_catalog()))
+    out = publish_folder(release, args.out, args.repo, args.revision)
+    print(f"wrote {out}; serve it with ATLAS_CATALOG={out / CATALOG} once it is on the Hub as {args.repo}")
+    if args.upload:
+        print(f"uploaded: {upload(out, args.repo)}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m backend", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -350,6 +360,13 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("--threshold", type=_finite(0.5, 1.0), default=0.7, help="for stitching")
     export.add_argument("--out", type=Path, help="file to write (default: stdout)")
     export.set_defaults(run=_export)
+    publish = sub.add_parser("publish", help="write a release's artifacts as a Hub repo (and upload it)")
+    publish.add_argument("--release", help="release id (default: the catalog's default)")
+    publish.add_argument("--repo", required=True, help="the Hub repo it will live in, owner/name")
+    publish.add_argument("--revision", help="pin a branch, tag or commit in the catalog entry")
+    publish.add_argument("--out", type=Path, required=True, help="an empty folder to write into")
+    publish.add_argument("--upload", action="store_true", help="upload with huggingface_hub (needs a token)")
+    publish.set_defaults(run=_publish)
     steer = sub.add_parser(
         "steer", help="continue a prompt steered by a latent (or meta-latent), beside the plain text"
     )

@@ -1,7 +1,7 @@
 """Index any catalog SAE over its release's corpus, running the model batch by batch."""
 
 import hashlib
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -117,7 +117,7 @@ def index_key(release: Release, sae_id: str, weights: str, n_contexts: int, cap:
         "model": release.model,
         "hook": release.hook,
         "convention": release.convention,
-        "corpus": asdict(release.corpus),
+        "corpus": release.corpus.key(),
         "contexts": n_contexts,
         "norm_cap": cap,
         "format": INDEX_FORMAT,

@@ -1,5 +1,7 @@
 """One entry point from a catalog entry to a loaded SAE or meta-SAE, whatever the source."""
 
+import hashlib
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -55,6 +57,18 @@ def files_stamp(location_path: str, kind: str) -> float | None:
 
 
 def source_key(release: Release, sae_id: str) -> str:
-    """Names the files an SAE was loaded from, changing when a local SAE is rebuilt: a key for derived caches."""
-    location = release.sae(sae_id).location
-    return f"{location.describe()}@{files_stamp(location.path, location.kind)}"
+    """The SHA-256 of the SAE's weights file: the key of every cache derived from it (matchings, curves, maps,
+    probes). It names the weights, not where they live, so caches published with a release stay valid when
+    the same files are read from the Hub cache, and change whenever an SAE is rebuilt."""
+    entry = release.sae(sae_id)
+    weights = PAPER_WEIGHTS if entry.layout == "paper-meta" else SAELENS_WEIGHTS
+    path = fetch_folder(entry.location, [weights]) / weights
+    stat = path.stat()
+    return _file_digest(str(path.resolve()), stat.st_size, stat.st_mtime)
+
+
+@lru_cache(maxsize=64)
+def _file_digest(path: str, size: int, mtime: float) -> str:
+    """SHA-256 of a file, computed once per (path, size, modification time)."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()

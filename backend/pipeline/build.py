@@ -12,7 +12,7 @@ the stages up to `USABLE` in the foreground and the rest behind the app (`build_
 import json
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -87,7 +87,7 @@ USABLE = "usable"
 def corpus_key(release: Release, profile: BuildConfig) -> dict[str, Any]:
     """What the corpus contexts are made from."""
     return {
-        "corpus": asdict(release.corpus),
+        "corpus": release.corpus.key(),
         "context_size": release.context_size,
         "contexts": profile.n_contexts,
         "seed": profile.seed,

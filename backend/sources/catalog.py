@@ -8,7 +8,8 @@ recorded in `<data dir>/registrations.json` and added to their release's meta-SA
 import json
 import os
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,7 +18,7 @@ from backend.core.errors import CatalogError
 from backend.core.files import locked, write_json_atomic
 from backend.core.paths import ReleasePaths
 from backend.sources.fields import MAX_CONTEXT, choice, inside, number, safe_id, table, text, whole
-from backend.sources.hub import Location
+from backend.sources.hub import Location, fetch_snapshot
 
 SHIPPED_CATALOG = ASSETS / "catalog.toml"
 CATALOG_ENV = "ATLAS_CATALOG"
@@ -64,6 +65,11 @@ class CorpusSpec:
     path: str = ""
     """For `local`: a `.txt`, `.jsonl` or `.parquet` file, or a folder of them."""
 
+    def key(self) -> dict[str, Any]:
+        """The fields that name this corpus, empty ones left out: part of every key derived from the corpus,
+        stable when a field with an empty default is added."""
+        return {name: value for name, value in asdict(self).items() if value not in ("", None)}
+
 
 @dataclass(frozen=True)
 class Release:
@@ -87,6 +93,9 @@ class Release:
     training: dict[str, Any] = field(default_factory=dict)
     """How a built release trains its SAEs: `backend.training.trainer.TrainConfig` fields (architecture, l1_coef,
     lr, ...) shared by every size; each SAE's `d_sae` and `k` come from its own entry."""
+    published: Location | None = None
+    """A Hub repo written by `python -m backend publish`: the release's derived artifacts (and built SAEs) are
+    read from it through the Hub cache instead of being computed here."""
 
     def sae(self, sae_id: str) -> SAEEntry:
         for entry in self.saes:
@@ -109,13 +118,18 @@ class Release:
 
     @property
     def paths(self) -> ReleasePaths:
-        """Where this machine keeps what it builds or indexes for the release."""
+        """Where this machine keeps what it builds or indexes for the release; for a published release, its
+        snapshot in the Hub cache (downloaded on first use)."""
+        if self.published is not None:
+            return ReleasePaths(published_snapshot(self.published))
         return ReleasePaths.of(self.id)
 
 
-def _location(raw: Any, path: Any, release_id: str, where: str) -> Location:
+def _location(raw: Any, path: Any, release_id: str, where: str, published: Location | None = None) -> Location:
     raw = table(raw, f"{where} source")
     kind = choice(raw.get("kind"), f"{where} source kind", SOURCE_KINDS, "built")
+    if kind == "built" and published is not None:
+        return Location("hub", repo=published.repo, path=text(path, f"{where} path"), revision=published.revision)
     if kind == "built":
         return Location("local", path=str(inside(ReleasePaths.of(release_id).root, path, f"{where} path")))
     if kind == "local":
@@ -127,14 +141,16 @@ def _location(raw: Any, path: Any, release_id: str, where: str) -> Location:
     return Location("hub", repo=repo, path=text(path, f"{where} path"), revision=raw.get("revision"))
 
 
-def _entry(raw: Any, release_id: str, default_source: dict[str, Any], meta: bool) -> SAEEntry:
+def _entry(
+    raw: Any, release_id: str, default_source: dict[str, Any], meta: bool, published: Location | None = None
+) -> SAEEntry:
     raw = table(raw, f"Release {release_id!r}: an SAE entry")
     if "id" not in raw:
         raise CatalogError(f"Release {release_id!r}: every SAE needs an id.")
     where = f"Release {release_id!r}, {'meta-SAE' if meta else 'SAE'} {raw['id']!r:.40}"
     entry = SAEEntry(
         id=safe_id(raw["id"], where),
-        location=_location(raw.get("source", default_source), raw.get("path", ""), release_id, where),
+        location=_location(raw.get("source", default_source), raw.get("path", ""), release_id, where, published),
         layout=choice(raw.get("layout"), f"{where} layout", LAYOUTS, "saelens"),  # type: ignore[arg-type]
         d_sae=whole(raw.get("d_sae"), f"{where} d_sae"),
         k=whole(raw.get("k"), f"{where} k"),
@@ -172,6 +188,7 @@ def parse_release(release_id: str, raw: dict[str, Any]) -> Release:
         if not text(raw.get(required), f"{where} {required}"):
             raise CatalogError(f"{where} in the catalog needs a {required}.")
     saes, metas = raw.get("saes", []), raw.get("meta_saes", [])
+    published = _published(raw.get("published"), where)
     if not isinstance(saes, list) or not isinstance(metas, list):
         raise CatalogError(f"{where}: saes and meta_saes must be lists of tables.")
     release = Release(
@@ -183,12 +200,13 @@ def parse_release(release_id: str, raw: dict[str, Any]) -> Release:
         convention=choice(raw.get("convention"), f"{where} convention", CONVENTIONS, "hf"),  # type: ignore[arg-type]
         context_size=whole(raw.get("context_size", 128), f"{where} context_size", 2, MAX_CONTEXT) or 128,
         corpus=_corpus(raw.get("corpus"), where),
-        saes=tuple(_entry(e, release_id, source, meta=False) for e in saes),
-        meta_saes=tuple(_entry(e, release_id, source, meta=True) for e in metas),  # type: ignore[misc]
-        built=source.get("kind", "built") == "built",
+        saes=tuple(_entry(e, release_id, source, False, published) for e in saes),
+        meta_saes=tuple(_entry(e, release_id, source, True, published) for e in metas),  # type: ignore[misc]
+        built=source.get("kind", "built") == "built" and published is None,
         default=raw.get("default", False) is True,
         outlier_norm_multiple=number(raw.get("outlier_norm_multiple"), f"{where} outlier_norm_multiple", 1.0),
         training=table(raw.get("training"), f"{where} training"),
+        published=published,
     )
     if not release.saes:
         raise CatalogError(f"{where} lists no SAEs.")
@@ -200,6 +218,22 @@ def parse_release(release_id: str, raw: dict[str, Any]) -> Release:
     return release
 
 
+def _published(raw: Any, where: str) -> Location | None:
+    if raw is None:
+        return None
+    raw = table(raw, f"{where} published")
+    repo = text(raw.get("repo"), f"{where} published repo")
+    if not repo:
+        raise CatalogError(f"{where}: `published` needs the repo written by `python -m backend publish`.")
+    return Location("hub", repo=repo, revision=text(raw.get("revision"), f"{where} published revision") or None)
+
+
+@lru_cache(maxsize=16)
+def published_snapshot(location: Location) -> Path:
+    """The local snapshot of a published release (the Hub cache; downloaded once when online)."""
+    return fetch_snapshot(location, ["*"])
+
+
 def catalog_files() -> list[Path]:
     extra = [Path(p) for p in os.environ.get(CATALOG_ENV, "").split(os.pathsep) if p]
     return [SHIPPED_CATALOG, *extra]
@@ -207,14 +241,22 @@ def catalog_files() -> list[Path]:
 
 def load_catalog() -> dict[str, Release]:
     """All releases, in file order; a later file's release replaces an earlier one of the same id."""
+    return {rid: parse_release(rid, body) for rid, body in raw_catalog().items()}
+
+
+def raw_catalog() -> dict[str, Any]:
+    """Every release's table as written in the catalog files (TOML, or JSON for files ending in .json), with
+    the releases added and meta-SAEs registered on this machine merged in."""
     raw: dict[str, Any] = {}
     for path in catalog_files():
         if not path.exists():
             continue
         try:
-            raw.update(tomllib.loads(path.read_text()).get("releases", {}))
-        except tomllib.TOMLDecodeError as err:
-            raise CatalogError(f"Catalog file {path} is not valid TOML: {err}.") from err
+            content = path.read_text(encoding="utf-8")
+            parsed = json.loads(content) if path.suffix == ".json" else tomllib.loads(content)
+            raw.update(parsed.get("releases", {}))
+        except (tomllib.TOMLDecodeError, ValueError, AttributeError) as err:
+            raise CatalogError(f"Catalog file {path} is not a valid catalog ({err}).") from err
     for rid, added in added_releases().items():
         raw.setdefault(rid, added)
     for rid, metas in _registrations().items():
@@ -222,7 +264,7 @@ def load_catalog() -> dict[str, Release]:
             known = {m.get("id") for m in raw[rid].get("meta_saes", [])}
             extra = [{**m, "source": {"kind": "local", "root": "/"}} for m in metas if m.get("id") not in known]
             raw[rid] = {**raw[rid], "meta_saes": [*raw[rid].get("meta_saes", []), *extra]}
-    return {rid: parse_release(rid, body) for rid, body in raw.items()}
+    return raw
 
 
 def _registrations() -> dict[str, list[dict[str, Any]]]:
