@@ -149,6 +149,9 @@ def add_release(request: AddRequest, report: Reporter | None = None) -> Release:
     if request.release_id in load_catalog() and added_releases().get(request.release_id) != table:
         raise AtlasError(f"A release {request.release_id!r} is in the catalog already; choose another --id.")
     release = parse_release(request.release_id, table)
+    trained_on = {str(s.cfg.extra.get("dataset_path") or "") for s in saes} - {""}
+    if trained_on and request.corpus.kind == "wordnet":
+        print(f"note: the SAEs were trained on {', '.join(sorted(trained_on))}; --corpus hub:<repo> indexes that text")
     check_release(release, saes, request.contexts)
     if request.d_meta is not None:
         MetaTrainConfig(d_meta=request.d_meta)  # refuses bad sizes before anything is written

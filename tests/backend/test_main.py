@@ -70,3 +70,13 @@ def test_export_a_card_and_the_tables(tiny_release: str, tmp_path, capsys: pytes
         )
         assert len(pd.read_parquet(out)) > 0
     assert main(["export", "decompositions", "--release", tiny_release, "--sae", "64"]) == 2
+
+
+def test_add_from_the_command_line(tiny_world, capsys: pytest.CaptureFixture) -> None:  # type: ignore[no-untyped-def]
+    from tests.backend.tiny_models import saelens_folder
+
+    folder = saelens_folder(tiny_world["root"], "sae", tiny_world["model"], 32)
+    args = ["add", "--id", "cli", "--sae", str(folder), "--corpus", str(tiny_world["corpus"]), "--contexts", "8"]
+    assert main(args) == 0
+    assert "added cli (SAEs 32)" in capsys.readouterr().out
+    assert main(["add", "--id", "../x", "--sae", str(folder)]) == 2
