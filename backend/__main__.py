@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from backend.core.errors import AtlasError
 from backend.sources.catalog import default_release_id, get_release, load_catalog
@@ -19,21 +19,30 @@ if TYPE_CHECKING:
     from backend.steering.directions import Direction
 
 WAIT_SECONDS = 10
+N = TypeVar("N", int, float)
 
 
-def _whole(low: int, high: int) -> Callable[[str], int]:
-    """An argparse type: a whole number in [low, high], refused with a one-line message otherwise."""
+def _bounded(kind: type[N], low: N, high: N) -> Callable[[str], N]:
+    """An argparse type: an int or float in [low, high] (nan and inf are refused) with a one-line message."""
 
-    def parse(text: str) -> int:
+    def parse(text: str) -> N:
         try:
-            value = int(text)
+            value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r:.40} is not a whole number") from None
+            raise argparse.ArgumentTypeError(f"{text!r:.40} is not a {'whole ' if kind is int else ''}number") from None
         if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be from {low} to {high}, got {value}")
+            raise argparse.ArgumentTypeError(f"must be from {low:g} to {high:g}, got {text}")
         return value
 
     return parse
+
+
+def _whole(low: int, high: int) -> Callable[[str], int]:
+    return _bounded(int, low, high)
+
+
+def _finite(low: float, high: float) -> Callable[[str], float]:
+    return _bounded(float, low, high)
 
 
 def _slice(text: str) -> tuple[int, int | None]:
@@ -45,21 +54,6 @@ def _slice(text: str) -> tuple[int, int | None]:
         return int(start or 0), int(stop) if stop else None
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r:.40} is not START:STOP, e.g. 6:-6") from None
-
-
-def _finite(low: float, high: float) -> Callable[[str], float]:
-    """An argparse type: a finite number in [low, high] (nan and inf are refused)."""
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r:.40} is not a number") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be from {low:g} to {high:g}, got {text}")
-        return value
-
-    return parse
 
 
 def _list(_args: argparse.Namespace) -> None:

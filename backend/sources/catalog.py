@@ -267,17 +267,24 @@ def raw_catalog() -> dict[str, Any]:
     return raw
 
 
-def _registrations() -> dict[str, list[dict[str, Any]]]:
-    """Meta-SAEs registered on this machine, by release; each must live inside the data directory."""
-    path = data_dir() / REGISTRATIONS
+def _machine_file(name: str, redo: str) -> dict[str, Any]:
+    """A JSON object this machine wrote into the data directory ({} when absent); `redo` says how to recreate it."""
+    path = data_dir() / name
     if not path.exists():
         return {}
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, RecursionError) as err:
-        raise CatalogError(f"{path} is corrupt ({err}); delete it and register the meta-SAEs again.") from err
+        raise CatalogError(f"{path} is corrupt ({err}); delete it and {redo}.") from err
     if not isinstance(data, dict):
-        raise CatalogError(f"{path} must hold an object of releases; delete it and register the meta-SAEs again.")
+        raise CatalogError(f"{path} must hold a JSON object; delete it and {redo}.")
+    return data
+
+
+def _registrations() -> dict[str, list[dict[str, Any]]]:
+    """Meta-SAEs registered on this machine, by release; each must live inside the data directory."""
+    data = _machine_file(REGISTRATIONS, "register the meta-SAEs again")
+    path = data_dir() / REGISTRATIONS
     root = data_dir().resolve()
     for rid, entries in data.items():
         where = f"{path} ({rid!r:.40})"
@@ -291,15 +298,9 @@ def _registrations() -> dict[str, list[dict[str, Any]]]:
 
 def added_releases() -> dict[str, dict[str, Any]]:
     """The release tables `python -m backend add` registered on this machine."""
-    path = data_dir() / ADDED
-    if not path.exists():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, RecursionError) as err:
-        raise CatalogError(f"{path} is corrupt ({err}); delete it and add the releases again.") from err
-    if not isinstance(data, dict) or not all(isinstance(t, dict) for t in data.values()):
-        raise CatalogError(f"{path} must hold an object of release tables; delete it and add the releases again.")
+    data = _machine_file(ADDED, "add the releases again")
+    if not all(isinstance(t, dict) for t in data.values()):
+        raise CatalogError(f"{data_dir() / ADDED} must hold release tables; delete it and add the releases again.")
     return data
 
 

@@ -1,6 +1,8 @@
 """AppTest for every page on the tiny release built by the session fixture."""
 
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -197,22 +199,29 @@ def test_map_of_the_smallest_sae_cannot_show_novelty(tiny_release: str) -> None:
     assert "Cannot colour by novelty" in at.warning[0].value
 
 
-def test_missing_map_offers_to_compute_it(tiny_release: str, data_dir: Path) -> None:
+@contextmanager
+def without_map(release_id: str, sae_id: str) -> Iterator[Path]:
+    """The SAE's stored map removed for the duration (restored after)."""
     from backend.explore.latent_map import map_path
     from backend.sources.catalog import get_release
 
-    path = map_path(get_release(tiny_release), "64")
+    path = map_path(get_release(release_id), sae_id)
     saved = path.read_bytes()
     path.unlink()
     try:
+        yield path
+    finally:
+        path.write_bytes(saved)
+
+
+def test_missing_map_offers_to_compute_it(tiny_release: str, data_dir: Path) -> None:
+    with without_map(tiny_release, "64") as path:
         at = run("map", release=tiny_release, sae="64")
         no_crash(at)
         assert any("no map yet" in i.value for i in at.info)
         next(b for b in at.button if b.label == "Compute the map").click().run()
         no_crash(at)
         assert path.exists()
-    finally:
-        path.write_bytes(saved)
 
 
 CONTEXTS = "He sat on the bank of the river.\nShe took a loan from the bank."

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.pages.test_app import no_crash, run
+from tests.pages.test_app import no_crash, run, without_map
 
 ATTACK = "![p](https://x.invalid/p.png) [Session expired: log in](https://x.invalid/login)"
 
@@ -41,9 +41,6 @@ def test_echoed_parameters_are_escaped_and_truncated(tiny_release: str) -> None:
 def test_a_read_only_deployment_hides_training_uploads_and_compute(
     tiny_release: str, data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from backend.explore.latent_map import map_path
-    from backend.sources.catalog import get_release
-
     monkeypatch.setenv("ATLAS_READ_ONLY", "1")
     at = run(None, release=tiny_release, sae="128")
     no_crash(at)
@@ -51,13 +48,8 @@ def test_a_read_only_deployment_hides_training_uploads_and_compute(
     at = run("polysemy", release=tiny_release, set="upload")
     no_crash(at)
     assert not at.get("file_uploader") and any("read-only" in c.value for c in at.caption)
-    path = map_path(get_release(tiny_release), "64")
-    saved = path.read_bytes()
-    path.unlink()
-    try:
+    with without_map(tiny_release, "64"):
         at = run("map", release=tiny_release, sae="64")
         no_crash(at)
         assert not any(b.label == "Compute the map" for b in at.button)
         assert any("read-only" in c.value and "python -m backend build" in c.value for c in at.caption)
-    finally:
-        path.write_bytes(saved)
