@@ -10,7 +10,7 @@ from backend.core.errors import AtlasError
 from backend.pipeline.add import AddRequest, add_release
 from backend.sources.catalog import CorpusKind, CorpusSpec
 from backend.web.render import md
-from pages.views.state import catalog
+from pages.views.state import refresh_catalog
 from pages.views.widgets import progress_bar
 
 CORPORA = {"wordnet": "WordNet glosses (offline)", "local": "Local file or folder", "hub": "Hub dataset"}
@@ -62,6 +62,6 @@ if submitted:
     except AtlasError as err:
         st.error(f"{md(err)} Nothing was registered; fix it and press the button again.")
         st.stop()
-    catalog.clear()
+    refresh_catalog()
     st.success(f"Added {md(release.title)} with SAEs {', '.join(release.sae_ids)}.")
     st.page_link("pages/views/overview.py", label="Open its overview", query_params={"release": release.id})

@@ -1,8 +1,11 @@
 """The view every page shows: the catalog, the URL parsed into a `View`, and values derived from it."""
 
+import os
+
 import streamlit as st
 
-from backend.sources.catalog import Release, load_catalog
+from backend.core.config import data_dir
+from backend.sources.catalog import CATALOG_ENV, Release, load_catalog
 from backend.stitching.family import (
     neighbour_pairs,
 )
@@ -12,8 +15,18 @@ from backend.web.urlstate import View, parse_view
 
 
 @st.cache_data(ttl=60, max_entries=4)
-def catalog() -> dict[str, Release]:
+def _catalog(data: str, files: str) -> dict[str, Release]:
     return load_catalog()
+
+
+def catalog() -> dict[str, Release]:
+    """The catalog, cached for a minute per data directory and catalog files (the inputs it is read from)."""
+    return _catalog(str(data_dir()), os.environ.get(CATALOG_ENV, ""))
+
+
+def refresh_catalog() -> None:
+    """Forget the cached catalog (after registering a release or a meta-SAE)."""
+    _catalog.clear()
 
 
 def current_view() -> View:

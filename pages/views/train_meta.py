@@ -7,7 +7,7 @@ from backend.core.progress import step_progress
 from backend.training.meta import MetaTrainConfig, train_meta_for
 from backend.web.render import md
 from backend.web.urlstate import View
-from pages.views.state import catalog
+from pages.views.state import catalog, refresh_catalog
 from pages.views.widgets import progress_bar
 
 
@@ -36,5 +36,5 @@ def meta_form(view: View, d_sae: int) -> None:
         except AtlasError as err:
             st.error(f"Training failed: {md(err)}")
             return
-        catalog.clear()
+        refresh_catalog()
         st.success(f"Registered {meta_id}. Open any latent card to see its decomposition.")
