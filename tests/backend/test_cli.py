@@ -2,7 +2,7 @@
 
 import pytest
 
-from backend.__main__ import main
+from backend.cli import main
 
 
 def test_steer_at_strength_zero_prints_the_same_text_twice(tiny_release: str, capsys: pytest.CaptureFixture) -> None:

@@ -1,0 +1,41 @@
+"""argparse types for the command line: bounded numbers and slices, refused with one line that says why."""
+
+import argparse
+from collections.abc import Callable
+from typing import TypeVar
+
+N = TypeVar("N", int, float)
+
+
+def bounded(kind: type[N], low: N, high: N) -> Callable[[str], N]:
+    """An argparse type: an int or float in [low, high] (nan and inf are refused) with a one-line message."""
+
+    def parse(text: str) -> N:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r:.40} is not a {'whole ' if kind is int else ''}number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low:g} to {high:g}, got {text}")
+        return value
+
+    return parse
+
+
+def whole(low: int, high: int) -> Callable[[str], int]:
+    return bounded(int, low, high)
+
+
+def finite(low: float, high: float) -> Callable[[str], float]:
+    return bounded(float, low, high)
+
+
+def positions(text: str) -> tuple[int, int | None]:
+    """`A:B` (Python slice bounds, B may be empty or negative) as an argparse type."""
+    start, sep, stop = text.partition(":")
+    try:
+        if not sep:
+            raise ValueError
+        return int(start or 0), int(stop) if stop else None
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r:.40} is not START:STOP, e.g. 6:-6") from None

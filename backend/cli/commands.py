@@ -1,0 +1,227 @@
+"""What each command does; each imports what it needs when it runs, so `list` and `--help` answer without
+loading torch."""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from backend.core.errors import AtlasError
+from backend.sources.catalog import default_release_id, get_release, load_catalog
+
+if TYPE_CHECKING:
+    from backend.sources.catalog import Release
+    from backend.steering.directions import Direction
+
+WAIT_SECONDS = 10
+
+
+def list_releases(_args: argparse.Namespace) -> None:
+    catalog = load_catalog()
+    default = default_release_id(catalog)
+    for rid, release in catalog.items():
+        mark = "*" if rid == default else " "
+        print(f"{mark} {rid:28s} {release.title}  [SAEs: {', '.join(release.sae_ids)}]")
+
+
+def build(args: argparse.Namespace) -> None:
+    from backend.pipeline.build import USABLE, build_release, read_summary, ready_saes
+    from backend.pipeline.progress import BuildRunning, read_progress, start_background_build
+
+    release = get_release(args.release or default_release_id(load_catalog()))
+    if args.background:
+        if read_summary(release).get("complete"):
+            print(f"{release.id} is built.")
+            return
+        progress = read_progress(release)
+        if progress is not None and progress.state == "running":
+            print(f"{release.id} is already being built (pid {progress.pid}); progress is on the overview page.")
+            return
+        pid, log = start_background_build(release, args.profile)
+        print(
+            f"Building the rest of {release.id} in the background (pid {pid}): progress on the overview page, log {log}"
+        )
+        return
+    until = USABLE if args.until == "usable" else None
+    while True:
+        try:
+            summary = build_release(release, args.profile, until=until)
+            break
+        except BuildRunning as err:
+            # Another build (e.g. the background one from an earlier run) holds the release: wait for it,
+            # or only until the app is usable when that is all this run needs.
+            if until and ready_saes(release):
+                return
+            progress = read_progress(release)
+            where = f" ({progress.step}: {progress.done}/{progress.total})" if progress else ""
+            print(f"{err} Waiting for it{where}…", file=sys.stderr)
+            time.sleep(WAIT_SECONDS)
+    if summary.get("complete"):
+        print(json.dumps(summary["metrics"], indent=1))
+
+
+def index(args: argparse.Namespace) -> None:
+    from backend.index.release import IndexSettings, index_release_sae
+
+    release = get_release(args.release or default_release_id(load_catalog()))
+    settings = IndexSettings(
+        contexts=args.contexts,
+        tokens=args.tokens,
+        positions=args.positions,
+        precision=args.precision,
+        top_k=args.top_k,
+        norm_cap=args.norm_cap,
+    )
+    folder = index_release_sae(release, args.sae, settings)
+    print(f"index written to {folder}")
+
+
+def train_meta(args: argparse.Namespace) -> None:
+    from backend.core.progress import TqdmReporter, step_progress
+    from backend.training.meta import MetaTrainConfig, train_meta_for
+
+    release = get_release(args.release or default_release_id(load_catalog()))
+    progress = step_progress(TqdmReporter(), f"train meta-SAE on {release.id}/{args.sae}")
+    cfg = MetaTrainConfig(d_meta=args.d_meta, k=args.k, epochs=args.epochs)
+    print(f"registered {train_meta_for(release, args.sae, cfg, progress)}")
+
+
+def stitch(args: argparse.Namespace) -> None:
+    from backend.core.config import default_device
+    from backend.core.progress import TqdmReporter
+    from backend.models.language import load_language_model
+    from backend.stitching.family import CurveConfig, compute_curves
+
+    release = get_release(args.release or default_release_id(load_catalog()))
+    settings = CurveConfig(threshold=args.threshold, order=args.order, loss_points=args.loss_points)
+    curves = compute_curves(release, settings, load_language_model(release.model, default_device()), TqdmReporter())
+    print(curves[curves["kind"] == "sae"].to_string(index=False))
+
+
+def _steering_direction(args: argparse.Namespace, release: "Release") -> "Direction":
+    """The direction of `--latent` (or `--meta`), scaled by maxima from the SAE's index."""
+    import torch
+
+    from backend.index.cards import CardReader
+    from backend.index.store import IndexReader
+    from backend.metasae.decompose import build_decompositions
+    from backend.models.loading import load_meta_sae, load_sae
+    from backend.steering.directions import latent_direction, meta_direction
+
+    index = CardReader(IndexReader(release.paths.index(args.sae)))
+    sae = load_sae(release, args.sae).sae
+    if args.meta is None:
+        return latent_direction(sae, args.latent, index.card(args.latent).max)
+    metas = release.meta_for(args.sae)
+    if not metas:
+        raise AtlasError(f"SAE {args.sae} of {release.id} has no meta-SAE; steer with --latent instead.")
+    meta = load_meta_sae(release, metas[0].id, sae)
+    members = [latent for latent, _ in build_decompositions(meta, sae).members(args.meta)]
+    max_acts = torch.tensor(index.index.table(["max"])["max"].to_numpy(dtype="float32"))
+    return meta_direction(meta, args.meta, sae, members, max_acts)
+
+
+def steer(args: argparse.Namespace) -> None:
+    from backend.core.config import default_device
+    from backend.models.language import load_language_model
+    from backend.steering.generate import SteerConfig, steered_generation
+
+    release = get_release(args.release or default_release_id(load_catalog()))
+    cfg = SteerConfig(args.strength, args.clamp, args.tokens, args.temperature, args.seed)
+    direction = _steering_direction(args, release)
+    lm = load_language_model(release.model, default_device())
+    prompt = lm.tokenize(args.prompt)
+    steered: list[int] = []
+    plain: list[int] = []
+    print(f"steered ({'clamped to' if cfg.clamp else 'strength'} {cfg.strength:g}): {args.prompt}", end="", flush=True)
+    for step in steered_generation(lm, release.hook, release.convention, prompt, direction, cfg):
+        if step.steered is not None:
+            shown = len(lm.decode(steered))
+            steered.append(step.steered)
+            print(lm.decode(steered)[shown:], end="", flush=True)
+        if step.plain is not None:
+            plain.append(step.plain)
+    print(f"\nunsteered: {args.prompt}{lm.decode(plain)}")
+
+
+def add(args: argparse.Namespace) -> None:
+    from backend.pipeline.add import AddRequest, add_release
+    from backend.sources.catalog import CorpusSpec
+
+    if args.corpus == "wordnet":
+        corpus = CorpusSpec("wordnet")
+    elif args.corpus.startswith("hub:"):
+        corpus = CorpusSpec("hub", repo=args.corpus.removeprefix("hub:"), column=args.column)
+    else:
+        corpus = CorpusSpec("local", path=str(Path(args.corpus).expanduser().resolve()), column=args.column)
+    request = AddRequest(
+        release_id=args.id,
+        sources=tuple(args.sae),
+        corpus=corpus,
+        model=args.model,
+        hook=args.hook,
+        convention=args.convention,
+        context_size=args.context_size,
+        contexts=args.contexts,
+        d_meta=args.meta_sae,
+        title=args.title or "",
+        tokens=args.tokens,
+    )
+    release = add_release(request)
+    print(f"added {release.id} (SAEs {', '.join(release.sae_ids)}); open it with:")
+    print(f"  scripts/run.sh, then /latent?release={release.id}&sae={release.sae_ids[-1]}&latent=0")
+
+
+def export(args: argparse.Namespace) -> None:
+    from backend.explore import exports
+    from backend.index.cards import CardReader
+    from backend.index.store import IndexReader
+    from backend.metasae.decompose import build_decompositions
+    from backend.models.loading import load_meta_sae, load_sae
+    from backend.stitching.family import neighbour_pairs, pair_classification
+
+    release = get_release(args.release or default_release_id(load_catalog()))
+    release.sae(args.sae)
+    if args.what == "card":
+        if args.latent is None:
+            raise AtlasError("Exporting a card needs --latent.")
+        card = CardReader(IndexReader(release.paths.index(args.sae))).card(args.latent)
+        _write(exports.card_json(card, release.id, args.sae).encode(), args.out)
+        return
+    if args.what == "latents":
+        frame = IndexReader(release.paths.index(args.sae)).table()
+    elif args.what == "decompositions":
+        metas = release.meta_for(args.sae)
+        if not metas:
+            raise AtlasError(f"SAE {args.sae} of {release.id} has no meta-SAE to export decompositions of.")
+        sae = load_sae(release, args.sae).sae
+        frame = exports.decomposition_table(build_decompositions(load_meta_sae(release, metas[0].id, sae), sae))
+    else:
+        small = next((a for a, b in neighbour_pairs(release) if b == args.sae), None)
+        found = pair_classification(release, small, args.sae, args.threshold) if small else None
+        if found is None:
+            raise AtlasError(f"No stored matching ends at SAE {args.sae}: run `python -m backend stitch` first.")
+        frame = exports.classification_table(found, str(small), args.sae)
+    if args.format == "parquet" and args.out is None:
+        raise AtlasError("Parquet is binary: give --out FILE.")
+    _write(exports.table_bytes(frame, args.format), args.out)
+
+
+def _write(data: bytes, out: Path | None) -> None:
+    if out is None:
+        sys.stdout.buffer.write(data)
+    else:
+        out.write_bytes(data)
+        print(f"wrote {out} ({len(data):,} bytes)", file=sys.stderr)
+
+
+def publish(args: argparse.Namespace) -> None:
+    from backend.pipeline.publish import CATALOG, publish_folder, upload
+
+    release = get_release(args.release or default_release_id(load_catalog()))
+    out = publish_folder(release, args.out, args.repo, args.revision)
+    print(f"wrote {out}; serve it with ATLAS_CATALOG={out / CATALOG} once it is on the Hub as {args.repo}")
+    if args.upload:
+        print(f"uploaded: {upload(out, args.repo)}")
