@@ -1,77 +1,137 @@
-"""Index build: our one-pass build against its floor and against a per-feature-batch baseline.
+"""Index build: our one-pass build against its floor (and, at the small shape, against a per-feature-batch
+baseline), measured side by side in one run.
 
-    .venv/bin/python benchmarks/bench_index.py [--contexts 48] [--d-sae 4608]
+    .venv/bin/python benchmarks/bench_index.py                      # embedded SmolLM2, 4,608 latents, bf16
+    .venv/bin/python benchmarks/bench_index.py --shape gpt2         # GPT-2 shape, 24,576 latents, fp32
+    .venv/bin/python benchmarks/bench_index.py --shape gpt2 --contexts 256 --profile
 
-Same model (embedded SmolLM2), same SAE, same tokens for all three, measured in one run:
 - floor: the model forward to the hook plus the SAE encode of every token, nothing else;
-- ours: backend/index.py's pass (model once per token batch, all latents folded into running state);
-- baseline: what SAEDashboard does (sae-dashboard cannot be installed next to the pinned torch: it
-  pulls CUDA wheels), faithfully: for every batch of 256 features, rerun the model over all token
-  batches (64 contexts each), keep the dense [contexts, seq, features] activations, then take
-  top-k, counts and histograms from them.
-Peak memory of our pass is measured in subprocesses at two token counts.
+- ours: backend/index/build.py's pass (model once per token batch, all latents folded into running state);
+- baseline (small shape only: it reruns the model per 256 features): what SAEDashboard does (sae-dashboard
+  cannot be installed next to the pinned torch: it pulls CUDA wheels), faithfully: for every batch of 256
+  features, rerun the model over all token batches (64 contexts each), keep the dense [contexts, seq,
+  features] activations, then take top-k, counts and histograms from them.
+Peak RSS of the floor and of our pass is measured in fresh subprocesses (at two token counts for ours), as
+the resident high-water mark during the pass alone (reset after the model and SAE are built).
+The GPT-2 shape is a randomly initialised GPT-2 (d_model 768, 12 blocks, vocab 50,257) read before block 8
+over random tokens, with a random JumpReLU SAE calibrated to L0 ~ 32: the cost of every step depends on
+the shapes and the sparsity, not on what the weights learned.
 """
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from backend.data.corpus import pack_contexts, wordnet_texts
 from backend.index.build import IndexConfig, run_pass
 from backend.index.state import HIST_EDGES, TOP_K
-from backend.models.language import LanguageModel, load_language_model
+from backend.models.language import LanguageModel
 from backend.models.sae import SAE, SAEConfig
 
-HOOK = "blocks.8.hook_resid_pre"
 FEATURE_BATCH, TOKEN_BATCH = 256, 64
 BATCH_CONTEXTS = 32
+SEQ = 128
 
 
-def calibrated_sae(lm: LanguageModel, tokens: torch.Tensor, d_sae: int, l0: int = 32) -> SAE:
+@dataclass(frozen=True)
+class Shape:
+    hook: str
+    d_sae: int
+    contexts: int
+    precision: str
+    baseline: bool
+
+
+SHAPES = {
+    "embedded": Shape("blocks.8.hook_resid_pre", 4608, 48, "bf16", baseline=True),
+    "gpt2": Shape("blocks.8.hook_resid_pre", 24576, 2048, "fp32", baseline=False),
+}
+
+
+def sync() -> None:
+    """Wait for queued GPU work, so that a timer reads the work done (a no-op on the CPU)."""
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def language_model(shape: str, device: torch.device) -> LanguageModel:
+    torch.manual_seed(0)
+    if shape == "gpt2":
+        from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
+
+        from backend.models.embedded import embedded_model_dir
+
+        # Any tokenizer serves: the tokens are random ids; only its BOS id is read.
+        tokenizer = AutoTokenizer.from_pretrained(embedded_model_dir("smollm2-135m-instruct"))
+        config = GPT2Config(n_layer=12, n_embd=768, n_head=12, vocab_size=50257, n_positions=1024)
+        return LanguageModel(GPT2LMHeadModel(config).eval().to(device), tokenizer, "gpt2-shape")
+    from backend.models.language import load_language_model
+
+    return load_language_model("embedded:smollm2-135m-instruct", device)
+
+
+def corpus(lm: LanguageModel, shape: str, n_contexts: int) -> torch.Tensor:
+    if shape == "gpt2":
+        return torch.randint(0, 50257, (n_contexts, SEQ), generator=torch.Generator().manual_seed(0))
+    from backend.data.corpus import pack_contexts, wordnet_texts
+
+    return pack_contexts(wordnet_texts(), lm.tokenizer, lm.bos_id, SEQ, n_contexts)
+
+
+def calibrated_sae(lm: LanguageModel, tokens: torch.Tensor, shape: Shape, l0: int = 32) -> SAE:
     """A random JumpReLU SAE whose thresholds give about `l0` active latents per token."""
     gen = torch.Generator().manual_seed(0)
-    sae = SAE(SAEConfig(d_in=lm.d_model, d_sae=d_sae, architecture="jumprelu"), device=torch.device("cpu"))
+    sae = SAE(SAEConfig(d_in=lm.d_model, d_sae=shape.d_sae, architecture="jumprelu"), device=lm.device)
     with torch.no_grad():
-        sae.W_dec.copy_(torch.nn.functional.normalize(torch.randn(d_sae, lm.d_model, generator=gen), dim=1))
+        rows = torch.randn(shape.d_sae, lm.d_model, generator=gen).to(lm.device)
+        sae.W_dec.copy_(torch.nn.functional.normalize(rows, dim=1))
         sae.W_enc.copy_(sae.W_dec.T)
-        sample = lm.activations(tokens[:4], HOOK, autocast=True).reshape(-1, lm.d_model)
+        sample = lm.activations(tokens[:4], shape.hook).reshape(-1, lm.d_model)
         pre = sae.pre_acts(sample)
-        sae.threshold.copy_(pre.quantile(1 - l0 / d_sae, dim=0))
+        sae.threshold.copy_(pre.quantile(1 - l0 / shape.d_sae, dim=0))
     return sae
 
 
-def floor(lm: LanguageModel, sae: SAE, tokens: torch.Tensor) -> float:
+def activation_fn(lm: LanguageModel, shape: Shape) -> Callable[[int, torch.Tensor], torch.Tensor]:
+    return lambda _start, batch: lm.activations(batch, shape.hook, autocast=shape.precision == "bf16")
+
+
+def floor(lm: LanguageModel, sae: SAE, tokens: torch.Tensor, shape: Shape) -> float:
+    acts = activation_fn(lm, shape)
     start = time.perf_counter()
     with torch.no_grad():
         for i in range(0, len(tokens), BATCH_CONTEXTS):
-            sae.encode(lm.activations(tokens[i : i + BATCH_CONTEXTS], HOOK, autocast=True))
+            sae.encode(acts(i, tokens[i : i + BATCH_CONTEXTS]))
+    sync()
     return time.perf_counter() - start
 
 
-def ours(lm: LanguageModel, sae: SAE, tokens: torch.Tensor) -> float:
+def ours(lm: LanguageModel, sae: SAE, tokens: torch.Tensor, shape: Shape) -> float:
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as work:
         run_pass(
             sae,
             tokens,
-            lambda _s, batch: lm.activations(batch, HOOK, autocast=True),
+            activation_fn(lm, shape),
             IndexConfig(batch_contexts=BATCH_CONTEXTS, checkpoint_every=10**9, bos_id=lm.bos_id),
             Path(work),
             {"bench": True},
         )
+    sync()
     return time.perf_counter() - start
 
 
-def baseline(lm: LanguageModel, sae: SAE, tokens: torch.Tensor) -> float:
+def baseline(lm: LanguageModel, sae: SAE, tokens: torch.Tensor, shape: Shape) -> float:
+    acts = activation_fn(lm, shape)
     start = time.perf_counter()
     edges = HIST_EDGES.float()
     with torch.no_grad():
@@ -79,60 +139,91 @@ def baseline(lm: LanguageModel, sae: SAE, tokens: torch.Tensor) -> float:
             cols = slice(f0, f0 + FEATURE_BATCH)
             dense = []
             for i in range(0, len(tokens), TOKEN_BATCH):
-                hidden = lm.activations(tokens[i : i + TOKEN_BATCH], HOOK, autocast=True)
+                hidden = acts(i, tokens[i : i + TOKEN_BATCH])
                 pre = (hidden - sae.b_dec) @ sae.W_enc[:, cols] + sae.b_enc[cols]
                 dense.append(pre * (pre > sae.threshold[cols]))
-            acts = torch.cat(dense).flatten(0, 1)  # [contexts * seq, features], dense
-            acts.topk(TOP_K, dim=0)
-            (acts > 0).sum(dim=0)
-            for f in range(acts.shape[1]):
-                column = acts[:, f]
+            activations = torch.cat(dense).flatten(0, 1)  # [contexts * seq, features], dense
+            activations.topk(TOP_K, dim=0)
+            (activations > 0).sum(dim=0)
+            for f in range(activations.shape[1]):
+                column = activations[:, f]
                 torch.histc(column[column > 0], bins=len(edges) - 1)
     return time.perf_counter() - start
 
 
-def peak_memory_mb(n_contexts: int, d_sae: int) -> float:
-    """Peak RSS of our pass alone over `n_contexts`, in a fresh process."""
-    out = subprocess.run(
-        [sys.executable, __file__, "--memory-probe", str(n_contexts), "--d-sae", str(d_sae)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+def setup(
+    shape_name: str, n_contexts: int, device: torch.device | None = None
+) -> tuple[LanguageModel, SAE, torch.Tensor, Shape]:
+    shape = SHAPES[shape_name]
+    lm = language_model(shape_name, device or torch.device("cpu"))
+    tokens = corpus(lm, shape_name, n_contexts)
+    return lm, calibrated_sae(lm, tokens, shape), tokens, shape
+
+
+def peak_rss_mb() -> float:
+    status = Path("/proc/self/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1]) / 1024
+
+
+def peak_memory_mb(shape: str, job: str, n_contexts: int, precision: str) -> float:
+    """Peak RSS of `job` (floor or ours) alone over `n_contexts`, in a fresh process."""
+    command = [sys.executable, __file__, "--shape", shape, "--memory-probe", job, "--contexts", str(n_contexts)]
+    command += ["--precision", precision]
+    out = subprocess.run(command, capture_output=True, text=True, check=True)
     return float(json.loads(out.stdout.strip().splitlines()[-1])["peak_mb"])
 
 
-def setup(n_contexts: int, d_sae: int) -> tuple[LanguageModel, SAE, torch.Tensor]:
-    torch.manual_seed(0)
-    lm = load_language_model("embedded:smollm2-135m-instruct", torch.device("cpu"))
-    tokens = pack_contexts(wordnet_texts(), lm.tokenizer, lm.bos_id, 128, n_contexts)
-    return lm, calibrated_sae(lm, tokens, d_sae), tokens
+def profile(lm: LanguageModel, sae: SAE, tokens: torch.Tensor, shape: Shape) -> None:
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+        ours(lm, sae, tokens, shape)
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=20))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--contexts", type=int, default=48)
-    parser.add_argument("--d-sae", type=int, default=4608)
-    parser.add_argument("--memory-probe", type=int, default=0)
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="embedded")
+    parser.add_argument("--contexts", type=int, help="contexts of 128 tokens (default: the shape's)")
+    parser.add_argument("--precision", choices=["fp32", "bf16"], help="default: the shape's")
+    parser.add_argument("--memory-probe", choices=["floor", "ours"])
+    parser.add_argument("--profile", action="store_true", help="print where our pass spends its time")
     args = parser.parse_args()
+    n_contexts = args.contexts or SHAPES[args.shape].contexts
+    lm, sae, tokens, shape = setup(args.shape, n_contexts)
+    shape = replace(shape, precision=args.precision or shape.precision)
     if args.memory_probe:
-        lm, sae, tokens = setup(args.memory_probe, args.d_sae)
-        ours(lm, sae, tokens)
-        print(json.dumps({"peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+        # Reset the peak so that it is the pass's, not the model construction's (Linux: VmHWM).
+        Path("/proc/self/clear_refs").write_text("5")
+        (floor if args.memory_probe == "floor" else ours)(lm, sae, tokens, shape)
+        print(json.dumps({"peak_mb": peak_rss_mb()}))
         return
-    lm, sae, tokens = setup(args.contexts, args.d_sae)
+    if args.profile:
+        profile(lm, sae, tokens, shape)
+        return
     n_tokens = tokens.numel()
-    floor(lm, sae, tokens[:BATCH_CONTEXTS])  # warm-up
-    t_floor, t_ours, t_base = floor(lm, sae, tokens), ours(lm, sae, tokens), baseline(lm, sae, tokens)
-    print(f"tokens={n_tokens} d_sae={args.d_sae} torch threads={torch.get_num_threads()}")
-    print(f"floor (forward + encode): {t_floor:7.2f} s  {n_tokens / t_floor:8.0f} tokens/s")
+    floor(lm, sae, tokens[:BATCH_CONTEXTS], shape)  # warm-up
+    t_floor, t_ours = floor(lm, sae, tokens, shape), ours(lm, sae, tokens, shape)
+    t_floor_again = floor(lm, sae, tokens, shape)
+    print(
+        f"shape={args.shape} tokens={n_tokens} d_sae={shape.d_sae} {shape.precision} threads={torch.get_num_threads()}"
+    )
+    print(
+        f"floor (forward + encode): {t_floor:7.2f} s, again {t_floor_again:7.2f} s  {n_tokens / t_floor:8.0f} tokens/s"
+    )
     print(f"ours (one pass)         : {t_ours:7.2f} s  {n_tokens / t_ours:8.0f} tokens/s")
-    print(f"baseline (per features) : {t_base:7.2f} s  {n_tokens / t_base:8.0f} tokens/s")
-    print(f"ours / floor            : {t_ours / t_floor:.2f}x  (target <= 1.25)")
-    print(f"baseline / ours         : {t_base / t_ours:.1f}x  (target >= 10)")
-    small, large = args.contexts, 4 * args.contexts
-    print(f"peak RSS of our pass    : {peak_memory_mb(small, args.d_sae):.0f} MB at {small * 128} tokens, "
-          f"{peak_memory_mb(large, args.d_sae):.0f} MB at {large * 128} tokens")  # fmt: skip
+    print(f"ours / floor            : {t_ours / t_floor:.2f}x, {t_ours / t_floor_again:.2f}x  (target <= 1.25)")
+    if shape.baseline:
+        t_base = baseline(lm, sae, tokens, shape)
+        print(f"baseline (per features) : {t_base:7.2f} s  {n_tokens / t_base:8.0f} tokens/s")
+        print(f"baseline / ours         : {t_base / t_ours:.1f}x  (target >= 10)")
+    small = min(n_contexts, 4 * BATCH_CONTEXTS)
+    print(
+        f"peak RSS of the floor   : {peak_memory_mb(args.shape, 'floor', small, shape.precision):.0f} MB at {small * SEQ} tokens"
+    )
+    print(f"peak RSS of our pass    : {peak_memory_mb(args.shape, 'ours', small, shape.precision):.0f} MB at {small * SEQ} tokens, "
+          f"{peak_memory_mb(args.shape, 'ours', 4 * small, shape.precision):.0f} MB at {4 * small * SEQ} tokens")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -40,6 +40,15 @@ def main(argv: list[str] | None = None) -> int:
         action=argparse.BooleanOptionalAction,
         help="leave out massive-activation tokens (default: yes for the corpus, no for --tokens)",
     )
+    index.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="run the shards on Ray: a local cluster, or an existing one ('auto', 'ray://host:10001')",
+    )
+    index.add_argument("--workers", type=whole(1, 4096), help="with --ray on a local cluster: tasks at once")
+    index.add_argument("--shard-contexts", type=whole(1, 10**7), default=256, help="with --ray: contexts per shard")
     index.set_defaults(run=commands.index)
     meta = sub.add_parser("train-meta", help="train a meta-SAE on an SAE's decoder rows and register it")
     meta.add_argument("--release", help="release id (default: the catalog's default)")

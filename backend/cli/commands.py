@@ -63,7 +63,7 @@ def build(args: argparse.Namespace) -> None:
 
 
 def index(args: argparse.Namespace) -> None:
-    from backend.index.release import IndexSettings, index_release_sae
+    from backend.index.release import IndexSettings, index_release_sae, plan_release_index
 
     release = get_release(args.release or default_release_id(load_catalog()))
     settings = IndexSettings(
@@ -74,7 +74,17 @@ def index(args: argparse.Namespace) -> None:
         top_k=args.top_k,
         norm_cap=args.norm_cap,
     )
-    folder = index_release_sae(release, args.sae, settings)
+    if args.ray is None:
+        folder = index_release_sae(release, args.sae, settings)
+    else:
+        from backend.cluster.index_shards import index_on_ray
+        from backend.cluster.runtime import RayConfig, import_ray
+        from backend.core.progress import TqdmReporter, step_progress
+
+        import_ray()  # before the model loads: a missing extra is said at once
+        config = RayConfig(args.ray, args.workers, args.shard_contexts)
+        progress = step_progress(TqdmReporter(unit="shard"), f"index {release.id}/{args.sae} on Ray")
+        folder = index_on_ray(plan_release_index(release, args.sae, settings), config, progress)
     print(f"index written to {folder}")
 
 

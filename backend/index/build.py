@@ -1,5 +1,5 @@
 """Build a latent index in one pass: the model runs once per token batch, every latent is encoded and
-folded into mergeable running state (backend/index_state.py), then written to the store.
+folded into mergeable running state (backend/index/state.py), then written to the store.
 
 Memory is flat in the number of tokens: only the running state and one batch are held. The state
 is checkpointed every few batches (atomically), and an interrupted build resumes from the last
@@ -163,18 +163,33 @@ def build_index(
     progress: Progress | None = None,
     extra_meta: dict[str, Any] | None = None,
 ) -> Path:
-    """Index `sae` over `tokens` into `folder`; a no-op when a finished, intact index with the same key is
-    there. A missing, corrupt or differently produced index is built again (the old one stays readable
-    until the new one replaces it)."""
+    """Index `sae` over `tokens` into `folder` in this process; a no-op when a finished, intact index with
+    the same key is there. A missing, corrupt or differently produced index is built again (the old one
+    stays readable until the new one replaces it)."""
     key = as_stored(key)
     if finished_index(folder, key):
         return folder
-    work_dir = folder / "work"
-    state = run_pass(sae, tokens, activations, cfg, work_dir, key, progress)
+    state = run_pass(sae, tokens, activations, cfg, folder / "work", key, progress)
     assert state is not None
+    return save_index(folder, state, sae, tokens, cfg, key, vocab, unembed, extra_meta)
+
+
+def save_index(
+    folder: Path,
+    state: IndexState,
+    sae: SAE,
+    tokens: Tensor,
+    cfg: IndexConfig,
+    key: dict[str, Any],
+    vocab: list[str],
+    unembed: Tensor | None,
+    extra_meta: dict[str, Any] | None = None,
+) -> Path:
+    """Write the index of a finished `state` (of `sae` over all of `tokens`, however it was computed)
+    into `folder`, and drop the pass's checkpoint."""
     latents, examples = finalize(state, sae, tokens, vocab, unembed)
     meta = {
-        "key": key,
+        "key": as_stored(key),
         "d_sae": sae.cfg.d_sae,
         "n_tokens": int(state.n_tokens),
         "n_contexts": len(tokens),
@@ -186,5 +201,5 @@ def build_index(
     }
     write_index(folder, meta, latents, examples, tokens.numpy(), vocab)
     for name in (CHECKPOINT, PROGRESS):
-        (work_dir / name).unlink(missing_ok=True)
+        (folder / "work" / name).unlink(missing_ok=True)
     return folder

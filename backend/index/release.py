@@ -12,12 +12,13 @@ from backend.core.progress import Reporter, TqdmReporter, step_progress
 from backend.data.activations import CALIBRATION_CONTEXTS, norm_cap
 from backend.data.corpus import corpus_texts, pack_contexts
 from backend.data.token_files import load_tokens
-from backend.index.build import IndexConfig, build_index
+from backend.index.build import ActivationFn, IndexConfig, as_stored, finished_index, run_pass, save_index
 from backend.index.finalise import LABEL_TOKENS, LOGIT_LENS, NEIGHBOURS
-from backend.index.state import N_INTERVALS, RESERVOIR, TOP_K, WINDOW
+from backend.index.state import N_INTERVALS, RESERVOIR, TOP_K, WINDOW, IndexState
 from backend.index.store import VERSION
 from backend.models.language import LanguageModel, load_language_model
 from backend.models.loading import load_sae
+from backend.models.sae import SAE
 from backend.sources.catalog import Release
 
 Precision = Literal["fp32", "bf16"]
@@ -46,12 +47,51 @@ class IndexSettings:
         return "bf16" if self.tokens is None and device.type == "cpu" else "fp32"
 
 
-def index_release_sae(
-    release: Release, sae_id: str, settings: IndexSettings | int = IndexSettings(), report: Reporter | None = None
-) -> Path:
-    """Index one SAE of `release` over its corpus or a fixed token file, running the model batch by batch
-    (progress to `report`, a terminal bar by default)."""
-    settings = IndexSettings(contexts=settings) if isinstance(settings, int) else settings
+@dataclass(frozen=True)
+class IndexWorker:
+    """How any process (this one, or a Ray worker) gets the SAE and the activations an index is computed
+    from: picklable, so a worker loads its own copy of the model and SAE."""
+
+    release: Release
+    sae_id: str
+    precision: Precision
+
+    def load(self, device: torch.device) -> tuple[SAE, ActivationFn]:
+        lm = load_language_model(self.release.model, device)
+        return load_sae(self.release, self.sae_id, device).sae, self.activations(lm)
+
+    def activations(self, lm: LanguageModel) -> ActivationFn:
+        def read(_start: int, batch: torch.Tensor) -> torch.Tensor:
+            return lm.activations(batch, self.release.hook, self.release.convention, self.precision == "bf16")
+
+        return read
+
+
+@dataclass(frozen=True)
+class IndexPlan:
+    """Everything one index build needs, however it is run (one process, or shards on a cluster)."""
+
+    worker: IndexWorker
+    sae: SAE
+    activations: ActivationFn
+    tokens: torch.Tensor
+    """`[contexts, seq]` token ids."""
+    cfg: IndexConfig
+    folder: Path
+    key: dict[str, Any]
+    vocab: list[str]
+    unembed: torch.Tensor | None
+    meta: dict[str, Any]
+    """Recorded in the index's metadata besides the key."""
+
+    def save(self, state: IndexState) -> Path:
+        return save_index(
+            self.folder, state, self.sae, self.tokens, self.cfg, self.key, self.vocab, self.unembed, self.meta
+        )
+
+
+def plan_release_index(release: Release, sae_id: str, settings: IndexSettings) -> IndexPlan:
+    """Load the model and SAE, pick the tokens and the norm cap, and name the index (its key)."""
     device = default_device()
     lm = load_language_model(release.model, device)
     sae = load_sae(release, sae_id, device).sae
@@ -64,28 +104,38 @@ def index_release_sae(
         bos = lm.bos_id
     use_cap = settings.norm_cap if settings.norm_cap is not None else settings.tokens is None
     cap = _norm_cap(lm, release, tokens, bos) if use_cap else None
-    precision = settings.resolved_precision(device)
-
-    def activations(_start: int, batch: torch.Tensor) -> torch.Tensor:
-        return lm.activations(batch, release.hook, release.convention, autocast=precision == "bf16")
-
+    worker = IndexWorker(release, sae_id, settings.resolved_precision(device))
     cfg = IndexConfig(norm_cap=cap, bos_id=bos, positions=settings.positions, top_k=settings.top_k)
-    progress = step_progress(report or TqdmReporter(unit="batch"), f"index {release.id}/{sae_id}")
-    recorded = {"precision": precision, "tokens_file": str(settings.tokens) if settings.tokens else None}
-    key = {**index_key(release, sae_id, sae.digest(), len(tokens), cap), "precision": precision}
+    recorded = {"precision": worker.precision, "tokens_file": str(settings.tokens) if settings.tokens else None}
+    key = {**index_key(release, sae_id, sae.digest(), len(tokens), cap), "precision": worker.precision}
     key.update(positions=cfg.positions, top_k=cfg.top_k, tokens=hashlib.sha256(tokens.numpy().tobytes()).hexdigest())
-    return build_index(
+    return IndexPlan(
+        worker,
         sae,
+        worker.activations(lm),
         tokens,
-        activations,
         cfg,
         release.paths.index(sae_id),
-        key=key,
-        vocab=lm.vocab_strings(),
-        unembed=lm.unembedding(),
-        progress=progress,
-        extra_meta=recorded,
+        as_stored(key),
+        lm.vocab_strings(),
+        lm.unembedding(),
+        recorded,
     )
+
+
+def index_release_sae(
+    release: Release, sae_id: str, settings: IndexSettings | int = IndexSettings(), report: Reporter | None = None
+) -> Path:
+    """Index one SAE of `release` over its corpus or a fixed token file in this process, running the model
+    batch by batch (progress to `report`, a terminal bar by default)."""
+    settings = IndexSettings(contexts=settings) if isinstance(settings, int) else settings
+    plan = plan_release_index(release, sae_id, settings)
+    if finished_index(plan.folder, plan.key):
+        return plan.folder
+    progress = step_progress(report or TqdmReporter(unit="batch"), f"index {release.id}/{sae_id}")
+    state = run_pass(plan.sae, plan.tokens, plan.activations, plan.cfg, plan.folder / "work", plan.key, progress)
+    assert state is not None
+    return plan.save(state)
 
 
 def _norm_cap(lm: LanguageModel, release: Release, tokens: torch.Tensor, bos: int | None) -> float | None:

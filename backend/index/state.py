@@ -46,8 +46,12 @@ def sample_key(tokens: Tensor, latents: Tensor) -> Tensor:
 
 def _take(t: Tensor, order: Tensor) -> Tensor:
     """`t [rows, n, ...]` reordered along dim 1 by `order [rows, m]`."""
-    index = order.view(*order.shape, *([1] * (t.dim() - 2))).expand(*order.shape, *t.shape[2:])
-    return t.gather(1, index)
+    if t.dim() == 2:
+        return t.gather(1, order)
+    # Rows of trailing data (windows) are picked whole through a flat index: a gather would need an
+    # int64 index as large as the data, expanded over the trailing dims.
+    base = torch.arange(len(t), device=t.device).unsqueeze(1) * t.shape[1]
+    return t.reshape(-1, *t.shape[2:])[order + base]
 
 
 def _sorted_top(vals: Tensor, toks: Tensor, wins: Tensor, k: int) -> tuple[Tensor, Tensor, Tensor]:
@@ -132,7 +136,8 @@ class IndexState:
         """Fold in the activations `acts [n_ctx, seq, d_sae]` of contexts `first_context...`;
         only positions where `valid [n_ctx, seq]` is true count, and acts must be zero elsewhere.
 
-        Everything but the top-k works on the sparse non-zero entries: no dense temporaries."""
+        Everything works on the sparse non-zero entries, and the top and interval examples only on the
+        entries that can still enter them: the dense activations are scanned once, for their non-zeros."""
         n_ctx, seq, d_sae = acts.shape
         n_valid = int(valid.sum())
         if n_valid == 0:
@@ -141,53 +146,50 @@ class IndexState:
         self.n_tokens += n_valid
         rows, cols = (flat > 0).nonzero(as_tuple=True)
         vals = flat[rows, cols]
+        toks = rows + first_context * seq
         self.count += torch.bincount(cols, minlength=d_sae)
         self.total.index_add_(0, cols, vals.double())
         self.max = self.max.scatter_reduce(0, cols, vals, "amax")
         bins = hist_bin(vals)
         self.hist.view(-1).index_add_(0, cols * N_BINS + bins, torch.ones_like(cols))
-        self._update_top(flat, first_context * seq, seq)
-        self._update_reservoir(flat, rows, cols, bins // INTERVAL_GROUP, rows + first_context * seq, vals, seq)
+        self._update_top(flat, rows, cols, toks, vals, seq)
+        self._update_reservoir(flat, rows, cols, cols * N_INTERVALS + bins // INTERVAL_GROUP, toks, vals, seq)
 
-    def _update_top(self, flat: Tensor, first_token: int, seq: int) -> None:
-        k = min(self.top_k, len(flat))
-        vals, idx = flat.topk(k, dim=0)
-        vals = vals.masked_fill(vals <= 0, -torch.inf)
-        toks = (idx + first_token).masked_fill(vals == -torch.inf, -1)
-        cols = torch.arange(flat.shape[1], device=flat.device).expand(k, -1)
-        wins = windows(flat, idx.flatten(), cols.flatten(), seq).view(k, -1, WINDOW)
-        self.top_val, self.top_tok, self.top_win = _sorted_top(
-            torch.cat([self.top_val, vals.T], dim=1),
-            torch.cat([self.top_tok, toks.T], dim=1),
-            torch.cat([self.top_win, wins.transpose(0, 1)], dim=1),
+    def _update_top(self, flat: Tensor, rows: Tensor, cols: Tensor, toks: Tensor, vals: Tensor, seq: int) -> None:
+        """Entries at least as large as their latent's current k-th example compete for its top k."""
+        can = (vals >= self.top_val[cols, -1]).nonzero().squeeze(1)
+        if len(can) == 0:
+            return
+        chosen, touched, slot, column = _best_per_row(cols[can], -vals[can], toks[can], self.top_k)
+        pick = can[chosen]
+        new_val = torch.full((len(touched), self.top_k), -torch.inf, device=vals.device)
+        new_tok = torch.full((len(touched), self.top_k), -1, dtype=torch.int64, device=vals.device)
+        new_win = torch.zeros((len(touched), self.top_k, WINDOW), dtype=torch.float16, device=vals.device)
+        new_val[slot, column], new_tok[slot, column] = vals[pick], toks[pick]
+        new_win[slot, column] = windows(flat, rows[pick], cols[pick], seq)
+        self.top_val[touched], self.top_tok[touched], self.top_win[touched] = _sorted_top(
+            torch.cat([self.top_val[touched], new_val], dim=1),
+            torch.cat([self.top_tok[touched], new_tok], dim=1),
+            torch.cat([self.top_win[touched], new_win], dim=1),
             self.top_k,
         )
 
     def _update_reservoir(
-        self, flat: Tensor, rows: Tensor, cols: Tensor, intervals: Tensor, toks: Tensor, vals: Tensor, seq: int
+        self, flat: Tensor, rows: Tensor, cols: Tensor, groups: Tensor, toks: Tensor, vals: Tensor, seq: int
     ) -> None:
-        groups = cols * N_INTERVALS + intervals
+        """Entries whose sampling key is at most their interval's current R-th key compete for its R slots."""
         keys = sample_key(toks, cols)
-        candidate = keys < self.res_key[groups, -1]
-        if not candidate.any():
+        can = (keys <= self.res_key[groups, -1]).nonzero().squeeze(1)
+        if len(can) == 0:
             return
-        groups, keys, toks, vals = groups[candidate], keys[candidate], toks[candidate], vals[candidate]
-        wins = windows(flat, rows[candidate], cols[candidate], seq)
-        touched, slot = groups.unique(return_inverse=True)
-        # Lay the candidates out as extra columns of their groups' rows, then keep the R smallest keys.
-        order = slot.argsort(stable=True)
-        slot_sorted = slot[order]
-        first = torch.searchsorted(slot_sorted, torch.arange(len(touched), device=slot.device))
-        column = torch.arange(len(slot), device=slot.device) - first[slot_sorted]
-        width = int(column.max()) + 1
-        new_key = torch.full((len(touched), width), _NO_KEY, dtype=torch.int64, device=keys.device)
+        chosen, touched, slot, column = _best_per_row(groups[can], keys[can], toks[can], RESERVOIR)
+        pick = can[chosen]
+        new_key = torch.full((len(touched), RESERVOIR), _NO_KEY, dtype=torch.int64, device=keys.device)
         new_tok = torch.full_like(new_key, -1)
-        new_val = torch.zeros((len(touched), width), device=vals.device)
-        new_win = torch.zeros((len(touched), width, WINDOW), dtype=torch.float16, device=vals.device)
-        new_key[slot_sorted, column] = keys[order]
-        new_tok[slot_sorted, column] = toks[order]
-        new_val[slot_sorted, column] = vals[order]
-        new_win[slot_sorted, column] = wins[order]
+        new_val = torch.zeros((len(touched), RESERVOIR), device=vals.device)
+        new_win = torch.zeros((len(touched), RESERVOIR, WINDOW), dtype=torch.float16, device=vals.device)
+        new_key[slot, column], new_tok[slot, column], new_val[slot, column] = keys[pick], toks[pick], vals[pick]
+        new_win[slot, column] = windows(flat, rows[pick], cols[pick], seq)
         merged = _sorted_bottom_keys(
             torch.cat([self.res_key[touched], new_key], dim=1),
             torch.cat([self.res_tok[touched], new_tok], dim=1),
@@ -196,6 +198,21 @@ class IndexState:
             r=RESERVOIR,
         )
         self.res_key[touched], self.res_tok[touched], self.res_val[touched], self.res_win[touched] = merged
+
+
+def _best_per_row(row: Tensor, rank_by: Tensor, toks: Tensor, limit: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Of entries belonging to state rows `row [n]`, the at most `limit` per row of smallest `rank_by`
+    (ties to the smaller token): their positions among the entries, the distinct rows they touch,
+    and each kept entry's (slot among those rows, column) in a `[rows, limit]` layout."""
+    order = toks.argsort(stable=True)
+    order = order[rank_by[order].argsort(stable=True)]
+    order = order[row[order].argsort(stable=True)]
+    sorted_rows = row[order]
+    column = torch.arange(len(order), device=row.device) - torch.searchsorted(sorted_rows, sorted_rows)
+    kept = column < limit
+    order, sorted_rows, column = order[kept], sorted_rows[kept], column[kept]
+    touched, slot = sorted_rows.unique_consecutive(return_inverse=True)
+    return order, touched, slot, column
 
 
 def merge(a: IndexState, b: IndexState) -> IndexState:

@@ -80,3 +80,42 @@ def test_add_from_the_command_line(tiny_world, capsys: pytest.CaptureFixture) ->
     assert main(args) == 0
     assert "added cli (SAEs 32)" in capsys.readouterr().out
     assert main(["add", "--id", "../x", "--sae", str(folder)]) == 2
+
+
+def test_index_on_a_local_ray_cluster_from_the_command_line(tiny_world, capsys: pytest.CaptureFixture) -> None:  # type: ignore[no-untyped-def]
+    from backend.index.store import IndexReader
+    from backend.pipeline.add import AddRequest, add_release
+    from backend.sources.catalog import CorpusSpec
+    from tests.backend.tiny_models import saelens_folder
+
+    folder = saelens_folder(tiny_world["root"], "sae", tiny_world["model"], 32)
+    release = add_release(
+        AddRequest("r", (str(folder),), CorpusSpec("local", path=str(tiny_world["corpus"])), contexts=8)
+    )
+    args = [
+        "index",
+        "--release",
+        "r",
+        "--sae",
+        "32",
+        "--contexts",
+        "12",
+        "--ray",
+        "--workers",
+        "2",
+        "--shard-contexts",
+        "4",
+    ]
+    assert main(args) == 0
+    assert "index written to" in capsys.readouterr().out
+    assert IndexReader(release.paths.index("32")).meta["n_contexts"] == 12
+
+
+def test_index_on_ray_without_ray_says_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)
+    assert main(["index", "--sae", "1152", "--ray"]) == 2
+    assert "pip install -r requirements-ray.txt" in capsys.readouterr().err

@@ -2,7 +2,19 @@
 
 import torch
 
-from backend.index.state import HIST_EDGES, INTERVAL_GROUP, N_BINS, TOP_K, WINDOW_BEFORE, IndexState, merge
+from backend.index.state import (
+    HIST_EDGES,
+    INTERVAL_GROUP,
+    N_BINS,
+    N_INTERVALS,
+    RESERVOIR,
+    TOP_K,
+    WINDOW_BEFORE,
+    IndexState,
+    hist_bin,
+    merge,
+    sample_key,
+)
 
 SEQ, F = 10, 7
 
@@ -69,6 +81,29 @@ def test_interval_examples_fall_in_their_intervals() -> None:
             (torch.arange(len(state.res_tok)) // (N_BINS // INTERVAL_GROUP)).unsqueeze(1).expand_as(filled)[filled],
         ],
     )
+
+
+def test_interval_examples_are_the_smallest_keys_of_each_interval() -> None:
+    acts, valid = random_acts(30, 5)
+    state = fold(acts, valid, batch=4)
+    flat = acts.reshape(-1, F)
+    for f in range(F):
+        toks = (flat[:, f] > 0).nonzero().squeeze(1)
+        intervals = hist_bin(flat[toks, f]) // INTERVAL_GROUP
+        keys = sample_key(toks, torch.full_like(toks, f))
+        for interval in range(N_INTERVALS):
+            inside = toks[intervals == interval]
+            order = sorted(zip(keys[intervals == interval].tolist(), inside.tolist(), strict=True))[:RESERVOIR]
+            expected = [tok for _key, tok in order] + [-1] * (RESERVOIR - len(order))
+            assert state.res_tok[f * N_INTERVALS + interval].tolist() == expected
+
+
+def test_tied_values_keep_the_earliest_tokens() -> None:
+    acts = torch.zeros(4, SEQ, F)
+    acts[:, :, 0] = 1.0
+    state = fold(acts, torch.ones(4, SEQ, dtype=torch.bool), batch=1)
+    assert state.top_tok[0].tolist() == list(range(TOP_K))
+    assert state.top_tok[1].tolist() == [-1] * TOP_K
 
 
 def test_merge_of_shards_equals_the_whole() -> None:

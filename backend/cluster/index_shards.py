@@ -1,0 +1,118 @@
+"""The latent index on a Ray cluster: the contexts split into shards, each shard's state computed by a Ray
+task, the states merged in a tree, and the result written by the driver into the same store the
+one-process build writes.
+
+A shard's state depends only on its contexts (backend/index/state.py: exact and order-independent), so a
+shard rerun after its worker died gives the same state, and the merged index equals the one-process one:
+nothing lost, nothing counted twice.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Protocol
+
+import torch
+from torch import Tensor
+
+from backend.cluster.runtime import RayConfig, connected, gpus_per_task
+from backend.core.config import default_device
+from backend.core.errors import AtlasError, first_line
+from backend.core.progress import Progress
+from backend.index.build import ActivationFn, IndexConfig, finished_index, fold_batch
+from backend.index.release import IndexPlan
+from backend.index.state import IndexState, merge
+from backend.models.sae import SAE
+
+StateTensors = dict[str, Tensor]
+"""An `IndexState` as its tensors (on the CPU): what travels through Ray's object store."""
+
+
+class WorkerLoader(Protocol):
+    """Picklable; loads the SAE and the activation function on the worker that runs a shard."""
+
+    def load(self, device: torch.device) -> tuple[SAE, ActivationFn]: ...
+
+
+@dataclass(frozen=True)
+class ShardJob:
+    loader: WorkerLoader
+    cfg: IndexConfig
+    name: str
+    """Names what `loader` loads: a worker keeps one loaded model and SAE, reused by every shard of a job."""
+
+
+_loaded: dict[str, tuple[SAE, ActivationFn]] = {}
+"""Per worker process: the model and SAE of the job it last ran."""
+
+
+def _worker_model(job: ShardJob) -> tuple[SAE, ActivationFn]:
+    if job.name not in _loaded:
+        _loaded.clear()
+        _loaded[job.name] = job.loader.load(default_device())
+    return _loaded[job.name]
+
+
+def fold_shard(job: ShardJob, tokens: Tensor, first_context: int) -> StateTensors:
+    """The state of contexts `first_context ...` (`tokens [contexts, seq]`), batch by batch."""
+    sae, activations = _worker_model(job)
+    state = IndexState.empty(sae.cfg.d_sae, sae.device, job.cfg.top_k)
+    for start in range(0, len(tokens), job.cfg.batch_contexts):
+        batch = tokens[start : start + job.cfg.batch_contexts]
+        first = first_context + start
+        fold_batch(state, sae, batch, activations(first, batch), first, job.cfg)
+    return state.to(torch.device("cpu")).tensors()
+
+
+def merge_states(a: StateTensors, b: StateTensors) -> StateTensors:
+    return merge(IndexState(**a), IndexState(**b)).tensors()
+
+
+def shard_bounds(n_contexts: int, shard_contexts: int) -> list[tuple[int, int]]:
+    return [(start, min(start + shard_contexts, n_contexts)) for start in range(0, n_contexts, shard_contexts)]
+
+
+def fold_on_ray(
+    ray: ModuleType, job: ShardJob, tokens: Tensor, config: RayConfig, progress: Progress | None = None
+) -> IndexState:
+    """The state of all of `tokens [contexts, seq]`: one task per shard, merged pairwise in a tree as
+    shards finish (merges run on the workers; the driver holds only the final state)."""
+    bounds = shard_bounds(len(tokens), config.shard_contexts)
+    if not bounds:
+        raise AtlasError("There are no contexts to index.")
+    shard = ray.remote(max_retries=config.max_retries)(fold_shard).options(num_gpus=gpus_per_task(ray))
+    merge_pair = ray.remote(max_retries=config.max_retries)(merge_states)
+    pending = [shard.remote(job, tokens[start:stop], start) for start, stop in bounds]
+    # A binary counter of partial merges: slot L holds the merge of 2^L shards, so merges form a balanced
+    # tree that runs while later shards are still being computed.
+    slots: dict[int, Any] = {}
+    done = 0
+    while pending:
+        finished, pending = ray.wait(pending, num_returns=1)
+        for ref in finished:
+            level = 0
+            while level in slots:
+                ref = merge_pair.remote(slots.pop(level), ref)
+                level += 1
+            slots[level] = ref
+        done += len(finished)
+        if progress:
+            progress(done, len(bounds))
+    partials = [slots[level] for level in sorted(slots)]
+    while len(partials) > 1:
+        partials = [merge_pair.remote(partials[0], partials[1]), *partials[2:]]
+    try:
+        return IndexState(**ray.get(partials[0]))
+    except ray.exceptions.RayError as err:
+        raise AtlasError(f"A shard of the index failed on the Ray cluster: {first_line(err)}") from err
+
+
+def index_on_ray(plan: IndexPlan, config: RayConfig, progress: Progress | None = None) -> Path:
+    """Build `plan`'s index with its shards on Ray; the same store, byte for byte in every statistic, as
+    the one-process build. A no-op when the finished index is there."""
+    if finished_index(plan.folder, plan.key):
+        return plan.folder
+    name = f"{plan.worker.release.id}/{plan.worker.sae_id}/{plan.key['weights']}/{plan.worker.precision}"
+    with connected(config) as ray:
+        state = fold_on_ray(ray, ShardJob(plan.worker, plan.cfg, name), plan.tokens, config, progress)
+    return plan.save(state)

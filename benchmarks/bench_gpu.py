@@ -1,0 +1,145 @@
+"""The GPU check: what this project's compute costs on the accelerator it finds, as one table.
+
+    bash benchmarks/gpu.sh            # on a machine with a CUDA GPU: under 5 minutes, appends to BENCHMARKS.md
+    bash benchmarks/gpu.sh --tiny     # the same steps at toy sizes, on any machine, in about a minute
+
+Steps (each timed on the device the code picks, CUDA when present):
+1. the embedded build (`python -m backend build`) into a fresh data directory;
+2. the latent index against its floor (model forward to the hook + encode) at the GPT-2 shape of
+   benchmarks/bench_index.py, in fp32 and under bf16 autocast;
+3. SAE encode throughput under bf16 as a fraction of the device's bf16 peak (the datasheet's dense figure
+   when the device is known, and a large bf16 matmul measured here);
+4. decomposing 49,152 latents with a 2,304-latent meta-SAE (benchmarks/bench_decompose.py's weights);
+5. stitching: matching 49,152 against 98,304 decoder rows and classifying them (benchmarks/bench_stitching.py's).
+"""
+
+import argparse
+import datetime
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import bench_decompose  # noqa: E402
+import bench_index  # noqa: E402
+import bench_stitching  # noqa: E402
+import torch  # noqa: E402
+
+from backend.core.config import default_device  # noqa: E402
+from backend.metasae.decompose import build_decompositions  # noqa: E402
+from backend.models.sae import SAE, SAEConfig  # noqa: E402
+from backend.stitching.matching import classify, match_decoders  # noqa: E402
+
+BF16_PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "L4": 121.0, "A10G": 70.0}
+"""Dense bf16 tensor-core peaks from the vendors' datasheets (SXM parts), by a name fragment."""
+
+
+def timed(run) -> float:  # type: ignore[no-untyped-def]
+    bench_index.sync()
+    start = time.perf_counter()
+    run()
+    bench_index.sync()
+    return time.perf_counter() - start
+
+
+def datasheet_peak(name: str) -> float | None:
+    return next((peak for part, peak in BF16_PEAK_TFLOPS.items() if part in name), None)
+
+
+def matmul_tflops(device: torch.device, n: int) -> float:
+    a, b = (
+        torch.randn(n, n, device=device, dtype=torch.bfloat16),
+        torch.randn(n, n, device=device, dtype=torch.bfloat16),
+    )
+    a @ b
+    seconds = min(timed(lambda: a @ b) for _ in range(5))
+    return 2 * n**3 / seconds / 1e12
+
+
+def encode_tflops(device: torch.device, d_in: int, d_sae: int, tokens: int) -> float:
+    sae = SAE(SAEConfig(d_in=d_in, d_sae=d_sae, architecture="jumprelu"), device=device, dtype=torch.bfloat16)
+    x = torch.randn(tokens, d_in, device=device, dtype=torch.bfloat16)
+    with torch.no_grad():
+        sae.encode(x)
+        seconds = min(timed(lambda: sae.encode(x)) for _ in range(5))
+    return 2 * tokens * d_in * d_sae / seconds / 1e12
+
+
+def embedded_build(tiny: bool) -> float:
+    with tempfile.TemporaryDirectory() as data:
+        env = {**os.environ, "ATLAS_DATA_DIR": data}
+        command = [sys.executable, "-m", "backend", "build", *(["--profile", "tiny"] if tiny else [])]
+        start = time.perf_counter()
+        subprocess.run(command, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+        return time.perf_counter() - start
+
+
+def index_rows(device: torch.device, contexts: int) -> list[tuple[str, str]]:
+    lm, sae, tokens, shape = bench_index.setup("gpt2", contexts, device)
+    rows = []
+    for precision in ("fp32", "bf16"):
+        at = replace(shape, precision=precision)
+        bench_index.floor(lm, sae, tokens[: bench_index.BATCH_CONTEXTS], at)
+        floor, ours = bench_index.floor(lm, sae, tokens, at), bench_index.ours(lm, sae, tokens, at)
+        rows.append(
+            (
+                f"index, GPT-2 shape, SAE-{shape.d_sae}, {tokens.numel():,} tokens, {precision}: ours / floor",
+                f"{ours:.1f} s / {floor:.1f} s = {ours / floor:.2f}x ({tokens.numel() / ours:,.0f} tokens/s)",
+            )
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tiny", action="store_true", help="toy sizes: checks the script on any machine")
+    args = parser.parse_args()
+    device = default_device()
+    name = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU ({os.cpu_count()} cores)"
+    small, large, contexts = (4608, 9216, 64) if args.tiny else (49152, 98304, 2048)
+    rows = [("embedded build" + (" (tiny profile)" if args.tiny else ""), f"{embedded_build(args.tiny):.0f} s")]
+    rows += index_rows(device, contexts)
+
+    measured = matmul_tflops(device, 2048 if args.tiny else 8192)
+    sheet = datasheet_peak(name)
+    for d_in, d_sae in ((768, 24576), (2304, 65536)):
+        tflops = encode_tflops(device, d_in, d_sae, 1024 if args.tiny else 16384)
+        of_sheet = f", {tflops / sheet:.0%} of the datasheet's {sheet:.0f}" if sheet else ""
+        rows.append(
+            (
+                f"SAE encode, bf16, d_in {d_in}, d_sae {d_sae:,}",
+                f"{tflops:.1f} TFLOP/s = {tflops / measured:.0%} of a bf16 matmul here ({measured:.1f}){of_sheet}",
+            )
+        )
+
+    sae, meta = bench_decompose.synthetic(768, small, 2304)
+    sae, meta = sae.to(device), meta.to(device)
+    build_decompositions(meta, sae)
+    rows.append(
+        (f"decompose {small:,} latents (2,304 meta-latents)", f"{timed(lambda: build_decompositions(meta, sae)):.2f} s")
+    )
+    rows_small, rows_large = (t.to(device) for t in bench_stitching.synthetic(small, large))
+    seconds = timed(lambda: classify(match_decoders(rows_small, rows_large), 0.7))
+    rows.append((f"stitching: match + classify {small:,} vs {large:,}", f"{seconds:.1f} s"))
+
+    table = [
+        f"\n### GPU check on {name} ({datetime.date.today()}, torch {torch.__version__}{', tiny sizes' if args.tiny else ''})\n",
+        "| step | measured |",
+        "| --- | --- |",
+        *(f"| {step} | {value} |" for step, value in rows),
+    ]
+    print("\n".join(table))
+    if not args.tiny:
+        with (ROOT / "BENCHMARKS.md").open("a", encoding="utf-8") as out:
+            out.write("\n".join(table) + "\n")
+
+
+if __name__ == "__main__":
+    main()
