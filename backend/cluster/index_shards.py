@@ -87,6 +87,8 @@ def fold_on_ray(
     # tree that runs while later shards are still being computed.
     slots: dict[int, Any] = {}
     done = 0
+    if progress:
+        progress(0, len(bounds))
     while pending:
         finished, pending = ray.wait(pending, num_returns=1)
         for ref in finished:

@@ -1,6 +1,7 @@
 """Connecting to Ray: a local cluster by default, or an existing one by address, with this project's code
 shipped to the workers."""
 
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -54,6 +55,7 @@ def connected(config: RayConfig) -> Iterator[ModuleType]:
         num_cpus=config.workers if local else None,
         runtime_env=runtime_env,
         include_dashboard=False,
+        logging_level=logging.WARNING,
         log_to_driver=False,
     )
     try:

@@ -108,4 +108,4 @@ def test_the_store_written_from_ray_equals_the_one_process_store(release: Releas
         other = distributed.card(latent)
         assert (other.count, other.max, other.histogram) == (card.count, card.max, card.histogram)
         assert other.top == card.top and other.intervals == card.intervals
-    assert progress[-1] == (7, 7)
+    assert progress[0] == (0, 7) and progress[-1] == (7, 7)
