@@ -26,6 +26,8 @@ class RayConfig:
     """Contexts per shard: the unit of work, of retry and of progress."""
     max_retries: int = 3
     """How many times Ray reruns a shard whose worker died."""
+    checkpoint_seconds: float = 300.0
+    """How often the driver saves the merged state of the finished shards (a rerun computes only the rest)."""
 
 
 def import_ray() -> ModuleType:

@@ -79,11 +79,12 @@ def as_stored(key: dict[str, Any]) -> dict[str, Any]:
     return loaded
 
 
-def _load_checkpoint(
+def load_checkpoint(
     folder: Path, key: dict[str, Any], d_sae: int, device: torch.device, top_k: int = TOP_K
-) -> tuple[IndexState, int] | None:
-    """The checkpointed state and how many batches it holds; None (start over) for anything that is not
-    a checkpoint of this very pass: another key, junk bytes, or tensors of the wrong shapes or types."""
+) -> tuple[IndexState, dict[str, Any]] | None:
+    """The checkpointed state and the progress recorded with it (what it holds); None (start over) for
+    anything that is not a checkpoint of this very pass: another key, junk bytes, or tensors of the wrong
+    shapes or types."""
     try:
         progress = json.loads((folder / PROGRESS).read_text(encoding="utf-8"))
         if not isinstance(progress, dict) or progress.get("key") != key:
@@ -94,21 +95,28 @@ def _load_checkpoint(
             tensors[n].shape != t.shape or tensors[n].dtype != t.dtype for n, t in expected.items()
         ):
             return None
-        done = progress["batches_done"]
-        if not isinstance(done, int) or done < 0 or int(progress["state_n_tokens"]) != int(tensors["n_tokens"]):
+        if int(progress["state_n_tokens"]) != int(tensors["n_tokens"]):
             return None
-        return IndexState(**tensors), done
+        return IndexState(**tensors), progress
     except (OSError, ValueError, KeyError, TypeError, RecursionError, RuntimeError, SafetensorError):
         return None
 
 
-def _save_checkpoint(folder: Path, state: IndexState, batches_done: int, key: dict[str, Any]) -> None:
+def save_checkpoint(folder: Path, state: IndexState, key: dict[str, Any], **done: Any) -> None:
+    """Checkpoint `state` with `done` (what it holds, JSON), atomically."""
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_path(folder / CHECKPOINT) as tmp:
         save_file({k: v.contiguous().cpu() for k, v in state.tensors().items()}, str(tmp))
-    write_json_atomic(
-        folder / PROGRESS, {"key": key, "batches_done": batches_done, "state_n_tokens": int(state.n_tokens)}
-    )
+    write_json_atomic(folder / PROGRESS, {"key": key, **done, "state_n_tokens": int(state.n_tokens)})
+
+
+def _resume(folder: Path, key: dict[str, Any], d_sae: int, device: torch.device, top_k: int) -> tuple[IndexState, int]:
+    """The checkpointed state of this pass and how many batches it holds, or the empty state."""
+    found = load_checkpoint(folder, key, d_sae, device, top_k)
+    done = found[1].get("batches_done") if found else None
+    if found is None or not isinstance(done, int) or done < 0:
+        return IndexState.empty(d_sae, device, top_k), 0
+    return found[0], done
 
 
 def finished_index(folder: Path, key: dict[str, Any]) -> bool:
@@ -135,8 +143,7 @@ def run_pass(
     the checkpoint is then current and None is returned.
     """
     key = as_stored(key)
-    resumed = _load_checkpoint(work_dir, key, sae.cfg.d_sae, sae.device, cfg.top_k)
-    state, done = resumed if resumed else (IndexState.empty(sae.cfg.d_sae, sae.device, cfg.top_k), 0)
+    state, done = _resume(work_dir, key, sae.cfg.d_sae, sae.device, cfg.top_k)
     batches = list(range(0, len(tokens), cfg.batch_contexts))
     for number, start in enumerate(batches[done:], start=done):
         batch = tokens[start : start + cfg.batch_contexts]
@@ -145,7 +152,7 @@ def run_pass(
             progress(number + 1, len(batches))
         finished = number + 1
         if finished % cfg.checkpoint_every == 0 or finished == len(batches):
-            _save_checkpoint(work_dir, state, finished, key)
+            save_checkpoint(work_dir, state, key, batches_done=finished)
         if stop_after is not None and finished - done >= stop_after and finished < len(batches):
             return None
     return state

@@ -10,8 +10,9 @@ from types import ModuleType
 import pytest
 import torch
 
-from backend.cluster.index_shards import ShardJob, fold_on_ray, index_on_ray
+from backend.cluster.index_shards import ShardCheckpoint, ShardJob, fold_on_ray, index_on_ray
 from backend.cluster.runtime import RayConfig, connected
+from backend.core.errors import AtlasError
 from backend.index.build import ActivationFn, run_pass
 from backend.index.cards import CardReader
 from backend.index.release import IndexPlan, IndexSettings, IndexWorker, index_release_sae, plan_release_index
@@ -89,6 +90,32 @@ def test_two_workers_equal_one_process_even_when_a_worker_dies(
     dies = ShardJob(DiesOnce(plan.worker, marker, at=2 * SHARD + 2), cfg, "dies")
     assert_same(fold_on_ray(ray, dies, plan.tokens, config), expected)
     assert marker.exists(), "no worker died: the retry was not exercised"
+
+
+def test_a_run_stopped_by_a_failed_shard_resumes_from_its_checkpoint(
+    release: Release, ray: ModuleType, tmp_path: Path
+) -> None:
+    plan = plan_release_index(release, "32", IndexSettings(contexts=CONTEXTS))
+    expected = one_process(plan, tmp_path / "work")
+    config = RayConfig(shard_contexts=SHARD, max_retries=0, checkpoint_seconds=0)
+    checkpoint = ShardCheckpoint(tmp_path / "shards", {"run": 1}, 32, plan.cfg.top_k)
+    dies = ShardJob(DiesOnce(plan.worker, tmp_path / "died", at=5 * SHARD), plan.cfg, "dies")
+    with pytest.raises(AtlasError, match="failed on the Ray cluster"):
+        fold_on_ray(ray, dies, plan.tokens, config, checkpoint=checkpoint)
+    kept = checkpoint.load()[1]
+    assert kept and 5 not in kept
+
+    progress: list[tuple[int, int]] = []
+    state = fold_on_ray(
+        ray,
+        ShardJob(plan.worker, plan.cfg, "plain"),
+        plan.tokens,
+        config,
+        lambda d, t: progress.append((d, t)),
+        checkpoint,
+    )
+    assert_same(state, expected)
+    assert progress[0] == (len(kept), 7)
 
 
 def test_the_store_written_from_ray_equals_the_one_process_store(release: Release, ray: ModuleType) -> None:
