@@ -62,6 +62,19 @@ class DiesOnce:
         return sae, dying
 
 
+@dataclass(frozen=True)
+class CountsLoads:
+    """The release's worker, noting each load (by process id) in `log`."""
+
+    worker: IndexWorker
+    log: Path
+
+    def load(self, device: torch.device) -> tuple[SAE, ActivationFn]:
+        with self.log.open("a") as out:
+            out.write(f"{os.getpid()}\n")
+        return self.worker.load(device)
+
+
 def one_process(plan: IndexPlan, work: Path) -> IndexState:
     state = run_pass(plan.sae, plan.tokens, plan.activations, plan.cfg, work, plan.key)
     assert state is not None
@@ -83,7 +96,12 @@ def test_two_workers_equal_one_process_even_when_a_worker_dies(
     plan = plan_release_index(release, "32", IndexSettings(contexts=CONTEXTS))
     expected = one_process(plan, tmp_path / "work")
     config, cfg = RayConfig(shard_contexts=SHARD), replace(plan.cfg, batch_contexts=2)
-    assert_same(fold_on_ray(ray, ShardJob(plan.worker, cfg, "plain"), plan.tokens, config), expected)
+    loads = tmp_path / "loads"
+    assert_same(
+        fold_on_ray(ray, ShardJob(CountsLoads(plan.worker, loads), cfg, "plain"), plan.tokens, config), expected
+    )
+    pids = loads.read_text().split()
+    assert len(pids) == len(set(pids)) < 7, "the model and SAE are loaded once per worker process, not per shard"
 
     marker = tmp_path / "died"
     # The third shard's worker dies after folding its first batch: the retried shard must not count it twice.
