@@ -49,6 +49,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     index.add_argument("--workers", type=whole(1, 4096), help="with --ray on a local cluster: tasks at once")
     index.add_argument("--shard-contexts", type=whole(1, 10**7), default=256, help="with --ray: contexts per shard")
+    index.add_argument(
+        "--checkpoint-minutes",
+        type=finite(0, 1440),
+        default=5,
+        help="with --ray: how often finished shards are saved (a rerun computes only the rest)",
+    )
     index.set_defaults(run=commands.index)
     meta = sub.add_parser("train-meta", help="train a meta-SAE on an SAE's decoder rows and register it")
     meta.add_argument("--release", help="release id (default: the catalog's default)")

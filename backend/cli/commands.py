@@ -82,7 +82,7 @@ def index(args: argparse.Namespace) -> None:
         from backend.core.progress import TqdmReporter, step_progress
 
         import_ray()  # before the model loads: a missing extra is said at once
-        config = RayConfig(args.ray, args.workers, args.shard_contexts)
+        config = RayConfig(args.ray, args.workers, args.shard_contexts, checkpoint_seconds=60 * args.checkpoint_minutes)
         progress = step_progress(TqdmReporter(unit="shard"), f"index {release.id}/{args.sae} on Ray")
         folder = index_on_ray(plan_release_index(release, args.sae, settings), config, progress)
     print(f"index written to {folder}")

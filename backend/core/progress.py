@@ -25,7 +25,7 @@ class TqdmReporter:
     def __call__(self, step: str, done: int, total: int) -> None:
         bar = self.bars.get(step)
         if bar is None:
-            bar = self.bars[step] = tqdm(total=total, desc=step, unit=self.unit, leave=True)
+            bar = self.bars[step] = tqdm(total=total, initial=done, desc=step, unit=self.unit, leave=True)
         bar.total = total
         bar.update(done - bar.n)
         if done >= total:
