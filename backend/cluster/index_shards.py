@@ -154,8 +154,8 @@ def _collapse(ray: ModuleType, slots: dict[int, Any], merge_pair: Any) -> IndexS
 
 
 def index_on_ray(plan: IndexPlan, config: RayConfig, progress: Progress | None = None) -> Path:
-    """Build `plan`'s index with its shards on Ray; the same store, byte for byte in every statistic, as
-    the one-process build. A no-op when the finished index is there."""
+    """Build `plan`'s index with its shards on Ray: the store the one-process build writes, with the same
+    counts, histograms and examples (float64 sums agree to rounding). A no-op when the finished index is there."""
     if finished_index(plan.folder, plan.key):
         return plan.folder
     name = f"{plan.worker.release.id}/{plan.worker.sae_id}/{plan.key['weights']}/{plan.worker.precision}"

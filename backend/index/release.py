@@ -12,7 +12,7 @@ from backend.core.progress import Reporter, TqdmReporter, step_progress
 from backend.data.activations import CALIBRATION_CONTEXTS, norm_cap
 from backend.data.corpus import corpus_texts, pack_contexts
 from backend.data.token_files import load_tokens
-from backend.index.build import ActivationFn, IndexConfig, as_stored, finished_index, run_pass, save_index
+from backend.index.build import ActivationFn, IndexConfig, as_stored, build_index, save_index
 from backend.index.finalise import LABEL_TOKENS, LOGIT_LENS, NEIGHBOURS
 from backend.index.state import N_INTERVALS, RESERVOIR, TOP_K, WINDOW, IndexState
 from backend.index.store import VERSION
@@ -130,12 +130,11 @@ def index_release_sae(
     batch by batch (progress to `report`, a terminal bar by default)."""
     settings = IndexSettings(contexts=settings) if isinstance(settings, int) else settings
     plan = plan_release_index(release, sae_id, settings)
-    if finished_index(plan.folder, plan.key):
-        return plan.folder
     progress = step_progress(report or TqdmReporter(unit="batch"), f"index {release.id}/{sae_id}")
-    state = run_pass(plan.sae, plan.tokens, plan.activations, plan.cfg, plan.folder / "work", plan.key, progress)
-    assert state is not None
-    return plan.save(state)
+    return build_index(
+        plan.sae, plan.tokens, plan.activations, plan.cfg, plan.folder, plan.key, plan.vocab, plan.unembed,
+        progress, plan.meta,
+    )  # fmt: skip
 
 
 def _norm_cap(lm: LanguageModel, release: Release, tokens: torch.Tensor, bos: int | None) -> float | None:
