@@ -1,5 +1,6 @@
 """Process-wide settings: where data lives and which device computes."""
 
+import functools
 import os
 from pathlib import Path
 
@@ -23,6 +24,30 @@ def data_dir() -> Path:
 def default_device() -> torch.device:
     """CUDA when present, else CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@functools.cache
+def _cpu_flags() -> frozenset[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return frozenset()
+    return frozenset(word for line in text.splitlines() if line.startswith("flags") for word in line.split()[2:])
+
+
+def fast_bf16(device: torch.device) -> bool:
+    """Whether bfloat16 compute is faster than float32 on `device`: CUDA, or a CPU with native bf16
+    instructions (avx512_bf16 or AMX). Without them torch emulates bf16 on the CPU, about 5x slower than
+    float32 (measured on a 2-core AMD EPYC without AVX-512: 300 against 1,615 tokens/s to block 8)."""
+    if device.type == "cuda":
+        return True
+    return device.type == "cpu" and bool({"avx512_bf16", "amx_bf16"} & _cpu_flags())
+
+
+def candidate_dtype(device: torch.device) -> torch.dtype:
+    """The dtype of products that only pick candidates (exact values are recomputed in float32):
+    bfloat16 where it is fast (`fast_bf16`), float32 elsewhere."""
+    return torch.bfloat16 if fast_bf16(device) else torch.float32
 
 
 READ_ONLY_ENV = "ATLAS_READ_ONLY"

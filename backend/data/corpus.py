@@ -47,46 +47,6 @@ def wordnet_texts(folder: Path = WORDNET_DIR) -> list[str]:
     return texts
 
 
-PERSON_FILE = "18"
-"""WordNet's lexicographer file noun.person: its capitalised lemmas are people's names."""
-
-
-def _lemmas(folder: Path, name: str) -> list[tuple[str, list[str]]]:
-    """(lexicographer file number, the synset's lemma words) for every synset of `data.<name>`."""
-    path = folder / f"data.{name}"
-    if not path.exists():
-        raise MissingDependency(f"WordNet data is missing ({path}): run `{WORDNET_INSTALL}`.")
-    synsets = []
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        for line in handle:
-            fields = line.split(" | ", 1)[0].split()
-            if line.startswith("  ") or len(fields) < 5:
-                continue
-            synsets.append((fields[1], fields[4 : 4 + 2 * int(fields[3], 16) : 2]))
-    return synsets
-
-
-def wordnet_names(folder: Path = WORDNET_DIR, people_only: bool = False) -> frozenset[str]:
-    """Words WordNet knows only as names: the capitalised last word of a noun lemma ("Albert_Einstein"
-    -> Einstein, "The_Hague" -> Hague) whose lowercase form is no lemma anywhere in WordNet, so
-    "Einstein", "Lincoln", "America" count and "Man", "South", "Act" (WordNet also writes "man",
-    "south", "act") do not.
-    `people_only`: only lemmas of noun.person synsets (people, not places or peoples)."""
-    words: set[str] = set()
-    for name in ("noun", "verb", "adj", "adv"):
-        for _, lemmas in _lemmas(folder, name):
-            words.update(part for lemma in lemmas for part in lemma.replace("-", "_").split("_") if part.islower())
-    names: set[str] = set()
-    for lex_file, lemmas in _lemmas(folder, "noun"):
-        if people_only and lex_file != PERSON_FILE:
-            continue
-        for lemma in lemmas:
-            word = lemma.replace("-", "_").split("_")[-1].split("(")[0]
-            if len(word) >= 3 and word.isalpha() and word[0].isupper() and not word.isupper():
-                names.add(word)
-    return frozenset(name for name in names if name.lower() not in words)
-
-
 def hub_texts(spec: CorpusSpec, max_texts: int) -> list[str]:
     """The `spec.column` texts of a Hub dataset's parquet shards (downloaded through the HF cache)."""
     folder = fetch_snapshot(

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from backend.core.config import fast_bf16
 from backend.core.errors import AtlasError
 from backend.core.files import write_json_atomic
 from backend.data.activations import CALIBRATION_CONTEXTS, cached_activations, kept_positions, norm_cap
@@ -82,7 +83,7 @@ def heldout(
         cap = None
     folder = release.paths.heldout_activations(len(tokens))
     acts = cached_activations(
-        lm, tokens, release.hook, release.convention, folder, autocast=lm.device.type == "cpu", progress=progress
+        lm, tokens, release.hook, release.convention, folder, autocast=fast_bf16(lm.device), progress=progress
     )
     if not release.built:
         cap = norm_cap(

@@ -220,12 +220,24 @@ class IndexReader:
         return table
 
     def top_example_tokens(self, per_latent: int) -> pd.DataFrame:
-        """Columns latent, token: the vocabulary id at each of every latent's `per_latent` strongest
-        examples (the store keeps an example's flat position in `tokens`, not its id)."""
+        """Columns latent, token, previous, next: the vocabulary ids at and beside each of every latent's
+        `per_latent` strongest examples (the store keeps an example's flat position in `tokens`, not its id);
+        -1 where the example opens or closes its context."""
         frame = self._read(self._examples_file, ["latent", "kind", "rank", "token"])
         top = frame[(frame["kind"] == "top") & (frame["rank"] < per_latent)]
-        ids = self.tokens.reshape(-1)[top["token"].to_numpy()]
-        return pd.DataFrame({"latent": top["latent"].to_numpy(), "token": ids.astype(np.int64)})
+        flat, width = self.tokens.reshape(-1), self.tokens.shape[1]
+        where = top["token"].to_numpy()
+        column = where % width
+        previous = np.where(column > 0, flat[np.maximum(where - 1, 0)], -1)
+        following = np.where(column < width - 1, flat[np.minimum(where + 1, len(flat) - 1)], -1)
+        return pd.DataFrame(
+            {
+                "latent": top["latent"].to_numpy(),
+                "token": flat[where].astype(np.int64),
+                "previous": previous.astype(np.int64),
+                "next": following.astype(np.int64),
+            }
+        )
 
     @cached_property
     def tokens(self) -> np.ndarray:

@@ -1,26 +1,40 @@
 """The overview's "Start here": a few decompositions worth reading first, chosen by a stated rule.
 
-Rule (`showcase`): a latent is a *name* latent when at least `NAME_SHARE` of its `TOP_EXAMPLES`
-strongest examples sit on a name (a word WordNet knows only as a name: people and places, as the
-paper's "Einstein" latent does; see `data.corpus.wordnet_names`). Latents the meta-SAE splits into at least
-`MIN_PARTS` meta-latents are ranked by the cosine of their decoder row with its meta-SAE
-reconstruction, name latents first; they are taken greedily with no two sharing their strongest
-meta-latent, so the list shows different compositions rather than five variants of one. A family
-with fewer than `SHOWCASE` name latents fills the list with its other best-reconstructed ones.
+Rule (`showcase`), over what each latent's top examples are (`semantics.LatentWords`) and which
+meta-latents are spelling groups (`semantics.Judgement`):
+- a latent is a *person* latent when at least `NAME_SHARE` of its top examples are names and people's names
+  (noun.person lemmas WordNet knows only as names: Einstein, Stalin) outnumber places' (a name that is both,
+  Lincoln or Paris, counts half to each); a *place* latent when places outnumber people; else *other*;
+- spelling latents (mostly pieces of words) are never shown;
+- a latent qualifies with at least `MIN_PARTS` *concept parts*: active meta-latents that are not
+  spelling groups;
+- ranked: reconstruction cosine ≥ `MIN_COSINE` before below it; then people, places, others; then by
+  cosine (ties to the lower latent id, so the order never depends on the machine's sort);
+- taken greedily: none shares its strongest concept part with one taken before, and no meta-latent is a
+  part of more than `MAX_SHARED` of the chosen, so the list shows different compositions, not one
+  catch-all meta-latent five times.
+
+`famous_people` is the family's famous-people latent by rule: the most distinct people's names among its
+stored top examples (ties to the higher share of names, then the lower id).
 """
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
 
 from backend.metasae.decompose import Decompositions, reconstruction_cosines
+from backend.metasae.semantics import LatentWords
 from backend.models.sae import SAE
 
 SHOWCASE = 5
-TOP_EXAMPLES = 10
 NAME_SHARE = 0.6
 MIN_PARTS = 2
+MIN_COSINE = 0.7
+MAX_SHARED = 2
+Kind = Literal["person", "place", "other"]
+_KIND_ORDER: dict[Kind, int] = {"person": 0, "place": 1, "other": 2}
 
 
 @dataclass(frozen=True)
@@ -29,39 +43,61 @@ class Showcase:
     cosine: float
     """Cosine of the latent's decoder row with its meta-SAE reconstruction."""
     parts: list[tuple[int, float]]
-    """(meta-latent, activation), strongest first."""
-    name: bool
-    """Whether the latent's top examples are names (see the module rule)."""
+    """(meta-latent, activation) of its concept parts, strongest first."""
+    kind: Kind
 
 
-def name_latents(top_tokens: np.ndarray, top_latents: np.ndarray, vocab: list[str], names: frozenset[str],
-                 d_sae: int) -> np.ndarray:  # fmt: skip
-    """`[d_sae]` bool: latents whose top examples (token ids `top_tokens [n]` of latents `top_latents [n]`)
-    are at least `NAME_SHARE` names; a latent with fewer than `TOP_EXAMPLES // 2` examples never qualifies."""
-    is_name = np.array([vocab[t].strip() in names for t in top_tokens], dtype=bool)
-    hits = np.bincount(top_latents, weights=is_name, minlength=d_sae)
-    counts = np.bincount(top_latents, minlength=d_sae)
-    return (counts >= TOP_EXAMPLES // 2) & (hits >= NAME_SHARE * np.maximum(counts, 1))
+def latent_kinds(words: LatentWords) -> list[Kind]:
+    """Each latent's kind by the module rule."""
+    named = words.people + words.places
+    kinds: list[Kind] = []
+    for people, places, total in zip(words.people, words.places, named, strict=True):
+        if total >= NAME_SHARE and people > places:
+            kinds.append("person")
+        elif total >= NAME_SHARE and places > people:
+            kinds.append("place")
+        else:
+            kinds.append("other")
+    return kinds
 
 
-def showcase(decomps: Decompositions, meta: SAE, sae: SAE, names: np.ndarray, n: int = SHOWCASE) -> list[Showcase]:
-    """Up to `n` showcase decompositions; `names [d_sae]` marks the name latents (see the module rule)."""
-    parts = {i: decomps.of_latent(i) for i in range(decomps.d_sae)}
-    candidates = torch.tensor([i for i, found in parts.items() if len(found) >= MIN_PARTS], dtype=torch.long)
-    if len(candidates) == 0:
+def showcase(
+    decomps: Decompositions, meta: SAE, sae: SAE, words: LatentWords, spelling_meta: np.ndarray, n: int = SHOWCASE
+) -> list[Showcase]:
+    """Up to `n` showcase decompositions (see the module rule); `spelling_meta [n_meta]` marks spelling groups."""
+    kinds = latent_kinds(words)
+    parts: dict[int, list[tuple[int, float]]] = {}
+    for latent in np.flatnonzero(~words.spelling & (words.examples > 0)).tolist():
+        concept = [(m, v) for m, v in decomps.of_latent(latent) if not spelling_meta[m]]
+        if len(concept) >= MIN_PARTS:
+            parts[latent] = concept
+    if not parts:
         return []
-    cosines = reconstruction_cosines(meta, sae, candidates)
-    is_name = torch.from_numpy(names[candidates.numpy()])
-    # Name latents first, each group by cosine (cosines lie in [-1, 1], so +2 puts every name ahead).
-    ranking = (cosines + 2 * is_name).argsort(descending=True).tolist()
+    candidates = torch.tensor(sorted(parts), dtype=torch.long)
+    cosines = reconstruction_cosines(meta, sae, candidates).tolist()
+    ranking = sorted(
+        zip(candidates.tolist(), cosines, strict=True),
+        key=lambda lc: (lc[1] < MIN_COSINE, _KIND_ORDER[kinds[lc[0]]], -round(lc[1], 4), lc[0]),
+    )
     chosen: list[Showcase] = []
     leaders: set[int] = set()
-    for position in ranking:
-        latent = int(candidates[position])
-        leader = parts[latent][0][0]
-        if leader not in leaders:
-            leaders.add(leader)
-            chosen.append(Showcase(latent, float(cosines[position]), parts[latent], bool(is_name[position])))
+    uses: dict[int, int] = {}
+    for latent, cosine in ranking:
+        found = parts[latent]
+        if found[0][0] in leaders or any(uses.get(m, 0) >= MAX_SHARED for m, _ in found):
+            continue
+        leaders.add(found[0][0])
+        for m, _ in found:
+            uses[m] = uses.get(m, 0) + 1
+        chosen.append(Showcase(latent, cosine, found, kinds[latent]))
         if len(chosen) == n:
             break
     return chosen
+
+
+def famous_people(words: LatentWords) -> int | None:
+    """The latent whose top examples name the most distinct people (None when none names two)."""
+    if not len(words.distinct_people) or words.distinct_people.max() < 2:
+        return None
+    order = np.lexsort((np.arange(len(words.people)), -words.people, -words.distinct_people))
+    return int(order[0])

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from backend.core.config import default_device
+from backend.core.config import default_device, fast_bf16
 from backend.core.errors import AtlasError
 from backend.core.files import atomic_path, write_json_atomic
 from backend.core.progress import Reporter, TqdmReporter, tee
@@ -63,7 +63,6 @@ class BuildConfig:
     meta_epochs: float = 200
     meta_lr: float = 3e-3
     meta_batch: int = 512
-    autocast: bool = True
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -104,7 +103,7 @@ def data_key(release: Release, profile: BuildConfig) -> str:
             "convention": release.convention,
             "eval_contexts": profile.eval_contexts,
             "outlier_norm_multiple": release.outlier_norm_multiple,
-            "autocast": profile.autocast,
+            "autocast": fast_bf16(default_device()),
         },
         sort_keys=True,
     )
@@ -134,7 +133,7 @@ def family_data(release: Release, lm: LanguageModel, profile: BuildConfig, repor
     """Corpus -> activations (cached, resumable) -> norm cap -> train and held-out token vectors."""
     tokens = _corpus(release, lm, profile)
     acts = cached_activations(
-        lm, tokens, release.hook, release.convention, release.paths.activations, profile.autocast,
+        lm, tokens, release.hook, release.convention, release.paths.activations, fast_bf16(lm.device),
         progress=lambda d, t: report("activations", d, t),
     )  # fmt: skip
     n_train = len(tokens) - profile.eval_contexts

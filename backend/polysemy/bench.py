@@ -112,3 +112,24 @@ def pair_table(probe: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
     table["argmax1"], table["argmax2"], table["skipped"] = frame["argmax1"], frame["argmax2"], frame["skipped"]
     table["predicted same"] = (frame["argmax1"] == frame["argmax2"]).astype("boolean")
     return table
+
+
+CHANCE_MARGIN = 0.05
+"""Accuracy within this of 0.5 (the classes are balanced) is called chance."""
+
+
+def size_trend(summary: pd.DataFrame) -> str:
+    """One plain sentence on whether accuracy rises with SAE size, and where it sits at chance."""
+    rows = summary.dropna(subset=["accuracy"]).sort_values("latents")
+    if len(rows) < 2:
+        return ""
+    acc = rows["accuracy"].to_numpy()
+    listed = " → ".join(f"{a:.2f}" for a in acc)
+    rising = bool((acc[1:] >= acc[:-1]).all() and acc[-1] > acc[0])
+    sentence = f"Accuracy {'rises' if rising else 'does not rise'} with size ({listed}, smallest to largest SAE)"
+    at_chance = [str(s) for s, a in zip(rows["sae"], acc, strict=True) if abs(a - 0.5) <= CHANCE_MARGIN]
+    if at_chance:
+        sentence += (
+            f"; SAE {', '.join(at_chance)} {'is' if len(at_chance) == 1 else 'are'} at chance (0.5 ± {CHANCE_MARGIN})"
+        )
+    return sentence + "."

@@ -18,7 +18,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
-from backend.core.config import default_device
+from backend.core.config import default_device, fast_bf16
 from backend.core.files import atomic_path, read_keyed_parquet, write_keyed_parquet
 from backend.core.progress import Reporter, silent
 from backend.data.heldout import HeldOut, heldout
@@ -159,7 +159,7 @@ def context_losses(
         part = tokens[start : start + LOSS_BATCH]
         keep = data.keep[start : start + len(part)].to(lm.device).unsqueeze(-1)
         splice = partial(_splice, reconstruct, keep) if reconstruct else None
-        loss = lm.next_token_loss(part, release.hook, release.convention, splice, autocast=lm.device.type == "cpu")
+        loss = lm.next_token_loss(part, release.hook, release.convention, splice, autocast=fast_bf16(lm.device))
         losses.append(loss.mean(dim=1).cpu())
     return torch.cat(losses)
 

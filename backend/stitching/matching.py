@@ -23,6 +23,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from torch import Tensor
 
+from backend.core.config import candidate_dtype
 from backend.core.errors import IncompatibleError
 from backend.models.sae import SAE
 
@@ -122,7 +123,7 @@ def match_decoders(
     """Match decoder rows `small [n_s, d]` and `large [n_l, d]` (any norms; they are normalised),
     on the tensors' device."""
     s, big = _unit(small), _unit(large)
-    s16 = s.to(torch.bfloat16)
+    s16 = s.to(candidate_dtype(s.device))
     n_row = min(ROW_CANDIDATES, len(s))
     n_col = min(CANDIDATES, chunk, len(big))
     col_val = torch.full((len(s), n_col), -2.0, device=s.device)
@@ -133,7 +134,7 @@ def match_decoders(
     edge_c: list[Tensor] = []
     for start in range(0, len(big), chunk):
         rows_idx = torch.arange(start, min(start + chunk, len(big)), device=s.device)
-        sims = big[rows_idx].to(torch.bfloat16) @ s16.T
+        sims = (big[rows_idx].to(s16.dtype) @ s16.T).float()
         top = sims.topk(n_row, dim=1)
         exact = _exact(big, s, rows_idx.unsqueeze(1), top.indices)
         best = exact.argmax(dim=1, keepdim=True)

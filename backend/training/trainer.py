@@ -22,7 +22,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from backend.core.config import default_device
+from backend.core.config import default_device, fast_bf16
 from backend.core.files import atomic_path
 from backend.models.sae import SAE, SAEConfig
 from backend.training.sparse import KeptPre, select_positive, select_top, sparse_decode
@@ -206,7 +206,10 @@ def _step_loss(
     w: _Weights, x: Tensor, cfg: TrainConfig, last_fired: Tensor, tokens_seen: int, floor: float, l1: float
 ) -> tuple[Tensor, dict[str, Any]]:
     batch = x.shape[0]
-    with torch.no_grad(), torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=cfg.bf16_select):
+    with (
+        torch.no_grad(),
+        torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=cfg.bf16_select and fast_bf16(x.device)),
+    ):
         pre_fast = ((x - w.b_dec) @ w.enc.T + w.b_enc).float()
     if cfg.architecture == "batchtopk":
         assert cfg.k is not None

@@ -1,4 +1,5 @@
-"""SAE overview: configuration, quality metrics, decoder summaries, density histogram, latent table."""
+"""SAE overview: the story first (Start here, the family's figures, what the meta-latents mean), then quality
+metrics, configuration and weights (folded), the density histogram, atomicity and the table of latents."""
 
 import streamlit as st
 
@@ -9,9 +10,10 @@ from backend.metasae.atomicity import ATOM_COSINE, COMPOSITION_COSINE, summarise
 from backend.web.render import md
 from pages.views.build_status import build_complete, build_panel
 from pages.views.data import family_differences_of, latent_atomicity, latent_table, meta_metrics, sae, sae_metrics
+from pages.views.family_story import family_figures
 from pages.views.figures import atomicity_histogram, density_histogram
 from pages.views.neuronpedia_import import import_form
-from pages.views.start_here import start_here
+from pages.views.start_here import meta_meaning, read_meaning, start_here
 from pages.views.state import catalog, current_view, meta_id_for
 from pages.views.train_meta import meta_form
 from pages.views.widgets import index_ready, table_downloads
@@ -28,12 +30,37 @@ except AtlasError as err:
     st.error(f"This SAE cannot be loaded: {md(err)}")
     st.stop()
 
-summary = sae_summary(model, release, view.sae)
-left, right = st.columns(2)
-left.subheader("Configuration")
-left.table(summary["config"])
-right.subheader("Weights")
-right.table(summary["weights"])
+meta_id = meta_id_for(view)
+found = read_meaning(view, meta_id) if meta_id and index_ready(view, quiet=True) else None
+if meta_id and found is not None:
+    start_here(view, meta_id, found)
+family_figures(view)
+if release.built and build_complete(release):
+    differences = family_differences_of(view.release)
+    if differences:
+        st.info(differences, icon="📄")
+
+meta_quality = meta_metrics(view.release, meta_id) if meta_id else None
+if meta_quality:
+    st.subheader(f"Meta-SAE {meta_id} on this SAE's decoder rows")
+    meta_cols = st.columns(3)
+    meta_cols[0].metric("Decoder variance explained", f"{meta_quality['variance_explained']:.1%}")
+    if "coherence_mean" in meta_quality:
+        meta_cols[1].metric(
+            "Member coherence",
+            f"{meta_quality['coherence_mean']:.3f}",
+            help=(
+                "Mean pairwise cosine of the top-8 member latents' activations on "
+                f"{meta_quality.get('coherence_tokens', 0):,.0f} held-out tokens; random sets of 8 give "
+                f"{meta_quality['coherence_random_baseline']:.3f}. Sparse SAEs seldom fire two related latents on "
+                "the same token, so this stays low for any grouping; the WordNet measure below judges meaning."
+            ),
+        )
+        meta_cols[2].metric("Meta-latents with members", f"{meta_quality['meta_latents_with_members']:.0f}")
+    else:
+        meta_cols[1].caption("Member coherence: measured by the build only (this meta-SAE was trained from the app).")
+    if meta_id and found is not None:
+        meta_meaning(view, meta_id, found)
 
 metrics = sae_metrics(view.release, view.sae)
 if metrics:
@@ -53,31 +80,13 @@ if metrics:
         help="How far training moved the decoder rows; near 1 means barely moved.",
     )
 
-meta_id = meta_id_for(view)
-meta_quality = meta_metrics(view.release, meta_id) if meta_id else None
-if meta_quality:
-    st.subheader(f"Meta-SAE {meta_id} on this SAE's decoder rows")
-    meta_cols = st.columns(3)
-    meta_cols[0].metric("Decoder variance explained", f"{meta_quality['variance_explained']:.1%}")
-    if "coherence_mean" in meta_quality:
-        meta_cols[1].metric(
-            "Member coherence",
-            f"{meta_quality['coherence_mean']:.3f}",
-            help=(
-                "Mean pairwise cosine of the top-8 member latents' activations on "
-                f"{meta_quality.get('coherence_tokens', 0):,.0f} held-out tokens; random sets of 8 give "
-                f"{meta_quality['coherence_random_baseline']:.3f}."
-            ),
-        )
-        meta_cols[2].metric("Meta-latents with members", f"{meta_quality['meta_latents_with_members']:.0f}")
-    else:
-        meta_cols[1].caption("Member coherence: measured by the build only (this meta-SAE was trained from the app).")
-if meta_id and index_ready(view, quiet=True):
-    start_here(view, meta_id)
-if release.built and build_complete(release):
-    differences = family_differences_of(view.release)
-    if differences:
-        st.info(differences, icon="📄")
+with st.expander("Configuration and weights"):
+    summary = sae_summary(model, release, view.sae)
+    left, right = st.columns(2)
+    left.subheader("Configuration")
+    left.table(summary["config"])
+    right.subheader("Weights")
+    right.table(summary["weights"])
 
 st.subheader("Latents")
 if not index_ready(view):

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from backend.core.errors import AtlasError
-from backend.polysemy.bench import pair_table, predictions, summarise
+from backend.polysemy.bench import pair_table, predictions, size_trend, summarise
 from backend.polysemy.probe import MODES, TEMPLATE
 from backend.polysemy.probe_sets import COLUMNS, ProbeSetError
 from backend.web.render import md
@@ -133,6 +133,9 @@ def chosen_pairs(source: str) -> pd.DataFrame | None:
 
 def show_benchmark(probe: pd.DataFrame, by_sae: dict[str, pd.DataFrame]) -> None:
     summary = summarise(probe, by_sae, family_sizes(view.release))
+    trend = size_trend(summary)
+    if trend:
+        st.info(trend)
     st.dataframe(summary, hide_index=True, width="stretch")
     table_downloads(lambda: summary, f"{view.release}-polysemy-{view.probe_set}-{view.mode}", "polysemy-summary")
     st.plotly_chart(benchmark_figure(summary, METRICS), width="stretch")

@@ -1,47 +1,103 @@
-"""The overview's "Start here" list: showcase decompositions chosen by the rule in backend/showcase.py."""
+"""The overview's "Start here" list and what the meta-latents mean (rules: backend/metasae/showcase.py and
+backend/metasae/semantics.py)."""
 
 import streamlit as st
 
 from backend.core.errors import AtlasError
-from backend.data.corpus import wordnet_names
+from backend.explore.meaning import Meaning, meaning
 from backend.metasae.decompose import meta_label
-from backend.metasae.showcase import NAME_SHARE, TOP_EXAMPLES, Showcase, name_latents, showcase
+from backend.metasae.semantics import CATCH_ALL_MULTIPLE, MEMBERS, TOP_EXAMPLES
+from backend.metasae.showcase import MAX_SHARED, MIN_COSINE, NAME_SHARE
 from backend.web.render import md
 from backend.web.urlstate import View
 from pages.views.data import cards, decompositions, index_stamp, latent_labels, meta_sae, meta_stamp, sae
+from pages.views.widgets import latent_link, meta_link
+
+_KIND_MARK = {"person": "👤 ", "place": "📍 ", "other": ""}
 
 
-@st.cache_data(max_entries=4, show_spinner="Choosing showcase decompositions…")
-def _showcases(release_id: str, sae_id: str, meta_id: str, stamps: tuple) -> list[Showcase]:
+@st.cache_resource(max_entries=4, show_spinner="Reading what the decompositions mean…")
+def _meaning(release_id: str, sae_id: str, meta_id: str, stamps: tuple) -> Meaning:
     index = cards(release_id, sae_id).index
-    top = index.top_example_tokens(TOP_EXAMPLES)
-    names = name_latents(top["token"].to_numpy(), top["latent"].to_numpy(), index.vocab, wordnet_names(), index.d_sae)
-    return showcase(decompositions(release_id, meta_id), meta_sae(release_id, meta_id), sae(release_id, sae_id), names)
+    return meaning(index, decompositions(release_id, meta_id), meta_sae(release_id, meta_id), sae(release_id, sae_id))
 
 
-def start_here(view: View, meta_id: str) -> None:
-    """Five decompositions to read first, each a link to its latent card."""
+def read_meaning(view: View, meta_id: str) -> Meaning | None:
+    """The meaning of this SAE's decompositions, or None (with a sentence) when it cannot be read yet."""
     stamps = (index_stamp(view.release, view.sae), meta_stamp(view.release, meta_id))
     try:
-        chosen = _showcases(view.release, view.sae, meta_id, stamps)
+        return _meaning(view.release, view.sae, meta_id, stamps)
     except AtlasError as err:
         st.info(f"No showcase yet: {md(err)}")
-        return
+        return None
+
+
+def start_here(view: View, meta_id: str, found: Meaning) -> None:
+    """Five decompositions to read first and the famous-people latent, each a link to its latent card."""
     labels = latent_labels(view.release, view.sae)
-    if not chosen or labels is None:
+    if labels is None:
         return
-    st.subheader("Start here")
-    st.caption(
-        f"Latents the meta-SAE splits into two or more parts, best reconstructed first; name latents (top "
-        f"{TOP_EXAMPLES} examples at least {NAME_SHARE:.0%} names: words WordNet knows only as names, i.e. people and "
-        "places), the kind the paper's 'Einstein' example is, come first and are marked 👤."
-    )
     decomps = decompositions(view.release, meta_id)
-    for item in chosen:
-        parts = " + ".join(f"{meta_label(decomps.members(m), labels)} ({value:.2f})" for m, value in item.parts[:4])
-        st.page_link(
-            "pages/views/latent.py",
-            label=f"{'👤 ' if item.name else ''}#{item.latent} {labels[item.latent]} → {parts} · "
+
+    def parts_text(parts: list[tuple[int, float]]) -> str:
+        return " + ".join(f"{meta_label(decomps.members(m), labels)} ({value:.2f})" for m, value in parts[:4])
+
+    st.subheader("Start here")
+    if not found.showcase:
+        st.caption("No latent of this SAE is split by the meta-SAE into two or more concept parts.")
+    for item in found.showcase:
+        latent_link(
+            view, item.latent, f"{_KIND_MARK[item.kind]}{labels[item.latent]} → {parts_text(item.parts)} · "
             f"cosine {item.cosine:.2f}",
-            query_params=view.params(latent=item.latent),
+        )  # fmt: skip
+    if found.famous_people is not None:
+        latent = found.famous_people
+        people = int(found.words.distinct_people[latent])
+        latent_link(
+            view, latent, f"Famous people ({people} different people in its top examples): {labels[latent]} → "
+            f"{parts_text(decomps.of_latent(latent))}",
+        )  # fmt: skip
+    st.caption(
+        f"The rule: latents the meta-SAE splits into two or more concept parts (meta-latents that are not spelling "
+        f"groups); rebuilt at cosine ≥ {MIN_COSINE} first, then people (👤: at least {NAME_SHARE:.0%} of the top "
+        f"{TOP_EXAMPLES} examples are people's names, as WordNet's noun.person knows them), places (📍), others; no two "
+        f"led by the same part and no meta-latent in more than {MAX_SHARED} of them. The famous-people latent is the "
+        "one whose top examples name the most different people."
+    )
+
+
+def meta_meaning(view: View, meta_id: str, found: Meaning) -> None:
+    """WordNet's judgement of the meta-latents: category agreement, catch-alls, spelling groups, the most used."""
+    verdict = found.judgement
+    labels = latent_labels(view.release, view.sae) or []
+    cols = st.columns(3)
+    cols[0].metric(
+        "Members sharing a WordNet category",
+        f"{verdict.agreement:.1%}",
+        delta=f"{verdict.ratio:.2f}x chance",
+        delta_color="off",
+        help=(
+            f"Of each meta-latent's {MEMBERS} strongest members that have a category (the WordNet lexicographer "
+            "category, e.g. noun.person or noun.food, that most of its top examples' words are in), the share of "
+            f"member pairs in the same category; two latents drawn at random share one {verdict.agreement_random:.1%} "
+            f"of the time. Over {verdict.judged_meta_latents} meta-latents with two such members."
+        ),
+    )
+    cols[1].metric(
+        "Catch-all meta-latents",
+        f"{int(verdict.catch_all.sum())}",
+        help=f"Meta-latents in at least {CATCH_ALL_MULTIPLE:.0f}x as many decompositions as an even use would give "
+        f"({verdict.uniform:.2%} of latents each).",
+    )
+    cols[2].metric(
+        "Spelling groups",
+        f"{int(verdict.spelling.sum())} of {len(verdict.spelling)}",
+        help="Meta-latents at least half of whose strongest members fire mostly on pieces of words.",
+    )
+    st.caption("The five meta-latents in the most decompositions:")
+    decomps = decompositions(view.release, meta_id)
+    for j in verdict.most_used():
+        spelling = ", a spelling group" if verdict.spelling[j] else ""
+        meta_link(
+            view, j, f"{meta_label(decomps.members(j), labels)} (in {verdict.shares[j]:.1%} of latents{spelling})"
         )

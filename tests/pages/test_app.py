@@ -283,10 +283,16 @@ def test_stitching_drill_down_lists_novel_latents_most_novel_first(tiny_release:
     assert cosines == sorted(cosines) and cosines
 
 
-def test_overview_starts_with_showcase_decompositions(tiny_release: str) -> None:
+def test_overview_opens_on_the_story_and_folds_the_configuration(tiny_release: str) -> None:
     at = run(None, release=tiny_release, sae="128")
     no_crash(at)
-    assert "Start here" in [s.value for s in at.subheader]
+    order = [s.value for s in at.subheader]
+    story = ["Start here", "The family at a glance", "Meta-SAE meta-128 on this SAE's decoder rows"]
+    assert order[:3] == story and order.index("Quality on held-out tokens") > 2
+    assert "Configuration and weights" in [e.label for e in at.expander]
+    assert "Members sharing a WordNet category" in [m.label for m in at.metric]
+    family = at.dataframe[0].value
+    assert list(family["SAE"]) == ["64", "128"] and family["novel vs the next smaller (cosine < 0.7)"][1].endswith("%")
 
 
 def test_stitching_page_says_where_the_family_differs_from_the_paper(tiny_release: str) -> None:

@@ -1,30 +1,30 @@
-"""The "Start here" rule: names detected from top examples, ranked by reconstruction cosine, one per leader."""
+"""The "Start here" rule: people, places and others from their names, concept parts only, diverse parts."""
 
 import numpy as np
 import torch
 
-from backend.data.corpus import wordnet_names
 from backend.metasae.decompose import build_decompositions, reconstruction_cosine, reconstruction_cosines
-from backend.metasae.showcase import MIN_PARTS, name_latents, showcase
+from backend.metasae.semantics import NO_CATEGORY, LatentWords
+from backend.metasae.showcase import MAX_SHARED, MIN_COSINE, MIN_PARTS, famous_people, latent_kinds, showcase
 from backend.models.sae import SAE, SAEConfig
 
 
-def test_names_are_words_wordnet_knows_only_as_names() -> None:
-    names = wordnet_names()
-    assert {"Einstein", "Lincoln", "Germany", "Aristotle", "Paris"} <= names
-    # Sentence capitals and capitalised common words: WordNet also writes them in lower case.
-    assert not {"The", "This", "When", "And", "Man", "South", "Act", "einstein"} & names
-    people = wordnet_names(people_only=True)
-    assert {"Einstein", "Lincoln", "Stalin"} <= people and not {"Greece", "Texas", "Europe"} & people
+def _words(people: list[float], places: list[float], spelling: list[bool] | None = None) -> LatentWords:
+    n = len(people)
+    return LatentWords(
+        category=np.full(n, NO_CATEGORY),
+        word_pieces=np.array([1.0 if s else 0.0 for s in (spelling or [False] * n)]),
+        people=np.array(people),
+        places=np.array(places),
+        distinct_people=np.round(np.array(people) * 10),
+        examples=np.full(n, 10.0),
+    )
 
 
-def test_a_latent_qualifies_when_most_top_examples_are_names() -> None:
-    vocab = [" Einstein", " Lincoln", " the", " river", " Paris"]
-    names = frozenset({"Einstein", "Lincoln", "Paris"})
-    # Latent 0: 8 of 10 names; latent 1: 3 of 10; latent 2: only 2 examples (too few to judge).
-    tokens = np.array([0, 1, 4, 0, 1, 4, 0, 1, 2, 3] + [0, 1, 4] + [2] * 7 + [0, 1])
-    latents = np.array([0] * 10 + [1] * 10 + [2] * 2)
-    assert name_latents(tokens, latents, vocab, names, 3).tolist() == [True, False, False]
+def test_people_places_and_others_by_their_names() -> None:
+    # Mostly people; mostly places; names split evenly; too few names; half names, people ahead.
+    words = _words([0.8, 0.1, 0.3, 0.2, 0.35], [0.1, 0.7, 0.3, 0.1, 0.25])
+    assert latent_kinds(words) == ["person", "place", "other", "other", "person"]
 
 
 def _family() -> tuple[SAE, SAE]:
@@ -43,23 +43,50 @@ def _family() -> tuple[SAE, SAE]:
     return meta, sae
 
 
-def test_showcase_puts_name_latents_first_each_group_by_cosine_one_per_leader() -> None:
+def test_showcase_puts_people_first_each_group_by_cosine_one_per_leader() -> None:
     meta, sae = _family()
     decomps = build_decompositions(meta, sae)
-    names = np.zeros(8, dtype=bool)
-    names[[1, 2]] = True
-    chosen = showcase(decomps, meta, sae, names, n=4)
-    flags = [item.name for item in chosen]
-    assert flags == sorted(flags, reverse=True) and flags[:2] == [True, True]
-    for group in (True, False):
-        cosines = [item.cosine for item in chosen if item.name == group]
-        assert cosines == sorted(cosines, reverse=True)
+    # Latents 1 and 2 are people, 0 a place; the rest other.
+    words = _words([0, 0.9, 0.8, 0, 0, 0, 0, 0], [0.9, 0, 0, 0, 0, 0, 0, 0])
+    chosen = showcase(decomps, meta, sae, words, np.zeros(6, dtype=bool), n=4)
+    kinds = [item.kind for item in chosen]
+    good = [item for item in chosen if item.cosine >= MIN_COSINE]
+    assert [item.kind for item in good] == sorted((item.kind for item in good), key=["person", "place", "other"].index)
+    assert kinds[:2] == ["person", "person"]
     assert len({item.parts[0][0] for item in chosen}) == len(chosen)
     assert all(len(item.parts) >= MIN_PARTS for item in chosen)
     for item in chosen:
         assert abs(item.cosine - reconstruction_cosine(meta, sae, item.latent)) < 1e-6
     # Latent 3 is one meta direction alone: never a showcase, whatever its cosine.
     assert 3 not in [item.latent for item in chosen]
+
+
+def test_spelling_latents_and_spelling_parts_never_count() -> None:
+    meta, sae = _family()
+    decomps = build_decompositions(meta, sae)
+    words = _words([0.9, 0.9, 0, 0, 0, 0, 0, 0], [0] * 8, spelling=[True] + [False] * 7)
+    spelling_meta = np.zeros(6, dtype=bool)
+    spelling_meta[[1, 2]] = True  # latent 1 (atoms 0 + 2, a little of 1) is left with one concept part
+    chosen = showcase(decomps, meta, sae, words, spelling_meta, n=4)
+    assert {0, 1}.isdisjoint(item.latent for item in chosen)
+    assert chosen and all({1, 2}.isdisjoint(dict(item.parts)) for item in chosen)
+
+
+def test_no_meta_latent_is_a_part_of_more_than_two() -> None:
+    meta, sae = _family()
+    with torch.no_grad():  # six latents that all contain meta-latent 5, each with another part
+        atoms = meta.W_dec
+        sae.W_dec[:6] = torch.stack([atoms[i] + atoms[5] for i in range(5)] + [atoms[0] + 0.9 * atoms[5]])
+    decomps = build_decompositions(meta, sae)
+    chosen = showcase(decomps, meta, sae, _words([0] * 8, [0] * 8), np.zeros(6, dtype=bool), n=5)
+    counts = np.bincount([m for item in chosen for m, _ in item.parts], minlength=6)
+    assert counts.max() <= MAX_SHARED and len(chosen) >= 2
+
+
+def test_the_famous_people_latent_names_the_most_people() -> None:
+    words = _words([0.9, 0.2, 0.6], [0, 0, 0])
+    assert famous_people(words) == 0
+    assert famous_people(_words([0.1, 0.0], [0, 0])) is None
 
 
 def test_batched_cosines_equal_one_at_a_time() -> None:

@@ -1,14 +1,26 @@
 """Polysemy probes: metric arithmetic by hand, word location rules, planted latents on a tiny model."""
 
 import math
+from itertools import pairwise
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from backend.models.language import LanguageModel
 from backend.models.sae import SAE, SAEConfig
-from backend.polysemy.probe import NO_LATENT, Confusion, Located, balanced, locate, probe_word, word_vectors
+from backend.polysemy.bench import size_trend, summarise
+from backend.polysemy.probe import (
+    NO_LATENT,
+    Confusion,
+    Located,
+    balanced,
+    locate,
+    probe_word,
+    top_latents,
+    word_vectors,
+)
 from backend.sources.catalog import parse_release
 from tests.backend.tiny_models import tiny_lm
 
@@ -85,3 +97,46 @@ def test_planted_latents_give_the_expected_argmax(lm: LanguageModel) -> None:
     assert probe.specific(1) == [3] and probe.shared() == []
     silent = probe_word(lm, RELEASE, {"4": SAE(SAEConfig(d_in=16, d_sae=4))}, "w9", contexts[:1], "template")["4"]
     assert silent.argmax == [NO_LATENT]
+
+
+def _sense_benchmark(lm: LanguageModel, separable: bool) -> dict[str, float]:
+    """PS-Eval's counting over pairs of w9 in two 'senses' (contexts of w5-w8 or of w20-w23), read by an SAE
+    whose latents point at each sense's mean (separable) or one latent at the word's mean (not separable)."""
+    a = ["w5 w6 w7", "w5 w6 w8", "w5 w7 w8", "w6 w7 w8"]
+    b = ["w20 w21 w22", "w20 w21 w23", "w20 w22 w23", "w21 w22 w23"]
+    pairs = [(x, y, True) for group in (a, b) for x, y in pairwise(group)]
+    pairs += [(x, y, False) for x, y in zip(a + a[:2], b + b[2:], strict=True)]
+    probe = pd.DataFrame(pairs, columns=["context1", "context2", "same"]).assign(word="w9")
+    items = [(c, "w9") for c in probe["context1"]] + [(c, "w9") for c in probe["context2"]]
+    vectors, _ = word_vectors(lm, RELEASE, items, "template")
+    sense_a, sense_b = (word_vectors(lm, RELEASE, [(c, "w9") for c in g], "template")[0].mean(0) for g in (a, b))
+    centre = (sense_a + sense_b) / 2
+    sae = SAE(SAEConfig(d_in=16, d_sae=4))
+    with torch.no_grad():
+        if separable:
+            sae.b_dec.copy_(centre)
+            sae.W_enc[:, 0] = torch.nn.functional.normalize(sense_a - centre, dim=0)
+            sae.W_enc[:, 1] = torch.nn.functional.normalize(sense_b - centre, dim=0)
+        else:
+            sae.W_enc[:, 0] = torch.nn.functional.normalize(centre, dim=0)
+    argmax = top_latents(sae, vectors, 1)[0][:, 0].numpy()
+    n = len(probe)
+    frame = pd.DataFrame({"argmax1": argmax[:n], "argmax2": argmax[n:], "skipped": [""] * n})
+    return dict(summarise(probe, {"4": frame}, {"4": 4}).iloc[0])
+
+
+def test_separable_senses_score_high_and_a_token_detector_scores_chance(lm: LanguageModel) -> None:
+    good = _sense_benchmark(lm, separable=True)
+    assert good["accuracy"] == 1.0 and good["specificity"] == 1.0
+    detector = _sense_benchmark(lm, separable=False)
+    assert detector["accuracy"] == 0.5 and detector["specificity"] == 0.0 and detector["recall"] == 1.0
+
+
+def test_the_size_trend_is_said_plainly() -> None:
+    frame = pd.DataFrame({"sae": ["a", "b", "c"], "latents": [1, 2, 4], "accuracy": [0.5, 0.6, 0.7]})
+    assert (
+        size_trend(frame)
+        == "Accuracy rises with size (0.50 → 0.60 → 0.70, smallest to largest SAE); SAE a is at chance (0.5 ± 0.05)."
+    )
+    flat = frame.assign(accuracy=[0.6, 0.58, 0.7])
+    assert size_trend(flat).startswith("Accuracy does not rise with size (0.60 → 0.58 → 0.70")
