@@ -162,8 +162,16 @@ def test_start_here_links_open_cards_with_their_decomposition(server: str, brows
     page.goto(f"{server}/?release={tiny_release}&sae=128")
     page.get_by_role("heading", name="Start here").wait_for(timeout=120_000)
     no_dialog(page)
-    # Showcase links read "[👤 ]#N label → parts · cosine C".
-    link = page.get_by_role("link", name=re.compile(r"^(👤 )?#\d+ .* · cosine \d\.\d\d$")).first
+    # The overview opens on the story: Start here and the family above the quality figures and the configuration.
+    quality = page.get_by_role("heading", name="Quality on held-out tokens")
+    quality.wait_for(timeout=60_000)
+    tops = [
+        page.get_by_role("heading", name=name).bounding_box()["y"] for name in ("Start here", "The family at a glance")
+    ]
+    assert max(tops) < quality.bounding_box()["y"]
+    assert page.get_by_text("Configuration and weights").is_visible()
+    # Showcase links read "#N [👤 |📍 ]label → parts · cosine C".
+    link = page.get_by_role("link", name=re.compile(r"^#\d+ (👤 |📍 )?.* · cosine \d\.\d\d$")).first
     link.wait_for(timeout=60_000)
     latent = re.search(r"#(\d+)", link.inner_text()).group(1)  # type: ignore[union-attr]
     link.click()

@@ -38,6 +38,13 @@ _SUFFIXES = (
 _EXCEPTION_FILES = ("noun.exc", "verb.exc", "adj.exc", "adv.exc")
 PERSON = LEXNAMES.index("noun.person")
 LOCATION = LEXNAMES.index("noun.location")
+NAMED_KINDS = frozenset(
+    LEXNAMES.index(name)
+    for name in ("noun.person", "noun.location", "noun.object", "noun.time", "noun.group", "noun.event", "noun.animal")
+)
+"""What a name can name: a person, a place, a heavenly body or river (object), a holiday (time), a people (group),
+a war (event), a breed (animal). Works named after their maker ("a Mozart", noun.communication; "a Rembrandt",
+noun.artifact) do not make a name less a person's."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,19 @@ class Lexicon:
         for base in sorted(bases):
             found.update(self.senses.get(base, {}))
         return found
+
+    def name_shares(self, word: str) -> tuple[float, float]:
+        """How much `word` (as written) is a person's and a place's name: 0 for words that are no name; else the
+        shares of its synsets among the NAMED_KINDS that are noun.person and noun.location ("Jupiter": the god
+        and the planet, 0.5 / 0; "Christmas", a holiday and Father Christmas's last word, 0 / 0; "Paris" 1/3 / 2/3)."""
+        if word not in self.people and word not in self.places:
+            return 0.0, 0.0
+        named = {lex: n for lex, n in self.senses.get(word.lower(), {}).items() if lex in NAMED_KINDS}
+        total = sum(named.values())
+        if not total:  # only ever the last word of longer names ("Hague" of "The_Hague")
+            both = word in self.people and word in self.places
+            return (0.5, 0.5) if both else (float(word in self.people), float(word in self.places))
+        return named.get(PERSON, 0) / total, named.get(LOCATION, 0) / total
 
     def dominant(self, word: str) -> str | None:
         """The category most of the word's synsets are in (ties to the lower file number), or None."""

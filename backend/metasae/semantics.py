@@ -7,8 +7,8 @@ What a latent is about is read from the tokens of its `TOP_EXAMPLES` strongest e
 - whether it is a *spelling* latent: at least `SPELLING_SHARE` of its examples sit on a piece of a word: an
   alphabetic token that the next token continues (" con" of " confusion") or that continues the one before
   ("instein" of "Einstein"); a piece is never read as a word, so " con" there is not the verb "con";
-- its shares of people's and places' names (noun.person / noun.location lemmas WordNet knows only as names);
-  a name that is both (Lincoln, Paris, Washington) counts half to each.
+- its shares of people's and places' names (`Lexicon.name_shares`: a name counts by the share of its synsets
+  that name a person or a place, so "Jupiter" (god and planet) counts half a person, "Paris" a third).
 
 Measures of a meta-SAE (`judge`):
 - *category agreement*: over each meta-latent's `MEMBERS` strongest members that have a category, the
@@ -46,11 +46,11 @@ class LatentWords:
     word_pieces: np.ndarray
     """Share of the latent's top tokens that are pieces of words."""
     people: np.ndarray
-    """Share that are people's names (a name that is also a place's counts half)."""
+    """Share that are people's names (each counted by `Lexicon.name_shares`)."""
     places: np.ndarray
-    """Share that are places' names (a name that is also a person's counts half)."""
+    """Share that are places' names (likewise)."""
     distinct_people: np.ndarray
-    """How many different people's names its top examples are (a name that is also a place's counts half)."""
+    """How many different people's names its top examples are (each counted by its person share)."""
     examples: np.ndarray
     """How many top examples were read (a latent that never fired has none)."""
 
@@ -66,9 +66,7 @@ class LatentWords:
 def _token_facts(token: str, lexicon: Lexicon) -> tuple[Counter[int], float, float]:
     """(categories, how much a person's name, how much a place's name) of one vocabulary string as a whole word."""
     word = token.strip()
-    person, place = word in lexicon.people, word in lexicon.places
-    both = person and place
-    return lexicon.categories(word), 0.5 if both else float(person), 0.5 if both else float(place)
+    return (lexicon.categories(word), *lexicon.name_shares(word))
 
 
 def pieces_of_words(tokens: np.ndarray, previous: np.ndarray, following: np.ndarray, vocab: list[str]) -> np.ndarray:

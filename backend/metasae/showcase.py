@@ -2,9 +2,10 @@
 
 Rule (`showcase`), over what each latent's top examples are (`semantics.LatentWords`) and which
 meta-latents are spelling groups (`semantics.Judgement`):
-- a latent is a *person* latent when at least `NAME_SHARE` of its top examples are names and people's names
-  (noun.person lemmas WordNet knows only as names: Einstein, Stalin) outnumber places' (a name that is both,
-  Lincoln or Paris, counts half to each); a *place* latent when places outnumber people; else *other*;
+- a latent is a *person* latent when people's and places' names make up at least `NAME_SHARE` of its top
+  examples and people's outweigh places' (noun.person instances WordNet knows only as names: Einstein, Stalin;
+  each name counted by the share of its senses that name a person or a place, `Lexicon.name_shares`); a
+  *place* latent when places outweigh people; else *other*;
 - spelling latents (mostly pieces of words) are never shown;
 - a latent qualifies with at least `MIN_PARTS` *concept parts*: active meta-latents that are not
   spelling groups;

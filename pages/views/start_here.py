@@ -48,14 +48,14 @@ def start_here(view: View, meta_id: str, found: Meaning) -> None:
     for item in found.showcase:
         latent_link(
             view, item.latent, f"{_KIND_MARK[item.kind]}{labels[item.latent]} → {parts_text(item.parts)} · "
-            f"cosine {item.cosine:.2f}",
+            f"cosine {item.cosine:.2f}", limit=400,
         )  # fmt: skip
     if found.famous_people is not None:
         latent = found.famous_people
         people = int(found.words.distinct_people[latent])
         latent_link(
             view, latent, f"Famous people ({people} different people in its top examples): {labels[latent]} → "
-            f"{parts_text(decomps.of_latent(latent))}",
+            f"{parts_text(decomps.of_latent(latent))}", limit=400,
         )  # fmt: skip
     st.caption(
         f"The rule: latents the meta-SAE splits into two or more concept parts (meta-latents that are not spelling "

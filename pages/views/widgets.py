@@ -47,12 +47,12 @@ def action_allowed(what: str, command: str) -> bool:
     return True
 
 
-def latent_link(view: View, latent: int, label: str = "", sae: str | None = None) -> None:
-    """A link to a latent's card, in another SAE of the family when `sae` is given."""
+def latent_link(view: View, latent: int, label: str = "", sae: str | None = None, limit: int = 80) -> None:
+    """A link to a latent's card, in another SAE of the family when `sae` is given; `label` is cut at `limit`."""
     prefix = f"SAE-{sae} " if sae and sae != view.sae else ""
     st.page_link(
         "pages/views/latent.py",
-        label=f"{prefix}#{latent} {md(label, 80)}".strip(),
+        label=f"{prefix}#{latent} {md(label, limit)}".strip(),
         query_params=view.params(latent=latent, sae=sae or view.sae, q=None, text=None, token=None),
     )
 

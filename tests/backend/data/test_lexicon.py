@@ -29,3 +29,14 @@ def test_people_and_places_are_names_wordnet_knows_only_as_names() -> None:
     assert not {"American", "Englishman", "Italian"} & (lexicon.people | lexicon.places)
     # Some names are both (Paris of Troy, Abraham Lincoln and Lincoln, Nebraska).
     assert {"Paris", "Lincoln", "Washington"} <= lexicon.people & lexicon.places
+
+
+def test_a_name_counts_by_the_share_of_its_senses_that_name_a_person_or_a_place() -> None:
+    lexicon = load_lexicon()
+    assert lexicon.name_shares("Einstein") == (1.0, 0.0)
+    assert lexicon.name_shares("Jupiter") == (0.5, 0.0)  # the god and the planet
+    assert lexicon.name_shares("Christmas") == (0.0, 0.0)  # a holiday (and the last word of Father Christmas)
+    person, place = lexicon.name_shares("Paris")
+    assert place > person > 0
+    assert lexicon.name_shares("Texas") == (0.0, 1.0)
+    assert lexicon.name_shares("apple") == (0.0, 0.0)

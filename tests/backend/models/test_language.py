@@ -36,6 +36,17 @@ def test_later_blocks_do_not_run(lm: LanguageModel) -> None:
     assert not ran
 
 
+def test_several_hooks_in_one_pass_equal_each_alone_and_stop_after_the_deepest(lm: LanguageModel) -> None:
+    ran = []
+    handle = lm.layers[3].register_forward_hook(lambda *_: ran.append(True))
+    hooks = ["blocks.2.hook_resid_pre", "blocks.0.hook_resid_pre", "blocks.1.hook_resid_post"]
+    together = lm.activations_at(TOKENS, hooks)
+    handle.remove()
+    assert not ran and list(together) == hooks
+    for hook in hooks:
+        assert torch.equal(together[hook], lm.activations(TOKENS, hook))
+
+
 def test_bad_hooks_are_clear_errors(lm: LanguageModel) -> None:
     with pytest.raises(AtlasError, match="Unsupported hook"):
         HookPoint.parse("blocks.1.attn.hook_z")
