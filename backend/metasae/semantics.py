@@ -6,7 +6,8 @@ What a latent is about is read from the tokens of its `TOP_EXAMPLES` strongest e
   words; otherwise it has none (fragments, numbers, function words);
 - whether it is a *spelling* latent: at least `SPELLING_SHARE` of its examples sit on a piece of a word: an
   alphabetic token that the next token continues (" con" of " confusion") or that continues the one before
-  ("instein" of "Einstein"); a piece is never read as a word, so " con" there is not the verb "con";
+  ("instein" of "Einstein"); a piece is never read as a word, so " con" there is not the verb "con"; but a
+  piece that spells a name with its neighbour (" Sh" + "akespeare") counts as that name, not as spelling;
 - its shares of people's and places' names (`Lexicon.name_shares`: a name counts by the share of its synsets
   that name a person or a place, so "Jupiter" (god and planet) counts half a person, "Paris" a third).
 
@@ -85,6 +86,18 @@ def pieces_of_words(tokens: np.ndarray, previous: np.ndarray, following: np.ndar
     return here & (continued | continues)
 
 
+def _piece_of_name(vocab: list[str], before: int, token: int, after: int, lexicon: Lexicon) -> tuple[str, float, float]:
+    """The name a piece spells with its neighbour (" Sh" + "akespeare") and its shares, else ("", 0, 0)."""
+    for joined in (
+        vocab[token] + vocab[after] if after >= 0 else "",
+        vocab[before] + vocab[token] if before >= 0 else "",
+    ):
+        person, place = lexicon.name_shares(joined.strip())
+        if person or place:
+            return joined.strip(), person, place
+    return "", 0.0, 0.0
+
+
 def latent_words(top: dict[str, np.ndarray], vocab: list[str], lexicon: Lexicon, d_sae: int) -> LatentWords:
     """`top`: arrays `latent`, `token`, `previous`, `next` [n] of each latent's strongest `TOP_EXAMPLES`
     examples or fewer, vocabulary ids, -1 beyond the context (`IndexReader.top_example_tokens`)."""
@@ -95,12 +108,18 @@ def latent_words(top: dict[str, np.ndarray], vocab: list[str], lexicon: Lexicon,
     words = np.zeros(d_sae)
     pieces, people, places = np.zeros(d_sae), np.zeros(d_sae), np.zeros(d_sae)
     examples = np.bincount(top_latents, minlength=d_sae).astype(float)
-    named: dict[tuple[int, int], float] = {}
-    for token, latent, piece in zip(top_tokens.tolist(), top_latents.tolist(), piece_of.tolist(), strict=True):
+    named: dict[tuple[int, str], float] = {}
+    rows = zip(top_tokens.tolist(), top_latents.tolist(), piece_of.tolist(), top["previous"].tolist(),
+               top["next"].tolist(), strict=True)  # fmt: skip
+    for token, latent, piece, before, after in rows:
         cats, person, place = facts[token]
+        name = vocab[token].strip()
         if piece:
-            pieces[latent] += 1
-            continue
+            name, person, place = _piece_of_name(vocab, before, token, after, lexicon)
+            if not person and not place:
+                pieces[latent] += 1
+                continue
+            cats = Counter()
         if cats:
             total = sum(cats.values())
             for lex, count in cats.items():
@@ -108,7 +127,7 @@ def latent_words(top: dict[str, np.ndarray], vocab: list[str], lexicon: Lexicon,
             words[latent] += 1
         people[latent] += person
         if person:
-            named[(latent, token)] = person
+            named[(latent, name)] = person
         places[latent] += place
     category = np.where(words >= MIN_WORDS, votes.argmax(axis=1), NO_CATEGORY)
     seen = np.maximum(examples, 1)

@@ -48,6 +48,16 @@ def test_a_token_is_a_piece_when_its_word_goes_on_before_or_after_it() -> None:
     assert pieces_of_words(tokens, previous, following, vocab).tolist() == [True, True, False, False, True]
 
 
+def test_a_piece_that_spells_a_name_with_its_neighbour_counts_as_the_name() -> None:
+    vocab = [" Ein", "stein", " con", "fusion", "."]
+    # " Ein" + "stein" (Einstein) twice, " con" + "fusion" once: two thirds a person, one third spelling.
+    top = {"latent": np.zeros(3, dtype=np.int64), "token": np.array([0, 1, 2]), "previous": np.array([-1, 0, -1]),
+           "next": np.array([1, 4, 3])}  # fmt: skip
+    words = latent_words(top, vocab, load_lexicon(), 1)
+    assert abs(words.people[0] - 2 / 3) < 1e-9 and abs(words.word_pieces[0] - 1 / 3) < 1e-9
+    assert words.distinct_people[0] == 1  # one person, spelled by two pieces
+
+
 def test_latents_get_the_category_of_their_words_and_pieces_are_spelling() -> None:
     _, _, top, vocab = planted()
     words = latent_words(top, vocab, load_lexicon(), 3 * PER_GROUP)
