@@ -4,6 +4,7 @@ the next smaller size and the model's next-token loss with the SAE spliced in; t
 import pandas as pd
 import streamlit as st
 
+from backend.pipeline.build import ready_saes
 from backend.stitching.family import CurveConfig, neighbour_pairs
 from backend.stitching.matching import DEFAULT_THRESHOLD
 from backend.web.urlstate import View
@@ -13,8 +14,11 @@ from pages.views.state import catalog
 
 def _rows(view: View) -> pd.DataFrame:
     release = catalog()[view.release]
+    ready = set(ready_saes(release)) if release.built else set(release.sae_ids)
     novel = {}
     for small, large in neighbour_pairs(release):
+        if not {small, large} <= ready:
+            continue  # a pair whose larger SAE is still being built has no matching yet
         found = classification(view.release, small, large, DEFAULT_THRESHOLD)
         if found is not None:
             novel[large] = found.summary()["novel fraction"]

@@ -4,6 +4,7 @@ smaller SAE (rendering only; the logic is backend/stitching/lineage.py)."""
 import streamlit as st
 
 from backend.core.errors import AtlasError
+from backend.pipeline.build import ready_saes
 from backend.stitching.lineage import PER_LEVEL, Lineage
 from backend.stitching.matching import EDGE_FLOOR
 from backend.web.render import md
@@ -19,6 +20,13 @@ def lineage_section(view: View, latent: int) -> None:
     if len(release.sae_ids) < 2:
         return
     st.subheader("Lineage across sizes")
+    building = [sae_id for sae_id in release.sae_ids if sae_id not in ready_saes(release)] if release.built else []
+    if building:
+        names = ", ".join(f"SAE-{sae_id}" for sae_id in building)
+        st.info(
+            f"The lineage needs every size of the family; {names} {'is' if len(building) == 1 else 'are'} still being built."
+        )
+        return
     threshold = st.slider(
         "Decoder cosine at least",
         EDGE_FLOOR,

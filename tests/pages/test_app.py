@@ -317,10 +317,11 @@ def test_a_family_still_building_shows_its_progress_and_what_is_ready(tiny_relea
     import os
 
     root = data_dir / "releases" / tiny_release
-    summary, index = root / "build.json", root / "index" / "128"
+    summary, index, weights = root / "build.json", root / "index" / "128", root / "sae-128"
     saved = summary.read_text()
     summary.unlink()
     index.rename(index.with_name("128.moved"))
+    weights.rename(weights.with_name("sae-128.moved"))
     progress = {"stages": ["activations", "train SAE-64", "index SAE-64", "usable", "train SAE-128"],
                 "finished": ["activations", "train SAE-64", "index SAE-64", "usable"], "stage": "train SAE-128",
                 "step": "train SAE-128", "done": 3, "total": 10, "state": "running", "pid": os.getpid()}  # fmt: skip
@@ -328,11 +329,16 @@ def test_a_family_still_building_shows_its_progress_and_what_is_ready(tiny_relea
     try:
         at = run(None, release=tiny_release, sae="64")
         no_crash(at)
+        assert not at.error, [e.value for e in at.error]
         assert at.header[0].value.endswith("SAE 64")
         assert "Building the rest of the family" in str(at.get("progress")[0].proto)
         at = run("latent", release=tiny_release, sae="128", latent="1")
         no_crash(at)
         assert "SAE-128 is not built yet" in at.info[0].value
+        at = run("latent", release=tiny_release, sae="64", latent="1")
+        no_crash(at)
+        assert not at.error, [e.value for e in at.error]
+        assert any("SAE-128 is still being built" in i.value for i in at.info)
         at = run(None, release=tiny_release)
         no_crash(at)
         assert at.query_params["sae"] == "64"
@@ -342,6 +348,7 @@ def test_a_family_still_building_shows_its_progress_and_what_is_ready(tiny_relea
     finally:
         summary.write_text(saved)
         index.with_name("128.moved").rename(index)
+        weights.with_name("sae-128.moved").rename(weights)
         (root / "build-progress.json").unlink()
 
 
