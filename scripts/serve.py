@@ -1,4 +1,10 @@
-"""Start the dashboard: `streamlit run app.py ARGS`, with Streamlit's legacy `pages/` probe off.
+"""Start the dashboard: `streamlit run app.py ARGS`, on 127.0.0.1 unless ARGS name an address, with
+Streamlit's legacy `pages/` probe off.
+
+Streamlit listens on every interface by default, and a server that is not read-only lets its visitors add
+SAEs and run the model: a laptop's dashboard must not be open to its network by accident. Serve others on
+purpose with `--server.address 0.0.0.0` (or STREAMLIT_SERVER_ADDRESS), read-only where strangers can reach
+it (SECURITY.md).
 
 Streamlit treats a `pages/` folder beside the main script as a legacy multipage app until the
 script first calls `st.navigation`, so the very first deep link a fresh server receives (say
@@ -7,12 +13,24 @@ script first calls `st.navigation`, so the very first deep link a fresh server r
 first request behave like every later one.
 """
 
+import os
 import sys
 
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.web import cli
 
+LOOPBACK = "127.0.0.1"
+
+
+def with_address(args: list[str]) -> list[str]:
+    """`args`, plus `--server.address 127.0.0.1` unless they or the environment name an address."""
+    named = any(a == "--server.address" or a.startswith("--server.address=") for a in args)
+    if named or os.environ.get("STREAMLIT_SERVER_ADDRESS"):
+        return args
+    return [*args, "--server.address", LOOPBACK]
+
+
 if __name__ == "__main__":
     PagesManager.uses_pages_directory = False
-    sys.argv = ["streamlit", "run", "app.py", *sys.argv[1:]]
+    sys.argv = ["streamlit", "run", "app.py", *with_address(sys.argv[1:])]
     sys.exit(cli.main(prog_name="streamlit"))

@@ -28,7 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     index = sub.add_parser("index", help="index one SAE of any release over its corpus, running the model")
     index.add_argument("--release", help="release id (default: the catalog's default)")
     index.add_argument("--sae", required=True, help="SAE id within the release")
-    index.add_argument("--contexts", type=whole(1, 10**7), default=1024, help="contexts to index (at most)")
+    index.add_argument(
+        "--contexts", type=whole(1, 10**7), help="contexts to index (default: 1024 of the corpus, or all of --tokens)"
+    )
     index.add_argument("--tokens", type=Path, help="a fixed token file (.npy/.pt/.safetensors) [contexts, tokens]")
     index.add_argument("--positions", type=positions, help="positions counted per context, e.g. 6:-6 (default: all)")
     index.add_argument(
@@ -48,12 +50,11 @@ def main(argv: list[str] | None = None) -> int:
         help="run the shards on Ray: a local cluster, or an existing one ('auto', 'ray://host:10001')",
     )
     index.add_argument("--workers", type=whole(1, 4096), help="with --ray on a local cluster: tasks at once")
-    index.add_argument("--shard-contexts", type=whole(1, 10**7), default=256, help="with --ray: contexts per shard")
+    index.add_argument("--shard-contexts", type=whole(1, 10**7), help="with --ray: contexts per shard (default 256)")
     index.add_argument(
         "--checkpoint-minutes",
         type=finite(0, 1440),
-        default=5,
-        help="with --ray: how often finished shards are saved (a rerun computes only the rest)",
+        help="with --ray: how often finished shards are saved, default 5 (a rerun computes only the rest)",
     )
     index.set_defaults(run=commands.index)
     meta = sub.add_parser("train-meta", help="train a meta-SAE on an SAE's decoder rows and register it")
@@ -100,7 +101,9 @@ def main(argv: list[str] | None = None) -> int:
         "--corpus", default="wordnet", help="wordnet, hub:<dataset repo>, or a .txt/.jsonl/.parquet file or folder"
     )
     add.add_argument("--column", default="text", help="the text column of .jsonl/.parquet/Hub data")
-    add.add_argument("--contexts", type=whole(1, 10**7), default=1024, help="corpus contexts to index")
+    add.add_argument(
+        "--contexts", type=whole(1, 10**7), help="contexts to index (default: 1024 of the corpus, or all of --tokens)"
+    )
     add.add_argument("--meta-sae", type=whole(1, 1 << 20), help="also train a meta-SAE with this many meta-latents")
     add.add_argument("--tokens", type=Path, help="index this fixed token file instead of the corpus")
     add.add_argument("--title")

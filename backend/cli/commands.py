@@ -64,6 +64,7 @@ def build(args: argparse.Namespace) -> None:
 
 def index(args: argparse.Namespace) -> None:
     from backend.index.release import IndexSettings, index_release_sae, plan_release_index
+    from backend.index.store import IndexReader
 
     release = get_release(args.release or default_release_id(load_catalog()))
     settings = IndexSettings(
@@ -74,6 +75,14 @@ def index(args: argparse.Namespace) -> None:
         top_k=args.top_k,
         norm_cap=args.norm_cap,
     )
+    ray_only = {
+        "--workers": args.workers,
+        "--shard-contexts": args.shard_contexts,
+        "--checkpoint-minutes": args.checkpoint_minutes,
+    }
+    given = [flag for flag, value in ray_only.items() if value is not None]
+    if args.ray is None and given:
+        raise AtlasError(f"{', '.join(given)} only go with --ray; add --ray or leave them out.")
     if args.ray is None:
         folder = index_release_sae(release, args.sae, settings)
     else:
@@ -82,10 +91,18 @@ def index(args: argparse.Namespace) -> None:
         from backend.core.progress import TqdmReporter, step_progress
 
         import_ray()  # before the model loads: a missing extra is said at once
-        config = RayConfig(args.ray, args.workers, args.shard_contexts, checkpoint_seconds=60 * args.checkpoint_minutes)
+        config = RayConfig(
+            args.ray,
+            args.workers,
+            args.shard_contexts or RayConfig.shard_contexts,
+            checkpoint_seconds=RayConfig.checkpoint_seconds
+            if args.checkpoint_minutes is None
+            else 60 * args.checkpoint_minutes,
+        )
         progress = step_progress(TqdmReporter(unit="shard"), f"index {release.id}/{args.sae} on Ray")
         folder = index_on_ray(plan_release_index(release, args.sae, settings), config, progress)
-    print(f"index written to {folder}")
+    meta = IndexReader(folder).meta
+    print(f"indexed {meta['n_contexts']:,} contexts ({meta['n_tokens']:,} tokens counted) into {folder}")
 
 
 def train_meta(args: argparse.Namespace) -> None:
@@ -222,9 +239,16 @@ def export(args: argparse.Namespace) -> None:
 def _write(data: bytes, out: Path | None) -> None:
     if out is None:
         sys.stdout.buffer.write(data)
-    else:
+        return
+    if out.is_dir():
+        raise AtlasError(f"--out {out} is a folder; give a file name inside it.")
+    if not out.parent.is_dir():
+        raise AtlasError(f"--out {out}: the folder {out.parent} does not exist; create it first.")
+    try:
         out.write_bytes(data)
-        print(f"wrote {out} ({len(data):,} bytes)", file=sys.stderr)
+    except OSError as err:
+        raise AtlasError(f"Cannot write --out {out}: {err.strerror}.") from err
+    print(f"wrote {out} ({len(data):,} bytes)", file=sys.stderr)
 
 
 def publish(args: argparse.Namespace) -> None:

@@ -57,3 +57,13 @@ trains, computes an analysis, imports from the internet or parses an upload (SEC
 
 def read_only() -> bool:
     return os.environ.get(READ_ONLY_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
+ALLOWED_ROOTS_ENV = "ATLAS_ALLOWED_ROOTS"
+"""Folders (os.pathsep-separated) whose SAEs and corpora a visitor may pick in the app's add form; the data
+directory (which holds uploads) when unset. The command line is the operator's and reads any path."""
+
+
+def allowed_roots() -> tuple[Path, ...]:
+    named = [Path(p).expanduser() for p in os.environ.get(ALLOWED_ROOTS_ENV, "").split(os.pathsep) if p.strip()]
+    return tuple(dict.fromkeys(p.resolve() for p in named or [data_dir()]))

@@ -1,5 +1,6 @@
 """Where this machine keeps what it builds or computes for a release: the one owner of that layout.
 
+<data dir>/uploads/<release id>/     SAE folders and corpora uploaded through the app's add form
 <data dir>/releases/<release id>/
     corpus.npy  split.json  build.json  build-progress.json  build.lock  build.log
     <sae path>/ and <meta-SAE path>/   SAEs and meta-SAEs built here (SAELens / paper layouts)
@@ -13,6 +14,17 @@ from pathlib import Path
 
 from backend.core.config import data_dir
 
+RELEASES = "releases"
+MODELS = "models"
+"""The data directory's folder of converted embedded models (models/embedded.py)."""
+DERIVED_FOLDERS = (RELEASES, MODELS)
+"""Folders of the data directory that hold what this machine derived (never a visitor's corpus)."""
+
+
+def uploads(release_id: str) -> Path:
+    """Where the add form keeps the files a visitor uploaded for `release_id`."""
+    return data_dir() / "uploads" / release_id
+
 
 @dataclass(frozen=True)
 class ReleasePaths:
@@ -20,7 +32,7 @@ class ReleasePaths:
 
     @classmethod
     def of(cls, release_id: str) -> "ReleasePaths":
-        return cls(data_dir() / "releases" / release_id)
+        return cls(data_dir() / RELEASES / release_id)
 
     @property
     def corpus(self) -> Path:

@@ -15,7 +15,7 @@ from torch import Tensor
 from transformers import PreTrainedTokenizerBase
 
 from backend.core.errors import AtlasError, MissingDependency, first_line
-from backend.sources.catalog import CorpusSpec
+from backend.sources.catalog import CORPUS_SUFFIXES, CorpusSpec
 from backend.sources.hub import Location, fetch_snapshot
 
 WORDNET_DIR = Path("/usr/share/wordnet")
@@ -63,9 +63,6 @@ def hub_texts(spec: CorpusSpec, max_texts: int) -> list[str]:
     return texts[:max_texts]
 
 
-LOCAL_SUFFIXES = (".txt", ".jsonl", ".parquet")
-
-
 def _file_texts(path: Path, column: str) -> list[str]:
     """The texts of one local file: non-empty lines of `.txt`, the `column` of `.jsonl` rows or `.parquet`."""
     if path.suffix == ".txt":
@@ -101,8 +98,8 @@ def local_texts(spec: CorpusSpec, max_texts: int) -> list[str]:
     """The texts of a local file, or of every `.txt`, `.jsonl` and `.parquet` file of a folder (sorted)."""
     root = Path(spec.path).expanduser()
     if root.is_dir():
-        files = sorted(p for p in root.rglob("*") if p.suffix in LOCAL_SUFFIXES and p.is_file())
-    elif root.is_file() and root.suffix in LOCAL_SUFFIXES:
+        files = sorted(p for p in root.rglob("*") if p.suffix in CORPUS_SUFFIXES and p.is_file())
+    elif root.is_file() and root.suffix in CORPUS_SUFFIXES:
         files = [root]
     else:
         raise AtlasError(f"No corpus at {root}: give a .txt, .jsonl or .parquet file, or a folder of them.")

@@ -1,5 +1,6 @@
 """Summaries of an SAE for its overview page: configuration, weight statistics, density table."""
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,8 +25,10 @@ def sae_summary(sae: SAE, release: Release, sae_id: str) -> dict[str, pd.DataFra
         "k": cfg.k if cfg.k is not None else "—",
         "hook": cfg.hook_name or release.hook,
         "convention": release.convention,
-        "model": release.model,
-        "source": entry.location.describe(),
+        "model": _public(release.model),
+        "source": entry.location.describe()
+        if entry.location.kind == "hub"
+        else f"{release.id}/{entry.id} on this server",
         "revision": entry.location.revision or ("main" if entry.location.kind == "hub" else "—"),
         "Neuronpedia id": entry.neuronpedia_id or "—",
     }
@@ -50,3 +53,8 @@ def log_density(table: pd.DataFrame) -> pd.DataFrame:
     """Latents that fired, with log10 of their density, for the density histogram."""
     alive = table[table["density"] > 0]
     return alive.assign(log10_density=np.log10(alive["density"].to_numpy()))
+
+
+def _public(model: str) -> str:
+    """A model as a visitor may see it: a local folder by its name, not where it lies on the server."""
+    return f"local:{Path(model.removeprefix('local:')).name}" if model.startswith("local:") else model

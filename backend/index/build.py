@@ -6,6 +6,7 @@ is checkpointed every few batches (atomically), and an interrupted build resumes
 checkpoint: batches are fixed slices of the corpus, so nothing is lost or counted twice.
 """
 
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
@@ -29,6 +30,7 @@ from backend.models.sae import SAE
 ActivationFn = Callable[[int, Tensor], Tensor]
 """(index of the batch's first context, token ids `[batch, seq]`) -> activations `[batch, seq, d_in]`."""
 CHECKPOINT, PROGRESS = "checkpoint.safetensors", "checkpoint.json"
+COVERS = "covers"
 ENCODE_ELEMENTS = 1 << 25
 """Contexts are encoded in chunks of at most this many latent activations (tokens x latents)."""
 
@@ -97,6 +99,10 @@ def load_checkpoint(
             return None
         if int(progress["state_n_tokens"]) != int(tensors["n_tokens"]):
             return None
+        with safe_open(str(folder / CHECKPOINT), "pt") as handle:
+            covers = (handle.metadata() or {}).get(COVERS)
+        if covers != _covers(progress):
+            return None
         return IndexState(**tensors), progress
     except (OSError, ValueError, KeyError, TypeError, RecursionError, RuntimeError, SafetensorError):
         return None
@@ -105,9 +111,17 @@ def load_checkpoint(
 def save_checkpoint(folder: Path, state: IndexState, key: dict[str, Any], **done: Any) -> None:
     """Checkpoint `state` with `done` (what it holds, JSON), atomically."""
     folder.mkdir(parents=True, exist_ok=True)
+    progress = {"key": key, **done, "state_n_tokens": int(state.n_tokens)}
     with atomic_path(folder / CHECKPOINT) as tmp:
-        save_file({k: v.contiguous().cpu() for k, v in state.tensors().items()}, str(tmp))
-    write_json_atomic(folder / PROGRESS, {"key": key, **done, "state_n_tokens": int(state.n_tokens)})
+        tensors = {k: v.contiguous().cpu() for k, v in state.tensors().items()}
+        save_file(tensors, str(tmp), metadata={COVERS: _covers(progress)})
+    write_json_atomic(folder / PROGRESS, progress)
+
+
+def _covers(progress: dict[str, Any]) -> str:
+    """What a checkpoint's tensors hold, written inside them: the progress file beside them must say the same,
+    so a progress file edited by hand (more batches done than folded) starts the pass over."""
+    return hashlib.sha256(json.dumps(progress, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _resume(folder: Path, key: dict[str, Any], d_sae: int, device: torch.device, top_k: int) -> tuple[IndexState, int]:

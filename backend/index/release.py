@@ -8,6 +8,7 @@ from typing import Any, Literal
 import torch
 
 from backend.core.config import default_device
+from backend.core.errors import AtlasError
 from backend.core.progress import Reporter, TqdmReporter, step_progress
 from backend.data.activations import CALIBRATION_CONTEXTS, norm_cap
 from backend.data.corpus import corpus_texts, pack_contexts
@@ -22,14 +23,17 @@ from backend.models.sae import SAE
 from backend.sources.catalog import Release
 
 Precision = Literal["fp32", "bf16"]
+DEFAULT_CONTEXTS = 1024
+"""Corpus contexts indexed when no number is given (a token file is indexed whole)."""
 
 
 @dataclass(frozen=True)
 class IndexSettings:
     """How an index is computed; every field is recorded in the index's metadata and key."""
 
-    contexts: int = 1024
-    """Corpus contexts to index (for a token file: at most this many of its rows)."""
+    contexts: int | None = None
+    """Contexts to index: for a token file at most this many of its rows (all when None), for the corpus
+    this many (DEFAULT_CONTEXTS when None)."""
     tokens: Path | None = None
     """A fixed token file (backend/data/token_files.py) instead of the release's corpus: no BOS added."""
     positions: tuple[int, int | None] | None = None
@@ -100,8 +104,14 @@ def plan_release_index(release: Release, sae_id: str, settings: IndexSettings) -
         bos: int | None = None
     else:
         texts = corpus_texts(release.corpus)
-        tokens = pack_contexts(texts, lm.tokenizer, lm.bos_id, release.context_size, settings.contexts)
+        wanted = settings.contexts or DEFAULT_CONTEXTS
+        tokens = pack_contexts(texts, lm.tokenizer, lm.bos_id, release.context_size, wanted)
         bos = lm.bos_id
+    counted = len(range(*slice(*(settings.positions or (None, None))).indices(tokens.shape[1])))
+    if counted == 0:
+        raise AtlasError(
+            f"Positions {settings.positions} count no token of {tokens.shape[1]}-token contexts; give a wider window."
+        )
     use_cap = settings.norm_cap if settings.norm_cap is not None else settings.tokens is None
     cap = _norm_cap(lm, release, tokens, bos) if use_cap else None
     worker = IndexWorker(release, sae_id, settings.resolved_precision(device))

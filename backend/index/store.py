@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 
 from backend.core.errors import StoreError, first_line
 from backend.core.files import atomic_path, fsync_path, write_json_atomic
+from backend.index.store_checks import check_index_values, check_windows
 from backend.sources.neuronpedia import EXPLANATIONS, cached_explanations
 
 FORMAT = "sae-atlas-index"
@@ -144,7 +145,19 @@ class IndexReader:
         self._verify(meta.get("manifest"))
         if not isinstance(meta.get("d_sae"), int) or meta["d_sae"] <= 0:
             raise StoreError(f"{path} gives no valid d_sae; rebuild the index.")
+        self._check_values(meta)
         return meta
+
+    def _check_values(self, meta: dict[str, Any]) -> None:
+        try:
+            tokens = np.load(self.folder / TOKENS, mmap_mode="r")
+            vocab = json.loads((self.folder / VOCAB).read_text(encoding="utf-8"))
+            if not isinstance(vocab, list):
+                raise StoreError(f"{self.folder / VOCAB} is not a list of tokens; rebuild the index.")
+            files = pq.ParquetFile(self.folder / LATENTS), pq.ParquetFile(self.folder / EXAMPLES)
+            check_index_values(str(self.folder), meta, *files, tokens, len(vocab), LATENTS_PER_GROUP)
+        except (OSError, ValueError, TypeError, KeyError, RecursionError, pa.ArrowException) as err:
+            raise StoreError(f"{self.folder} is unreadable ({first_line(err)}); rebuild the index.") from err
 
     def _verify(self, listed: Any) -> None:
         if not isinstance(listed, dict) or set(listed) != set(DATA_FILES):
@@ -207,7 +220,9 @@ class IndexReader:
         return row
 
     def examples(self, latent: int) -> pd.DataFrame:
-        return self._rows(self._examples_file, latent).reset_index(drop=True)
+        rows = self._rows(self._examples_file, latent).reset_index(drop=True)
+        check_windows(str(self.folder), rows["window"])
+        return rows
 
     def table(self, columns: list[str] | None = None) -> pd.DataFrame:
         """All latents, only the named columns (default: id, density, max, mean, label)."""

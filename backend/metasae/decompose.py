@@ -63,8 +63,14 @@ class Decompositions:
     def of_latent(self, latent: int, threshold: float | None = None) -> list[tuple[int, float]]:
         """(meta-latent, activation) active on `latent`, strongest first."""
         t = self._threshold(threshold)
+        self._check(latent, self.d_sae, "latent")
         lo, hi = int(self.row_start[latent]), int(self.row_start[latent + 1])
         return [(int(m), float(v)) for m, v in zip(self.meta[lo:hi], self.value[lo:hi], strict=True) if v > t]
+
+    @staticmethod
+    def _check(number: int, count: int, what: str) -> None:
+        if not 0 <= number < count:
+            raise IncompatibleError(f"There is no {what} {number}: they are numbered 0 to {count - 1}.")
 
     def active(self, threshold: float | None = None) -> Tensor:
         """`[nnz]` bool: the entries above `threshold` (the release's when None)."""
@@ -77,12 +83,14 @@ class Decompositions:
     def members(self, meta_latent: int, threshold: float | None = None) -> list[tuple[int, float]]:
         """(latent, activation) of every latent containing `meta_latent`, strongest first."""
         t = self._threshold(threshold)
+        self._check(meta_latent, self.n_meta, "meta-latent")
         lo, hi = int(self.meta_start[meta_latent]), int(self.meta_start[meta_latent + 1])
         idx = self.by_meta[lo:hi]
         return [(int(i), float(v)) for i, v in zip(self.latent[idx], self.value[idx], strict=True) if v > t]
 
     def member_values(self, meta_latent: int) -> Tensor:
         """All activations of `meta_latent` above the floor, for its histogram."""
+        self._check(meta_latent, self.n_meta, "meta-latent")
         lo, hi = int(self.meta_start[meta_latent]), int(self.meta_start[meta_latent + 1])
         return self.value[self.by_meta[lo:hi]]
 

@@ -14,6 +14,7 @@ import torch
 
 from backend.core.config import data_dir
 from backend.core.errors import MissingDependency
+from backend.core.paths import MODELS
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ def embedded_model_dir(name: str) -> Path:
     """A folder `from_pretrained` loads fast, converting from GGUF the first time."""
     if name not in EMBEDDED_MODELS:
         raise MissingDependency(f"No embedded model {name!r}; known: {', '.join(EMBEDDED_MODELS)}.")
-    target = data_dir() / "models" / name
+    target = data_dir() / MODELS / name
     if (target / "config.json").exists() and (target / "model.safetensors").exists():
         return target
     from transformers import AutoModelForCausalLM, AutoTokenizer

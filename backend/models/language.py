@@ -222,6 +222,9 @@ def load_language_model(spec: str, device: torch.device | None = None) -> Langua
         path: str | Path = embedded_model_dir(spec.removeprefix("embedded:"))
     elif spec.startswith("local:"):
         path = Path(spec.removeprefix("local:")).expanduser()
+    elif Path(spec).expanduser().exists():
+        # transformers would read a folder of that name relative to the server's working directory.
+        raise AtlasError(f"The model {spec!r:.80} is not a Hub id; write local:<path> for a model folder.")
     else:
         path = spec
     try:

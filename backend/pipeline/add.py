@@ -12,6 +12,7 @@ a meta-SAE trained and the family's matchings computed. The same command again r
 """
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,10 +20,11 @@ from typing import Any
 from backend.core.errors import AtlasError
 from backend.core.progress import Reporter, TqdmReporter, step_progress
 from backend.data.corpus import corpus_texts, pack_contexts
-from backend.index.release import IndexSettings, index_release_sae
+from backend.index.release import DEFAULT_CONTEXTS, IndexSettings, index_release_sae
 from backend.models.language import HookPoint, LanguageModel, load_language_model
 from backend.models.loading import load_sae
 from backend.models.sae import SAE
+from backend.pipeline.visitor import confine_table, confined
 from backend.sources.catalog import CorpusSpec, Release, added_releases, load_catalog, parse_release, register_release
 from backend.sources.fields import safe_id
 from backend.stitching.family import neighbour_pairs, pair_matching
@@ -50,27 +52,41 @@ class AddRequest:
     hook: str | None = None
     convention: str | None = None
     context_size: int | None = None
-    contexts: int = 1024
-    """Corpus contexts to index."""
+    contexts: int | None = None
+    """Contexts to index (IndexSettings.contexts: DEFAULT_CONTEXTS of the corpus, or the whole token file)."""
     d_meta: int | None = None
     """Train a meta-SAE with this many meta-latents on the largest SAE (None: none)."""
     title: str = ""
     tokens: Path | None = None
     """Index a fixed token file instead of the corpus (so results line up with another tool's)."""
+    confined: bool = False
+    """A visitor's request from the app: every local path (SAEs, model, corpus) must lie in an allowed folder
+    (pipeline/visitor.py), and a source that is not an absolute path is a Hub repo, never a folder."""
 
 
-def source_table(source: str) -> dict[str, Any]:
-    """A catalog SAE entry's `source` and `path` for a local folder or a Hub repo."""
+def source_table(source: str, confine: bool = False) -> dict[str, Any]:
+    """A catalog SAE entry's `source` and `path` for a local folder or a Hub repo. Confined (a visitor's
+    request), a local folder is an absolute path inside the allowed folders, checked before anything reads it."""
     folder = Path(source).expanduser()
-    if folder.is_dir():
+    if confine and folder.is_absolute():
+        return {"source": {"kind": "local", "root": str(confined(folder, "SAE folder"))}, "path": ""}
+    if not confine and folder.is_dir():
         return {"source": {"kind": "local", "root": str(folder.resolve())}, "path": ""}
     match = HUB_SOURCE.match(source)
-    if not match:
-        raise AtlasError(f"{source!r} is neither a local folder nor a Hub repo (owner/name[@revision][/subfolder]).")
+    if not match or ".." in source.split("/"):
+        what = "a Hub repo" if confine else "a local folder nor a Hub repo"
+        raise AtlasError(f"{source!r:.120} is neither {what} (owner/name[@revision][/subfolder], no '..').")
     hub: dict[str, Any] = {"kind": "hub", "repo": match["repo"]}
     if match["revision"]:
         hub["revision"] = match["revision"]
     return {"source": hub, "path": match["subfolder"] or ""}
+
+
+def _shown(source: str) -> str:
+    """A source as the release's description names it: a Hub repo as written, a folder by its name only (the
+    description is shown to visitors; the folder's place on the server is not theirs to see)."""
+    folder = Path(source).expanduser()
+    return folder.name if folder.is_absolute() or folder.is_dir() else source
 
 
 def _convention(sae: SAE) -> str:
@@ -94,7 +110,7 @@ def _one(values: set[Any], what: str, flag: str) -> Any:
 def plan_release(request: AddRequest) -> tuple[dict[str, Any], list[SAE]]:
     """The release table for `request` and its SAEs (smallest first), read from their own files."""
     release_id = safe_id(request.release_id, "--id")
-    entries = [{"id": f"sae-{i}", **source_table(s)} for i, s in enumerate(request.sources)]
+    entries = [{"id": f"sae-{i}", **source_table(s, request.confined)} for i, s in enumerate(request.sources)]
     probe = parse_release(release_id, {"model": "x", "hook": "x", "source": {"kind": "local"}, "saes": entries})
     saes = [load_sae(probe, entry["id"]).sae for entry in entries]
     if len({sae.cfg.d_in for sae in saes}) != 1:
@@ -109,7 +125,7 @@ def plan_release(request: AddRequest) -> tuple[dict[str, Any], list[SAE]]:
     corpus = {k: v for k, v in vars(request.corpus).items() if v not in (None, "")}
     table: dict[str, Any] = {
         "title": request.title or f"{release_id} (added)",
-        "description": f"Added with `python -m backend add` from {', '.join(request.sources)}.",
+        "description": f"Added with `python -m backend add` from {', '.join(_shown(s) for s in request.sources)}.",
         "model": TRANSFORMER_LENS_NAMES.get(model, model),
         "hook": request.hook or _one({s.cfg.hook_name for s in saes}, "hook", "--hook"),
         "convention": request.convention or _one({_convention(s) for s in saes}, "convention", "--convention"),
@@ -118,11 +134,14 @@ def plan_release(request: AddRequest) -> tuple[dict[str, Any], list[SAE]]:
         "source": {"kind": "local"},
         "saes": [{**entries[i], "id": sid, "d_sae": saes[i].cfg.d_sae} for sid, i in zip(ids, order, strict=True)],
     }
+    if request.confined:
+        confine_table(table)
     return table, [saes[i] for i in order]
 
 
-def check_release(release: Release, saes: list[SAE], contexts: int) -> LanguageModel:
-    """Everything that must hold before the release is registered; returns the loaded model."""
+def check_release(release: Release, saes: list[SAE], contexts: int, note: Callable[[str], None]) -> LanguageModel:
+    """Everything that must hold before the release is registered; returns the loaded model. What is allowed
+    but less than asked goes to `note`."""
     lm = load_language_model(release.model)
     d_in = saes[0].cfg.d_in
     if lm.d_model != d_in:
@@ -137,13 +156,21 @@ def check_release(release: Release, saes: list[SAE], contexts: int) -> LanguageM
         raise AtlasError(f"A forward pass to {release.hook} did not give finite {d_in}-wide activations.")
     tokens = pack_contexts(corpus_texts(release.corpus), lm.tokenizer, lm.bos_id, release.context_size, contexts)
     if len(tokens) < contexts:
-        print(f"note: the corpus fills {len(tokens)} contexts of {release.context_size} tokens, not {contexts}")
+        note(f"The corpus fills {len(tokens)} contexts of {release.context_size} tokens, not {contexts}.")
     return lm
 
 
-def add_release(request: AddRequest, report: Reporter | None = None) -> Release:
+def _quiet(_: str) -> None:
+    pass
+
+
+def add_release(
+    request: AddRequest,
+    report: Reporter | None = None,
+    note: Callable[[str], None] = lambda text: print(f"note: {text}"),
+) -> Release:
     """Check, register, index (resumable) and optionally decompose and match the family; returns the release.
-    Progress goes to `report` (terminal bars by default)."""
+    Progress goes to `report` (terminal bars by default), notes on what is less than asked to `note`."""
     report = report or TqdmReporter()
     table, saes = plan_release(request)
     if request.release_id in load_catalog() and added_releases().get(request.release_id) != table:
@@ -151,8 +178,11 @@ def add_release(request: AddRequest, report: Reporter | None = None) -> Release:
     release = parse_release(request.release_id, table)
     trained_on = {str(s.cfg.extra.get("dataset_path") or "") for s in saes} - {""}
     if trained_on and request.corpus.kind == "wordnet":
-        print(f"note: the SAEs were trained on {', '.join(sorted(trained_on))}; --corpus hub:<repo> indexes that text")
-    check_release(release, saes, request.contexts)
+        note(
+            f"The SAEs were trained on {', '.join(sorted(trained_on))}; a Hub corpus of that dataset indexes that text."
+        )
+    # With a token file the corpus is checked but not what gets indexed, so its length is no news.
+    check_release(release, saes, request.contexts or DEFAULT_CONTEXTS, note if request.tokens is None else _quiet)
     if request.d_meta is not None:
         MetaTrainConfig(d_meta=request.d_meta)  # refuses bad sizes before anything is written
     register_release(release.id, table)

@@ -273,6 +273,8 @@ def build_release(
     if profile_name not in PROFILES:
         raise AtlasError(f"Unknown build profile {profile_name!r}; choose one of {', '.join(PROFILES)}.")
     profile = PROFILES[profile_name]
+    for entry in release.saes:  # a bad `training` table is refused before hours of work, not after
+        train_config(release, entry, profile.epochs, profile.batch_size, profile.seed)
     plan = stages(release)
     names = [name for name, _ in plan]
     with build_lock(release):

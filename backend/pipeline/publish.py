@@ -19,6 +19,7 @@ from huggingface_hub import HfApi
 
 from backend.core.errors import AtlasError, first_line
 from backend.sources.catalog import Release, raw_catalog
+from backend.sources.fields import hub_repo
 from backend.sources.hub import Location
 
 CATALOG = "catalog.json"
@@ -28,6 +29,7 @@ LEFT_OUT = ("work", "build.lock", "build-progress.json", "build.log", "corpus.np
 
 def publish_folder(release: Release, out: Path, repo: str, revision: str | None = None) -> Path:
     """Write `release`'s artifacts and its catalog entry (pointing at `repo`) into `out`; returns `out`."""
+    repo = hub_repo(repo, "--repo")
     source = release.paths.root
     if not (source / "index").is_dir():
         raise AtlasError(f"{release.id} has no index on this machine; build or index it before publishing.")

@@ -17,7 +17,7 @@ from backend.core.config import ASSETS, data_dir
 from backend.core.errors import CatalogError
 from backend.core.files import locked, write_json_atomic
 from backend.core.paths import ReleasePaths
-from backend.sources.fields import MAX_CONTEXT, choice, inside, number, safe_id, table, text, whole
+from backend.sources.fields import MAX_CONTEXT, choice, hub_repo, inside, no_parent, number, safe_id, table, text, whole
 from backend.sources.hub import Location, fetch_snapshot
 
 SHIPPED_CATALOG = ASSETS / "catalog.toml"
@@ -52,6 +52,8 @@ class MetaEntry(SAEEntry):
 
 
 CorpusKind = Literal["wordnet", "hub", "local"]
+CORPUS_SUFFIXES = (".txt", ".jsonl", ".parquet")
+"""The local corpus files read: plain text lines, JSON lines, Parquet."""
 
 
 @dataclass(frozen=True)
@@ -129,16 +131,15 @@ def _location(raw: Any, path: Any, release_id: str, where: str, published: Locat
     raw = table(raw, f"{where} source")
     kind = choice(raw.get("kind"), f"{where} source kind", SOURCE_KINDS, "built")
     if kind == "built" and published is not None:
-        return Location("hub", repo=published.repo, path=text(path, f"{where} path"), revision=published.revision)
+        return Location("hub", repo=published.repo, path=no_parent(path, f"{where} path"), revision=published.revision)
     if kind == "built":
         return Location("local", path=str(inside(ReleasePaths.of(release_id).root, path, f"{where} path")))
     if kind == "local":
-        root = text(raw.get("root"), f"{where} source root", default=".")
-        return Location("local", path=str(Path(root).expanduser() / text(path, f"{where} path")))
-    repo = text(raw.get("repo"), f"{where} source repo")
-    if not repo:
-        raise CatalogError(f"{where}: a hub source needs a repo.")
-    return Location("hub", repo=repo, path=text(path, f"{where} path"), revision=raw.get("revision"))
+        root = no_parent(raw.get("root"), f"{where} source root") or "."
+        return Location("local", path=str(Path(root).expanduser() / no_parent(path, f"{where} path")))
+    repo = hub_repo(raw.get("repo"), f"{where} source repo")
+    revision = text(raw.get("revision"), f"{where} source revision") or None
+    return Location("hub", repo=repo, path=no_parent(path, f"{where} path"), revision=revision)
 
 
 def _entry(
@@ -170,11 +171,11 @@ def _corpus(raw: Any, where: str) -> CorpusSpec:
         raise CatalogError(f"{where} corpus patterns must be a list of strings.")
     return CorpusSpec(
         kind=choice(raw.get("kind"), f"{where} corpus kind", CORPUS_KINDS, "wordnet"),  # type: ignore[arg-type]
-        repo=text(raw.get("repo"), f"{where} corpus repo"),
+        repo=hub_repo(raw.get("repo"), f"{where} corpus repo") if raw.get("kind") == "hub" else "",
         patterns=tuple(patterns),
         column=text(raw.get("column"), f"{where} corpus column", default="text"),
         revision=text(raw.get("revision"), f"{where} corpus revision") or None,
-        path=text(raw.get("path"), f"{where} corpus path"),
+        path=no_parent(raw.get("path"), f"{where} corpus path"),
     )
 
 
@@ -222,9 +223,9 @@ def _published(raw: Any, where: str) -> Location | None:
     if raw is None:
         return None
     raw = table(raw, f"{where} published")
-    repo = text(raw.get("repo"), f"{where} published repo")
-    if not repo:
+    if not raw.get("repo"):
         raise CatalogError(f"{where}: `published` needs the repo written by `python -m backend publish`.")
+    repo = hub_repo(raw.get("repo"), f"{where} published repo")
     return Location("hub", repo=repo, revision=text(raw.get("revision"), f"{where} published revision") or None)
 
 

@@ -56,6 +56,26 @@ def text(value: Any, where: str, default: str = "", limit: int = 2000) -> str:
     return value
 
 
+def no_parent(value: Any, where: str) -> str:
+    """A path written in the catalog, refused when a segment is `..` (a Hub subfolder or a folder below a
+    `local` root must not climb out of it)."""
+    path = text(value, where)
+    if ".." in Path(path).parts or ".." in path.split("/"):
+        raise CatalogError(f"{where} must not contain '..', got {path!r:.80}.")
+    return path
+
+
+HUB_REPO = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
+
+
+def hub_repo(value: Any, where: str) -> str:
+    """A Hub repo id, `owner/name`."""
+    repo = text(value, where)
+    if not HUB_REPO.match(repo) or ".." in repo:
+        raise CatalogError(f"{where} must be a Hub repo id (owner/name), got {repo!r:.80}.")
+    return repo
+
+
 def choice(value: Any, where: str, allowed: tuple[str, ...], default: str) -> str:
     if value is None:
         return default

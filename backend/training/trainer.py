@@ -13,6 +13,7 @@ exponential moving average of the smallest kept activation. The L1 penalty is on
 coefficient ramped up linearly over the first `l1_warmup` of training.
 """
 
+import logging
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -23,11 +24,14 @@ import torch
 from torch import Tensor, nn
 
 from backend.core.config import default_device, fast_bf16
+from backend.core.errors import first_line
 from backend.core.files import atomic_path
+from backend.core.typed import check_field_types
 from backend.models.sae import SAE, SAEConfig
 from backend.training.sparse import KeptPre, select_positive, select_top, sparse_decode
 
 ProgressFn = Callable[[int, int, dict[str, float]], object]
+LOG = logging.getLogger("sae_atlas")
 TrainArchitecture = Literal["batchtopk", "standard"]
 
 
@@ -71,6 +75,7 @@ class TrainConfig:
     """Pick the kept entries from bfloat16 pre-activations (values are then recomputed in fp32)."""
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         if self.architecture == "batchtopk" and not (self.k and 0 < self.k <= self.d_sae):
             raise ValueError(f"A BatchTopK SAE needs 0 < k <= d_sae, got k={self.k}.")
         if self.architecture == "standard" and not self.l1_coef > 0:
@@ -278,6 +283,14 @@ def _load_checkpoint(path: Path, cfg: TrainConfig, data_key: str) -> dict[str, A
     return state
 
 
+def _tensor(state: dict[str, Any], name: str, like: Tensor) -> Tensor:
+    """`state[name]`, refused (ValueError) unless it is a tensor of `like`'s shape and dtype."""
+    value = state[name]
+    if not isinstance(value, Tensor) or value.shape != like.shape or value.dtype != like.dtype:
+        raise ValueError(f"{name} is not a {like.dtype} tensor of shape {tuple(like.shape)}")
+    return value
+
+
 def train_sae(
     x: Tensor,
     cfg: TrainConfig,
@@ -304,11 +317,24 @@ def train_sae(
     threshold = torch.zeros((), device=device)
     step = 0
     state = _load_checkpoint(checkpoint, cfg, data_key) if checkpoint else None
-    if state is not None:
-        w.load_state_dict(state["weights"])
-        opt.load_state_dict(state["optimizer"])
-        init_decoder, last_fired = state["init_decoder"], state["last_fired"].to(device)
-        threshold, step = state["threshold"].to(device), int(state["step"])
+    if state is not None and checkpoint is not None:
+        try:
+            w.load_state_dict(state["weights"])
+            opt.load_state_dict(state["optimizer"])
+            init_decoder, last_fired = (
+                _tensor(state, "init_decoder", init_decoder),
+                _tensor(state, "last_fired", last_fired),
+            )
+            threshold, step = _tensor(state, "threshold", threshold), int(state["step"])
+        except (KeyError, RuntimeError, TypeError, ValueError) as err:
+            LOG.warning(
+                "The training checkpoint %s is unusable (%s); it is discarded and training starts over.",
+                checkpoint.name,
+                first_line(err),
+            )
+            checkpoint.unlink(missing_ok=True)
+            return train_sae(x, cfg, checkpoint, progress, device, data_key)
+        last_fired, threshold = last_fired.to(device), threshold.to(device)
     perm: Tensor | None = None
     while step < total:
         epoch, pos = divmod(step, steps_per_epoch)

@@ -1,7 +1,14 @@
 """HTML for token sequences with per-token highlighting. Model text is untrusted: every token is escaped."""
 
+import functools
 import html
+import os
 import re
+from pathlib import Path
+
+from huggingface_hub import constants as hub_constants
+
+from backend.core.config import ALLOWED_ROOTS_ENV, DATA_DIR_ENV, PROJECT_ROOT, allowed_roots, data_dir
 
 HIGHLIGHT = "255, 140, 0"
 """RGB of the activation colour; the alpha channel carries the activation."""
@@ -41,12 +48,36 @@ AUTOLINK = re.compile(r"(?i)(https?|ftp|mailto|www|@)")
 WORD_JOINER = "\u2060"
 
 
+@functools.lru_cache(maxsize=8)
+def _server_folders(_settings: tuple[str | None, ...]) -> list[tuple[str, str]]:
+    """Folders of this server and the names a visitor sees instead, longest first (so the data directory
+    inside the home folder becomes `‹data›`, not `~/.cache/...`); cached per value of the settings that
+    move them."""
+    named = [(root, f"‹{root.name or 'allowed'}›") for root in allowed_roots()]
+    named += [(data_dir(), "‹data›"), (Path(hub_constants.HF_HUB_CACHE), "‹hub cache›"), (PROJECT_ROOT, "‹app›")]
+    named.append((Path.home(), "~"))
+    pairs = {str(spelled): name for folder, name in named for spelled in {folder, folder.resolve()}}
+    pairs.pop("/", None)
+    return sorted(pairs.items(), key=lambda pair: -len(pair[0]))
+
+
+def hide_paths(text: str) -> str:
+    """`text` with every server folder replaced by what it is: no error, warning or table shows where this
+    server keeps its files (SECURITY.md)."""
+    if os.sep not in text:
+        return text
+    settings = tuple(os.environ.get(name) for name in (DATA_DIR_ENV, ALLOWED_ROOTS_ENV, "HF_HUB_CACHE", "HOME"))
+    for folder, name in _server_folders(settings):
+        text = text.replace(folder.rstrip(os.sep), name)
+    return text
+
+
 def md(text: object, limit: int = 300) -> str:
     """Untrusted text (URL parameters, labels, error messages quoting inputs) made inert for Markdown: every
     special character escaped, so `![x](https://...)` shows as typed instead of fetching an image, bare
     URLs and addresses kept from turning into links, and at most `limit` characters kept (with an
-    ellipsis), so a 100 KB parameter is not echoed back."""
-    value = str(text)
+    ellipsis), so a 100 KB parameter is not echoed back. Server folders are named, not spelled out."""
+    value = hide_paths(str(text))
     if len(value) > limit:
         value = value[:limit] + "…"
     escaped = MARKDOWN_SPECIAL.sub(r"\\\1", value).replace("\n", " ")

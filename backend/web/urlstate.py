@@ -62,7 +62,12 @@ class View:
 
     def params(self, **changes: object) -> dict[str, str]:
         """Query parameters reproducing this view, with `changes` applied; empty values left out."""
-        values = {
+        values = {**self._values(), **changes}
+        return {key: str(val) for key, val in values.items() if val not in (None, "")}
+
+    def _values(self) -> dict[str, object]:
+        """Every URL parameter of a view (the one list of them) and this view's value, None for a default."""
+        return {
             "release": self.release,
             "sae": self.sae,
             "latent": self.latent,
@@ -82,8 +87,6 @@ class View:
             "strength": self.strength,
             "clamp": "1" if self.clamp else None,
         }
-        values.update(changes)
-        return {key: str(val) for key, val in values.items() if val not in (None, "")}
 
 
 def _number(raw: str | None, name: str, kind: type[N], warnings: list[str]) -> N | None:
@@ -139,8 +142,27 @@ def default_sae(release: Release) -> str:
     return metas[0] if metas else release.sae_ids[-1]
 
 
+ALIASES = {"meta": "m", "meta_latent": "m", "threshold": "t", "stitch_threshold": "st", "query": "q", "contexts": "ctx"}
+"""Long names a hand-written link may use for the short parameters."""
+
+
+def _known(params: Mapping[str, str], warnings: list[str]) -> dict[str, str]:
+    """`params` with aliases renamed to their short names; an unknown name is dropped with a warning that
+    lists the valid ones (a misspelt `meta=476` must not silently open meta-latent 0)."""
+    names = URL_KEYS
+    known: dict[str, str] = {}
+    for key, value in params.items():
+        short = ALIASES.get(key, key)
+        if short not in names:
+            warnings.append(f"Ignored the unknown parameter {key!r}; links take {', '.join(names)}.")
+        elif short not in params or short == key:
+            known[short] = value
+    return known
+
+
 def parse_view(params: Mapping[str, str], catalog: dict[str, Release]) -> View:
     warnings: list[str] = []
+    params = _known(params, warnings)
     release_id = params.get("release") or default_release_id(catalog)
     if release_id not in catalog:
         warnings.append(f"Unknown release {release_id!r}; showing the default release instead.")
@@ -177,6 +199,10 @@ def parse_view(params: Mapping[str, str], catalog: dict[str, Release]) -> View:
         clamp=params.get("clamp") == "1",
         warnings=tuple(warnings),
     )
+
+
+URL_KEYS = tuple(View("", "")._values())
+"""The parameters a link can carry."""
 
 
 def share_link(current_url: str, page_path: str, params: Mapping[str, str], base_path: str = "") -> str:

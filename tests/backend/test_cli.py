@@ -107,7 +107,7 @@ def test_index_on_a_local_ray_cluster_from_the_command_line(tiny_world, capsys: 
         "4",
     ]
     assert main(args) == 0
-    assert "index written to" in capsys.readouterr().out
+    assert "indexed 12 contexts" in capsys.readouterr().out
     assert IndexReader(release.paths.index("32")).meta["n_contexts"] == 12
 
 
@@ -119,3 +119,49 @@ def test_index_on_ray_without_ray_says_how_to_install_it(
     monkeypatch.setitem(sys.modules, "ray", None)
     assert main(["index", "--sae", "1152", "--ray"]) == 2
     assert "pip install -r requirements-ray.txt" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["export", "card", "--sae", "128", "--latent", "4", "--out", "{tmp}/missing/card.json"], "does not exist"),
+        (["export", "card", "--sae", "128", "--latent", "4", "--out", "{tmp}"], "is a folder"),
+        (["export", "latents", "--sae", "128", "--format", "csv", "--out", "{tmp}"], "is a folder"),
+        (["steer", "--sae", "128", "--meta", "1000000000", "--prompt", "A"], "no meta-latent 1000000000"),
+        (["index", "--sae", "64", "--workers", "2"], "--workers only go with --ray"),
+        (["index", "--sae", "64", "--shard-contexts", "4", "--checkpoint-minutes", "1"], "only go with --ray"),
+        (["index", "--sae", "64", "--positions", "500:600", "--contexts", "8"], "count no token"),
+        (["index", "--sae", "64", "--positions", "5:5", "--contexts", "8"], "count no token"),
+        (["publish", "--out", "{tmp}/pub", "--repo", "../../x"], "Hub repo id"),
+    ],
+)
+def test_former_tracebacks_are_one_line_errors(
+    tiny_release: str,
+    tmp_path,
+    capsys: pytest.CaptureFixture,
+    args: list[str],
+    message: str,  # type: ignore[no-untyped-def]
+) -> None:
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    assert main([argv[0], "--release", tiny_release, *argv[1:]]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_token_file_is_indexed_whole_unless_contexts_are_given(tiny_world, capsys: pytest.CaptureFixture) -> None:  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    from backend.index.store import IndexReader
+    from backend.pipeline.add import AddRequest, add_release
+    from backend.sources.catalog import CorpusSpec
+    from tests.backend.tiny_models import saelens_folder
+
+    folder = saelens_folder(tiny_world["root"], "sae", tiny_world["model"], 32)
+    corpus = CorpusSpec("local", path=str(tiny_world["corpus"]))
+    release = add_release(AddRequest("r", (str(folder),), corpus, contexts=8), report=lambda *_: None)
+    tokens = tiny_world["root"] / "tokens.npy"
+    np.save(tokens, np.random.default_rng(0).integers(3, 50, (3, 16)))
+    assert main(["index", "--release", "r", "--sae", "32", "--tokens", str(tokens)]) == 0
+    assert "indexed 3 contexts (48 tokens counted)" in capsys.readouterr().out
+    assert IndexReader(release.paths.index("32")).meta["n_contexts"] == 3
+    assert main(["index", "--release", "r", "--sae", "32", "--tokens", str(tokens), "--contexts", "2"]) == 0
+    assert "indexed 2 contexts" in capsys.readouterr().out

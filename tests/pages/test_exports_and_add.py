@@ -23,25 +23,43 @@ def test_the_overview_and_stitching_pages_offer_their_tables(tiny_release: str) 
     assert "⬇ CSV" in labels(at)
 
 
-def test_the_add_form_adds_a_release_and_refuses_bad_input(tiny_world, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def add_button(at):  # type: ignore[no-untyped-def]
+    return next(b for b in at.button if b.label == "Check, add and index")
+
+
+def test_the_add_form_adds_an_offered_sae_and_reads_no_other_server_folder(tiny_world, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from tests.backend.tiny_models import saelens_folder
 
-    folder = saelens_folder(tiny_world["root"], "sae", tiny_world["model"], 32)
+    root = tiny_world["root"]
+    allowed = root / "allowed"
+    saelens_folder(allowed, "sae", tiny_world["model"], 32)
+    tiny_world["corpus"].rename(allowed / "corpus.txt")
+    secret = root / "private"
+    saelens_folder(secret, "sae", tiny_world["model"], 32)
+    (secret / "notes.txt").write_text("the-launch-code-is-0000\n" * 50)
+    monkeypatch.setenv("ATLAS_ALLOWED_ROOTS", f"{allowed}:{tiny_world['model']}")
     at = run("add")
     no_crash(at)
+    assert next(m for m in at.multiselect if m.label.startswith("SAE folders")).options == ["allowed/sae"]
+    assert not any(t.label.startswith("Corpus path") for t in at.text_input), "no typed server path"
+    at.text_input[0].input("other")
+    for typed in (str(secret / "sae"), str(secret / "missing"), "../private/sae"):
+        next(t for t in at.text_area if t.label.startswith("Hub repos")).input(typed)
+        add_button(at).click().run()
+        no_crash(at)
+        shown = " ".join(e.value for e in [*at.error, *at.warning, *at.success, *at.markdown, *at.caption])
+        assert "Nothing was registered" in at.error[0].value, typed
+        assert str(root) not in shown and "launch-code" not in shown
+    next(t for t in at.text_area if t.label.startswith("Hub repos")).input("")
     at.text_input[0].input("mine")
-    at.text_area[0].input(f"{folder}\n")
-    next(s for s in at.selectbox if s.label == "Corpus").set_value("local")
-    next(t for t in at.text_input if t.label.startswith("Corpus path")).input(str(tiny_world["corpus"]))
+    next(m for m in at.multiselect if m.label.startswith("SAE folders")).set_value(["allowed/sae"])
+    next(s for s in at.selectbox if s.label == "Corpus").set_value("offered")
+    next(s for s in at.selectbox if s.label.startswith("Corpus file")).set_value("allowed/corpus.txt")
     next(n for n in at.number_input if n.label == "Contexts to index").set_value(16)
-    next(b for b in at.button if b.label == "Check, add and index").click().run()
+    add_button(at).click().run()
     no_crash(at)
     assert at.success and "Added" in at.success[0].value
-    at.text_input[0].input("other")
-    at.text_area[0].input("/no/such/folder")
-    next(b for b in at.button if b.label == "Check, add and index").click().run()
-    no_crash(at)
-    assert "Nothing was registered" in at.error[0].value
+    assert str(root) not in at.success[0].value
 
 
 def test_the_add_form_is_hidden_when_read_only(monkeypatch) -> None:  # type: ignore[no-untyped-def]

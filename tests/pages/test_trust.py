@@ -53,3 +53,42 @@ def test_a_read_only_deployment_hides_training_uploads_and_compute(
         no_crash(at)
         assert not any(b.label == "Compute the map" for b in at.button)
         assert any("read-only" in c.value and "python -m backend build" in c.value for c in at.caption)
+
+
+def shown_text(at) -> str:  # type: ignore[no-untyped-def]
+    """Everything the page sends to the browser, as text (protos of every element, tables' bytes included)."""
+
+    def walk(node) -> list[str]:  # type: ignore[no-untyped-def]
+        own = [str(node.proto)] if getattr(node, "proto", None) is not None else []
+        return own + [text for child in getattr(node, "children", {}).values() for text in walk(child)]
+
+    return "\n".join(walk(at._tree))
+
+
+@pytest.mark.parametrize("page", [None, "latent", "meta", "search", "stitching", "map", "polysemy", "add"])
+def test_no_page_shows_where_the_server_keeps_its_files(tiny_release: str, data_dir: Path, page: str | None) -> None:
+    at = run(page, release=tiny_release, sae="128", q="the", text="Albert Einstein")
+    no_crash(at)
+    text = shown_text(at)
+    assert str(data_dir.parent) not in text and str(Path.home()) + "/" not in text
+
+
+def test_an_error_names_no_server_folder(tiny_release: str, data_dir: Path) -> None:
+    folder = data_dir / "releases" / tiny_release / "sae-64"
+    weights = folder / "sae_weights.safetensors"
+    saved = weights.read_bytes()
+    try:
+        weights.write_bytes(b"broken")
+        at = run(None, release=tiny_release, sae="64")
+        no_crash(at)
+        assert at.error and "‹data›" in at.error[0].value
+        assert str(data_dir.parent) not in shown_text(at)
+    finally:
+        weights.write_bytes(saved)
+
+
+def test_unknown_link_parameters_are_named_and_long_names_are_read(tiny_release: str) -> None:
+    at = run("meta", release=tiny_release, sae="128", meta="2", colourmap="red")
+    no_crash(at)
+    assert any("'colourmap'" in w.value and "links take" in w.value for w in at.warning), [w.value for w in at.warning]
+    assert at.header[0].value.startswith("Meta-latent 2:")

@@ -114,3 +114,17 @@ def test_a_checkpoint_of_the_wrong_shape_is_discarded(tmp_path: Path) -> None:
     resumed = run_pass(sae, TOKENS, activations, CFG, tmp_path / "w", KEY)
     assert whole is not None and resumed is not None and (tmp_path / "w" / PROGRESS).exists()
     assert torch.equal(whole.max, resumed.max) and ACTS.shape[-1] == sae.cfg.d_in
+
+
+def test_a_progress_file_edited_to_claim_more_batches_is_redone(tmp_path: Path) -> None:
+    import json
+
+    sae = random_sae("standard")
+    whole = run_pass(sae, TOKENS, activations, CFG, tmp_path / "a", KEY)
+    assert run_pass(sae, TOKENS, activations, CFG, tmp_path / "b", KEY, stop_after=1) is None
+    progress = json.loads((tmp_path / "b" / PROGRESS).read_text())
+    progress["batches_done"] += 3
+    (tmp_path / "b" / PROGRESS).write_text(json.dumps(progress))
+    resumed = run_pass(sae, TOKENS, activations, CFG, tmp_path / "b", KEY)
+    assert whole is not None and resumed is not None
+    assert all(torch.equal(t, getattr(resumed, n)) for n, t in whole.tensors().items())

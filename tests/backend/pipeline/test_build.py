@@ -38,3 +38,21 @@ def test_a_second_build_of_the_same_release_is_refused(tmp_path: Path, monkeypat
     release = get_release("tiny")
     with build_lock(release), pytest.raises(BuildRunning, match="being built by another process"):
         build_release(release, "tiny", report=lambda *_: None)
+
+
+@pytest.mark.parametrize(
+    ("training", "message"),
+    [({"lr": "fast"}, "lr must be a number"), ({"architecture": "gba"}, "architecture must be")],
+)
+def test_a_training_table_that_cannot_train_is_refused_before_any_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, training: dict[str, object], message: str
+) -> None:
+    import dataclasses
+
+    from backend.core.errors import CatalogError
+
+    monkeypatch.setenv("ATLAS_DATA_DIR", str(tmp_path))
+    release = dataclasses.replace(get_release("tiny"), training=training)
+    with pytest.raises(CatalogError, match=message):
+        build_release(release, "tiny", report=lambda *_: None)
+    assert not release.paths.corpus.exists() and read_progress(release) is None

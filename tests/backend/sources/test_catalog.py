@@ -31,7 +31,13 @@ def test_release_without_saes_is_refused() -> None:
     ("change", "message"),
     [({"context_size": -5}, "context_size"), ({"convention": "tl"}, "convention"),
      ({"saes": [{"id": "a", "d_sae": "big"}]}, "d_sae"), ({"saes": [{"id": "../../x"}]}, "id"),
-     ({"saes": [{"id": "a", "path": "../../../etc"}]}, "outside"), ({"saes": [{"id": "a"}, {"id": "a"}]}, "distinct")],
+     ({"saes": [{"id": "a", "path": "../../../etc"}]}, "outside"), ({"saes": [{"id": "a"}, {"id": "a"}]}, "distinct"),
+     ({"source": {"kind": "hub", "repo": "o/r"}, "saes": [{"id": "a", "path": "l8/../../x"}]}, "SAE 'a' path must not"),
+     ({"source": {"kind": "hub", "repo": "../x"}}, "source repo must be a Hub repo id"),
+     ({"source": {"kind": "local", "root": "/srv/saes/../../home"}}, "source root must not"),
+     ({"source": {"kind": "local", "root": "/srv"}, "saes": [{"id": "a", "path": "../.ssh"}]}, "path must not"),
+     ({"published": {"repo": "../../x"}}, "published repo must be a Hub repo id"),
+     ({"corpus": {"kind": "hub", "repo": "a/../b"}}, "corpus repo must be a Hub repo id")],
 )  # fmt: skip
 def test_bad_catalog_values_name_the_field(change: dict, message: str) -> None:
     with pytest.raises(CatalogError, match=message):

@@ -133,3 +133,26 @@ def test_data_init_fills_up_when_too_few_inputs_are_diverse() -> None:
     rows = diverse_rows(x, torch.zeros(16), 10, 0.7, torch.Generator().manual_seed(0))
     assert rows.shape == (10, 16)
     assert torch.isfinite(rows).all()
+
+
+@pytest.mark.parametrize("damage", ["weights", "step", "last_fired"])
+def test_a_checkpoint_with_bad_contents_is_discarded_with_a_message(
+    tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    x, _ = planted(n=2000)
+    cfg = TrainConfig(d_sae=48, k=3, batch_size=256, epochs=2, checkpoint_every=2)
+    whole = train_sae(x, cfg, device=torch.device("cpu")).sae
+    checkpoint = tmp_path / "ckpt.pt"
+
+    def stop(step: int, _total: int, _m: dict) -> None:
+        if step == 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_sae(x, cfg, checkpoint=checkpoint, progress=stop, device=torch.device("cpu"))
+    state = torch.load(checkpoint, weights_only=True)
+    state[damage] = {"weights": {"enc": torch.zeros(3)}, "step": "four", "last_fired": torch.zeros(2)}[damage]
+    torch.save(state, checkpoint)
+    resumed = train_sae(x, cfg, checkpoint=checkpoint, device=torch.device("cpu")).sae
+    assert "is unusable" in caplog.text and "starts over" in caplog.text
+    assert torch.allclose(resumed.W_dec, whole.W_dec, atol=1e-4)

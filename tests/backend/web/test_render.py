@@ -17,3 +17,17 @@ def test_continuations_are_escaped_and_keep_line_breaks() -> None:
     out = continuation_html("<b>hi</b>", " a\n<script>")
     assert "<script>" not in out and "&lt;script&gt;" in out and "<br>" in out
     assert '<span class="prompt">&lt;b&gt;hi&lt;/b&gt;</span>' in out
+
+
+def test_server_folders_are_named_not_spelled_out(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from pathlib import Path
+
+    from backend.core.config import PROJECT_ROOT
+    from backend.web.render import hide_paths, md
+
+    monkeypatch.setenv("ATLAS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("ATLAS_ALLOWED_ROOTS", str(tmp_path / "shared"))
+    said = f"{tmp_path}/data/releases/r/cfg.json; {tmp_path}/shared/x; {PROJECT_ROOT}/app.py; {Path.home()}/.ssh"
+    assert hide_paths(said) == "‹data›/releases/r/cfg.json; ‹shared›/x; ‹app›/app.py; ~/.ssh"
+    assert str(tmp_path) not in md(said, 1000) and "‹data›" in md(said, 1000)
+    assert hide_paths("no path here") == "no path here"

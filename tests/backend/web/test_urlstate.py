@@ -53,3 +53,10 @@ def test_steering_state_round_trips_and_validates() -> None:
     for bad in ("nan", "inf", "101", "big"):
         rejected = parse_view({"release": "tiny", "strength": bad}, catalog)
         assert rejected.strength is None and "steering strength" in rejected.warnings[0]
+
+
+def test_unknown_parameters_are_named_and_long_names_are_aliases() -> None:
+    view = parse_view({"release": "tiny", "meta": "3", "stitch_threshold": "0.8", "colur": "density"}, load_catalog())
+    assert (view.meta_latent, view.stitch_threshold) == (3, 0.8)
+    assert len(view.warnings) == 1 and "'colur'" in view.warnings[0] and "colour" in view.warnings[0]
+    assert parse_view({"m": "5", "meta": "3"}, load_catalog()).meta_latent == 5, "the short name wins"

@@ -1,0 +1,215 @@
+"""Server capacity at the protocol level: N sessions speak Streamlit's websocket protocol directly (no browser),
+each looping over random views of a built release, for a bounded time, on loopback.
+
+    .venv/bin/python benchmarks/bench_load_protocol.py [--sessions 1 5 20 50] [--seconds 60] [--servers 1]
+
+What is timed is the server: from a `rerun_script` BackMsg (the query string of a latent card, a meta-latent
+card, the overview or a label search) to the ForwardMsg `script_finished`. Errors are reruns that send an
+exception element or an error box, end in a page-not-found, or do not finish in 120 s. Server CPU and RSS are
+read from /proc (all server processes summed; with `--servers N`, N Streamlit processes each take
+whole sessions, as behind a sticky proxy). Prints one table per run; not a test.
+"""
+
+import argparse
+import asyncio
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlencode
+
+import websockets
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from backend.sources.catalog import default_release_id, get_release, load_catalog  # noqa: E402
+
+RERUN_TIMEOUT = 120.0
+WORDS = ("the", "river", "king", "German", "music", "food", "north", "science")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+@dataclass
+class Views:
+    """The views sessions pick from: (name, page url path, query parameters)."""
+
+    release: str
+    sae: str
+    d_sae: int
+    d_meta: int
+
+    def draw(self, rng: random.Random) -> tuple[str, str, dict[str, str]]:
+        base = {"release": self.release, "sae": self.sae}
+        kind = rng.choice(["latent card", "meta card", "overview", "search"])
+        if kind == "latent card":
+            return kind, "latent", {**base, "latent": str(rng.randrange(self.d_sae))}
+        if kind == "meta card":
+            return kind, "meta", {**base, "m": str(rng.randrange(self.d_meta))}
+        if kind == "overview":
+            return kind, "", base
+        return kind, "search", {**base, "q": rng.choice(WORDS)}
+
+
+@dataclass
+class Results:
+    times: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    errors: int = 0
+    error_kinds: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+def rerun_message(page: str, params: dict[str, str]) -> bytes:
+    msg = BackMsg()
+    msg.rerun_script.query_string = urlencode(params)
+    msg.rerun_script.page_name = page
+    return msg.SerializeToString()
+
+
+def failure(msg: ForwardMsg) -> str | None:
+    """What makes this ForwardMsg a failed view, if anything."""
+    kind = msg.WhichOneof("type")
+    if kind == "page_not_found":
+        return "page not found"
+    if kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
+        element = msg.delta.new_element
+        if element.WhichOneof("type") == "exception":
+            return "exception"
+        if element.WhichOneof("type") == "alert" and element.alert.format == element.alert.ERROR:
+            return "error box"
+    return None
+
+
+async def session(port: int, views: Views, deadline: float, seed: int, results: Results) -> None:
+    rng = random.Random(seed)
+    url = f"ws://127.0.0.1:{port}/_stcore/stream"
+    async with websockets.connect(url, subprotocols=["streamlit"], max_size=None, open_timeout=60) as ws:  # type: ignore[list-item]
+        while time.monotonic() < deadline:
+            name, page, params = views.draw(rng)
+            start = time.perf_counter()
+            await ws.send(rerun_message(page, params))
+            problem = None
+            try:
+                async with asyncio.timeout(RERUN_TIMEOUT):
+                    while True:
+                        msg = ForwardMsg()
+                        msg.ParseFromString(await ws.recv())
+                        problem = problem or failure(msg)
+                        if msg.WhichOneof("type") == "script_finished":
+                            if msg.script_finished == ForwardMsg.FINISHED_EARLY_FOR_RERUN:
+                                continue
+                            break
+            except TimeoutError:
+                problem = "timeout"
+            elapsed = time.perf_counter() - start
+            if problem:
+                results.errors += 1
+                results.error_kinds[f"{name}: {problem}"] += 1
+            else:
+                results.times[name].append(elapsed)
+
+
+def start_servers(count: int, env: dict[str, str]) -> tuple[list[subprocess.Popen[bytes]], list[int]]:
+    ports = [free_port() for _ in range(count)]
+    servers = [
+        subprocess.Popen(
+            [sys.executable, "scripts/serve.py", "--server.port", str(port), "--server.address", "127.0.0.1"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for port in ports
+    ]
+    for port in ports:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.5)
+    return servers, ports
+
+
+async def warm(ports: list[int], views: Views) -> None:
+    """One rerun of each view kind per server first, so caches and the model are loaded before timing."""
+    for port in ports:
+        await session(port, views, time.monotonic() + 20, 0, Results())
+
+
+async def run(sessions: int, seconds: float, ports: list[int], views: Views) -> Results:
+    results = Results()
+    deadline = time.monotonic() + seconds
+    await asyncio.gather(
+        *(session(ports[i % len(ports)], views, deadline, 1000 + i, results) for i in range(sessions))
+    )
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sessions", type=int, nargs="+", default=[1, 5, 20, 50])
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--servers", type=int, default=1)
+    parser.add_argument("--release", default=None)
+    args = parser.parse_args()
+    release = get_release(args.release or default_release_id(load_catalog()))
+    sae_id = release.meta_saes[0].over if release.meta_saes else release.sae_ids[-1]
+    d_meta = release.meta_saes[0].d_sae or 1 if release.meta_saes else 1
+    views = Views(release.id, sae_id, release.sae(sae_id).d_sae or 1, d_meta)
+    servers, ports = start_servers(args.servers, {**os.environ, "ATLAS_READ_ONLY": "1"})
+    try:
+        asyncio.run(warm(ports, views))
+        print(f"{os.cpu_count()} cores, {args.servers} server process(es), {release.id}/{sae_id}, {args.seconds:g} s each")
+        print("| sessions | reruns/s | p50 s | p95 s | max s | errors | server CPU s/s | RSS MB | p50 by view |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        for count in args.sessions:
+            cpu0 = sum(cpu_seconds(s.pid) for s in servers)
+            start = time.perf_counter()
+            results = asyncio.run(run(count, args.seconds, ports, views))
+            wall = time.perf_counter() - start
+            cpu = (sum(cpu_seconds(s.pid) for s in servers) - cpu0) / wall
+            every = sorted(t for ts in results.times.values() for t in ts)
+            p50 = statistics.median(every) if every else float("nan")
+            p95 = every[int(0.95 * (len(every) - 1))] if every else float("nan")
+            by_view = ", ".join(f"{k} {statistics.median(v):.3f}" for k, v in sorted(results.times.items()))
+            rss = sum(rss_mb(s.pid) for s in servers)
+            print(
+                f"| {count} | {(len(every) + results.errors) / wall:.1f} | {p50:.3f} | {p95:.3f} | "
+                f"{max(every, default=float('nan')):.2f} | {results.errors} | {cpu:.2f} | {rss:.0f} | {by_view} |"
+            )
+            for kind, n in results.error_kinds.items():
+                print(f"  error: {kind} x{n}")
+    finally:
+        for server in servers:
+            server.terminate()
+        for server in servers:
+            server.wait(30)
+
+
+if __name__ == "__main__":
+    main()
