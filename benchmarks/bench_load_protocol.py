@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,26 +32,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from backend.sources.catalog import default_release_id, get_release, load_catalog  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_load import cpu_seconds, free_port, rss_mb  # noqa: E402
+
 RERUN_TIMEOUT = 120.0
+KINDS = ("latent card", "meta card", "overview", "search")
 WORDS = ("the", "river", "king", "German", "music", "food", "north", "science")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 @dataclass
@@ -63,10 +48,11 @@ class Views:
     sae: str
     d_sae: int
     d_meta: int
+    kinds: tuple[str, ...] = KINDS
 
     def draw(self, rng: random.Random) -> tuple[str, str, dict[str, str]]:
         base = {"release": self.release, "sae": self.sae}
-        kind = rng.choice(["latent card", "meta card", "overview", "search"])
+        kind = rng.choice(self.kinds)
         if kind == "latent card":
             return kind, "latent", {**base, "latent": str(rng.randrange(self.d_sae))}
         if kind == "meta card":
@@ -98,9 +84,9 @@ def failure(msg: ForwardMsg) -> str | None:
     if kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
         element = msg.delta.new_element
         if element.WhichOneof("type") == "exception":
-            return "exception"
+            return f"exception {element.exception.type}: {element.exception.message[:100]}"
         if element.WhichOneof("type") == "alert" and element.alert.format == element.alert.ERROR:
-            return "error box"
+            return f"error box: {element.alert.body[:100]}"
     return None
 
 
@@ -133,15 +119,16 @@ async def session(port: int, views: Views, deadline: float, seed: int, results: 
                 results.times[name].append(elapsed)
 
 
-def start_servers(count: int, env: dict[str, str]) -> tuple[list[subprocess.Popen[bytes]], list[int]]:
+def start_servers(count: int, env: dict[str, str], log: Path | None) -> tuple[list[subprocess.Popen[bytes]], list[int]]:
     ports = [free_port() for _ in range(count)]
+    out = log.open("ab") if log else subprocess.DEVNULL
     servers = [
         subprocess.Popen(
             [sys.executable, "scripts/serve.py", "--server.port", str(port), "--server.address", "127.0.0.1"],
             cwd=ROOT,
             env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
         )
         for port in ports
     ]
@@ -164,9 +151,7 @@ async def warm(ports: list[int], views: Views) -> None:
 async def run(sessions: int, seconds: float, ports: list[int], views: Views) -> Results:
     results = Results()
     deadline = time.monotonic() + seconds
-    await asyncio.gather(
-        *(session(ports[i % len(ports)], views, deadline, 1000 + i, results) for i in range(sessions))
-    )
+    await asyncio.gather(*(session(ports[i % len(ports)], views, deadline, 1000 + i, results) for i in range(sessions)))
     return results
 
 
@@ -176,15 +161,19 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--servers", type=int, default=1)
     parser.add_argument("--release", default=None)
+    parser.add_argument("--server-log", type=Path, help="append the servers' output here (errors' tracebacks)")
+    parser.add_argument("--views", nargs="+", choices=KINDS, default=list(KINDS), help="the views sessions pick from")
     args = parser.parse_args()
     release = get_release(args.release or default_release_id(load_catalog()))
     sae_id = release.meta_saes[0].over if release.meta_saes else release.sae_ids[-1]
     d_meta = release.meta_saes[0].d_sae or 1 if release.meta_saes else 1
-    views = Views(release.id, sae_id, release.sae(sae_id).d_sae or 1, d_meta)
-    servers, ports = start_servers(args.servers, {**os.environ, "ATLAS_READ_ONLY": "1"})
+    views = Views(release.id, sae_id, release.sae(sae_id).d_sae or 1, d_meta, tuple(args.views))
+    servers, ports = start_servers(args.servers, {**os.environ, "ATLAS_READ_ONLY": "1"}, args.server_log)
     try:
         asyncio.run(warm(ports, views))
-        print(f"{os.cpu_count()} cores, {args.servers} server process(es), {release.id}/{sae_id}, {args.seconds:g} s each")
+        print(
+            f"{os.cpu_count()} cores, {args.servers} server process(es), {release.id}/{sae_id}, {args.seconds:g} s each"
+        )
         print("| sessions | reruns/s | p50 s | p95 s | max s | errors | server CPU s/s | RSS MB | p50 by view |")
         print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         for count in args.sessions:

@@ -9,7 +9,7 @@ sudo_cmd=""
 if [ "$(id -u)" != 0 ]; then sudo_cmd="sudo"; fi
 
 apt_packages=$(grep -v '^#' packages.txt | tr '\n' ' ')
-if [ "$dev" = "--dev" ]; then apt_packages="$apt_packages chromium"; fi
+if [ "$dev" = "--dev" ]; then apt_packages="$apt_packages chromium nginx-light"; fi
 missing=""
 for pkg in $apt_packages; do dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"; done
 if [ -n "$missing" ]; then

@@ -6,6 +6,7 @@ settings as its key; a map from other files or settings is recomputed, never ser
 
 import json
 import warnings
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -124,7 +125,7 @@ def top_meta_latents(decompositions: Decompositions) -> np.ndarray:
     return top
 
 
-def meta_labels(decompositions: Decompositions, labels: list[str]) -> dict[int, str]:
+def meta_labels(decompositions: Decompositions, labels: Sequence[str]) -> dict[int, str]:
     """A label for every meta-latent, from its strongest members' labels."""
     return {m: meta_label(decompositions.members(m), labels) for m in range(decompositions.n_meta)}
 
@@ -139,7 +140,7 @@ def novelty(classification: Classification) -> np.ndarray:
 
 def map_table(
     coords: pd.DataFrame,
-    labels: list[str] | None,
+    labels: Sequence[str] | None,
     log_density: np.ndarray | None,
     top_meta: np.ndarray | None,
     meta_names: dict[int, str] | None,

@@ -7,6 +7,7 @@ index (meta-latent -> member latents) is the same table sorted the other way.
 """
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -65,7 +66,8 @@ class Decompositions:
         t = self._threshold(threshold)
         self._check(latent, self.d_sae, "latent")
         lo, hi = int(self.row_start[latent]), int(self.row_start[latent + 1])
-        return [(int(m), float(v)) for m, v in zip(self.meta[lo:hi], self.value[lo:hi], strict=True) if v > t]
+        pairs = zip(self.meta[lo:hi].tolist(), self.value[lo:hi].tolist(), strict=True)
+        return [(m, v) for m, v in pairs if v > t]
 
     @staticmethod
     def _check(number: int, count: int, what: str) -> None:
@@ -86,7 +88,7 @@ class Decompositions:
         self._check(meta_latent, self.n_meta, "meta-latent")
         lo, hi = int(self.meta_start[meta_latent]), int(self.meta_start[meta_latent + 1])
         idx = self.by_meta[lo:hi]
-        return [(int(i), float(v)) for i, v in zip(self.latent[idx], self.value[idx], strict=True) if v > t]
+        return [(i, v) for i, v in zip(self.latent[idx].tolist(), self.value[idx].tolist(), strict=True) if v > t]
 
     def member_values(self, meta_latent: int) -> Tensor:
         """All activations of `meta_latent` above the floor, for its histogram."""
@@ -200,7 +202,7 @@ def _offsets(sorted_keys: Tensor, n: int) -> Tensor:
     return torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)])
 
 
-def meta_label(members: list[tuple[int, float]], labels: list[str], top: int = 8, words: int = 3) -> str:
+def meta_label(members: list[tuple[int, float]], labels: Sequence[str], top: int = 8, words: int = 3) -> str:
     """A meta-latent's label: the words most shared by its strongest member latents' labels."""
     scores: Counter[str] = Counter()
     for latent, value in [(i, v) for i, v in members if labels[i] != DEAD_LABEL][:top]:

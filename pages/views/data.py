@@ -12,6 +12,7 @@ import torch
 
 from backend.core.errors import AtlasError
 from backend.explore.latent_map import cached_map, map_path, map_table, meta_labels, novelty, top_meta_latents
+from backend.explore.overview import sae_summary
 from backend.explore.paper import family_differences
 from backend.explore.search import TextActivations, encode_text
 from backend.index.cards import Card, CardReader
@@ -63,6 +64,16 @@ def sae_stamp(release_id: str, sae_id: str) -> float | None:
 def sae(release_id: str, sae_id: str) -> SAE:
     """The SAE, reloaded when its files change on disk."""
     return _sae(release_id, sae_id, sae_stamp(release_id, sae_id))
+
+
+@st.cache_resource(max_entries=8)
+def _summary(release_id: str, sae_id: str, stamp: float | None) -> dict[str, pd.DataFrame]:
+    return sae_summary(sae(release_id, sae_id), catalog()[release_id], sae_id)
+
+
+def summary(release_id: str, sae_id: str) -> dict[str, pd.DataFrame]:
+    """The overview's configuration and weight tables (decoder norms of every latent: computed once per SAE)."""
+    return _summary(release_id, sae_id, sae_stamp(release_id, sae_id))
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the meta-SAE…")
@@ -154,10 +165,16 @@ def latent_table(release_id: str, sae_id: str, with_tokens: bool = False) -> pd.
     return _latent_table(release_id, sae_id, with_tokens, index_stamp(release_id, sae_id))
 
 
-def latent_labels(release_id: str, sae_id: str) -> list[str] | None:
-    """Every latent's label, or None when the SAE has no index."""
+@st.cache_resource(max_entries=16)
+def _latent_labels(release_id: str, sae_id: str, stamp: float | None) -> tuple[str, ...]:
+    return tuple(cards(release_id, sae_id).labels)
+
+
+def latent_labels(release_id: str, sae_id: str) -> tuple[str, ...] | None:
+    """Every latent's label, or None when the SAE has no index (shared, read-only: a card asks for several
+    SAEs' labels, and a copy of the table per call was a fifth of its rerun)."""
     try:
-        return list(latent_table(release_id, sae_id)["label"])
+        return _latent_labels(release_id, sae_id, index_stamp(release_id, sae_id))
     except AtlasError:
         return None
 

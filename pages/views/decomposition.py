@@ -1,5 +1,7 @@
 """Meta-SAE sections shared by the latent and meta-latent cards (rendering only)."""
 
+from collections.abc import Sequence
+
 import streamlit as st
 
 from backend.core.errors import AtlasError
@@ -8,7 +10,7 @@ from backend.metasae.decompose import Decompositions, meta_label
 from backend.metasae.graph import related_graph
 from backend.web.render import md
 from backend.web.urlstate import View
-from pages.views.data import decompositions, latent_table, meta_logit_lens, row_cosine
+from pages.views.data import decompositions, latent_labels, meta_logit_lens, row_cosine
 from pages.views.figures import decomposition_bars, related_graph_figure
 from pages.views.widgets import latent_link, meta_link, table_downloads
 
@@ -49,7 +51,7 @@ def decomposition_section(view: View, meta_id: str, latent: int) -> None:
     except AtlasError as err:
         st.error(f"The meta-SAE cannot be loaded: {md(err)}")
         return
-    labels = latent_table(view.release, view.sae)["label"].tolist()
+    labels = latent_labels(view.release, view.sae) or ()
     st.subheader(f"Decomposition by meta-SAE {meta_id}")
     threshold = threshold_control(view, table)
     parts = table.of_latent(latent, threshold)
@@ -64,10 +66,7 @@ def decomposition_section(view: View, meta_id: str, latent: int) -> None:
     fig = decomposition_bars([f"{m}: {name}" for (m, _), name in zip(parts, names, strict=True)], [v for _, v in parts])
     st.plotly_chart(fig, width="stretch")
     for (meta, value), name in zip(parts, names, strict=True):
-        row = st.columns([4, 1])
-        with row[0]:
-            meta_link(view, meta, name)
-        row[1].write(f"{value:.3f}")
+        meta_link(view, meta, name, value=f"{value:.3f}")
     st.caption("Every latent's decomposition at this threshold (latent, meta-latent, activation):")
     table_downloads(
         lambda: decomposition_table(table, threshold), f"{view.release}-{meta_id}-decompositions", "decompositions"
@@ -75,7 +74,7 @@ def decomposition_section(view: View, meta_id: str, latent: int) -> None:
     related_section(view, table, latent, threshold, labels)
 
 
-def related_section(view: View, table: Decompositions, latent: int, threshold: float, labels: list[str]) -> None:
+def related_section(view: View, table: Decompositions, latent: int, threshold: float, labels: Sequence[str]) -> None:
     st.subheader("Related latents (shared meta-latents)")
     fig = related_graph_figure(related_graph(table, latent, threshold=threshold), labels)
     event = st.plotly_chart(fig, width="stretch", on_select="rerun", selection_mode="points", key=f"graph-{latent}")
@@ -89,8 +88,5 @@ def related_section(view: View, table: Decompositions, latent: int, threshold: f
             st.rerun()
     st.caption("Click a node to open it. Ranked list: the dot product of the two decompositions.")
     for other, score, shared in table.related(latent, 15, threshold):
-        row = st.columns([4, 1, 2])
-        with row[0]:
-            latent_link(view, other, labels[other])
-        row[1].write(f"{score:.3f}")
-        row[2].write("via " + ", ".join(str(m) for m in shared))
+        via = ", ".join(str(m) for m in shared)
+        latent_link(view, other, labels[other], value=f"{score:.3f} via {via}")

@@ -1,5 +1,6 @@
 """Latent card: statistics, histogram, logit lens, top and interval examples, nearest latents."""
 
+import dataclasses
 import random
 
 import streamlit as st
@@ -11,7 +12,7 @@ from backend.web.render import highlighted_tokens, md
 from pages.views.data import card, cards, latent_steering
 from pages.views.decomposition import decomposition_section
 from pages.views.figures import activation_histogram
-from pages.views.lineage import lineage_section
+from pages.views.lineage import lineage_section, slider_key
 from pages.views.state import catalog, current_view, meta_id_for
 from pages.views.steering import steering_section
 from pages.views.stitch_badge import stitching_badges
@@ -125,13 +126,26 @@ with right:
         st.caption("No unembedding for this model.")
     st.subheader("Nearest latents (decoder cosine)")
     for other, cosine, label in latent_card.neighbours:
-        cols = st.columns([1, 4])
-        cols[0].write(f"{cosine:.3f}")
-        with cols[1]:
-            latent_link(view, other, label)
+        latent_link(view, other, label, value=f"{cosine:.3f}")
+
+
+# The sections whose sliders move often rerun on their own (st.fragment), not the whole card; each reads the
+# view again, since its threshold lives in the URL the slider just changed.
+@st.fragment
+def decomposition_part(meta_id: str, latent: int) -> None:
+    decomposition_section(current_view(), meta_id, latent)
+
+
+@st.fragment
+def stitching_part(latent: int) -> None:
+    now = current_view()
+    chosen = st.session_state.get(slider_key(latent))
+    # The badges sit above the slider: they show the threshold just chosen, which the slider then writes to the URL.
+    stitching_badges(now if chosen is None else dataclasses.replace(now, stitch_threshold=float(chosen)), latent)
+    lineage_section(now, latent)
+
 
 meta_id = meta_id_for(view)
 if meta_id is not None:
-    decomposition_section(view, meta_id, latent_card.latent)
-stitching_badges(view, latent_card.latent)
-lineage_section(view, latent_card.latent)
+    decomposition_part(meta_id, latent_card.latent)
+stitching_part(latent_card.latent)

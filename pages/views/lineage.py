@@ -1,6 +1,8 @@
 """The lineage section of the latent card: the tree across the family's sizes, and the closest latent in each
 smaller SAE (rendering only; the logic is backend/stitching/lineage.py)."""
 
+from collections.abc import Sequence
+
 import streamlit as st
 
 from backend.core.errors import AtlasError
@@ -13,6 +15,11 @@ from pages.views.data import closest_in_smaller, family_lineage, latent_labels
 from pages.views.figures import lineage_figure
 from pages.views.state import catalog, stitch_threshold
 from pages.views.widgets import latent_link
+
+
+def slider_key(latent: int) -> str:
+    """The lineage threshold slider's widget key: the badges above it read the value just chosen."""
+    return f"lineage-{latent}"
 
 
 def lineage_section(view: View, latent: int) -> None:
@@ -33,7 +40,7 @@ def lineage_section(view: View, latent: int) -> None:
         1.0,
         float(stitch_threshold(view)),
         step=0.05,
-        key=f"lineage-{latent}",
+        key=slider_key(latent),
         help="Latents of neighbouring sizes are joined when their decoder rows are at least this close "
         "(the stitching threshold: shared with the Stitching page).",
     )
@@ -44,7 +51,9 @@ def lineage_section(view: View, latent: int) -> None:
     except AtlasError as err:
         st.error(f"The lineage cannot be drawn: {md(err)}")
         return
-    labels = {sae_id: latent_labels(view.release, sae_id) for sae_id in release.sae_ids}
+    labels: dict[str, Sequence[str] | None] = {
+        sae_id: latent_labels(view.release, sae_id) for sae_id in release.sae_ids
+    }
     event = st.plotly_chart(
         lineage_figure(tree, labels), width="stretch", on_select="rerun", selection_mode="points", key=f"tree-{latent}"
     )
@@ -90,7 +99,4 @@ def across_sizes_list(view: View, latent: int) -> None:
             st.markdown(f"**SAE {sid}**")
             small_labels = latent_labels(view.release, sid)
             for other, cosine in found:
-                cols = st.columns([1, 4])
-                cols[0].write(f"{cosine:.3f}")
-                with cols[1]:
-                    latent_link(view, other, small_labels[other] if small_labels else "", sae=sid)
+                latent_link(view, other, small_labels[other] if small_labels else "", sae=sid, value=f"{cosine:.3f}")

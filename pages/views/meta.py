@@ -55,10 +55,7 @@ with left:
     if not members:
         st.info("No latent contains this meta-latent at this threshold.")
     for latent, value in members[:60]:
-        row = st.columns([4, 1])
-        with row[0]:
-            latent_link(view, latent, labels[latent])
-        row[1].write(f"{value:.3f}")
+        latent_link(view, latent, labels[latent], value=f"{value:.3f}")
 with right:
     st.subheader("Activation over all latents")
     values = table.member_values(view.meta_latent).numpy()

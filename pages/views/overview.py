@@ -5,11 +5,12 @@ import streamlit as st
 
 from backend.core.config import read_only
 from backend.core.errors import AtlasError
-from backend.explore.overview import log_density, sae_summary
+from backend.explore.overview import log_density
 from backend.metasae.atomicity import ATOM_COSINE, COMPOSITION_COSINE, summarise_atomicity
 from backend.web.render import md
 from pages.views.build_status import build_complete, build_panel
 from pages.views.data import family_differences_of, latent_atomicity, latent_table, meta_metrics, sae, sae_metrics
+from pages.views.data import summary as sae_summary_of
 from pages.views.family_story import family_figures
 from pages.views.figures import atomicity_histogram, density_histogram
 from pages.views.neuronpedia_import import import_form
@@ -81,7 +82,7 @@ if metrics:
     )
 
 with st.expander("Configuration and weights"):
-    summary = sae_summary(model, release, view.sae)
+    summary = sae_summary_of(view.release, view.sae)
     left, right = st.columns(2)
     left.subheader("Configuration")
     left.table(summary["config"])

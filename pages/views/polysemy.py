@@ -1,5 +1,7 @@
 """Polysemy probes: which latents a word gets in different contexts, and PS-Eval across the family."""
 
+from collections.abc import Sequence
+
 import pandas as pd
 import streamlit as st
 
@@ -56,7 +58,7 @@ if mode != view.mode:
 probe_tab, bench_tab = st.tabs(["Probe a word", "Benchmark across sizes"])
 
 
-def latent_links(sae_id: str, latents: list[int], labels: list[str] | None) -> None:
+def latent_links(sae_id: str, latents: list[int], labels: Sequence[str] | None) -> None:
     for latent in latents:
         latent_link(view, latent, labels[latent] if labels else "", sae=sae_id)
 

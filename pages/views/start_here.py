@@ -69,7 +69,7 @@ def start_here(view: View, meta_id: str, found: Meaning) -> None:
 def meta_meaning(view: View, meta_id: str, found: Meaning) -> None:
     """WordNet's judgement of the meta-latents: category agreement, catch-alls, spelling groups, the most used."""
     verdict = found.judgement
-    labels = latent_labels(view.release, view.sae) or []
+    labels = latent_labels(view.release, view.sae) or ()
     cols = st.columns(3)
     cols[0].metric(
         "Members sharing a WordNet category",

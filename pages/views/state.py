@@ -14,13 +14,14 @@ from backend.web.render import md
 from backend.web.urlstate import View, parse_view
 
 
-@st.cache_data(ttl=60, max_entries=4)
+@st.cache_resource(ttl=60, max_entries=4)
 def _catalog(data: str, files: str) -> dict[str, Release]:
     return load_catalog()
 
 
 def catalog() -> dict[str, Release]:
-    """The catalog, cached for a minute per data directory and catalog files (the inputs it is read from)."""
+    """The catalog, cached for a minute per data directory and catalog files (the inputs it is read from). A
+    shared resource, not a copy per call (a rerun asks for it dozens of times): callers must not change it."""
     return _catalog(str(data_dir()), os.environ.get(CATALOG_ENV, ""))
 
 

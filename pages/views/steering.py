@@ -20,9 +20,10 @@ RESULTS = "steering-results"
 """Session-state key: finished continuations by their settings, so a rerun shows them again."""
 
 
+@st.fragment
 def steering_section(view: View, subject: str, unit: str, direction: Callable[[], Direction], can_clamp: bool) -> None:
     """Steering with `subject` (e.g. "latent 12"), whose strength is in units of `unit`; `direction` is
-    only called when the user generates."""
+    only called when the user generates. A fragment: generating reruns this section, not the card."""
     with st.expander(f"Steer the model with {subject}", expanded=bool(view.prompt)):
         settings = _form(view, unit, can_clamp, subject.split()[0])
         if settings is None:

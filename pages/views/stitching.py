@@ -1,5 +1,7 @@
 """Stitching: novel vs reconstruction latents across the family, and curves from each SAE to the next."""
 
+from collections.abc import Sequence
+
 import pandas as pd
 import streamlit as st
 
@@ -132,7 +134,7 @@ if table is not None:
     )
     small_labels, large_labels = latent_labels(view.release, small), latent_labels(view.release, large)
 
-    def link(latent: int, sae_id: str, labels: list[str] | None) -> None:
+    def link(latent: int, sae_id: str, labels: Sequence[str] | None) -> None:
         latent_link(view, latent, labels[latent] if labels else "", sae=sae_id)
 
     if kind in ("novel", "dropped"):

@@ -47,20 +47,26 @@ def action_allowed(what: str, command: str) -> bool:
     return True
 
 
-def latent_link(view: View, latent: int, label: str = "", sae: str | None = None, limit: int = 80) -> None:
-    """A link to a latent's card, in another SAE of the family when `sae` is given; `label` is cut at `limit`."""
+def latent_link(
+    view: View, latent: int, label: str = "", sae: str | None = None, limit: int = 80, value: str = ""
+) -> None:
+    """A link to a latent's card, in another SAE of the family when `sae` is given; `label` is cut at `limit`.
+    `value` (a score, a cosine) leads the link's text: one element per row, not a row of columns (each element
+    costs the server time on every rerun)."""
     prefix = f"SAE-{sae} " if sae and sae != view.sae else ""
+    lead = f"`{value}` " if value else ""
     st.page_link(
         "pages/views/latent.py",
-        label=f"{prefix}#{latent} {md(label, limit)}".strip(),
+        label=f"{lead}{prefix}#{latent} {md(label, limit)}".strip(),
         query_params=view.params(latent=latent, sae=sae or view.sae, q=None, text=None, token=None),
     )
 
 
-def meta_link(view: View, meta_latent: int, label: str = "") -> None:
+def meta_link(view: View, meta_latent: int, label: str = "", value: str = "") -> None:
+    lead = f"`{value}` " if value else ""
     st.page_link(
         "pages/views/meta.py",
-        label=f"meta {meta_latent} {md(label, 80)}".strip(),
+        label=f"{lead}meta {meta_latent} {md(label, 80)}".strip(),
         query_params=view.params(m=meta_latent, q=None, text=None, token=None),
     )
 

@@ -108,6 +108,9 @@ def test_threshold_slider_changes_the_url(tiny_release: str) -> None:
     slider.set_value(slider.max).run()
     no_crash(at)
     assert float(at.query_params["t"]) == pytest.approx(slider.max, rel=1e-3)
+    # The slider's section reruns alone (a fragment); the card around it keeps its latent and sections.
+    assert at.header[0].value.startswith("Latent 4:") and at.query_params["latent"] == "4"
+    assert "Lineage across sizes" in [s.value for s in at.subheader]
 
 
 def test_meta_latent_card_renders(tiny_release: str) -> None:

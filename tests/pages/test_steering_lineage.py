@@ -67,3 +67,4 @@ def test_the_lineage_is_drawn_and_its_threshold_lives_in_the_url(tiny_release: s
     slider.set_value(0.55).run()
     no_crash(at)
     assert float(at.query_params["st"]) == pytest.approx(0.55)
+    assert any("Decoder cosine threshold 0.55" in c.value for c in at.caption), "the badges read the new threshold"
