@@ -51,22 +51,22 @@ def latent_link(
     view: View, latent: int, label: str = "", sae: str | None = None, limit: int = 80, value: str = ""
 ) -> None:
     """A link to a latent's card, in another SAE of the family when `sae` is given; `label` is cut at `limit`.
-    `value` (a score, a cosine) leads the link's text: one element per row, not a row of columns (each element
+    `value` (a score, a cosine) ends the link's text: one element per row, not a row of columns (each element
     costs the server time on every rerun)."""
     prefix = f"SAE-{sae} " if sae and sae != view.sae else ""
-    lead = f"`{value}` " if value else ""
+    tail = f" · `{value}`" if value else ""
     st.page_link(
         "pages/views/latent.py",
-        label=f"{lead}{prefix}#{latent} {md(label, limit)}".strip(),
+        label=f"{prefix}#{latent} {md(label, limit)}".strip() + tail,
         query_params=view.params(latent=latent, sae=sae or view.sae, q=None, text=None, token=None),
     )
 
 
 def meta_link(view: View, meta_latent: int, label: str = "", value: str = "") -> None:
-    lead = f"`{value}` " if value else ""
+    tail = f" · `{value}`" if value else ""
     st.page_link(
         "pages/views/meta.py",
-        label=f"{lead}meta {meta_latent} {md(label, 80)}".strip(),
+        label=f"meta {meta_latent} {md(label, 80)}".strip() + tail,
         query_params=view.params(m=meta_latent, q=None, text=None, token=None),
     )
 

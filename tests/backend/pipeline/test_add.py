@@ -89,3 +89,11 @@ def test_the_same_add_again_resumes_instead_of_refusing(tiny_world: dict[str, Pa
     assert again == first
     with pytest.raises(AtlasError, match="already"):
         add_release(request(tiny_world, folder, title="another"))
+
+
+def test_a_corpus_shorter_than_asked_is_a_note_the_caller_shows(tiny_world: dict[str, Path]) -> None:
+    folder = saelens_folder(tiny_world["root"], "sae", tiny_world["model"], 32)
+    notes: list[str] = []
+    release = add_release(request(tiny_world, folder, contexts=100_000), report=lambda *_: None, note=notes.append)
+    filled = IndexReader(release.paths.index("32")).meta["n_contexts"]
+    assert notes == [f"The corpus fills {filled} contexts of 16 tokens, not 100000."] and filled < 100_000
