@@ -136,6 +136,8 @@ def _curves_key(release: Release, settings: CurveConfig) -> str:
 def cached_curves(release: Release, settings: CurveConfig) -> pd.DataFrame | None:
     """Stored curves for these settings, or None when missing or computed from other files."""
     path = curves_path(release, settings)
+    if not path.exists():  # before the key: it digests every SAE's weights, some of which may not exist yet
+        return None
     return read_keyed_parquet(path, _curves_key(release, settings))
 
 

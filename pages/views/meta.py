@@ -4,6 +4,7 @@ import streamlit as st
 
 from backend.core.errors import AtlasError
 from backend.metasae.decompose import meta_label
+from backend.pipeline.build import ready_saes
 from backend.web.render import md
 from pages.views.data import decompositions, latent_table, meta_steering
 from pages.views.decomposition import logit_lens_table, threshold_control
@@ -16,7 +17,12 @@ view = current_view()
 release = catalog()[view.release]
 meta_id = meta_id_for(view)
 if meta_id is None:
-    st.error(f"SAE {view.sae} of {release.title} has no meta-SAE. Pick the SAE a meta-SAE sits on in the sidebar.")
+    bases = [meta.over for meta in release.meta_saes]
+    waiting = [sae_id for sae_id in bases if release.built and sae_id not in ready_saes(release)]
+    if waiting:
+        st.info(f"The meta-SAE sits on SAE-{waiting[0]}, which is still being built; its card opens once it is ready.")
+    else:
+        st.error(f"SAE {view.sae} of {release.title} has no meta-SAE. Pick the SAE a meta-SAE sits on in the sidebar.")
     st.stop()
 meta: str = meta_id
 try:

@@ -321,10 +321,12 @@ def test_a_family_still_building_shows_its_progress_and_what_is_ready(tiny_relea
 
     root = data_dir / "releases" / tiny_release
     summary, index, weights = root / "build.json", root / "index" / "128", root / "sae-128"
+    stitching = root / "stitching"
     saved = summary.read_text()
     summary.unlink()
     index.rename(index.with_name("128.moved"))
     weights.rename(weights.with_name("sae-128.moved"))
+    stitching.rename(stitching.with_name("stitching.moved"))  # as on a first build: no curves yet
     progress = {"stages": ["activations", "train SAE-64", "index SAE-64", "usable", "train SAE-128"],
                 "finished": ["activations", "train SAE-64", "index SAE-64", "usable"], "stage": "train SAE-128",
                 "step": "train SAE-128", "done": 3, "total": 10, "state": "running", "pid": os.getpid()}  # fmt: skip
@@ -348,7 +350,12 @@ def test_a_family_still_building_shows_its_progress_and_what_is_ready(tiny_relea
         at = run("stitching", release=tiny_release)
         no_crash(at)
         assert "needs the whole family" in at.info[0].value
+        at = run("meta", release=tiny_release)
+        no_crash(at)
+        assert not at.error, [e.value for e in at.error]
+        assert "SAE-128, which is still being built" in at.info[0].value
     finally:
+        stitching.with_name("stitching.moved").rename(stitching)
         summary.write_text(saved)
         index.with_name("128.moved").rename(index)
         weights.with_name("sae-128.moved").rename(weights)
