@@ -8,6 +8,7 @@ from backend.core.errors import AtlasError, StoreError
 from backend.pipeline.build import ready_saes
 from backend.web.render import md
 from backend.web.urlstate import share_link
+from pages.views.actions import fetch_published
 from pages.views.build_status import build_complete, require_family, require_sae
 from pages.views.state import catalog, current_view, show_warnings
 from pages.views.widgets import repair_command, style
@@ -65,6 +66,12 @@ with st.sidebar:
 
 show_warnings(view)
 release = releases[view.release]
+if release.published is not None:
+    try:
+        fetch_published(release.id)
+    except AtlasError as err:
+        st.error(f"{md(err)} Pick another release in the sidebar, or reload once the Hub can be reached.")
+        st.stop()
 if not build_complete(release) and navigation.url_path not in STANDALONE_PAGES:
     ready = ready_saes(release)
     if not sae_named and ready and view.sae not in ready:

@@ -22,16 +22,19 @@ def main() -> None:
     args = parser.parse_args()
 
     from backend.explore.paper import curve_rise
+    from backend.models.loading import load_sae
     from backend.pipeline.build import read_summary
     from backend.sources.catalog import default_release_id, get_release, load_catalog
-    from backend.stitching.family import CurveConfig, cached_curves, pair_classification
+    from backend.stitching.curves import CurveConfig
+    from backend.stitching.family import Curves, pair_classification
+    from backend.training.metrics import random_nn_cosine_baseline
 
     release = get_release(args.release or default_release_id(load_catalog()))
     summary = read_summary(release)
     if not summary.get("complete"):
         raise SystemExit(f"{release.id} is not built completely: run `python -m backend build` first.")
     settings = CurveConfig()
-    curves = cached_curves(release, settings)
+    curves = Curves(release, settings).read()
     if curves is None:
         raise SystemExit("The build's stitching curves are missing: run `python -m backend build` again.")
     tokens = summary["tokens"]
@@ -43,8 +46,10 @@ def main() -> None:
     for sae_id in release.sae_ids:
         m = summary["metrics"][sae_id]
         loss = plain.loc[f"SAE-{sae_id}"]
+        cfg = load_sae(release, sae_id).sae.cfg
+        baseline = random_nn_cosine_baseline(cfg.d_sae, cfg.d_in)
         print(f"| {sae_id} | {m['fvu']:.3f} | {m['l0']:.1f} | {m['dead_fraction']:.1%} | {m['nn_cosine_mean']:.3f} "
-              f"({m['nn_cosine_random_baseline']:.3f}) | {loss['dloss']:.3f} ± {loss['dloss_se']:.3f} |")  # fmt: skip
+              f"({baseline:.3f}) | {loss['dloss']:.3f} ± {loss['dloss_se']:.3f} |")  # fmt: skip
     rises = curve_rise(curves)
     print(f"\n| pair | novel at {settings.threshold} | components 1→1 / 1→n / n→1 / n→m | curve's highest nMSE above "
           f"the smaller SAE ({settings.order} order) |")  # fmt: skip

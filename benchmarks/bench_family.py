@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
+from backend.models.sae import SAE  # noqa: E402
 from backend.training.trainer import TrainConfig, train_sae  # noqa: E402
 
 Candidate = Callable[[int], TrainConfig]
@@ -56,11 +57,11 @@ PEAK_TOKENS = 40_000
 """Held-out tokens the stitching curves are measured on."""
 
 
-def _dead(sae: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    fired = torch.zeros(sae.cfg.d_sae, dtype=torch.bool)  # type: ignore[attr-defined]
+def _dead(sae: SAE, x: torch.Tensor) -> torch.Tensor:
+    fired = torch.zeros(sae.cfg.d_sae, dtype=torch.bool)
     with torch.no_grad():
         for start in range(0, len(x), 4096):
-            fired |= (sae.encode(x[start : start + 4096].float()) > 0).any(dim=0)  # type: ignore[attr-defined]
+            fired |= (sae.encode(x[start : start + 4096].float()) > 0).any(dim=0)
     return ~fired
 
 
@@ -95,12 +96,12 @@ def run_candidate(name: str, sizes: list[int], train_x: torch.Tensor, eval_x: to
               f"  peak above smaller: grouped {peaks[0]:+.3f}, novel-first {peaks[1]:+.3f}", flush=True)  # fmt: skip
     if meta_ratio:
         base = saes[sizes[-1]]
-        cfg = MetaTrainConfig(d_meta=max(16, sizes[-1] // meta_ratio), k=4)
+        meta_cfg = MetaTrainConfig(d_meta=max(16, sizes[-1] // meta_ratio), k=4)
         start = time.perf_counter()
-        result, _ = fit_meta(base, cfg, None, None)
+        result, _ = fit_meta(base, meta_cfg, None, None)
         seconds = time.perf_counter() - start
         q = {**base_metrics(result, base), **member_coherence(decompose_all(result.sae, base), base, eval_x)}
-        print(f"{name:20s} meta {cfg.d_meta} on SAE-{sizes[-1]}: VE {q['variance_explained']:.3f}"
+        print(f"{name:20s} meta {meta_cfg.d_meta} on SAE-{sizes[-1]}: VE {q['variance_explained']:.3f}"
               f"  coherence {q['coherence_mean']:.3f} (random {q['coherence_random_baseline']:.3f})"
               f"  train {seconds:4.0f} s", flush=True)  # fmt: skip
 
@@ -118,7 +119,8 @@ def main() -> None:
         return
 
     from backend.models.language import load_language_model
-    from backend.pipeline.build import PROFILES, family_data
+    from backend.pipeline.family_data import family_data
+    from backend.pipeline.profiles import PROFILES
     from backend.sources.catalog import default_release_id, get_release, load_catalog
 
     release = get_release(default_release_id(load_catalog()))

@@ -7,8 +7,8 @@ Steps (each timed on the device the code picks, CUDA when present):
 1. the embedded build (`python -m backend build`) into a fresh data directory;
 2. the latent index against its floor (model forward to the hook + encode) at the GPT-2 shape of
    benchmarks/bench_index.py, in fp32 and under bf16 autocast;
-3. SAE encode throughput under bf16 as a fraction of the device's bf16 peak (the datasheet's dense figure
-   when the device is known, and a large bf16 matmul measured here);
+3. SAE encode throughput in fp32 (as the index encodes) and in bf16, each as a fraction of a large matmul of
+   that precision measured here (and, for bf16, of the datasheet's dense peak when the device is known);
 4. decomposing 49,152 latents with a 2,304-latent meta-SAE (benchmarks/bench_decompose.py's weights);
 5. stitching: matching 49,152 against 98,304 decoder rows and classifying them (benchmarks/bench_stitching.py's).
 """
@@ -41,7 +41,7 @@ BF16_PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, 
 """Dense bf16 tensor-core peaks from the vendors' datasheets (SXM parts), by a name fragment."""
 
 
-def timed(run) -> float:  # type: ignore[no-untyped-def]
+def timed(run) -> float:
     bench_index.sync()
     start = time.perf_counter()
     run()
@@ -53,19 +53,16 @@ def datasheet_peak(name: str) -> float | None:
     return next((peak for part, peak in BF16_PEAK_TFLOPS.items() if part in name), None)
 
 
-def matmul_tflops(device: torch.device, n: int) -> float:
-    a, b = (
-        torch.randn(n, n, device=device, dtype=torch.bfloat16),
-        torch.randn(n, n, device=device, dtype=torch.bfloat16),
-    )
+def matmul_tflops(device: torch.device, n: int, dtype: torch.dtype) -> float:
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
     a @ b
     seconds = min(timed(lambda: a @ b) for _ in range(5))
     return 2 * n**3 / seconds / 1e12
 
 
-def encode_tflops(device: torch.device, d_in: int, d_sae: int, tokens: int) -> float:
-    sae = SAE(SAEConfig(d_in=d_in, d_sae=d_sae, architecture="jumprelu"), device=device, dtype=torch.bfloat16)
-    x = torch.randn(tokens, d_in, device=device, dtype=torch.bfloat16)
+def encode_tflops(device: torch.device, d_in: int, d_sae: int, tokens: int, dtype: torch.dtype) -> float:
+    sae = SAE(SAEConfig(d_in=d_in, d_sae=d_sae, architecture="jumprelu"), device=device, dtype=dtype)
+    x = torch.randn(tokens, d_in, device=device, dtype=dtype)
     with torch.no_grad():
         sae.encode(x)
         seconds = min(timed(lambda: sae.encode(x)) for _ in range(5))
@@ -107,17 +104,19 @@ def main() -> None:
     rows = [("embedded build" + (" (tiny profile)" if args.tiny else ""), f"{embedded_build(args.tiny):.0f} s")]
     rows += index_rows(device, contexts)
 
-    measured = matmul_tflops(device, 2048 if args.tiny else 8192)
-    sheet = datasheet_peak(name)
-    for d_in, d_sae in ((768, 24576), (2304, 65536)):
-        tflops = encode_tflops(device, d_in, d_sae, 1024 if args.tiny else 16384)
-        of_sheet = f", {tflops / sheet:.0%} of the datasheet's {sheet:.0f}" if sheet else ""
-        rows.append(
-            (
-                f"SAE encode, bf16, d_in {d_in}, d_sae {d_sae:,}",
-                f"{tflops:.1f} TFLOP/s = {tflops / measured:.0%} of a bf16 matmul here ({measured:.1f}){of_sheet}",
+    # fp32 is what the index encodes in (bench_index's rows above); bf16 is what the device's peak is quoted for.
+    for label, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        measured = matmul_tflops(device, 2048 if args.tiny else 8192, dtype)
+        sheet = datasheet_peak(name) if dtype == torch.bfloat16 else None
+        for d_in, d_sae in ((768, 24576), (2304, 65536)):
+            tflops = encode_tflops(device, d_in, d_sae, 1024 if args.tiny else 16384, dtype)
+            of_sheet = f", {tflops / sheet:.0%} of the datasheet's {sheet:.0f}" if sheet else ""
+            rows.append(
+                (
+                    f"SAE encode, {label}, d_in {d_in}, d_sae {d_sae:,}",
+                    f"{tflops:.1f} TFLOP/s = {tflops / measured:.0%} of a {label} matmul here ({measured:.1f}){of_sheet}",
+                )
             )
-        )
 
     sae, meta = bench_decompose.synthetic(768, small, 2304)
     sae, meta = sae.to(device), meta.to(device)

@@ -83,7 +83,7 @@ def _top_examples(sae, x: Tensor, ids: Tensor, held: Tensor) -> dict[str, np.nda
 
 
 def _labels(top: dict[str, np.ndarray], vocab: list[str], d_sae: int) -> list[str]:
-    from backend.index.finalise import auto_label
+    from backend.index.finalize import auto_label
 
     grouped: list[list[tuple[str, float]]] = [[] for _ in range(d_sae)]
     for token, latent in zip(top["token"].tolist(), top["latent"].tolist(), strict=True):
@@ -116,9 +116,9 @@ def main() -> None:
     from backend.metasae.showcase import latent_kinds
     from backend.models.language import load_language_model
     from backend.pipeline.members import train_config
-    from backend.polysemy.bench import summarise
     from backend.polysemy.probe import top_latents, word_vectors
     from backend.polysemy.probe_sets import wordnet_probe_set
+    from backend.polysemy.summary import summarise
     from backend.sources.catalog import SAEEntry, default_release_id, get_release, load_catalog
     from backend.stitching.matching import classify, match_saes
     from backend.training.meta import MetaTrainConfig, fit_meta

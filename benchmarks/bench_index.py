@@ -32,7 +32,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from backend.index.build import IndexConfig, run_pass
+from backend.index.build import run_pass
+from backend.index.plan import IndexConfig
 from backend.index.state import HIST_EDGES, TOP_K
 from backend.models.language import LanguageModel
 from backend.models.sae import SAE, SAEConfig

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 SIZES = [768 * 2**i for i in range(8)]
 
 
-def synthetic_matching(n_small: int, seed: int):  # type: ignore[no-untyped-def]
+def synthetic_matching(n_small: int, seed: int):
     import torch
 
     from backend.stitching.matching import EDGE_FLOOR, Matching
@@ -91,11 +91,11 @@ def main() -> None:
 
 def own_family(release_id: str) -> None:
     from backend.sources.catalog import get_release
-    from backend.stitching.family import cached_matching, neighbour_pairs
+    from backend.stitching.family import PairMatching
     from backend.stitching.lineage import lineage
 
     release = get_release(release_id)
-    matchings = [cached_matching(release, small, large) for small, large in neighbour_pairs(release)]
+    matchings = [PairMatching(release, small, large).read() for small, large in release.neighbour_pairs]
     if any(m is None for m in matchings):
         print(f"{release_id}: the stitching matchings are not built yet")
         return

@@ -45,7 +45,7 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-async def visit(context, url: str, proof: str) -> tuple[float, bool]:  # type: ignore[no-untyped-def]
+async def visit(context, url: str, proof: str) -> tuple[float, bool]:
     page = await context.new_page()
     start = time.perf_counter()
     try:
@@ -60,7 +60,7 @@ async def visit(context, url: str, proof: str) -> tuple[float, bool]:  # type: i
     return elapsed, ok
 
 
-def view_maker(release: str, sae: str, d_sae: int, n_meta: int):  # type: ignore[no-untyped-def]
+def view_maker(release: str, sae: str, d_sae: int, n_meta: int):
     def pick(draw: random.Random) -> tuple[str, str, str]:
         kind = draw.choice(["card", "card", "meta", "map"])
         if kind == "card":

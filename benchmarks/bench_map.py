@@ -41,12 +41,15 @@ def time_page(n: int, samples: int) -> None:
     from streamlit.components.v2.component_manager import BidiComponentManager
     from streamlit.testing.v1 import AppTest
 
-    from backend.explore.latent_map import MapConfig, store_map
+    from backend.explore.latent_map import LatentMap, map_frame
+    from backend.models.formats import save_saelens
+    from backend.models.sae import SAE, SAEConfig
     from backend.sources.catalog import get_release
 
     release = get_release("bench")
+    save_saelens(SAE(SAEConfig(d_in=576, d_sae=n)), release.paths.folder("sae"))  # the map is keyed on its weights
     synthetic_index(release.paths.index(str(n)), n)
-    store_map(release, str(n), np.random.default_rng(0).normal(size=(n, 2)).astype(np.float32), MapConfig())
+    LatentMap(release, str(n)).store(map_frame(np.random.default_rng(0).normal(size=(n, 2)).astype(np.float32)))
     # A real server scans installed packages for components once, at startup; AppTest does it on every run.
     BidiComponentManager.discover_and_register_components = lambda *_a, **_k: None  # type: ignore[method-assign]
     times = []

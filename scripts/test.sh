@@ -5,6 +5,6 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh --dev
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-.venv/bin/mypy backend app.py pages
+.venv/bin/mypy backend app.py pages benchmarks
 .venv/bin/lint-imports
 .venv/bin/python -m pytest -q "$@"

@@ -244,11 +244,11 @@ def test_the_steering_box_streams_two_continuations(server: str, browser, tiny_r
 
 def test_clicking_a_lineage_node_opens_that_latents_card(server: str, browser, tiny_release: str) -> None:  # type: ignore[no-untyped-def]
     from backend.sources.catalog import get_release
-    from backend.stitching.family import pair_matching
+    from backend.stitching.family import PairMatching
     from backend.stitching.lineage import lineage
 
     release = get_release(tiny_release)
-    matching = pair_matching(release, "64", "128")
+    matching = PairMatching(release, "64", "128").get()
     # A latent of the larger SAE with at least one parent in the smaller one.
     latent = next(i for i in range(128) if lineage(["64", "128"], [matching], "128", i, 0.5).edges)
     tree = lineage(["64", "128"], [matching], "128", latent, 0.5)

@@ -9,13 +9,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from backend.core.errors import AtlasError
-from backend.sources.catalog import default_release_id, get_release, load_catalog
+from backend.sources.catalog import default_release_id, download_published, get_release, load_catalog
 
 if TYPE_CHECKING:
     from backend.sources.catalog import Release
     from backend.steering.directions import Direction
 
 WAIT_SECONDS = 10
+
+
+def _release(args: argparse.Namespace) -> "Release":
+    """The release `--release` names (the catalog's default without it), its published repo fetched first."""
+    release = get_release(args.release or default_release_id(load_catalog()))
+    download_published(release)
+    return release
 
 
 def list_releases(_args: argparse.Namespace) -> None:
@@ -30,7 +37,7 @@ def build(args: argparse.Namespace) -> None:
     from backend.pipeline.build import USABLE, build_release, read_summary, ready_saes
     from backend.pipeline.progress import BuildRunning, read_progress, start_background_build
 
-    release = get_release(args.release or default_release_id(load_catalog()))
+    release = _release(args)
     if args.background:
         if read_summary(release).get("complete"):
             print(f"{release.id} is built.")
@@ -63,10 +70,10 @@ def build(args: argparse.Namespace) -> None:
 
 
 def index(args: argparse.Namespace) -> None:
-    from backend.index.release import IndexSettings, index_release_sae, plan_release_index
+    from backend.index.release import IndexSettings, index_release_sae, release_index
     from backend.index.store import IndexReader
 
-    release = get_release(args.release or default_release_id(load_catalog()))
+    release = _release(args)
     settings = IndexSettings(
         contexts=args.contexts,
         tokens=args.tokens,
@@ -100,7 +107,8 @@ def index(args: argparse.Namespace) -> None:
             else 60 * args.checkpoint_minutes,
         )
         progress = step_progress(TqdmReporter(unit="shard"), f"index {release.id}/{args.sae} on Ray")
-        folder = index_on_ray(plan_release_index(release, args.sae, settings), config, progress)
+        artifact = release_index(release, args.sae, settings)
+        folder = artifact.folder if artifact.is_current() else index_on_ray(artifact.plan, config, progress)
     meta = IndexReader(folder).meta
     print(f"indexed {meta['n_contexts']:,} contexts ({meta['n_tokens']:,} tokens counted) into {folder}")
 
@@ -109,7 +117,7 @@ def train_meta(args: argparse.Namespace) -> None:
     from backend.core.progress import TqdmReporter, step_progress
     from backend.training.meta import MetaTrainConfig, train_meta_for
 
-    release = get_release(args.release or default_release_id(load_catalog()))
+    release = _release(args)
     progress = step_progress(TqdmReporter(), f"train meta-SAE on {release.id}/{args.sae}")
     cfg = MetaTrainConfig(d_meta=args.d_meta, k=args.k, epochs=args.epochs)
     print(f"registered {train_meta_for(release, args.sae, cfg, progress)}")
@@ -119,11 +127,13 @@ def stitch(args: argparse.Namespace) -> None:
     from backend.core.config import default_device
     from backend.core.progress import TqdmReporter
     from backend.models.language import load_language_model
-    from backend.stitching.family import CurveConfig, compute_curves
+    from backend.stitching.curves import CurveConfig
+    from backend.stitching.family import Curves
 
-    release = get_release(args.release or default_release_id(load_catalog()))
+    release = _release(args)
     settings = CurveConfig(threshold=args.threshold, order=args.order, loss_points=args.loss_points)
-    curves = compute_curves(release, settings, load_language_model(release.model, default_device()), TqdmReporter())
+    lm = load_language_model(release.model, default_device())
+    curves = Curves(release, settings, lm=lambda: lm).get(TqdmReporter())
     print(curves[curves["kind"] == "sae"].to_string(index=False))
 
 
@@ -131,23 +141,20 @@ def _steering_direction(args: argparse.Namespace, release: "Release") -> "Direct
     """The direction of `--latent` (or `--meta`), scaled by maxima from the SAE's index."""
     import torch
 
-    from backend.index.cards import CardReader
+    from backend.explore.directions import MetaTarget, direction_for
     from backend.index.store import IndexReader
     from backend.metasae.decompose import build_decompositions
     from backend.models.loading import load_meta_sae, load_sae
-    from backend.steering.directions import latent_direction, meta_direction
 
-    index = CardReader(IndexReader(release.paths.index(args.sae)))
+    max_acts = torch.tensor(IndexReader(release.paths.index(args.sae)).table(["max"])["max"].to_numpy(dtype="float32"))
     sae = load_sae(release, args.sae).sae
     if args.meta is None:
-        return latent_direction(sae, args.latent, index.card(args.latent).max)
-    metas = release.meta_for(args.sae)
-    if not metas:
+        return direction_for(sae, max_acts, args.latent)
+    entry = release.primary_meta(args.sae)
+    if entry is None:
         raise AtlasError(f"SAE {args.sae} of {release.id} has no meta-SAE; steer with --latent instead.")
-    meta = load_meta_sae(release, metas[0].id, sae)
-    members = [latent for latent, _ in build_decompositions(meta, sae).members(args.meta)]
-    max_acts = torch.tensor(index.index.table(["max"])["max"].to_numpy(dtype="float32"))
-    return meta_direction(meta, args.meta, sae, members, max_acts)
+    meta = load_meta_sae(release, entry.id, sae)
+    return direction_for(sae, max_acts, MetaTarget(meta, build_decompositions(meta, sae), args.meta))
 
 
 def steer(args: argparse.Namespace) -> None:
@@ -155,7 +162,7 @@ def steer(args: argparse.Namespace) -> None:
     from backend.models.language import load_language_model
     from backend.steering.generate import SteerConfig, steered_generation
 
-    release = get_release(args.release or default_release_id(load_catalog()))
+    release = _release(args)
     cfg = SteerConfig(args.strength, args.clamp, args.tokens, args.temperature, args.seed)
     direction = _steering_direction(args, release)
     lm = load_language_model(release.model, default_device())
@@ -207,9 +214,9 @@ def export(args: argparse.Namespace) -> None:
     from backend.index.store import IndexReader
     from backend.metasae.decompose import build_decompositions
     from backend.models.loading import load_meta_sae, load_sae
-    from backend.stitching.family import neighbour_pairs, pair_classification
+    from backend.stitching.family import pair_classification
 
-    release = get_release(args.release or default_release_id(load_catalog()))
+    release = _release(args)
     release.sae(args.sae)
     if args.what == "card":
         if args.latent is None:
@@ -220,13 +227,13 @@ def export(args: argparse.Namespace) -> None:
     if args.what == "latents":
         frame = IndexReader(release.paths.index(args.sae)).table()
     elif args.what == "decompositions":
-        metas = release.meta_for(args.sae)
-        if not metas:
+        entry = release.primary_meta(args.sae)
+        if entry is None:
             raise AtlasError(f"SAE {args.sae} of {release.id} has no meta-SAE to export decompositions of.")
         sae = load_sae(release, args.sae).sae
-        frame = exports.decomposition_table(build_decompositions(load_meta_sae(release, metas[0].id, sae), sae))
+        frame = exports.decomposition_table(build_decompositions(load_meta_sae(release, entry.id, sae), sae))
     else:
-        small = next((a for a, b in neighbour_pairs(release) if b == args.sae), None)
+        small = release.neighbours(args.sae)[0]
         found = pair_classification(release, small, args.sae, args.threshold) if small else None
         if found is None:
             raise AtlasError(f"No stored matching ends at SAE {args.sae}: run `python -m backend stitch` first.")
@@ -254,7 +261,7 @@ def _write(data: bytes, out: Path | None) -> None:
 def publish(args: argparse.Namespace) -> None:
     from backend.pipeline.publish import CATALOG, publish_folder, upload
 
-    release = get_release(args.release or default_release_id(load_catalog()))
+    release = _release(args)
     out = publish_folder(release, args.out, args.repo, args.revision)
     print(f"wrote {out}; serve it with ATLAS_CATALOG={out / CATALOG} once it is on the Hub as {args.repo}")
     if args.upload:

@@ -21,8 +21,8 @@ from backend.cluster.runtime import RayConfig, connected, gpus_per_task
 from backend.core.config import default_device
 from backend.core.errors import AtlasError, first_line
 from backend.core.progress import Progress
-from backend.index.build import ActivationFn, IndexConfig, finished_index, fold_batch, load_checkpoint, save_checkpoint
-from backend.index.release import IndexPlan
+from backend.index.build import fold_batch, load_checkpoint, save_checkpoint, save_index
+from backend.index.plan import ActivationFn, IndexConfig, IndexPlan
 from backend.index.state import IndexState, merge
 from backend.models.sae import SAE
 
@@ -156,11 +156,11 @@ def _collapse(ray: ModuleType, slots: dict[int, Any], merge_pair: Any) -> IndexS
 def index_on_ray(plan: IndexPlan, config: RayConfig, progress: Progress | None = None) -> Path:
     """Build `plan`'s index with its shards on Ray: the store the one-process build writes, with the same
     counts, histograms and examples (float64 sums agree to rounding). A no-op when the finished index is there."""
-    if finished_index(plan.folder, plan.key):
-        return plan.folder
+    if plan.worker is None:
+        raise AtlasError("This index reads activations held in this process; it cannot be sharded on Ray.")
     name = f"{plan.worker.release.id}/{plan.worker.sae_id}/{plan.key['weights']}/{plan.worker.precision}"
     key = {**plan.key, "shard_contexts": config.shard_contexts}
     checkpoint = ShardCheckpoint(plan.folder / "work", key, plan.sae.cfg.d_sae, plan.cfg.top_k)
     with connected(config) as ray:
         state = fold_on_ray(ray, ShardJob(plan.worker, plan.cfg, name), plan.tokens, config, progress, checkpoint)
-    return plan.save(state)
+    return save_index(plan, state)

@@ -11,7 +11,7 @@ from types import ModuleType
 
 from backend.core.errors import MissingDependency
 
-INSTALL = "pip install -r requirements-ray.txt"
+INSTALL = "pip install -e .[ray] (or scripts/setup.sh --dev, whose lock has it)"
 LOCAL = "local"
 """The address that means: start a Ray cluster on this machine for the job, and stop it after."""
 

@@ -79,11 +79,24 @@ class ReleasePaths:
         return self.root / "index" / sae_id
 
     @property
-    def stitching(self) -> Path:
-        return self.root / "stitching"
+    def corpus_record(self) -> Path:
+        """What `corpus` was made from (its artifact's key)."""
+        return self.root / "corpus.json"
+
+    def matching(self, small_id: str, large_id: str) -> Path:
+        """The stitching matching of a neighbouring pair of SAEs."""
+        return self.root / "stitching" / f"match-{small_id}-{large_id}.safetensors"
+
+    def curves(self, slug: str) -> Path:
+        """The family's stitching curves for one setting (`CurveConfig.slug`)."""
+        return self.root / "stitching" / f"curves-{slug}.parquet"
 
     def latent_map(self, sae_id: str) -> Path:
         return self.root / "maps" / f"{sae_id}.parquet"
 
+    @property
+    def polysemy_folder(self) -> Path:
+        return self.root / "polysemy"
+
     def polysemy(self, set_id: str, mode: str, sae_id: str) -> Path:
-        return self.root / "polysemy" / f"{set_id}-{mode}-{sae_id}.parquet"
+        return self.polysemy_folder / f"{set_id}-{mode}-{sae_id}.parquet"

@@ -5,11 +5,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError, safe_open
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
+from backend.core.artifacts import Artifact, safetensors_key
 from backend.core.files import atomic_path
+from backend.core.progress import Reporter, silent
 from backend.models.language import LanguageModel
 
 CHUNK_CONTEXTS = 64
@@ -17,45 +19,81 @@ CALIBRATION_CONTEXTS = 16
 """Contexts whose median activation norm sets the outlier cap when nothing larger has been read."""
 
 
-def cached_activations(
-    lm: LanguageModel,
-    tokens: Tensor,
-    hook: str,
-    convention: str,
-    folder: Path,
-    autocast: bool,
-    progress: Callable[[int, int], None] | None = None,
-) -> Tensor:
-    """`[n_contexts, seq, d_model]` float16 activations of `tokens`; finished chunks are reused,
-    so an interrupted run picks up where it stopped. A chunk whose tokens differ, or that was read at
-    another hook, convention, model or precision, is recomputed."""
-    folder.mkdir(parents=True, exist_ok=True)
-    key = json.dumps({"model": lm.name, "hook": hook, "convention": convention, "autocast": autocast}, sort_keys=True)
-    parts = []
-    starts = list(range(0, len(tokens), CHUNK_CONTEXTS))
-    for number, start in enumerate(starts):
-        batch = tokens[start : start + CHUNK_CONTEXTS]
-        path = folder / f"chunk-{start:07d}.safetensors"
-        acts = _read_chunk(path, batch, key)
-        if acts is None:
-            acts = lm.activations(batch, hook, convention, autocast=autocast).to(torch.float16).cpu()
-            with atomic_path(path) as tmp:
-                save_file({"tokens": batch.contiguous(), "acts": acts.contiguous()}, str(tmp), metadata={"key": key})
-        parts.append(acts)
-        if progress:
-            progress(number + 1, len(starts))
-    return torch.cat(parts)
+class Activations(Artifact[Tensor]):
+    """`[n_contexts, seq, d_model]` float16 activations of `tokens [n_contexts, seq]` at a hook, in chunks of
+    `CHUNK_CONTEXTS` contexts. Finished chunks are reused, so an interrupted run picks up where it stopped; a
+    chunk whose tokens differ, or that was read at another hook, convention, model or precision, is recomputed.
+    Machine-local scratch: never published."""
+
+    published = False
+
+    def __init__(
+        self,
+        folder: Path,
+        tokens: Tensor,
+        model: str,
+        hook: str,
+        convention: str,
+        autocast: bool,
+        lm: Callable[[], LanguageModel],
+    ) -> None:
+        self.folder, self.tokens, self.model, self.hook, self.convention = folder, tokens, model, hook, convention
+        self.autocast, self._lm = autocast, lm
+
+    @property
+    def name(self) -> str:
+        return "activations"
+
+    def _chunks(self) -> list[tuple[Path, Tensor]]:
+        return [
+            (self.folder / f"chunk-{start:07d}.safetensors", self.tokens[start : start + CHUNK_CONTEXTS])
+            for start in range(0, len(self.tokens), CHUNK_CONTEXTS)
+        ]
+
+    def files(self) -> list[Path]:
+        return [path for path, _ in self._chunks() if path.exists()]
+
+    def key(self) -> str:
+        return json.dumps(
+            {"model": self.model, "hook": self.hook, "convention": self.convention, "autocast": self.autocast},
+            sort_keys=True,
+        )
+
+    def stored_key(self) -> str | None:
+        """The key every chunk was read with (chunks from before keys were recorded count as this one's); None
+        when a chunk is missing or chunks disagree."""
+        keys = set()
+        for path, _ in self._chunks():
+            if not path.exists():
+                return None
+            keys.add(safetensors_key(path) or self.key())
+        return keys.pop() if len(keys) == 1 else None
+
+    def load(self) -> Tensor | None:
+        parts = [_read_chunk(path, batch) for path, batch in self._chunks()]
+        return None if any(p is None for p in parts) else torch.cat(parts)  # type: ignore[arg-type]
+
+    def compute(self, report: Reporter = silent) -> Tensor:
+        key, parts, chunks = self.key(), [], self._chunks()
+        for number, (path, batch) in enumerate(chunks):
+            acts = _read_chunk(path, batch) if safetensors_key(path) in (key, None) else None
+            if acts is None:
+                acts = self._lm().activations(batch, self.hook, self.convention, autocast=self.autocast)
+                acts = acts.to(torch.float16).cpu()
+                with atomic_path(path) as tmp:
+                    save_file(
+                        {"tokens": batch.contiguous(), "acts": acts.contiguous()}, str(tmp), metadata={"key": key}
+                    )
+            parts.append(acts)
+            report(self.name, number + 1, len(chunks))
+        return torch.cat(parts)
 
 
-def _read_chunk(path: Path, batch: Tensor, key: str) -> Tensor | None:
-    """The chunk's activations if it holds `batch`'s and was read as `key` says (chunks from before keys
-    were recorded count as read so); None when missing, unreadable or foreign."""
+def _read_chunk(path: Path, batch: Tensor) -> Tensor | None:
+    """The chunk's activations if it holds `batch`'s; None when missing, unreadable or of other tokens."""
     if not path.exists():
         return None
     try:
-        with safe_open(str(path), "pt") as handle:
-            if (handle.metadata() or {}).get("key", key) != key:
-                return None
         chunk = load_file(str(path))
     except (SafetensorError, OSError, ValueError):
         return None

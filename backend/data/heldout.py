@@ -5,7 +5,6 @@ release packs contexts from its corpus with a seed of its own. Activations are c
 """
 
 import json
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -15,7 +14,8 @@ from torch import Tensor
 from backend.core.config import fast_bf16
 from backend.core.errors import AtlasError
 from backend.core.files import write_json_atomic
-from backend.data.activations import CALIBRATION_CONTEXTS, cached_activations, kept_positions, norm_cap
+from backend.core.progress import Reporter, silent
+from backend.data.activations import CALIBRATION_CONTEXTS, Activations, kept_positions, norm_cap
 from backend.data.corpus import corpus_texts, pack_contexts
 from backend.models.language import LanguageModel
 from backend.sources.catalog import Release
@@ -71,7 +71,7 @@ def heldout(
     release: Release,
     lm: LanguageModel,
     n_contexts: int = HELDOUT_CONTEXTS,
-    progress: Callable[[int, int], None] | None = None,
+    report: Reporter = silent,
 ) -> HeldOut:
     """`n_contexts` held-out contexts of `release` (fewer if a built release held out fewer)."""
     if release.built:
@@ -82,9 +82,8 @@ def heldout(
         )
         cap = None
     folder = release.paths.heldout_activations(len(tokens))
-    acts = cached_activations(
-        lm, tokens, release.hook, release.convention, folder, autocast=fast_bf16(lm.device), progress=progress
-    )
+    artifact = Activations(folder, tokens, lm.name, release.hook, release.convention, fast_bf16(lm.device), lambda: lm)
+    acts = artifact.get(lambda _step, done, total: report("held-out activations", done, total))
     if not release.built:
         cap = norm_cap(
             acts[:CALIBRATION_CONTEXTS], tokens[:CALIBRATION_CONTEXTS], lm.bos_id, release.outlier_norm_multiple

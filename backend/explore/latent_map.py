@@ -1,7 +1,7 @@
 """The latent map: a seeded 2-D UMAP of an SAE's decoder directions, computed once and stored.
 
-Stored as `<release>/maps/<sae>.parquet` (latent, x, y) with the SAE's source and the UMAP
-settings as its key; a map from other files or settings is recomputed, never served.
+An artifact (`LatentMap`, at `ReleasePaths.latent_map`) keyed on the SAE's weights and the UMAP settings; a map
+from other files or settings is recomputed, never served.
 """
 
 import json
@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from backend.core.artifacts import KeyedTable
 from backend.core.config import default_device
-from backend.core.files import read_keyed_parquet, write_keyed_parquet
 from backend.core.progress import Reporter, silent
 from backend.metasae.decompose import Decompositions, meta_label
 from backend.models.geometry import nearest_rows
@@ -76,41 +76,37 @@ def cosine_knn(rows: torch.Tensor, n_neighbors: int) -> tuple[np.ndarray, np.nda
     return indices, distances.astype(np.float32), None
 
 
-def map_path(release: Release, sae_id: str) -> Path:
-    return release.paths.latent_map(sae_id)
+class LatentMap(KeyedTable):
+    """The SAE's map (latent, x, y), keyed on its weights and the UMAP settings."""
+
+    def __init__(self, release: Release, sae_id: str, cfg: MapConfig = MapConfig()) -> None:
+        self.release, self.sae_id, self.cfg = release, sae_id, cfg
+
+    @property
+    def name(self) -> str:
+        return f"map SAE-{self.sae_id}"
+
+    @property
+    def path(self) -> Path:
+        return self.release.paths.latent_map(self.sae_id)
+
+    def key(self) -> str:
+        return json.dumps({"sae": source_key(self.release, self.sae_id), "umap": asdict(self.cfg)})
+
+    def compute(self, report: Reporter = silent) -> pd.DataFrame:
+        """Progress: load, layout, done."""
+        stage = f"UMAP of SAE-{self.sae_id}"
+        report(stage, 0, 2)
+        decoder = load_sae(self.release, self.sae_id).sae.W_dec
+        report(stage, 1, 2)
+        frame = self.store(map_frame(umap_layout(decoder, self.cfg)))
+        report(stage, 2, 2)
+        return frame
 
 
-def _key(release: Release, sae_id: str, cfg: MapConfig) -> str:
-    return json.dumps({"sae": source_key(release, sae_id), "umap": asdict(cfg)})
-
-
-def cached_map(release: Release, sae_id: str, cfg: MapConfig = MapConfig()) -> pd.DataFrame | None:
-    """The stored map (latent, x, y), or None when missing or made from other files or settings."""
-    return read_keyed_parquet(map_path(release, sae_id), _key(release, sae_id, cfg))
-
-
-def latent_map(
-    release: Release, sae_id: str, cfg: MapConfig = MapConfig(), report: Reporter | None = None
-) -> pd.DataFrame:
-    """The SAE's map, computed and stored when not cached. Progress: load, layout, done."""
-    found = cached_map(release, sae_id, cfg)
-    if found is not None:
-        return found
-    report = report or silent
-    stage = f"UMAP of SAE-{sae_id}"
-    report(stage, 0, 2)
-    decoder = load_sae(release, sae_id).sae.W_dec
-    report(stage, 1, 2)
-    frame = store_map(release, sae_id, umap_layout(decoder, cfg), cfg)
-    report(stage, 2, 2)
-    return frame
-
-
-def store_map(release: Release, sae_id: str, coords: np.ndarray, cfg: MapConfig) -> pd.DataFrame:
-    """Write `coords [d_sae, 2]` as the SAE's map (atomically, keyed on its source and `cfg`)."""
-    frame = pd.DataFrame({"latent": np.arange(len(coords)), "x": coords[:, 0], "y": coords[:, 1]})
-    write_keyed_parquet(map_path(release, sae_id), frame, _key(release, sae_id, cfg))
-    return frame
+def map_frame(coords: np.ndarray) -> pd.DataFrame:
+    """`coords [d_sae, 2]` as the stored table."""
+    return pd.DataFrame({"latent": np.arange(len(coords)), "x": coords[:, 0], "y": coords[:, 1]})
 
 
 def top_meta_latents(decompositions: Decompositions) -> np.ndarray:

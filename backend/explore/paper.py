@@ -8,8 +8,12 @@ latents (1x-128x of d_model 768), L0 36-43, hundreds of millions of training tok
 """
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
+
+from backend.models.formats import read_metrics
+from backend.sources.catalog import Release
 
 
 @dataclass(frozen=True)
@@ -58,11 +62,42 @@ def stitching_differences(novel: dict[str, float], curves: pd.DataFrame | None) 
     return f"Where this family differs from the paper: {'; '.join(parts)}." if parts else ""
 
 
-def family_differences(d_model: int, l0: list[float], multiples: tuple[float, float], n_sizes: int,
-                       train_tokens: int | None, meta_ve: float | None, meta_k: int | None = None) -> str:  # fmt: skip
+@dataclass(frozen=True)
+class FamilySetting:
+    """What a family's sentence compares with the paper, from its SAEs and the metrics its build stored."""
+
+    d_model: int
+    l0: list[float]
+    multiples: tuple[float, float]
+    """Smallest and largest SAE as multiples of d_model."""
+    n_sizes: int
+    train_tokens: int | None
+    meta_ve: float | None
+    """The first meta-SAE's variance explained of decoder rows."""
+    meta_k: int | None = None
+
+    @classmethod
+    def of(cls, release: Release, sizes: dict[str, int], d_model: int) -> "FamilySetting":
+        """From `sizes` (d_sae per SAE id), the SAEs' width and the metrics stored beside each member."""
+        metrics = [read_metrics(Path(e.location.path)) or {} for e in release.saes] if release.built else []
+        metas = [read_metrics(Path(m.location.path)) or {} for m in release.meta_saes] if release.built else []
+        return cls(
+            d_model,
+            [m["l0"] for m in metrics if "l0" in m],
+            (min(sizes.values()) / d_model, max(sizes.values()) / d_model),
+            len(sizes),
+            int(metrics[-1]["train_tokens"]) if metrics and "train_tokens" in metrics[-1] else None,
+            metas[0].get("variance_explained") if metas else None,
+            release.meta_saes[0].k if release.meta_saes else None,
+        )
+
+
+def family_differences(setting: FamilySetting) -> str:
     """One sentence on how a family's setting and meta-SAE differ from the paper's."""
     parts = []
     low, high = PAPER.l0_fraction
+    d_model, l0, multiples, n_sizes = setting.d_model, setting.l0, setting.multiples, setting.n_sizes
+    train_tokens, meta_ve, meta_k = setting.train_tokens, setting.meta_ve, setting.meta_k
     if l0 and (min(l0) < 0.5 * low * d_model or max(l0) > 2 * high * d_model):
         parts.append(
             f"L0 {min(l0):.0f}-{max(l0):.0f} ({min(l0) / d_model:.1%}-{max(l0) / d_model:.1%} of d_model; "

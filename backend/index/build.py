@@ -8,8 +8,6 @@ checkpoint: batches are fixed slices of the corpus, so nothing is lost or counte
 
 import hashlib
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,37 +16,19 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
-from backend.core.errors import StoreError
 from backend.core.files import atomic_path, write_json_atomic
 from backend.core.progress import Progress
 from backend.data.activations import kept_positions
-from backend.index.finalise import finalize
+from backend.index.finalize import finalize
+from backend.index.plan import ActivationFn, IndexConfig, IndexPlan
 from backend.index.state import TOP_K, IndexState
-from backend.index.store import IndexReader, write_index
+from backend.index.store import write_index
 from backend.models.sae import SAE
 
-ActivationFn = Callable[[int, Tensor], Tensor]
-"""(index of the batch's first context, token ids `[batch, seq]`) -> activations `[batch, seq, d_in]`."""
 CHECKPOINT, PROGRESS = "checkpoint.safetensors", "checkpoint.json"
 COVERS = "covers"
 ENCODE_ELEMENTS = 1 << 25
 """Contexts are encoded in chunks of at most this many latent activations (tokens x latents)."""
-
-
-@dataclass(frozen=True)
-class IndexConfig:
-    batch_contexts: int = 32
-    checkpoint_every: int = 20
-    """Batches between checkpoints."""
-    norm_cap: float | None = None
-    """Tokens whose activation norm exceeds this are left out (massive-activation tokens)."""
-    bos_id: int | None = None
-    """Positions holding this token are left out (BOS carries no text)."""
-    positions: tuple[int, int | None] | None = None
-    """Only positions `start:stop` of each context count (Python slice bounds, e.g. (6, -6) as SAEDashboard's
-    buffer); None = all."""
-    top_k: int = TOP_K
-    """Top examples kept per latent."""
 
 
 def valid_positions(tokens: Tensor, acts: Tensor, cfg: IndexConfig) -> Tensor:
@@ -133,14 +113,6 @@ def _resume(folder: Path, key: dict[str, Any], d_sae: int, device: torch.device,
     return found[0], done
 
 
-def finished_index(folder: Path, key: dict[str, Any]) -> bool:
-    """Whether `folder` holds an intact index produced from `key`."""
-    try:
-        return IndexReader(folder).meta.get("key") == as_stored(key)
-    except StoreError:
-        return False
-
-
 def run_pass(
     sae: SAE,
     tokens: Tensor,
@@ -172,55 +144,32 @@ def run_pass(
     return state
 
 
-def build_index(
-    sae: SAE,
-    tokens: Tensor,
-    activations: ActivationFn,
-    cfg: IndexConfig,
-    folder: Path,
-    key: dict[str, Any],
-    vocab: list[str],
-    unembed: Tensor | None,
-    progress: Progress | None = None,
-    extra_meta: dict[str, Any] | None = None,
-) -> Path:
-    """Index `sae` over `tokens` into `folder` in this process; a no-op when a finished, intact index with
-    the same key is there. A missing, corrupt or differently produced index is built again (the old one
-    stays readable until the new one replaces it)."""
-    key = as_stored(key)
-    if finished_index(folder, key):
-        return folder
-    state = run_pass(sae, tokens, activations, cfg, folder / "work", key, progress)
+def build_index(plan: IndexPlan, progress: Progress | None = None) -> Path:
+    """Index `plan.sae` over `plan.tokens` into `plan.folder` in this process, resuming its checkpoint (whether an
+    index there is current is `LatentIndex`'s question); the old index stays readable until the new one replaces
+    it."""
+    state = run_pass(plan.sae, plan.tokens, plan.activations, plan.cfg, plan.folder / "work", plan.key, progress)
     assert state is not None
-    return save_index(folder, state, sae, tokens, cfg, key, vocab, unembed, extra_meta)
+    return save_index(plan, state)
 
 
-def save_index(
-    folder: Path,
-    state: IndexState,
-    sae: SAE,
-    tokens: Tensor,
-    cfg: IndexConfig,
-    key: dict[str, Any],
-    vocab: list[str],
-    unembed: Tensor | None,
-    extra_meta: dict[str, Any] | None = None,
-) -> Path:
-    """Write the index of a finished `state` (of `sae` over all of `tokens`, however it was computed)
-    into `folder`, and drop the pass's checkpoint."""
-    latents, examples = finalize(state, sae, tokens, vocab, unembed)
+def save_index(plan: IndexPlan, state: IndexState) -> Path:
+    """Write the index of a finished `state` (of `plan.sae` over all of `plan.tokens`, however it was computed)
+    into `plan.folder`, and drop the pass's checkpoint."""
+    tokens, cfg = plan.tokens, plan.cfg
+    latents, examples = finalize(state, plan.sae, tokens, plan.vocab, plan.unembed)
     meta = {
-        "key": as_stored(key),
-        "d_sae": sae.cfg.d_sae,
+        "key": as_stored(plan.key),
+        "d_sae": plan.sae.cfg.d_sae,
         "n_tokens": int(state.n_tokens),
         "n_contexts": len(tokens),
         "context_size": int(tokens.shape[1]),
         "norm_cap": cfg.norm_cap,
         "positions": list(cfg.positions) if cfg.positions else None,
         "top_k": cfg.top_k,
-        **(extra_meta or {}),
+        **plan.meta,
     }
-    write_index(folder, meta, latents, examples, tokens.numpy(), vocab)
+    write_index(plan.folder, meta, latents, examples, tokens.numpy(), plan.vocab)
     for name in (CHECKPOINT, PROGRESS):
-        (folder / "work" / name).unlink(missing_ok=True)
-    return folder
+        (plan.folder / "work" / name).unlink(missing_ok=True)
+    return plan.folder

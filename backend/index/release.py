@@ -3,26 +3,26 @@
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 
 from backend.core.config import default_device
 from backend.core.errors import AtlasError
-from backend.core.progress import Reporter, TqdmReporter, step_progress
+from backend.core.progress import Reporter, TqdmReporter
 from backend.data.activations import CALIBRATION_CONTEXTS, norm_cap
 from backend.data.corpus import corpus_texts, pack_contexts
 from backend.data.token_files import load_tokens
-from backend.index.build import ActivationFn, IndexConfig, as_stored, build_index, save_index
-from backend.index.finalise import LABEL_TOKENS, LOGIT_LENS, NEIGHBOURS
-from backend.index.state import N_INTERVALS, RESERVOIR, TOP_K, WINDOW, IndexState
+from backend.index.artifact import LatentIndex
+from backend.index.build import as_stored
+from backend.index.finalize import LABEL_TOKENS, LOGIT_LENS, NEIGHBOURS
+from backend.index.plan import IndexConfig, IndexPlan, IndexWorker, Precision
+from backend.index.state import N_INTERVALS, RESERVOIR, TOP_K, WINDOW
 from backend.index.store import VERSION
 from backend.models.language import LanguageModel, load_language_model
 from backend.models.loading import load_sae
-from backend.models.sae import SAE
 from backend.sources.catalog import Release
 
-Precision = Literal["fp32", "bf16"]
 DEFAULT_CONTEXTS = 1024
 """Corpus contexts indexed when no number is given (a token file is indexed whole)."""
 
@@ -51,49 +51,6 @@ class IndexSettings:
         return "bf16" if self.tokens is None and device.type == "cpu" else "fp32"
 
 
-@dataclass(frozen=True)
-class IndexWorker:
-    """How any process (this one, or a Ray worker) gets the SAE and the activations an index is computed
-    from: picklable, so a worker loads its own copy of the model and SAE."""
-
-    release: Release
-    sae_id: str
-    precision: Precision
-
-    def load(self, device: torch.device) -> tuple[SAE, ActivationFn]:
-        lm = load_language_model(self.release.model, device)
-        return load_sae(self.release, self.sae_id, device).sae, self.activations(lm)
-
-    def activations(self, lm: LanguageModel) -> ActivationFn:
-        def read(_start: int, batch: torch.Tensor) -> torch.Tensor:
-            return lm.activations(batch, self.release.hook, self.release.convention, self.precision == "bf16")
-
-        return read
-
-
-@dataclass(frozen=True)
-class IndexPlan:
-    """Everything one index build needs, however it is run (one process, or shards on a cluster)."""
-
-    worker: IndexWorker
-    sae: SAE
-    activations: ActivationFn
-    tokens: torch.Tensor
-    """`[contexts, seq]` token ids."""
-    cfg: IndexConfig
-    folder: Path
-    key: dict[str, Any]
-    vocab: list[str]
-    unembed: torch.Tensor | None
-    meta: dict[str, Any]
-    """Recorded in the index's metadata besides the key."""
-
-    def save(self, state: IndexState) -> Path:
-        return save_index(
-            self.folder, state, self.sae, self.tokens, self.cfg, self.key, self.vocab, self.unembed, self.meta
-        )
-
-
 def plan_release_index(release: Release, sae_id: str, settings: IndexSettings) -> IndexPlan:
     """Load the model and SAE, pick the tokens and the norm cap, and name the index (its key)."""
     device = default_device()
@@ -120,31 +77,33 @@ def plan_release_index(release: Release, sae_id: str, settings: IndexSettings) -
     key = {**index_key(release, sae_id, sae.digest(), len(tokens), cap), "precision": worker.precision}
     key.update(positions=cfg.positions, top_k=cfg.top_k, tokens=hashlib.sha256(tokens.numpy().tobytes()).hexdigest())
     return IndexPlan(
-        worker,
         sae,
-        worker.activations(lm),
         tokens,
+        worker.activations(lm),
         cfg,
         release.paths.index(sae_id),
         as_stored(key),
         lm.vocab_strings(),
         lm.unembedding(),
         recorded,
+        worker,
     )
+
+
+def release_index(release: Release, sae_id: str, settings: IndexSettings = IndexSettings()) -> LatentIndex:
+    """The index of one SAE of `release` over its corpus or a fixed token file, as an artifact (its plan, which
+    loads the model and the SAE, is made on first use)."""
+    return LatentIndex(release.paths.index(sae_id), sae_id, plan=lambda: plan_release_index(release, sae_id, settings))
 
 
 def index_release_sae(
     release: Release, sae_id: str, settings: IndexSettings | int = IndexSettings(), report: Reporter | None = None
 ) -> Path:
-    """Index one SAE of `release` over its corpus or a fixed token file in this process, running the model
-    batch by batch (progress to `report`, a terminal bar by default)."""
+    """Index one SAE of `release` in this process unless its index is current, running the model batch by batch
+    (progress to `report`, a terminal bar by default)."""
     settings = IndexSettings(contexts=settings) if isinstance(settings, int) else settings
-    plan = plan_release_index(release, sae_id, settings)
-    progress = step_progress(report or TqdmReporter(unit="batch"), f"index {release.id}/{sae_id}")
-    return build_index(
-        plan.sae, plan.tokens, plan.activations, plan.cfg, plan.folder, plan.key, plan.vocab, plan.unembed,
-        progress, plan.meta,
-    )  # fmt: skip
+    release_index(release, sae_id, settings).get(report or TqdmReporter(unit="batch"))
+    return release.paths.index(sae_id)
 
 
 def _norm_cap(lm: LanguageModel, release: Release, tokens: torch.Tensor, bos: int | None) -> float | None:

@@ -207,7 +207,7 @@ class IndexReader:
 
     @cached_property
     def explanations(self) -> dict[int, str]:
-        """Labels imported from Neuronpedia (backend/neuronpedia.py); they replace the automatic ones."""
+        """Labels imported from Neuronpedia (backend/sources/neuronpedia.py); they replace the automatic ones."""
         return cached_explanations(self.folder)
 
     def latent_row(self, latent: int) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from torch import Tensor
 
 from backend.core.config import candidate_dtype
 from backend.core.errors import IncompatibleError
-from backend.index.finalise import DEAD_LABEL
+from backend.index.finalize import DEAD_LABEL
 from backend.models.sae import SAE
 
 CHUNK = 8192

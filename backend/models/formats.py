@@ -31,6 +31,36 @@ _SAELENS_KNOWN = {
 }  # fmt: skip
 
 
+METRICS = "metrics.json"
+"""What a build measured of an SAE or meta-SAE it trained, beside its weights."""
+
+
+def read_metrics(folder: Path) -> dict[str, float] | None:
+    """The metrics a build wrote beside a member it trained (None when there are none or they are unreadable)."""
+    try:
+        raw = json.loads((folder / METRICS).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    return raw if isinstance(raw, dict) else None
+
+
+DENSITY_FLOOR = 1e-10
+"""`sparsity.safetensors` holds log10(density) with densities clamped to this, so a latent that never fired reads
+as -10, not -inf."""
+DEAD_LOG10_DENSITY = -9.0
+"""At or below this log10(density) a latent is dead (never fired where density was measured)."""
+
+
+def log10_density(density: Tensor) -> Tensor:
+    """`[d_sae]` fractions of tokens each latent fires on -> what `sparsity.safetensors` stores."""
+    return torch.log10(density.clamp_min(DENSITY_FLOOR))
+
+
+def is_dead(log10: Tensor) -> Tensor:
+    """`[d_sae]` bool from `[d_sae]` stored log10 densities."""
+    return log10 <= DEAD_LOG10_DENSITY
+
+
 class LoadedSAE(NamedTuple):
     sae: SAE
     log10_density: Tensor | None
@@ -161,6 +191,8 @@ def _check_tensors(cfg: SAEConfig, tensors: dict[str, Tensor], source: Path, ski
             raise SAEFormatError(
                 f"{source} has no tensor {name!r} (a {cfg.architecture} SAE needs {sorted(expected)})."
             )
+        if not tensors[name].is_floating_point():
+            raise SAEFormatError(f"{source}: {name} holds {tensors[name].dtype} values, not floating-point weights.")
         got = tuple(tensors[name].shape)
         if got != shape:
             raise SAEFormatError(

@@ -1,7 +1,23 @@
 """Decoder geometry: nearest latents by cosine and the logit lens, in chunks so memory stays bounded."""
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor
+
+from backend.models.language import LanguageModel
+
+
+def total_variance(x: Tensor) -> float:
+    """Squared distance of the rows of `x [n, d]` from their mean, summed: what FVU divides by."""
+    x = x.float()
+    return float(((x - x.mean(dim=0)) ** 2).sum())
+
+
+def fvu(squared_error: float, total: float) -> float:
+    """Fraction of variance unexplained: summed squared reconstruction error over `total_variance` of the data.
+    The stitching curves call the same ratio "normalised MSE" (as the paper does)."""
+    return squared_error / max(total, 1e-12)
 
 
 def unit_rows(matrix: Tensor) -> Tensor:
@@ -55,3 +71,24 @@ def best_matches(row: Tensor, decoders: dict[str, Tensor], n: int = 3) -> dict[s
         top = sims.topk(min(n, len(sims)))
         out[sae_id] = [(int(i), float(c)) for i, c in zip(top.indices, top.values, strict=True)]
     return out
+
+
+@dataclass(frozen=True)
+class LogitLens:
+    """The tokens one direction promotes and suppresses most, with their logits."""
+
+    promoted: list[str]
+    promoted_logits: list[float]
+    suppressed: list[str]
+    suppressed_logits: list[float]
+
+
+def direction_lens(direction: Tensor, lm: LanguageModel, n: int = 10) -> LogitLens:
+    """The logit lens of one `[d_model]` direction through the model's unembedding."""
+    lens = logit_lens(direction.detach().unsqueeze(0), lm.unembedding(), n)
+    return LogitLens(
+        promoted=lm.token_strings(lens["pos_idx"][0].tolist()),
+        promoted_logits=lens["pos_val"][0].tolist(),
+        suppressed=lm.token_strings(lens["neg_idx"][0].tolist()),
+        suppressed_logits=lens["neg_val"][0].tolist(),
+    )

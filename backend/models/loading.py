@@ -2,7 +2,6 @@
 
 import hashlib
 from functools import lru_cache
-from pathlib import Path
 
 import torch
 
@@ -18,7 +17,7 @@ from backend.models.formats import (
 )
 from backend.models.sae import SAE
 from backend.sources.catalog import MetaEntry, Release, SAEEntry
-from backend.sources.hub import fetch_folder
+from backend.sources.hub import cached_file, fetch_folder
 
 
 def _fetch(entry: SAEEntry) -> LoadedSAE:
@@ -48,23 +47,20 @@ def load_meta_sae(release: Release, meta_id: str, over: SAE, device: torch.devic
     return meta.to(device or torch.device("cpu"))
 
 
-def files_stamp(location_path: str, kind: str) -> float | None:
-    """Latest modification time of a local SAE folder (None for Hub sources, whose cache is immutable)."""
-    folder = Path(location_path)
-    if kind != "local" or not folder.is_dir():
-        return None
-    return max((p.stat().st_mtime for p in folder.iterdir()), default=None)
-
-
 def source_key(release: Release, sae_id: str) -> str:
-    """The SHA-256 of the SAE's weights file: the key of every cache derived from it (matchings, curves, maps,
-    probes). It names the weights, not where they live, so caches published with a release stay valid when
-    the same files are read from the Hub cache, and change whenever an SAE is rebuilt."""
-    entry = release.sae(sae_id)
+    """The SHA-256 of the SAE's (or meta-SAE's) weights file: the key of every artifact derived from it (matchings,
+    curves, maps, probes) and of the app's caches. It names the weights, not where they live, so artifacts
+    published with a release stay valid when the same files are read from the Hub cache, and change whenever an SAE
+    is rebuilt. Read from the cache when the file is there (no network on a page rerun)."""
+    entry = _entry(release, sae_id)
     weights = PAPER_WEIGHTS if entry.layout == "paper-meta" else SAELENS_WEIGHTS
-    path = fetch_folder(entry.location, [weights]) / weights
+    path = cached_file(entry.location, weights) or fetch_folder(entry.location, [weights]) / weights
     stat = path.stat()
     return _file_digest(str(path.resolve()), stat.st_size, stat.st_mtime)
+
+
+def _entry(release: Release, member_id: str) -> SAEEntry:
+    return release.meta(member_id) if any(m.id == member_id for m in release.meta_saes) else release.sae(member_id)
 
 
 @lru_cache(maxsize=64)

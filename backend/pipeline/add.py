@@ -27,7 +27,7 @@ from backend.models.sae import SAE
 from backend.pipeline.visitor import confine_table, confined
 from backend.sources.catalog import CorpusSpec, Release, added_releases, load_catalog, parse_release, register_release
 from backend.sources.fields import safe_id
-from backend.stitching.family import neighbour_pairs, pair_matching
+from backend.stitching.family import PairMatching
 from backend.training.meta import MetaTrainConfig, train_meta_for
 
 HUB_SOURCE = re.compile(r"^(?P<repo>[\w.-]+/[\w.-]+)(?:@(?P<revision>[\w./-]+?))?(?:/(?P<subfolder>[\w./-]+))?$")
@@ -192,6 +192,6 @@ def add_release(
     if request.d_meta is not None:
         progress = step_progress(report, f"train meta-SAE on {release.id}/{release.sae_ids[-1]}")
         train_meta_for(release, release.sae_ids[-1], MetaTrainConfig(d_meta=request.d_meta), progress)
-    for small, large in neighbour_pairs(release):
-        pair_matching(release, small, large)
+    for small, large in release.neighbour_pairs:
+        PairMatching(release, small, large).get()
     return release

@@ -1,12 +1,12 @@
 """`python -m backend publish`: a release's derived artifacts in a Hub repo layout, so a deployment serves it
 without computing anything.
 
-The repo mirrors the release's folder on this machine (backend/core/paths.py): indexes, maps, stitching
-matchings and curves, polysemy results, the build summary, and the SAEs and meta-SAEs built here; never the
-work folder (activations, checkpoints) nor locks and logs. Beside them, `catalog.json`: the release's catalog
-table with `published = {repo = ...}`, ready for `ATLAS_CATALOG`. Every cached file is keyed on the SHA-256 of
-the weights it came from (`backend/models/loading.py: source_key`), not on paths, so the copies read back from
-the Hub cache are recognised as current. Uploading uses huggingface_hub when online.
+The repo mirrors the release's folder on this machine (backend/core/paths.py): the files of every published,
+current artifact (`release_artifacts`: SAEs and meta-SAEs built here, indexes, matchings, curves, maps, probe
+results) and the build summary; never scratch (corpus, activations, checkpoints) nor locks and logs. Beside them,
+`catalog.json`: the release's catalog table with `published = {repo = ...}`, ready for `ATLAS_CATALOG`. Every
+artifact is keyed on the SHA-256 of the weights it came from (`backend/models/loading.py: source_key`), not on
+paths, so the copies read back from the Hub cache are recognised as current. Uploading uses huggingface_hub.
 """
 
 import json
@@ -17,14 +17,14 @@ from typing import Any
 
 from huggingface_hub import HfApi
 
+from backend.core.artifacts import published_files
 from backend.core.errors import AtlasError, first_line
+from backend.pipeline.artifacts import release_artifacts
 from backend.sources.catalog import Release, raw_catalog
 from backend.sources.fields import hub_repo
 from backend.sources.hub import Location
 
 CATALOG = "catalog.json"
-LEFT_OUT = ("work", "build.lock", "build-progress.json", "build.log", "corpus.npy", "corpus.json")
-"""Scratch and machine-local files: none of them is read when the app serves a release."""
 
 
 def publish_folder(release: Release, out: Path, repo: str, revision: str | None = None) -> Path:
@@ -35,7 +35,12 @@ def publish_folder(release: Release, out: Path, repo: str, revision: str | None 
         raise AtlasError(f"{release.id} has no index on this machine; build or index it before publishing.")
     if out.exists() and any(out.iterdir()):
         raise AtlasError(f"{out} is not empty; publish into a new folder.")
-    shutil.copytree(source, out, ignore=shutil.ignore_patterns(*LEFT_OUT, ".*"), dirs_exist_ok=True)
+    records = [release.paths.summary] if release.paths.summary.exists() else []
+    for path in [*published_files(release_artifacts(release)), *records]:
+        if path.resolve().is_relative_to(source.resolve()):
+            target = out / path.resolve().relative_to(source.resolve())
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
     table = dict(raw_catalog()[release.id])
     table["saes"] = [_entry(raw, e.location, source, out) for raw, e in zip(table["saes"], release.saes, strict=True)]
     table["meta_saes"] = [

@@ -10,6 +10,7 @@ import os
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from functools import lru_cache
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
 
@@ -112,6 +113,22 @@ class Release:
     def meta_for(self, sae_id: str) -> list[MetaEntry]:
         return [meta for meta in self.meta_saes if meta.over == sae_id]
 
+    def primary_meta(self, sae_id: str) -> MetaEntry | None:
+        """The meta-SAE the app and the CLI decompose `sae_id` with: the first one listed for it."""
+        metas = self.meta_for(sae_id)
+        return metas[0] if metas else None
+
+    @property
+    def neighbour_pairs(self) -> list[tuple[str, str]]:
+        """Each SAE with the next larger one, in catalog order (smallest first)."""
+        return list(pairwise(self.sae_ids))
+
+    def neighbours(self, sae_id: str) -> tuple[str | None, str | None]:
+        """The next smaller and the next larger SAE of the family (catalog order is size order)."""
+        ids = self.sae_ids
+        at = ids.index(sae_id)
+        return (ids[at - 1] if at > 0 else None), (ids[at + 1] if at + 1 < len(ids) else None)
+
     def meta(self, meta_id: str) -> MetaEntry:
         for entry in self.meta_saes:
             if entry.id == meta_id:
@@ -121,7 +138,7 @@ class Release:
     @property
     def paths(self) -> ReleasePaths:
         """Where this machine keeps what it builds or indexes for the release; for a published release, its
-        snapshot in the Hub cache (downloaded on first use)."""
+        snapshot in the Hub cache, read only from the cache (`download_published` fetches it)."""
         if self.published is not None:
             return ReleasePaths(published_snapshot(self.published))
         return ReleasePaths.of(self.id)
@@ -231,8 +248,16 @@ def _published(raw: Any, where: str) -> Location | None:
 
 @lru_cache(maxsize=16)
 def published_snapshot(location: Location) -> Path:
-    """The local snapshot of a published release (the Hub cache; downloaded once when online)."""
-    return fetch_snapshot(location, ["*"])
+    """The local snapshot of a published release in the Hub cache (SourceUnavailable when it is not there)."""
+    return fetch_snapshot(location, ["*"], cached_only=True)
+
+
+def download_published(release: Release) -> None:
+    """Fetch a published release's repo into the Hub cache (a no-op offline when it is there, and for a release
+    that is not published)."""
+    if release.published is not None:
+        fetch_snapshot(release.published, ["*"])
+        published_snapshot.cache_clear()
 
 
 def catalog_files() -> list[Path]:

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from huggingface_hub import hf_hub_download, snapshot_download
+from huggingface_hub import hf_hub_download, snapshot_download, try_to_load_from_cache
 from huggingface_hub.errors import (
     EntryNotFoundError,
     HFValidationError,
@@ -79,6 +79,17 @@ def fetch_file(loc: Location, filename: str, required: bool = True) -> Path | No
         raise SourceUnavailable(f"{loc.describe()}: not a valid Hub repo id or revision ({err}).") from err
 
 
+def cached_file(loc: Location, filename: str) -> Path | None:
+    """`filename` of `loc` if it is on this machine already (a local folder, or the Hub cache), never downloading:
+    for what must answer on every page rerun."""
+    if loc.kind == "local":
+        path = Path(loc.path).expanduser() / filename
+        return path if path.exists() else None
+    name = f"{loc.path}/{filename}" if loc.path else filename
+    found = try_to_load_from_cache(loc.repo, name, revision=loc.revision, repo_type=loc.repo_type)
+    return Path(found) if isinstance(found, str) else None
+
+
 def fetch_folder(loc: Location, filenames: list[str], optional: list[str] | None = None) -> Path:
     """Fetch the named files of `loc` and return the local folder that holds them."""
     folder: Path | None = None
@@ -93,11 +104,15 @@ def fetch_folder(loc: Location, filenames: list[str], optional: list[str] | None
     return folder
 
 
-def fetch_snapshot(loc: Location, patterns: list[str]) -> Path:
-    """A whole repo (or the files matching `patterns`), e.g. a dataset's parquet shards."""
+def fetch_snapshot(loc: Location, patterns: list[str], cached_only: bool = False) -> Path:
+    """A whole repo (or the files matching `patterns`), e.g. a dataset's parquet shards; with `cached_only`, only
+    what the local Hub cache holds (never a download)."""
     try:
         return Path(
-            snapshot_download(loc.repo, revision=loc.revision, repo_type=loc.repo_type, allow_patterns=patterns)
-        )
+            snapshot_download(
+                loc.repo, revision=loc.revision, repo_type=loc.repo_type, allow_patterns=patterns,
+                local_files_only=cached_only,
+            )
+        )  # fmt: skip
     except (LocalEntryNotFoundError, EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError) as err:
         raise _unavailable(loc, err) from err

@@ -18,8 +18,9 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from backend.models.geometry import fvu, total_variance
 from backend.models.sae import SAE
-from backend.stitching.matching import Classification
+from backend.stitching.matching import DEFAULT_THRESHOLD, Classification
 
 StepKind = Literal["insert", "swap", "drop"]
 Order = Literal["grouped", "novel-first", "swaps-first", "interleaved"]
@@ -135,7 +136,7 @@ def stitching_curve(small: SAE, large: SAE, x: Tensor, steps: list[Step], points
     lat = torch.cat([s_lat, l_lat])[order]
     val = torch.cat([-s_val, l_val])[order]
     recon = _decode_entries(small, large, s_tok, torch.zeros_like(s_lat), s_lat, s_val, len(x))
-    total_var = ((x - x.mean(dim=0)) ** 2).sum()
+    total_var = total_variance(x)
     n_latents, l0_count = sum(len(step.small) for step in steps), len(s_tok)
     sizes = torch.tensor([len(s.large) - len(s.small) for s in steps]).cumsum(0)
     rows = []
@@ -148,7 +149,7 @@ def stitching_curve(small: SAE, large: SAE, x: Tensor, steps: list[Step], points
         done = mark
         alpha = mark / max(1, len(steps))
         bias = (1 - alpha) * small.b_dec + alpha * large.b_dec
-        nmse = float(((x - recon - bias) ** 2).sum() / total_var)
+        nmse = fvu(float(((x - recon - bias) ** 2).sum()), total_var)
         n_now = n_latents + (int(sizes[mark - 1]) if mark else 0)
         rows.append({"steps": mark, "latents": n_now, "l0": l0_count / len(x), "nmse": nmse})
     return pd.DataFrame(rows)
@@ -182,3 +183,24 @@ def stitched_reconstruction(small: SAE, large: SAE, x: Tensor, steps: list[Step]
         + (1 - alpha) * small.b_dec
         + alpha * large.b_dec
     )
+
+
+@dataclass(frozen=True)
+class CurveConfig:
+    """What a family's stitching curves depend on; shown on the page and part of the cache key."""
+
+    threshold: float = DEFAULT_THRESHOLD
+    order: Order = DEFAULT_ORDER
+    points: int = 48
+    """Measurements of normalised MSE and L0 along each curve."""
+    loss_points: int = 3
+    """Measurements of the model's next-token loss along each curve (0 = none; each costs a forward pass):
+    by default the two ends and the middle."""
+    seed: int = 0
+    loss_contexts: int = 64
+    """Held-out contexts the next-token loss is measured on; its standard error is over contexts."""
+
+    def slug(self) -> str:
+        return (
+            f"{self.order}-t{self.threshold:.3f}-p{self.points}-l{self.loss_points}x{self.loss_contexts}-s{self.seed}"
+        )

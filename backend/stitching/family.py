@@ -1,15 +1,13 @@
 """Stitching across a release's family: neighbouring pairs, cached matchings and cached curves.
 
-Matchings live in `<release>/stitching/match-S-L.safetensors`, curves in
-`<release>/stitching/curves-<settings>.parquet`; each records the sources it was computed from
-and is recomputed, never reused, when they change.
+Both are artifacts (backend/core/artifacts.py) at `ReleasePaths.matching` and `ReleasePaths.curves`; each records
+the weights it was computed from and is recomputed, never reused, when they change.
 """
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from functools import partial
-from itertools import pairwise
 from pathlib import Path
 
 import pandas as pd
@@ -18,17 +16,19 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
+from backend.core.artifacts import Artifact, KeyedTable, safetensors_key
 from backend.core.config import default_device, fast_bf16
-from backend.core.files import atomic_path, read_keyed_parquet, write_keyed_parquet
+from backend.core.files import atomic_path
 from backend.core.progress import Reporter, silent
 from backend.data.heldout import HeldOut, heldout
-from backend.models.language import LanguageModel
+from backend.models.formats import is_dead
+from backend.models.geometry import fvu, total_variance
+from backend.models.language import LanguageModel, load_language_model
 from backend.models.loading import load_sae, source_key
 from backend.models.sae import SAE
 from backend.sources.catalog import Release
-from backend.stitching.curves import DEFAULT_ORDER, Order, stitch_steps, stitched_reconstruction, stitching_curve
+from backend.stitching.curves import CurveConfig, stitch_steps, stitched_reconstruction, stitching_curve
 from backend.stitching.matching import (
-    DEFAULT_THRESHOLD,
     EDGE_FLOOR,
     Classification,
     Matching,
@@ -38,75 +38,52 @@ from backend.stitching.matching import (
 )
 
 LOSS_BATCH = 16
-DEAD_LOG10_DENSITY = -9.0
-"""Builds store log10(density) clamped at -10 for latents that never fired."""
 
 
-@dataclass(frozen=True)
-class CurveConfig:
-    """What a family's stitching curves depend on; shown on the page and part of the cache key."""
+class PairMatching(Artifact[Matching]):
+    """The decoder matching of a neighbouring pair, keyed on both SAEs' weights."""
 
-    threshold: float = DEFAULT_THRESHOLD
-    order: Order = DEFAULT_ORDER
-    points: int = 48
-    """Measurements of normalised MSE and L0 along each curve."""
-    loss_points: int = 3
-    """Measurements of the model's next-token loss along each curve (0 = none; each costs a forward pass):
-    by default the two ends and the middle."""
-    seed: int = 0
-    loss_contexts: int = 64
-    """Held-out contexts the next-token loss is measured on; its standard error is over contexts."""
+    def __init__(self, release: Release, small_id: str, large_id: str, saes: tuple[SAE, SAE] | None = None) -> None:
+        self.release, self.small_id, self.large_id, self._saes = release, small_id, large_id, saes
 
-    def slug(self) -> str:
-        return (
-            f"{self.order}-t{self.threshold:.3f}-p{self.points}-l{self.loss_points}x{self.loss_contexts}-s{self.seed}"
-        )
+    @property
+    def name(self) -> str:
+        return f"matching SAE-{self.small_id}→{self.large_id}"
 
+    @property
+    def path(self) -> Path:
+        return self.release.paths.matching(self.small_id, self.large_id)
 
-def neighbour_pairs(release: Release) -> list[tuple[str, str]]:
-    """Each SAE with the next larger one, in catalog order (smallest first)."""
-    ids = release.sae_ids
-    return list(pairwise(ids))
+    def files(self) -> list[Path]:
+        return [self.path] if self.path.exists() else []
 
+    def key(self) -> str:
+        return json.dumps([source_key(self.release, self.small_id), source_key(self.release, self.large_id)])
 
-def _folder(release: Release) -> Path:
-    return release.paths.stitching
+    def stored_key(self) -> str | None:
+        return safetensors_key(self.path)
 
-
-def matching_path(release: Release, small_id: str, large_id: str) -> Path:
-    return _folder(release) / f"match-{small_id}-{large_id}.safetensors"
-
-
-def _pair_key(release: Release, small_id: str, large_id: str) -> str:
-    return json.dumps([source_key(release, small_id), source_key(release, large_id)])
-
-
-def cached_matching(release: Release, small_id: str, large_id: str) -> Matching | None:
-    """The stored matching of the pair, or None when missing or computed from other files."""
-    path = matching_path(release, small_id, large_id)
-    try:
-        with safe_open(str(path), "pt") as handle:
-            meta = handle.metadata() or {}
-        if meta.get("key") != _pair_key(release, small_id, large_id):
+    def load(self) -> Matching | None:
+        try:
+            with safe_open(str(self.path), "pt") as handle:
+                floor = float((handle.metadata() or {})["floor"])
+            return matching_from_tensors(load_file(str(self.path)), floor)
+        except (FileNotFoundError, SafetensorError, KeyError, ValueError):
             return None
-        return matching_from_tensors(load_file(str(path)), float(meta["floor"]))
-    except (FileNotFoundError, SafetensorError, KeyError, ValueError):
-        return None
 
-
-def pair_matching(release: Release, small_id: str, large_id: str, saes: tuple[SAE, SAE] | None = None) -> Matching:
-    """The pair's matching, computed (on the GPU when there is one) and stored if not cached."""
-    found = cached_matching(release, small_id, large_id)
-    if found is not None:
-        return found
-    small, large = saes or (load_sae(release, small_id).sae, load_sae(release, large_id).sae)
-    matching = match_saes(small, large, EDGE_FLOOR, default_device())
-    matching.dead_small, matching.dead_large = dead_latents(release, small_id), dead_latents(release, large_id)
-    path = matching_path(release, small_id, large_id)
-    with atomic_path(path) as tmp:
-        meta = {"key": _pair_key(release, small_id, large_id), "floor": str(matching.floor)}
-        save_file({k: v.contiguous() for k, v in matching.tensors().items()}, str(tmp), metadata=meta)
-    return matching
+    def compute(self, report: Reporter = silent) -> Matching:
+        """Match the pair (on the GPU when there is one) and store it."""
+        release = self.release
+        small, large = self._saes or (load_sae(release, self.small_id).sae, load_sae(release, self.large_id).sae)
+        matching = match_saes(small, large, EDGE_FLOOR, default_device())
+        matching.dead_small, matching.dead_large = (
+            dead_latents(release, self.small_id),
+            dead_latents(release, self.large_id),
+        )
+        with atomic_path(self.path) as tmp:
+            meta = {"key": self.key(), "floor": str(matching.floor)}
+            save_file({k: v.contiguous() for k, v in matching.tensors().items()}, str(tmp), metadata=meta)
+        return matching
 
 
 def dead_latents(release: Release, sae_id: str) -> Tensor:
@@ -114,31 +91,50 @@ def dead_latents(release: Release, sae_id: str) -> Tensor:
     loaded = load_sae(release, sae_id)
     if loaded.log10_density is None:
         return torch.zeros(loaded.sae.cfg.d_sae, dtype=torch.bool)
-    return loaded.log10_density <= DEAD_LOG10_DENSITY
+    return is_dead(loaded.log10_density)
 
 
 def pair_classification(release: Release, small_id: str, large_id: str, threshold: float) -> Classification | None:
-    """Classification of a pair from its cached matching (None when not computed yet)."""
-    matching = cached_matching(release, small_id, large_id)
+    """Classification of a pair from its stored matching (None when not computed yet)."""
+    matching = PairMatching(release, small_id, large_id).read()
     if matching is None:
         return None
     return classify(matching, max(threshold, matching.floor), matching.dead_small, matching.dead_large)
 
 
-def curves_path(release: Release, settings: CurveConfig) -> Path:
-    return _folder(release) / f"curves-{settings.slug()}.parquet"
+class Curves(KeyedTable):
+    """Stitching curves of every neighbouring pair plus the plain SAEs as reference points.
 
+    Columns: pair, kind ("curve" or "sae"), steps, latents (live), l0, nmse, dloss (next-token loss minus the
+    clean model's, mean over held-out contexts; NaN where not measured) and dloss_se (its standard error over
+    contexts). `lm` and `held_out` give the model and held-out activations when computing (default: loaded)."""
 
-def _curves_key(release: Release, settings: CurveConfig) -> str:
-    return json.dumps({"settings": asdict(settings), "saes": [source_key(release, i) for i in release.sae_ids]})
+    def __init__(
+        self,
+        release: Release,
+        settings: CurveConfig | None = None,
+        lm: Callable[[], LanguageModel] | None = None,
+        held_out: Callable[[], HeldOut] | None = None,
+    ) -> None:
+        self.release, self.settings, self._lm, self._held_out = release, settings or CurveConfig(), lm, held_out
 
+    @property
+    def name(self) -> str:
+        return "stitching curves"
 
-def cached_curves(release: Release, settings: CurveConfig) -> pd.DataFrame | None:
-    """Stored curves for these settings, or None when missing or computed from other files."""
-    path = curves_path(release, settings)
-    if not path.exists():  # before the key: it digests every SAE's weights, some of which may not exist yet
-        return None
-    return read_keyed_parquet(path, _curves_key(release, settings))
+    @property
+    def path(self) -> Path:
+        return self.release.paths.curves(self.settings.slug())
+
+    def key(self) -> str:
+        saes = [source_key(self.release, sae_id) for sae_id in self.release.sae_ids]
+        return json.dumps({"settings": asdict(self.settings), "saes": saes})
+
+    def compute(self, report: Reporter = silent) -> pd.DataFrame:
+        lm = self._lm() if self._lm else load_language_model(self.release.model, default_device())
+        data = self._held_out() if self._held_out else None
+        data = data or heldout(self.release, lm, report=report)
+        return self.store(family_curves(self.release, self.settings, lm, data, report))
 
 
 def _splice(reconstruct: Callable[[Tensor], Tensor], keep: Tensor, acts: Tensor) -> Tensor:
@@ -176,34 +172,21 @@ def loss_delta(spliced: Tensor, clean: Tensor) -> tuple[float, float]:
     return float(diff.mean()), se
 
 
-def compute_curves(
-    release: Release,
-    settings: CurveConfig,
-    lm: LanguageModel,
-    report: Reporter | None = None,
-    data: HeldOut | None = None,
+def family_curves(
+    release: Release, settings: CurveConfig, lm: LanguageModel, data: HeldOut, report: Reporter
 ) -> pd.DataFrame:
-    """Stitching curves of every neighbouring pair plus the plain SAEs as reference points, stored.
-
-    Columns: pair, kind ("curve" or "sae"), steps, latents (live), l0, nmse, dloss (next-token loss
-    minus the clean model's, mean over held-out contexts; NaN where not measured) and dloss_se (its
-    standard error over contexts). `data`: held-out activations (default: the release's)."""
-    found = cached_curves(release, settings)
-    if found is not None:
-        return found
-    report = report or silent
-    data = data or heldout(release, lm, progress=lambda d, t: report("held-out activations", d, t))
+    """The rows of `Curves`, measured on `data` (the matchings are read or computed and stored on the way)."""
     x = data.vectors
     clean = context_losses(lm, release, data, settings.loss_contexts, None) if settings.loss_points else None
     saes = {sae_id: load_sae(release, sae_id, default_device()).sae for sae_id in release.sae_ids}
     reference = _reference_points(release, lm, data, saes, clean, settings)
     frames = [reference]
     plain = {sae_id: reference.iloc[i] for i, sae_id in enumerate(saes)}
-    pairs = neighbour_pairs(release)
+    pairs = release.neighbour_pairs
     for number, (small_id, large_id) in enumerate(pairs):
         report("stitching curves", number, len(pairs))
         small, large = saes[small_id], saes[large_id]
-        matching = pair_matching(release, small_id, large_id, (small, large))
+        matching = PairMatching(release, small_id, large_id, (small, large)).get()
         classification = classify(matching, settings.threshold, matching.dead_small, matching.dead_large)
         steps = stitch_steps(classification, settings.order, matching.large_best, settings.seed)
         curve = stitching_curve(small, large, x, steps, settings.points)
@@ -223,9 +206,7 @@ def compute_curves(
         curve.insert(1, "kind", "curve")
         frames.append(curve)
     report("stitching curves", len(pairs), len(pairs))
-    result = pd.concat(frames, ignore_index=True)
-    write_keyed_parquet(curves_path(release, settings), result, _curves_key(release, settings))
-    return result
+    return pd.concat(frames, ignore_index=True)
 
 
 def _loss_rows(curve: pd.DataFrame, loss_points: int) -> list[int]:
@@ -245,12 +226,12 @@ def _reference_points(
     settings: CurveConfig,
 ) -> pd.DataFrame:
     x = data.vectors
-    total_var = float(((x - x.mean(dim=0)) ** 2).sum())
+    total_var = total_variance(x)
     rows = []
     for sae_id, sae in saes.items():
         with torch.no_grad():
             acts = sae.encode(x.to(sae.device))
-            nmse = float(((x.to(sae.device) - sae.decode(acts)) ** 2).sum()) / total_var
+            nmse = fvu(float(((x.to(sae.device) - sae.decode(acts)) ** 2).sum()), total_var)
         dloss, dloss_se = float("nan"), float("nan")
         if clean is not None:
             dloss, dloss_se = loss_delta(context_losses(lm, release, data, settings.loss_contexts, sae.forward), clean)

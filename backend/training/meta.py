@@ -9,14 +9,13 @@ from typing import Any
 from backend.core.config import default_device
 from backend.core.errors import AtlasError
 from backend.core.files import write_json_atomic
-from backend.models.formats import save_paper_meta
+from backend.models.formats import METRICS, save_paper_meta
 from backend.models.loading import load_sae
 from backend.models.sae import SAE
 from backend.sources.catalog import Release, register_meta_sae
 from backend.training.metrics import decoder_geometry, meta_variance_explained
 from backend.training.trainer import ProgressFn, TrainConfig, TrainResult, train_sae
 
-METRICS = "metrics.json"
 MAX_EPOCHS = 2000
 
 
@@ -54,7 +53,7 @@ def meta_train_config(cfg: MetaTrainConfig, n_rows: int) -> TrainConfig:
         dead_after_tokens=4 * n_rows,
         checkpoint_every=1000,
         # Data initialisation would start each meta-latent at one member latent, a mixture of
-        # concepts; random directions un-mix into the shared components (tests/backend/test_train.py).
+        # concepts; random directions un-mix into the shared components (tests/backend/training/test_trainer.py: test_meta_sae_recovers_planted_compositions).
         data_init=False,
         seed=cfg.seed,
     )

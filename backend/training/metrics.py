@@ -6,12 +6,10 @@ against the random baseline, and drift from the initial rows. Meta-latents are j
 coherence of their member latents' activations on held-out tokens.
 """
 
-import math
-
 import torch
 from torch import Tensor
 
-from backend.models.geometry import nearest_rows
+from backend.models.geometry import fvu, nearest_rows, total_variance
 from backend.models.sae import SAE
 
 EVAL_BATCH = 4096
@@ -24,36 +22,41 @@ def reconstruction_metrics(sae: SAE, x: Tensor) -> dict[str, float]:
     sq_err = 0.0
     l0 = 0.0
     fired = torch.zeros(sae.cfg.d_sae, dtype=torch.bool, device=sae.device)
-    mean = x.float().mean(dim=0).to(sae.device)
-    total_var = 0.0
     for start in range(0, len(x), EVAL_BATCH):
         xb = x[start : start + EVAL_BATCH].float().to(sae.device)
         acts = sae.encode(xb)
         sq_err += (sae.decode(acts) - xb).pow(2).sum().item()
-        total_var += (xb - mean).pow(2).sum().item()
         active = acts > 0
         l0 += active.sum().item()
         fired |= active.any(dim=0)
     return {
-        "fvu": sq_err / max(total_var, 1e-12),
+        "fvu": fvu(sq_err, total_variance(x)),
         "l0": l0 / max(len(x), 1),
         "dead_fraction": 1.0 - fired.float().mean().item(),
         "eval_tokens": float(len(x)),
     }
 
 
-def random_nn_cosine_baseline(d_sae: int, d_in: int) -> float:
-    """Expected max |cosine| of a random unit vector against `d_sae` others in `d_in` dimensions."""
-    return math.sqrt(2 * math.log(d_sae) / d_in)
+BASELINE_QUERIES = 1024
+"""Rows of the random dictionary whose nearest neighbour is measured (each against all the others)."""
+
+
+@torch.no_grad()
+def random_nn_cosine_baseline(d_sae: int, d_in: int, seed: int = 0) -> float:
+    """The mean nearest-neighbour cosine of a random dictionary of the same shape (`d_sae` unit vectors drawn
+    uniformly in `d_in` dimensions), as `decoder_geometry` measures an SAE's: a seeded Monte-Carlo estimate over
+    `BASELINE_QUERIES` rows. The closed form sqrt(2 ln n / d) is only its asymptote, and overstates it at these
+    sizes (0.178 against 0.159 at 9,216 x 576)."""
+    rows = torch.randn(d_sae, d_in, generator=torch.Generator().manual_seed(seed))
+    rows = rows / rows.norm(dim=1, keepdim=True)
+    queries = min(d_sae, BASELINE_QUERIES)
+    return float(nearest_rows(rows[:queries], rows, 1, exclude_self=True)[1][:, 0].mean())
 
 
 @torch.no_grad()
 def decoder_geometry(sae: SAE, init_decoder: Tensor | None = None) -> dict[str, float]:
     nn_cos = nearest_rows(sae.W_dec, sae.W_dec, 1, exclude_self=True)[1][:, 0]
-    out = {
-        "nn_cosine_mean": nn_cos.mean().item(),
-        "nn_cosine_random_baseline": random_nn_cosine_baseline(sae.cfg.d_sae, sae.cfg.d_in),
-    }
+    out = {"nn_cosine_mean": nn_cos.mean().item()}
     if init_decoder is not None:
         init = init_decoder.to(sae.device)
         init = init / init.norm(dim=1, keepdim=True)

@@ -4,9 +4,9 @@ Query parameters are strings from anyone: they can only name catalog releases an
 (never a path), and anything invalid falls back to a sane default with a warning.
 """
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import TypeVar, cast
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from backend.polysemy.probe import DEFAULT_MODE, MODES, Mode
@@ -61,32 +61,14 @@ class View:
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
     def params(self, **changes: object) -> dict[str, str]:
-        """Query parameters reproducing this view, with `changes` applied; empty values left out."""
+        """Query parameters reproducing this view, with `changes` (by URL key) applied; empty values left out."""
         values = {**self._values(), **changes}
         return {key: str(val) for key, val in values.items() if val not in (None, "")}
 
     def _values(self) -> dict[str, object]:
-        """Every URL parameter of a view (the one list of them) and this view's value, None for a default."""
-        return {
-            "release": self.release,
-            "sae": self.sae,
-            "latent": self.latent,
-            "q": self.query,
-            "text": self.text,
-            "token": self.token,
-            "m": self.meta_latent or None,
-            "t": self.threshold,
-            "st": self.stitch_threshold,
-            "order": None if self.order == DEFAULT_ORDER else self.order,
-            "colour": None if self.colour == MAP_COLOURS[0] else self.colour,
-            "word": self.word,
-            "ctx": "\n".join(self.contexts),
-            "mode": None if self.mode == DEFAULT_MODE else self.mode,
-            "set": None if self.probe_set == PROBE_SETS[0] else self.probe_set,
-            "prompt": self.prompt,
-            "strength": self.strength,
-            "clamp": "1" if self.clamp else None,
-        }
+        """Every URL parameter of the view and its value here (None where it is the default and `PARAMS` omits it)."""
+        defaults = {f.name: f.default for f in fields(self)}
+        return {p.key: p.written(getattr(self, p.field), defaults[p.field]) for p in PARAMS}
 
 
 def _number(raw: str | None, name: str, kind: type[N], warnings: list[str]) -> N | None:
@@ -142,10 +124,6 @@ def default_sae(release: Release) -> str:
     return metas[0] if metas else release.sae_ids[-1]
 
 
-ALIASES = {"meta": "m", "meta_latent": "m", "threshold": "t", "stitch_threshold": "st", "query": "q", "contexts": "ctx"}
-"""Long names a hand-written link may use for the short parameters."""
-
-
 def _known(params: Mapping[str, str], warnings: list[str]) -> dict[str, str]:
     """`params` with aliases renamed to their short names; an unknown name is dropped with a warning that
     lists the valid ones (a misspelt `meta=476` must not silently open meta-latent 0)."""
@@ -160,6 +138,66 @@ def _known(params: Mapping[str, str], warnings: list[str]) -> dict[str, str]:
     return known
 
 
+def _stitch_threshold(raw: str | None, warnings: list[str]) -> float | None:
+    value = _number(raw, "st", float, warnings)
+    if value is not None and not 0.5 <= value <= 1:
+        warnings.append(f"Ignored st={value}: the stitching threshold is a cosine from 0.5 to 1.")
+        return None
+    return value
+
+
+Parse = Callable[[str | None, list[str]], object]
+
+
+@dataclass(frozen=True)
+class Param:
+    """One URL parameter: its key, the `View` field it fills, how it is read (with warnings) and written."""
+
+    key: str
+    field: str
+    parse: Parse | None
+    """None for release and sae, which are read against the catalog."""
+    keep_default: bool = False
+    """Written even at its default (release, SAE and latent always show in a link)."""
+    format: Callable[[Any], object] = lambda value: value
+    aliases: tuple[str, ...] = ()
+    """Names a hand-written link may use besides the key and the field's name."""
+
+    def written(self, value: object, default: object) -> object:
+        return self.format(value) if self.keep_default or value != default else None
+
+
+def _text(limit: int, strip: bool = False) -> Parse:
+    return lambda raw, _warnings: (raw or "").strip()[:limit] if strip else (raw or "")[:limit]
+
+
+PARAMS = (
+    Param("release", "release", None, keep_default=True),
+    Param("sae", "sae", None, keep_default=True),
+    Param("latent", "latent", lambda raw, w: _number(raw, "latent", int, w) or 0, keep_default=True),
+    Param("q", "query", _text(200)),
+    Param("text", "text", _text(MAX_TEXT)),
+    Param("token", "token", lambda raw, w: _number(raw, "token", int, w)),
+    Param("m", "meta_latent", lambda raw, w: _number(raw, "m", int, w) or 0, aliases=("meta",)),
+    Param("t", "threshold", lambda raw, w: _number(raw, "t", float, w)),
+    Param("st", "stitch_threshold", _stitch_threshold),
+    Param("order", "order", lambda raw, w: _choice(raw, "order", ORDERS, w)),
+    Param("colour", "colour", lambda raw, w: _choice(raw, "colour", MAP_COLOURS, w)),
+    Param("word", "word", _text(50, strip=True)),
+    Param("ctx", "contexts", lambda raw, w: _contexts(raw or "", w), format="\n".join),
+    Param("mode", "mode", lambda raw, w: _choice(raw, "mode", MODES, w)),
+    Param("set", "probe_set", lambda raw, w: _choice(raw, "set", PROBE_SETS, w)),
+    Param("prompt", "prompt", _text(MAX_PROMPT)),
+    Param("strength", "strength", _strength),
+    Param("clamp", "clamp", lambda raw, _w: raw == "1", format=lambda on: "1" if on else None),
+)
+"""The one table of a view's URL: `View.params` writes it and `parse_view` reads it."""
+URL_KEYS = tuple(p.key for p in PARAMS)
+"""The parameters a link can carry."""
+ALIASES = {alias: p.key for p in PARAMS for alias in (p.field, *p.aliases) if alias != p.key}
+"""Long names a hand-written link may use for the short parameters."""
+
+
 def parse_view(params: Mapping[str, str], catalog: dict[str, Release]) -> View:
     warnings: list[str] = []
     params = _known(params, warnings)
@@ -172,37 +210,8 @@ def parse_view(params: Mapping[str, str], catalog: dict[str, Release]) -> View:
     if sae_id not in release.sae_ids:
         warnings.append(f"Release {release_id!r} has no SAE {sae_id!r}; showing SAE {default_sae(release)}.")
         sae_id = default_sae(release)
-    latent = _number(params.get("latent"), "latent", int, warnings)
-    text = params.get("text", "")[:MAX_TEXT]
-    stitch_threshold = _number(params.get("st"), "st", float, warnings)
-    if stitch_threshold is not None and not 0.5 <= stitch_threshold <= 1:
-        warnings.append(f"Ignored st={stitch_threshold}: the stitching threshold is a cosine from 0.5 to 1.")
-        stitch_threshold = None
-    return View(
-        release=release_id,
-        sae=sae_id,
-        latent=latent or 0,
-        query=params.get("q", "")[:200],
-        text=text,
-        token=_number(params.get("token"), "token", int, warnings),
-        meta_latent=_number(params.get("m"), "m", int, warnings) or 0,
-        threshold=_number(params.get("t"), "t", float, warnings),
-        stitch_threshold=stitch_threshold,
-        order=cast(Order, _choice(params.get("order"), "order", ORDERS, warnings)),
-        colour=_choice(params.get("colour"), "colour", MAP_COLOURS, warnings),
-        word=params.get("word", "").strip()[:50],
-        contexts=_contexts(params.get("ctx", ""), warnings),
-        mode=cast(Mode, _choice(params.get("mode"), "mode", MODES, warnings)),
-        probe_set=_choice(params.get("set"), "set", PROBE_SETS, warnings),
-        prompt=params.get("prompt", "")[:MAX_PROMPT],
-        strength=_strength(params.get("strength"), warnings),
-        clamp=params.get("clamp") == "1",
-        warnings=tuple(warnings),
-    )
-
-
-URL_KEYS = tuple(View("", "")._values())
-"""The parameters a link can carry."""
+    values = {p.field: p.parse(params.get(p.key), warnings) for p in PARAMS if p.parse is not None}
+    return View(release=release_id, sae=sae_id, **values, warnings=tuple(warnings))  # type: ignore[arg-type]
 
 
 def share_link(current_url: str, page_path: str, params: Mapping[str, str], base_path: str = "") -> str:

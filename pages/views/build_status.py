@@ -1,7 +1,7 @@
 """The embedded build, seen from the app: its progress while it runs behind the app, and what is ready.
 
 The app opens once the first SAE and its index are built (`scripts/run.sh`); the rest of the family
-is built by a background process that writes its progress to a file (backend/build_progress.py).
+is built by a background process that writes its progress to a file (backend/pipeline/progress.py).
 """
 
 import streamlit as st

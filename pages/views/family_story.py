@@ -5,10 +5,10 @@ import pandas as pd
 import streamlit as st
 
 from backend.pipeline.build import ready_saes
-from backend.stitching.family import CurveConfig, neighbour_pairs
+from backend.stitching.curves import CurveConfig
 from backend.stitching.matching import DEFAULT_THRESHOLD
 from backend.web.urlstate import View
-from pages.views.data import classification, meta_metrics, sae_metrics, stitching_curves
+from pages.views.data import classification, member_metrics, stitching_curves
 from pages.views.state import catalog
 
 
@@ -16,7 +16,7 @@ def _rows(view: View) -> pd.DataFrame:
     release = catalog()[view.release]
     ready = set(ready_saes(release)) if release.built else set(release.sae_ids)
     novel = {}
-    for small, large in neighbour_pairs(release):
+    for small, large in release.neighbour_pairs:
         if not {small, large} <= ready:
             continue  # a pair whose larger SAE is still being built has no matching yet
         found = classification(view.release, small, large, DEFAULT_THRESHOLD)
@@ -29,7 +29,7 @@ def _rows(view: View) -> pd.DataFrame:
             loss[str(row["pair"]).removeprefix("SAE-")] = f"{row['dloss']:.3f} ± {row['dloss_se']:.3f}"
     rows = []
     for sae_id in release.sae_ids:
-        metrics = sae_metrics(view.release, sae_id) or {}
+        metrics = member_metrics(view.release, sae_id) or {}
         rows.append(
             {
                 "SAE": sae_id,
@@ -51,7 +51,7 @@ def family_figures(view: View) -> None:
         return
     st.subheader("The family at a glance")
     st.dataframe(_rows(view), hide_index=True, width="stretch")
-    metas = [(meta.id, meta_metrics(view.release, meta.id)) for meta in release.meta_saes]
+    metas = [(meta.id, member_metrics(view.release, meta.id)) for meta in release.meta_saes]
     shown = [f"{meta_id}: {m['variance_explained']:.1%}" for meta_id, m in metas if m and "variance_explained" in m]
     st.caption(
         "Novel latents have no partner in the next smaller SAE above the cosine threshold (the Stitching page "

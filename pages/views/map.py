@@ -3,9 +3,9 @@
 import streamlit as st
 
 from backend.core.errors import AtlasError
-from backend.explore.latent_map import latent_map
 from backend.web.render import md
 from backend.web.urlstate import MAP_COLOURS
+from pages.views.actions import compute_map
 from pages.views.data import map_data
 from pages.views.figures import STATUS_COLOURS, latent_map_figure
 from pages.views.state import catalog, current_view, family_neighbours, meta_id_for, stitch_threshold
@@ -37,7 +37,7 @@ if table is None:
     if action_allowed("computing a map", "python -m backend build") and st.button("Compute the map", type="primary"):
         report = progress_bar("Loading the SAE…")
         try:
-            latent_map(release, view.sae, report=report)
+            compute_map(view.release, view.sae, report)
         except AtlasError as err:
             st.error(f"{md(err)} Check that the SAE loads (SAE overview page), then try again.")
             st.stop()

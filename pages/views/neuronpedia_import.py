@@ -3,9 +3,9 @@
 import streamlit as st
 
 from backend.core.errors import AtlasError
-from backend.sources.neuronpedia import import_explanations
 from backend.web.render import md
 from backend.web.urlstate import View
+from pages.views.actions import import_labels
 from pages.views.state import catalog
 
 
@@ -21,7 +21,7 @@ def import_form(view: View) -> None:
         if st.button("Import labels from Neuronpedia"):
             try:
                 with st.spinner("Downloading explanations…"):
-                    count = import_explanations(neuronpedia_id, release.paths.index(view.sae))
+                    count = import_labels(view.release, view.sae)
             except AtlasError as err:
                 st.error(f"{md(err)} Try again when online.")
                 return

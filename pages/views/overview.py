@@ -9,7 +9,14 @@ from backend.explore.overview import log_density
 from backend.metasae.atomicity import ATOM_COSINE, COMPOSITION_COSINE, summarise_atomicity
 from backend.web.render import md
 from pages.views.build_status import build_complete, build_panel
-from pages.views.data import family_differences_of, latent_atomicity, latent_table, meta_metrics, sae, sae_metrics
+from pages.views.data import (
+    family_differences_of,
+    latent_atomicity,
+    latent_table,
+    member_metrics,
+    random_nn_cosine,
+    sae,
+)
 from pages.views.data import summary as sae_summary_of
 from pages.views.family_story import family_figures
 from pages.views.figures import atomicity_histogram, density_histogram
@@ -41,7 +48,7 @@ if release.built and build_complete(release):
     if differences:
         st.info(differences, icon="📄")
 
-meta_quality = meta_metrics(view.release, meta_id) if meta_id else None
+meta_quality = member_metrics(view.release, meta_id) if meta_id else None
 if meta_quality:
     st.subheader(f"Meta-SAE {meta_id} on this SAE's decoder rows")
     meta_cols = st.columns(3)
@@ -63,7 +70,7 @@ if meta_quality:
     if meta_id and found is not None:
         meta_meaning(view, meta_id, found)
 
-metrics = sae_metrics(view.release, view.sae)
+metrics = member_metrics(view.release, view.sae)
 if metrics:
     st.subheader("Quality on held-out tokens")
     cols = st.columns(5)
@@ -73,7 +80,7 @@ if metrics:
     cols[3].metric(
         "Nearest-neighbour decoder cosine",
         f"{metrics['nn_cosine_mean']:.3f}",
-        help=f"Random unit vectors would give {metrics['nn_cosine_random_baseline']:.3f}.",
+        help=f"A random dictionary of this shape gives {random_nn_cosine(model.cfg.d_sae, model.cfg.d_in):.3f}.",
     )
     cols[4].metric(
         "Decoder cosine with its initialisation",

@@ -6,14 +6,14 @@ import pandas as pd
 import streamlit as st
 
 from backend.core.errors import AtlasError
-from backend.polysemy.bench import pair_table, predictions, size_trend, summarise
 from backend.polysemy.probe import MODES, TEMPLATE
 from backend.polysemy.probe_sets import COLUMNS, ProbeSetError
+from backend.polysemy.summary import pair_table, size_trend, summarise
 from backend.web.render import md
 from backend.web.urlstate import PROBE_SETS
+from pages.views.actions import run_benchmark
 from pages.views.data import (
     family_sizes,
-    language_model,
     latent_labels,
     probe_pairs,
     stored_predictions,
@@ -170,14 +170,7 @@ with bench_tab:
         ):
             report = progress_bar("Starting…")
             try:
-                predictions(
-                    release,
-                    probe,
-                    view.mode,
-                    release.sae_ids,
-                    lambda: language_model(release.model),
-                    report,
-                )
+                run_benchmark(view.release, probe, view.mode, report)
             except AtlasError as err:
                 st.error(f"{md(err)} SAEs finished so far are stored; running again continues from them.")
             else:

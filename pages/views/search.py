@@ -5,7 +5,7 @@ import streamlit as st
 from backend.core.errors import AtlasError
 from backend.explore.search import per_token_top, rank_latents, search_table
 from backend.web.render import highlighted_tokens, md
-from pages.views.data import latent_table, sae_stamp, text_activations
+from pages.views.data import latent_table, text_activations
 from pages.views.state import catalog, current_view
 from pages.views.widgets import index_ready, latent_link, quick_list
 
@@ -43,7 +43,7 @@ with by_text:
         st.query_params.from_dict(view.params(text=text, token=None))
     if text.strip():
         try:
-            result = text_activations(view.release, view.sae, text, sae_stamp(view.release, view.sae))
+            result = text_activations(view.release, view.sae, text)
         except AtlasError as err:
             st.error(f"The model could not run: {md(err)}")
             st.stop()

@@ -4,29 +4,22 @@ backend/metasae/semantics.py)."""
 import streamlit as st
 
 from backend.core.errors import AtlasError
-from backend.explore.meaning import Meaning, meaning
+from backend.explore.meaning import Meaning
 from backend.metasae.decompose import meta_label
 from backend.metasae.semantics import CATCH_ALL_MULTIPLE, MEMBERS, TOP_EXAMPLES
 from backend.metasae.showcase import MAX_SHARED, MIN_COSINE, NAME_SHARE
 from backend.web.render import md
 from backend.web.urlstate import View
-from pages.views.data import cards, decompositions, index_stamp, latent_labels, meta_sae, meta_stamp, sae
+from pages.views.data import decomposition_meaning, decompositions, latent_labels
 from pages.views.widgets import latent_link, meta_link
 
 _KIND_MARK = {"person": "👤 ", "place": "📍 ", "other": ""}
 
 
-@st.cache_resource(max_entries=4, show_spinner="Reading what the decompositions mean…")
-def _meaning(release_id: str, sae_id: str, meta_id: str, stamps: tuple) -> Meaning:
-    index = cards(release_id, sae_id).index
-    return meaning(index, decompositions(release_id, meta_id), meta_sae(release_id, meta_id), sae(release_id, sae_id))
-
-
 def read_meaning(view: View, meta_id: str) -> Meaning | None:
     """The meaning of this SAE's decompositions, or None (with a sentence) when it cannot be read yet."""
-    stamps = (index_stamp(view.release, view.sae), meta_stamp(view.release, meta_id))
     try:
-        return _meaning(view.release, view.sae, meta_id, stamps)
+        return decomposition_meaning(view.release, view.sae, meta_id)
     except AtlasError as err:
         st.info(f"No showcase yet: {md(err)}")
         return None

@@ -6,9 +6,6 @@ import streamlit as st
 
 from backend.core.config import data_dir
 from backend.sources.catalog import CATALOG_ENV, Release, load_catalog
-from backend.stitching.family import (
-    neighbour_pairs,
-)
 from backend.stitching.matching import DEFAULT_THRESHOLD
 from backend.web.render import md
 from backend.web.urlstate import View, parse_view
@@ -45,8 +42,8 @@ def show_warnings(view: View) -> None:
 
 
 def meta_id_for(view: View) -> str | None:
-    metas = catalog()[view.release].meta_for(view.sae)
-    return metas[0].id if metas else None
+    entry = catalog()[view.release].primary_meta(view.sae)
+    return entry.id if entry else None
 
 
 def stitch_threshold(view: View) -> float:
@@ -55,7 +52,4 @@ def stitch_threshold(view: View) -> float:
 
 def family_neighbours(view: View) -> tuple[str | None, str | None]:
     """The next smaller and next larger SAE of the view's SAE in its family."""
-    pairs = neighbour_pairs(catalog()[view.release])
-    smaller = next((small for small, large in pairs if large == view.sae), None)
-    larger = next((large for small, large in pairs if small == view.sae), None)
-    return smaller, larger
+    return catalog()[view.release].neighbours(view.sae)

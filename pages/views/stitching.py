@@ -8,11 +8,11 @@ import streamlit as st
 from backend.core.errors import AtlasError
 from backend.explore.exports import classification_table
 from backend.explore.paper import stitching_differences
-from backend.stitching.curves import ORDER_HELP, ORDERS
-from backend.stitching.family import CurveConfig, compute_curves, neighbour_pairs, pair_matching
+from backend.stitching.curves import ORDER_HELP, ORDERS, CurveConfig
 from backend.stitching.matching import EDGE_FLOOR
 from backend.web.render import md
-from pages.views.data import classification, language_model, latent_labels, stitching_curves
+from pages.views.actions import compute_curves, compute_matchings
+from pages.views.data import classification, latent_labels, stitching_curves
 from pages.views.figures import stitching_figure
 from pages.views.state import catalog, current_view, stitch_threshold
 from pages.views.widgets import action_allowed, latent_link, progress_bar, table_downloads
@@ -22,7 +22,7 @@ SHOW = 40
 
 view = current_view()
 release = catalog()[view.release]
-pairs = neighbour_pairs(release)
+pairs = release.neighbour_pairs
 st.header("SAE stitching")
 st.caption(
     "Latents of a larger SAE whose decoder direction has cosine ≥ the threshold with one of the next smaller "
@@ -64,11 +64,9 @@ def compute(with_curves: bool) -> None:
     report = progress_bar("Starting…")
     try:
         if with_curves:
-            compute_curves(release, settings, language_model(release.model), report)
+            compute_curves(view.release, settings, report)
         else:
-            for number, (small, large) in enumerate(pairs):
-                report("matching decoders", number, len(pairs))
-                pair_matching(release, small, large)
+            compute_matchings(view.release, report)
     except AtlasError as err:
         st.error(f"{md(err)} Nothing was lost: finished pairs are stored, and computing again resumes.")
         return

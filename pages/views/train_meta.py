@@ -1,13 +1,13 @@
-"""The "train a meta-SAE" form of the overview page (the work runs in backend/meta_train.py)."""
+"""The "train a meta-SAE" form of the overview page (the work runs in backend/training/meta.py)."""
 
 import streamlit as st
 
 from backend.core.errors import AtlasError
-from backend.core.progress import step_progress
-from backend.training.meta import MetaTrainConfig, train_meta_for
+from backend.training.meta import MetaTrainConfig
 from backend.web.render import md
 from backend.web.urlstate import View
-from pages.views.state import catalog, refresh_catalog
+from pages.views.actions import train_meta
+from pages.views.state import catalog
 from pages.views.widgets import progress_bar
 
 
@@ -25,16 +25,10 @@ def meta_form(view: View, d_sae: int) -> None:
         epochs = cols[2].number_input("Epochs over the decoder rows", 1, 2000, 200)
         if not st.button("Train and register"):
             return
-        progress = step_progress(progress_bar("Training the meta-SAE…"), "Training the meta-SAE")
+        cfg = MetaTrainConfig(d_meta=int(d_meta), k=int(k), epochs=float(epochs))
         try:
-            meta_id = train_meta_for(
-                release,
-                view.sae,
-                MetaTrainConfig(d_meta=int(d_meta), k=int(k), epochs=float(epochs)),
-                progress,
-            )
+            meta_id = train_meta(view.release, view.sae, cfg, progress_bar("Training the meta-SAE…"))
         except AtlasError as err:
             st.error(f"Training failed: {md(err)}")
             return
-        refresh_catalog()
         st.success(f"Registered {meta_id}. Open any latent card to see its decomposition.")

@@ -118,7 +118,7 @@ def test_index_on_ray_without_ray_says_how_to_install_it(
 
     monkeypatch.setitem(sys.modules, "ray", None)
     assert main(["index", "--sae", "1152", "--ray"]) == 2
-    assert "pip install -r requirements-ray.txt" in capsys.readouterr().err
+    assert "pip install -e .[ray]" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

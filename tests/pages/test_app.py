@@ -205,10 +205,9 @@ def test_map_of_the_smallest_sae_cannot_show_novelty(tiny_release: str) -> None:
 @contextmanager
 def without_map(release_id: str, sae_id: str) -> Iterator[Path]:
     """The SAE's stored map removed for the duration (restored after)."""
-    from backend.explore.latent_map import map_path
     from backend.sources.catalog import get_release
 
-    path = map_path(get_release(release_id), sae_id)
+    path = get_release(release_id).paths.latent_map(sae_id)
     saved = path.read_bytes()
     path.unlink()
     try:
@@ -294,23 +293,35 @@ def test_overview_opens_on_the_story_and_folds_the_configuration(tiny_release: s
     assert order[:3] == story and order.index("Quality on held-out tokens") > 2
     assert "Configuration and weights" in [e.label for e in at.expander]
     assert "Members sharing a WordNet category" in [m.label for m in at.metric]
+    from backend.models.formats import read_metrics
+    from backend.sources.catalog import get_release
+    from backend.stitching.family import pair_classification
+
+    release = get_release(tiny_release)
+    found = pair_classification(release, "64", "128", 0.7)
+    assert found is not None
     family = at.dataframe[0].value
-    assert list(family["SAE"]) == ["64", "128"] and family["novel vs the next smaller (cosine < 0.7)"][1].endswith("%")
+    assert list(family["SAE"]) == ["64", "128"]
+    assert family["novel vs the next smaller (cosine < 0.7)"][1] == f"{len(found.novel) / found.n_large:.0%}"
+    fvu = (read_metrics(Path(release.sae("128").location.path)) or {})["fvu"]
+    assert family["FVU"][1] == f"{fvu:.3f}"
 
 
 def test_stitching_page_says_where_the_family_differs_from_the_paper(tiny_release: str) -> None:
-    from backend.explore.paper import stitching_differences
+    """The sentence names each pair whose novel fraction is more than 10 points from the paper's 35%, with its
+    figure as the Stitching table shows it, and the curves' rises above the smaller SAE."""
     from backend.sources.catalog import get_release
-    from backend.stitching.family import CurveConfig, cached_curves
+    from backend.stitching.family import Curves
 
     at = run("stitching", release=tiny_release)
     no_crash(at)
     table = at.dataframe[0].value
-    curves = cached_curves(get_release(tiny_release), CurveConfig())
-    assert curves is not None and "dloss_se" in curves
-    expected = stitching_differences(dict(zip(table["pair"], table["novel fraction"], strict=True)), curves)
-    said = [info.value for info in at.info if "differs from the paper" in info.value]
-    assert said == ([expected] if expected else [])
+    assert Curves(get_release(tiny_release)).read() is not None
+    said = " ".join(info.value for info in at.info if "differs from the paper" in info.value)
+    for pair, novel in zip(table["pair"], table["novel fraction"], strict=True):
+        off = abs(novel - 0.35) > 0.10
+        assert (f"{novel:.0%} ({pair})" in said) == off, (pair, novel, said)
+        assert not off or "35%" in said
 
 
 def test_a_family_still_building_shows_its_progress_and_what_is_ready(tiny_release: str, data_dir: Path) -> None:

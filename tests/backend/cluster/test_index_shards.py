@@ -13,9 +13,10 @@ import torch
 from backend.cluster.index_shards import ShardCheckpoint, ShardJob, fold_on_ray, index_on_ray
 from backend.cluster.runtime import RayConfig, connected
 from backend.core.errors import AtlasError
-from backend.index.build import ActivationFn, run_pass
+from backend.index.build import run_pass
 from backend.index.cards import CardReader
-from backend.index.release import IndexPlan, IndexSettings, IndexWorker, index_release_sae, plan_release_index
+from backend.index.plan import ActivationFn, IndexPlan, IndexWorker
+from backend.index.release import IndexSettings, index_release_sae, plan_release_index
 from backend.index.state import IndexState
 from backend.index.store import IndexReader
 from backend.models.sae import SAE

@@ -21,6 +21,7 @@ from backend.explore.exports import (
 )
 from backend.index.build import build_index
 from backend.index.cards import CardReader
+from backend.index.plan import IndexPlan
 from backend.index.store import IndexReader
 from backend.metasae.decompose import build_decompositions
 from backend.stitching.matching import classify, match_saes
@@ -29,7 +30,9 @@ from tests.backend.models.test_formats import random_sae
 
 
 def test_an_exported_card_reads_back_equal(tmp_path: Path) -> None:
-    build_index(random_sae("standard"), TOKENS, activations, CFG, tmp_path, KEY, [f"<t{i}>" for i in range(50)], None)
+    build_index(
+        IndexPlan(random_sae("standard"), TOKENS, activations, CFG, tmp_path, KEY, [f"<t{i}>" for i in range(50)], None)
+    )
     reader = CardReader(IndexReader(tmp_path))
     for latent in range(reader.index.d_sae):
         card = reader.card(latent)
@@ -39,7 +42,9 @@ def test_an_exported_card_reads_back_equal(tmp_path: Path) -> None:
 
 
 def test_examples_give_the_tokens_position_in_its_context(tmp_path: Path) -> None:
-    build_index(random_sae("standard"), TOKENS, activations, CFG, tmp_path, KEY, [f"<t{i}>" for i in range(50)], None)
+    build_index(
+        IndexPlan(random_sae("standard"), TOKENS, activations, CFG, tmp_path, KEY, [f"<t{i}>" for i in range(50)], None)
+    )
     reader = CardReader(IndexReader(tmp_path))
     for example in reader.card(0).top:
         assert f"<t{int(TOKENS[example.context, example.position])}>" == example.tokens[example.focus]

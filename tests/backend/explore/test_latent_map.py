@@ -3,7 +3,7 @@ decomposition and stitching results."""
 
 import numpy as np
 
-from backend.explore.latent_map import MapConfig, cached_map, latent_map, map_path, map_table, novelty, top_meta_latents
+from backend.explore.latent_map import LatentMap, MapConfig, map_table, novelty, top_meta_latents
 from backend.metasae.decompose import build_decompositions
 from backend.models.loading import load_meta_sae, load_sae
 from backend.sources.catalog import get_release
@@ -13,18 +13,20 @@ from backend.stitching.family import pair_classification
 def test_the_build_stores_a_map_per_sae_and_reload_reuses_it(tiny_release: str) -> None:
     release = get_release(tiny_release)
     for sae_id in release.sae_ids:
-        coords = cached_map(release, sae_id)
+        coords = LatentMap(release, sae_id).read()
         assert coords is not None and len(coords) == int(sae_id)
         assert np.isfinite(coords[["x", "y"]].to_numpy()).all()
-    stamp = map_path(release, "128").stat().st_mtime_ns
-    again = latent_map(release, "128")
-    assert map_path(release, "128").stat().st_mtime_ns == stamp
-    assert again.equals(cached_map(release, "128"))
+    artifact = LatentMap(release, "128")
+    stamp = artifact.path.stat().st_mtime_ns
+    again = artifact.get()
+    assert artifact.path.stat().st_mtime_ns == stamp
+    assert again.equals(artifact.read())
 
 
 def test_other_settings_are_not_served_from_the_cache(tiny_release: str) -> None:
     release = get_release(tiny_release)
-    assert cached_map(release, "128", MapConfig(n_neighbors=5)) is None
+    other = LatentMap(release, "128", MapConfig(n_neighbors=5))
+    assert not other.is_current() and other.read() is None
 
 
 def test_the_layout_is_seeded(tiny_release: str) -> None:
@@ -47,7 +49,7 @@ def test_colourings_agree_with_decompositions_and_stitching(tiny_release: str) -
     status = novelty(found)
     assert set(np.flatnonzero(status == "novel")) == set(found.novel.tolist())
     assert set(np.flatnonzero(status == "reconstruction")) == set(found.by_large)
-    coords = cached_map(release, "128")
+    coords = LatentMap(release, "128").read()
     assert coords is not None
     table = map_table(coords, None, None, top, {0: "zero"}, status)
     assert list(table.columns) == ["latent", "x", "y", "label", "meta", "meta label", "status"]

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from backend.explore.paper import PAPER, curve_rise, family_differences, stitching_differences
+from backend.explore.paper import PAPER, FamilySetting, curve_rise, family_differences, stitching_differences
 
 
 def curves(rise: float) -> pd.DataFrame:
@@ -22,8 +22,8 @@ def test_stitching_sentence_names_what_differs_with_figures() -> None:
 
 
 def test_family_sentence() -> None:
-    same = family_differences(768, [36.0, 43.0], PAPER.multiples, PAPER.sizes, None, 0.55)
+    same = family_differences(FamilySetting(768, [36.0, 43.0], PAPER.multiples, PAPER.sizes, None, 0.55))
     assert same == ""
-    said = family_differences(576, [16.0, 60.0], (2, 16), 4, 1_047_962, 0.30, 8)
+    said = family_differences(FamilySetting(576, [16.0, 60.0], (2, 16), 4, 1_047_962, 0.30, 8))
     assert "4 sizes from 2x to 16x" in said and "1.0M training tokens" in said and "30%" in said
     assert "k=8 meta-latents per decoder row (paper k=4)" in said

@@ -5,8 +5,10 @@ import pytest
 import torch
 
 from backend.core.errors import StoreError
-from backend.index.build import IndexConfig, build_index, run_pass
+from backend.index.artifact import LatentIndex
+from backend.index.build import build_index, run_pass
 from backend.index.cards import CardReader
+from backend.index.plan import IndexConfig, IndexPlan
 from backend.index.store import IndexReader
 from tests.backend.models.test_formats import random_sae
 
@@ -45,9 +47,13 @@ def test_a_finished_index_is_reused_and_a_stopped_one_resumed_with_a_tuple_in_it
     run_pass(sae, TOKENS, counted, CFG, tmp_path / "work", key)
     assert calls == [0, 2, 4, 6, 8, 10]
     vocab = [f"<t{i}>" for i in range(50)]
-    build_index(sae, TOKENS, counted, CFG, tmp_path / "idx", key, vocab, None)
+    index = LatentIndex(
+        tmp_path / "idx", "s", plan=lambda: IndexPlan(sae, TOKENS, counted, CFG, tmp_path / "idx", key, vocab, None)
+    )
+    index.get()
     calls.clear()
-    build_index(sae, TOKENS, counted, CFG, tmp_path / "idx", key, vocab, None)
+    assert index.is_current()
+    index.get()
     assert calls == []
 
 
@@ -59,7 +65,7 @@ def test_bos_positions_are_excluded(tmp_path: Path) -> None:
 def test_built_index_reads_cards_and_refuses_foreign_stores(tmp_path: Path) -> None:
     sae = random_sae("standard")
     vocab = [f"<t{i}>" for i in range(50)]
-    folder = build_index(sae, TOKENS, activations, CFG, tmp_path / "idx", KEY, vocab, torch.randn(50, 6))
+    folder = build_index(IndexPlan(sae, TOKENS, activations, CFG, tmp_path / "idx", KEY, vocab, torch.randn(50, 6)))
     card = CardReader(IndexReader(folder)).card(3)
     assert card.top and card.top[0].value == pytest.approx(card.max)
     assert card.top[0].tokens[card.top[0].focus].startswith("<t")
@@ -79,7 +85,7 @@ def test_top_example_tokens_are_the_vocabulary_ids_the_cards_show(tmp_path: Path
     """The store keeps an example's flat position; the accessor returns the token id at it."""
     sae = random_sae("standard")
     vocab = [f"<t{i}>" for i in range(50)]
-    folder = build_index(sae, TOKENS, activations, CFG, tmp_path / "idx", KEY, vocab, None)
+    folder = build_index(IndexPlan(sae, TOKENS, activations, CFG, tmp_path / "idx", KEY, vocab, None))
     reader = IndexReader(folder)
     top = reader.top_example_tokens(5)
     cards = CardReader(reader)

@@ -14,6 +14,7 @@ import backend.index.store as store
 from backend.core.errors import StoreError
 from backend.index.build import build_index
 from backend.index.cards import CardReader
+from backend.index.plan import IndexPlan
 from backend.index.state import N_BINS
 from backend.index.store import EXAMPLES, LATENTS, META, TOKENS, IndexReader, manifest, write_grouped_parquet
 from tests.backend.index.test_build import CFG, KEY
@@ -30,7 +31,9 @@ def original(tmp_path_factory: pytest.TempPathFactory) -> Path:
     unembed = np.random.default_rng(0).standard_normal((len(VOCAB), 6)).astype("float32")
     import torch
 
-    build_index(random_sae("standard"), CONTEXTS, activations, CFG, folder, KEY, VOCAB, torch.from_numpy(unembed))
+    build_index(
+        IndexPlan(random_sae("standard"), CONTEXTS, activations, CFG, folder, KEY, VOCAB, torch.from_numpy(unembed))
+    )
     return folder
 
 

@@ -16,6 +16,7 @@ import backend.index.store as store
 from backend.core.errors import StoreError
 from backend.index.build import CHECKPOINT, PROGRESS, build_index, run_pass
 from backend.index.cards import CardReader
+from backend.index.plan import IndexPlan
 from backend.index.store import DATA_FILES, META, IndexReader, recover
 from tests.backend.index.test_build import ACTS, CFG, KEY, TOKENS, activations
 from tests.backend.models.test_formats import random_sae
@@ -32,7 +33,7 @@ def cards(folder: Path) -> list[object]:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[object]]:
     folder = tmp_path_factory.mktemp("index") / "idx"
-    build_index(random_sae("standard"), TOKENS, activations, CFG, folder, KEY, VOCAB, None)
+    build_index(IndexPlan(random_sae("standard"), TOKENS, activations, CFG, folder, KEY, VOCAB, None))
     return folder, cards(folder)
 
 
@@ -69,7 +70,7 @@ def test_a_corrupt_index_is_rebuilt_by_the_same_command(built: tuple[Path, list[
     folder = tmp_path / "idx"
     shutil.copytree(built[0], folder)
     (folder / "examples.parquet").write_bytes(b"junk")
-    build_index(random_sae("standard"), TOKENS, activations, CFG, folder, KEY, VOCAB, None)
+    build_index(IndexPlan(random_sae("standard"), TOKENS, activations, CFG, folder, KEY, VOCAB, None))
     assert cards(folder) == built[1]
 
 
@@ -84,7 +85,7 @@ def test_a_failed_rewrite_keeps_the_old_index(
 
     monkeypatch.setattr(store.np, "save", disk_full)
     with pytest.raises(OSError, match="No space"):
-        build_index(random_sae("standard"), TOKENS, activations, CFG, folder, {"other": 1}, VOCAB, None)
+        build_index(IndexPlan(random_sae("standard"), TOKENS, activations, CFG, folder, {"other": 1}, VOCAB, None))
     assert cards(folder) == built[1]
 
 

@@ -112,7 +112,7 @@ def test_train_meta_registers_next_to_its_sae(tmp_path, monkeypatch) -> None:  #
 
 
 def test_meta_label_skips_dead_members() -> None:
-    from backend.index.finalise import DEAD_LABEL
+    from backend.index.finalize import DEAD_LABEL
 
     assert meta_label([(0, 2.0), (1, 1.0)], [DEAD_LABEL, "river · stream"]).startswith("river")
 

@@ -102,12 +102,16 @@ def test_a_huge_dict_size_is_refused_before_any_allocation(tmp_path: Path) -> No
         raise AssertionError("a Config.json claiming 10^12 latents must be refused")
 
 
-def test_safetensors_with_wrong_dtypes_or_extra_dims_are_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "w_enc", [torch.zeros(6, 10, 1), torch.zeros(6, 10, dtype=torch.int64), torch.zeros(10, 6)], ids=["3-d", "int", "T"]
+)
+def test_safetensors_with_wrong_dtypes_or_shapes_are_refused(tmp_path: Path, w_enc: torch.Tensor) -> None:
     raw = good_folder(tmp_path)
-    save_file({"W_enc": torch.zeros(6, 10, 1), "b_enc": torch.zeros(10), "W_dec": torch.zeros(10, 6),
-               "b_dec": torch.zeros(6)}, str(tmp_path / "sae_weights.safetensors"))  # fmt: skip
+    save_file({"W_enc": w_enc, "b_enc": torch.zeros(10), "W_dec": torch.zeros(10, 6), "b_dec": torch.zeros(6)},
+              str(tmp_path / "sae_weights.safetensors"))  # fmt: skip
     (tmp_path / "cfg.json").write_text(json.dumps(raw))
-    loads_or_refuses(tmp_path)
+    with pytest.raises(SAEFormatError):
+        load_sae_dir(tmp_path)
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,6 @@ from backend.index.cards import CardReader
 from backend.index.store import IndexReader
 from backend.pipeline.add import AddRequest, add_release, source_table
 from backend.sources.catalog import ADDED, CorpusSpec, get_release, load_catalog
-from backend.stitching.family import matching_path
 from tests.backend.sources.test_hub import populate_cache
 from tests.backend.tiny_models import HOOK, saelens_folder
 
@@ -53,7 +52,7 @@ def test_add_a_family_sorts_by_size_and_matches_neighbours(tiny_world: dict[str,
     small = saelens_folder(tiny_world["root"], "small", tiny_world["model"], 24)
     release = add_release(request(tiny_world, large, small, d_meta=4))
     assert release.sae_ids == ["24", "48"]
-    assert matching_path(release, "24", "48").exists()
+    assert release.paths.matching("24", "48").exists()
     assert [m.over for m in get_release("mine").meta_saes] == ["48"]
 
 

@@ -4,15 +4,24 @@ from pathlib import Path
 
 import pytest
 
-from backend.pipeline.build import USABLE, build_release, read_summary, ready_saes, stages
+from backend.pipeline.build import USABLE, build_release, plan, read_summary, ready_saes
+from backend.pipeline.profiles import PROFILES
 from backend.pipeline.progress import BuildRunning, build_lock, read_progress
 from backend.sources.catalog import get_release
 
 
-def test_stages_put_the_first_sae_and_its_index_before_usable(tiny_release: str) -> None:
-    names = [name for name, _ in stages(get_release(tiny_release))]
-    assert names[: names.index(USABLE) + 1] == ["activations", "train SAE-64", "index SAE-64", USABLE]
-    assert names[-3:] == ["train meta-SAEs", "stitching curves", "latent maps"]
+def test_the_plan_puts_the_first_sae_and_its_index_before_usable(tiny_release: str) -> None:
+    names = plan(get_release(tiny_release), PROFILES["tiny"]).stage_names()
+    assert names[: names.index(USABLE) + 1] == ["train SAE-64", "index SAE-64", USABLE]
+    assert names[names.index(USABLE) + 1 :] == [
+        "train SAE-128", "index SAE-128", "train meta-128", "matching SAE-64→128", "stitching curves",
+        "map SAE-64", "map SAE-128",
+    ]  # fmt: skip
+
+
+def test_every_artifact_of_a_complete_build_is_current(tiny_release: str) -> None:
+    build = plan(get_release(tiny_release), PROFILES["tiny"])
+    assert [a.name for a in build.artifacts if not a.is_current()] == []
 
 
 def test_build_until_usable_then_resume_to_complete(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

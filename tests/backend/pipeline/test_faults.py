@@ -107,7 +107,7 @@ def test_a_build_over_another_profiles_files_redoes_what_differs(
 
 
 def test_a_profile_too_small_for_its_split_is_refused() -> None:
-    from backend.pipeline.build import PROFILES
+    from backend.pipeline.profiles import PROFILES
 
     with pytest.raises(AtlasError, match="cannot hold out"):
         PROFILES["tiny"].__class__(**{**PROFILES["tiny"].__dict__, "n_contexts": 6})

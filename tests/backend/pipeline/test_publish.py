@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from backend.core.errors import AtlasError
-from backend.explore.latent_map import cached_map
+from backend.explore.latent_map import LatentMap
 from backend.index.cards import CardReader
 from backend.index.store import IndexReader
 from backend.pipeline.publish import CATALOG, publish_folder, upload
 from backend.sources.catalog import get_release
-from backend.stitching.family import CurveConfig, cached_curves, pair_classification
+from backend.stitching.family import Curves, pair_classification
 from tests.backend.sources.test_hub import populate_cache
 
 REPO = "someone/tiny-atlas"
@@ -40,6 +40,6 @@ def test_a_published_release_is_served_from_the_hub_cache_without_computing(
     assert json.loads((out / CATALOG).read_text())["releases"][tiny_release]["published"] == {"repo": REPO}
     assert cards(tiny_release) == expected
     assert pair_classification(release, "64", "128", 0.7) is not None
-    assert cached_curves(release, CurveConfig()) is not None
-    assert cached_map(release, "128") is not None
+    assert Curves(release).read() is not None
+    assert LatentMap(release, "128").read() is not None
     assert not (tmp_path / "empty" / "releases").exists(), "nothing was computed or written locally"

@@ -3,7 +3,8 @@
 import pandas as pd
 
 from backend.models.language import load_language_model
-from backend.polysemy.bench import cached_predictions, pair_table, predictions, summarise
+from backend.polysemy.bench import cached_predictions, predictions
+from backend.polysemy.summary import pair_table, summarise
 from backend.sources.catalog import get_release
 
 PAIRS = pd.DataFrame(

@@ -10,7 +10,6 @@ import torch
 
 from backend.models.language import LanguageModel
 from backend.models.sae import SAE, SAEConfig
-from backend.polysemy.bench import size_trend, summarise
 from backend.polysemy.probe import (
     NO_LATENT,
     Confusion,
@@ -21,6 +20,7 @@ from backend.polysemy.probe import (
     top_latents,
     word_vectors,
 )
+from backend.polysemy.summary import size_trend, summarise
 from backend.sources.catalog import parse_release
 from tests.backend.tiny_models import tiny_lm
 

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from backend.core.errors import SourceUnavailable
-from backend.index.build import IndexConfig, build_index
+from backend.index.build import build_index
 from backend.index.cards import CardReader
+from backend.index.plan import IndexConfig, IndexPlan
 from backend.index.store import IndexReader
 from backend.sources.neuronpedia import export_url, import_explanations, parse_export
 from tests.backend.models.test_formats import random_sae
@@ -34,8 +35,10 @@ def small_index(tmp_path: Path) -> Path:
     tokens = torch.randint(2, 50, (6, 8), generator=torch.Generator().manual_seed(0))
     acts = torch.randn(6, 8, 6, generator=torch.Generator().manual_seed(1)) * 3
     return build_index(
-        random_sae("standard"), tokens, lambda s, b: acts[s : s + len(b)], IndexConfig(batch_contexts=2), tmp_path / "idx",
-        {"k": 1}, [f"t{i}" for i in range(50)], None,
+        IndexPlan(
+            random_sae("standard"), tokens, lambda s, b: acts[s : s + len(b)], IndexConfig(batch_contexts=2),
+            tmp_path / "idx", {"k": 1}, [f"t{i}" for i in range(50)], None,
+        )
     )  # fmt: skip
 
 

@@ -7,24 +7,17 @@ import torch
 
 from backend.models.language import load_language_model
 from backend.sources.catalog import get_release
-from backend.stitching.family import (
-    CurveConfig,
-    cached_curves,
-    compute_curves,
-    curves_path,
-    matching_path,
-    neighbour_pairs,
-    pair_classification,
-)
+from backend.stitching.curves import CurveConfig
+from backend.stitching.family import Curves, PairMatching, pair_classification
 
 
 def test_the_build_stores_matchings_and_default_curves(tiny_release: str) -> None:
     release = get_release(tiny_release)
-    assert neighbour_pairs(release) == [("64", "128")]
+    assert release.neighbour_pairs == [("64", "128")]
     found = pair_classification(release, "64", "128", 0.7)
     assert found is not None
     assert found.n_reconstruction + len(found.novel) + len(found.dead_large) == 128
-    curves = cached_curves(release, CurveConfig())
+    curves = Curves(release).read()
     assert curves is not None
     saes = curves[curves["kind"] == "sae"].set_index("pair")
     line = curves[curves["pair"] == "64→128"]
@@ -38,22 +31,21 @@ def test_curves_are_computed_once_per_settings(tiny_release: str) -> None:
     release = get_release(tiny_release)
     settings = CurveConfig(threshold=0.8, order="novel-first", points=6, loss_points=0)
     lm = load_language_model(release.model)
-    first = compute_curves(release, settings, lm)
-    stamp = curves_path(release, settings).stat().st_mtime_ns
-    again = compute_curves(release, settings, lm)
-    assert curves_path(release, settings).stat().st_mtime_ns == stamp
+    artifact = Curves(release, settings, lm=lambda: lm)
+    first = artifact.get()
+    stamp = artifact.path.stat().st_mtime_ns
+    again = artifact.get()
+    assert artifact.path.stat().st_mtime_ns == stamp
     assert first.equals(again)
     assert first["dloss"].isna().all()
 
 
 def test_a_corrupt_matching_file_is_recomputed(tiny_release: str) -> None:
     release = get_release(tiny_release)
-    path: Path = matching_path(release, "64", "128")
+    path: Path = release.paths.matching("64", "128")
     path.write_bytes(b"not a safetensors file")
     assert pair_classification(release, "64", "128", 0.7) is None
-    from backend.stitching.family import pair_matching
-
-    assert pair_matching(release, "64", "128").n_large == 128
+    assert PairMatching(release, "64", "128").get().n_large == 128
     assert pair_classification(release, "64", "128", 0.7) is not None
 
 
@@ -65,14 +57,14 @@ def test_the_curve_ends_splice_in_exactly_the_plain_saes(tiny_release: str) -> N
     from backend.data.heldout import heldout
     from backend.models.loading import load_sae
     from backend.stitching.curves import stitch_steps, stitched_reconstruction
-    from backend.stitching.family import context_losses, pair_matching
+    from backend.stitching.family import context_losses
     from backend.stitching.matching import classify
 
     release = get_release(tiny_release)
     lm = load_language_model(release.model)
     data = heldout(release, lm)
     small, large = load_sae(release, "64").sae, load_sae(release, "128").sae
-    matching = pair_matching(release, "64", "128", (small, large))
+    matching = PairMatching(release, "64", "128", (small, large)).get()
     steps = stitch_steps(
         classify(matching, 0.7, matching.dead_small, matching.dead_large), "grouped", matching.large_best
     )

@@ -1,0 +1,52 @@
+"""Every benchmark runs: each script at its smallest settings (on the tiny release where it reads one), as a user
+runs it, so none can rot. What it prints is not checked here; BENCHMARKS.md records the full-size figures."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ("--release", "tiny")
+SMALL = {
+    "bench_cards.py": ("--latents", "256", "--samples", "3"),
+    "bench_decompose.py": ("--d-sae", "512", "--n-meta", "32", "--repeats", "1"),
+    "bench_map.py": ("--umap-latents", "64", "--page-latents", "256", "--samples", "1"),
+    "bench_lineage.py": TINY,
+    "bench_built_family.py": TINY,
+    "bench_showcase.py": (*TINY, "--sae", "128", "--top", "2"),
+    "bench_polysemy.py": TINY,
+    "bench_steer.py": (*TINY, "--repeats", "1", "--tokens", "2"),
+    "bench_meta_sweep.py": (*TINY, "--sae", "128", "--sizes", "8", "--k", "2"),
+    "bench_stitching.py": ("--small", "64", "--large", "128"),
+}
+SLOW_OR_ELSEWHERE = {
+    "bench_gpu.py": "runs on the lent GPU machine (benchmarks/gpu.sh); its --tiny mode takes minutes on 2 CPU cores",
+    "bench_hook_sweep.py": "trains a family per block; its --tiny mode alone takes 30 s",
+    "bench_add.py": "adds a Hub-sized family (minutes)",
+    "bench_index.py": "times the GPT-2-shape index against SAEDashboard's (minutes)",
+    "bench_family.py": "trains candidate families (an hour)",
+    "bench_load.py": "drives Chromium sessions for a set time",
+    "bench_load_protocol.py": "serves sessions for a set time",
+    "bench_ray_family.py": "starts a Ray cluster",
+    "bench_ray_index.py": "starts a Ray cluster (tests/backend/cluster covers the same path)",
+}
+
+
+def test_every_benchmark_is_run_here_or_says_why_not() -> None:
+    scripts = {p.name for p in (ROOT / "benchmarks").glob("bench_*.py")}
+    assert scripts == set(SMALL) | set(SLOW_OR_ELSEWHERE)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", sorted(SMALL))
+def test_a_benchmark_runs_at_its_smallest_settings(tiny_release: str, script: str) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), *SMALL[script]],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip(), "a benchmark prints its figures"
