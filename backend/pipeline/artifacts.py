@@ -1,4 +1,4 @@
-"""Every artifact a release can have on this machine, in one list: what publish copies and the status panel lists."""
+"""Every artifact a release can have on this machine, in one list: what publish copies and the build panel lists."""
 
 from backend.core.artifacts import Artifact
 from backend.core.errors import AtlasError
@@ -6,19 +6,22 @@ from backend.explore.latent_map import LatentMap
 from backend.index.artifact import LatentIndex
 from backend.pipeline.build import plan, read_summary
 from backend.pipeline.profiles import PROFILES
+from backend.pipeline.progress import read_progress
 from backend.polysemy.bench import Predictions
 from backend.sources.catalog import Release
 from backend.stitching.family import Curves, PairMatching
 
 
-def release_artifacts(release: Release) -> list[Artifact]:
-    """A built release's build plan (at the profile it was built with), or an added release's indexes, matchings,
-    curves and maps; then the probe results found on disk (probe sets are the user's, so they are not planned)."""
+def release_artifacts(release: Release, complete: bool = True) -> list[Artifact]:
+    """A built release's build plan (at the profile it is built with), or an added release's indexes, matchings,
+    curves and maps; then the probe results found on disk (probe sets are the user's, so they are not planned).
+    With `complete`, a built release whose build has not finished is refused (publish copies whole releases)."""
     if release.built:
-        summary = read_summary(release)
-        if not summary.get("complete"):
+        summary, progress = read_summary(release), read_progress(release)
+        if complete and not summary.get("complete"):
             raise AtlasError(f"{release.id} is still being built (or its build stopped); finish it with `build` first.")
-        planned = plan(release, PROFILES[summary["profile"]]).artifacts
+        profile = summary.get("profile") or (progress.profile if progress else "default")
+        planned = plan(release, PROFILES.get(profile, PROFILES["default"])).artifacts
     else:
         planned = [LatentIndex.served(release, sae_id) for sae_id in release.sae_ids]
         planned += [PairMatching(release, small, large) for small, large in release.neighbour_pairs]

@@ -131,7 +131,7 @@ def build_release(
     with build_lock(release):
         inputs = _Inputs(release, profile)
         build = plan(release, profile, inputs)
-        writer = ProgressWriter(release, build.stage_names())
+        writer = ProgressWriter(release, build.stage_names(), profile_name)
         inputs.report = tee(report or TqdmReporter(), writer.report)
         torch.manual_seed(profile.seed)
         try:

@@ -48,6 +48,8 @@ class BuildProgress:
     error: str = ""
     pid: int = 0
     updated: float = 0.0
+    profile: str = "default"
+    """The build profile (backend/pipeline/profiles.py) it runs."""
 
     @property
     def fraction(self) -> float:
@@ -88,9 +90,9 @@ def _alive(pid: int) -> bool:
 class ProgressWriter:
     """Keeps `BuildProgress` up to date on disk; call `stage()` as each stage starts."""
 
-    def __init__(self, release: Release, stages: list[str]) -> None:
+    def __init__(self, release: Release, stages: list[str], profile: str) -> None:
         self.path = progress_path(release)
-        self.progress = BuildProgress(stages=stages, pid=os.getpid())
+        self.progress = BuildProgress(stages=stages, pid=os.getpid(), profile=profile)
         self._written = 0.0
 
     def stage(self, name: str) -> None:

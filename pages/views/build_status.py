@@ -10,6 +10,7 @@ from backend.pipeline.build import read_summary, ready_saes
 from backend.pipeline.progress import read_progress
 from backend.sources.catalog import Release
 from backend.web.urlstate import View
+from pages.views.data import build_artifacts
 
 REFRESH_SECONDS = 5
 
@@ -49,6 +50,8 @@ def build_panel(release: Release) -> None:
         f"Ready to browse: {', '.join(f'SAE-{s}' for s in ready) or 'nothing yet'}. "
         "Meta-SAE decompositions, stitching curves and maps come at the end; this panel updates by itself."
     )
+    with st.expander("What the build makes, in order"):
+        st.dataframe(build_artifacts(release.id), hide_index=True)
 
 
 def require_family(view: View, release: Release, what: str) -> None:

@@ -25,6 +25,7 @@ from backend.models.geometry import LogitLens, best_matches, direction_lens
 from backend.models.language import LanguageModel, load_language_model
 from backend.models.loading import load_meta_sae, load_sae, source_key
 from backend.models.sae import SAE
+from backend.pipeline.artifacts import release_artifacts
 from backend.polysemy.bench import cached_predictions
 from backend.polysemy.probe import Mode, WordProbe, probe_word
 from backend.polysemy.probe_sets import hub_probe_set, parse_probe_csv, wordnet_probe_set
@@ -133,6 +134,16 @@ def latent_labels(release_id: str, sae_id: str) -> tuple[str, ...] | None:
 def random_nn_cosine(d_sae: int, d_in: int) -> float:
     """The nearest-neighbour decoder cosine a random dictionary of this shape has (computed once per shape)."""
     return random_nn_cosine_baseline(d_sae, d_in)
+
+
+def build_artifacts(release_id: str) -> pd.DataFrame:
+    """What the release's build makes (the same artifacts publish copies), each with what of it is on disk."""
+    rows = []
+    for artifact in release_artifacts(catalog()[release_id], complete=False):
+        files = artifact.files()
+        size = sum(f.stat().st_size for f in files) / 1e6
+        rows.append({"artifact": artifact.name, "on disk": "yes" if files else "not yet", "MB": round(size, 1)})
+    return pd.DataFrame(rows)
 
 
 def family_sizes(release_id: str) -> dict[str, int]:

@@ -348,6 +348,12 @@ def test_a_family_still_building_shows_its_progress_and_what_is_ready(tiny_relea
         assert not at.error, [e.value for e in at.error]
         assert at.header[0].value.endswith("SAE 64")
         assert "Building the rest of the family" in str(at.get("progress")[0].proto)
+        made = next(d.value for d in at.dataframe if "artifact" in d.value).set_index("artifact")["on disk"]
+        assert (
+            made["index SAE-64"] == "yes"
+            and made["index SAE-128"] == "not yet"
+            and made["stitching curves"] == "not yet"
+        )
         at = run("latent", release=tiny_release, sae="128", latent="1")
         no_crash(at)
         assert "SAE-128 is not built yet" in at.info[0].value
