@@ -22,8 +22,9 @@ from backend.pipeline.build import build_release
 from backend.sources.catalog import get_release
 
 ROOT = Path(__file__).resolve().parents[3]
-KILLS = 2
-"""Kill points per test run, drawn from a seeded generator over the length of an uninterrupted build."""
+KILLS = 1
+"""Kill points per test run, drawn from a seeded generator over the length of an uninterrupted build (each costs a
+tiny build's time in the suite; tests/backend/index and tests/backend/training kill their passes at more points)."""
 
 
 def build(data: Path, kill_after: float | None = None) -> float:
@@ -86,15 +87,17 @@ def test_a_build_killed_at_random_moments_ends_as_an_uninterrupted_one(tmp_path:
 
 @pytest.mark.slow
 def test_a_build_over_another_profiles_files_redoes_what_differs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tiny_release: str, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The tiny profile's files under a profile that wants other contexts: the corpus is made again and
-    every SAE retrained, never reused (was: a reused corpus, a NaN norm cap and "complete")."""
+    """The tiny profile's files (the session's build, copied) under a profile that wants other contexts: the corpus
+    is made again and every SAE retrained, never reused (was: a reused corpus, a NaN norm cap and "complete")."""
+    import shutil
+
     from backend.pipeline import build as pipeline
 
+    shutil.copytree(data_dir, tmp_path, dirs_exist_ok=True)
     monkeypatch.setenv("ATLAS_DATA_DIR", str(tmp_path))
-    release = get_release("tiny")
-    build_release(release, "tiny", report=lambda *_: None)
+    release = get_release(tiny_release)
     first = snapshot(tmp_path)
     other = pipeline.PROFILES["tiny"].__class__(**{**pipeline.PROFILES["tiny"].__dict__, "n_contexts": 44, "seed": 1})
     monkeypatch.setitem(pipeline.PROFILES, "other", other)
