@@ -23,6 +23,7 @@ PAGES = [
     st.Page("pages/views/meta.py", title="Meta-latent card", url_path="meta"),
     st.Page("pages/views/search.py", title="Search", url_path="search"),
     st.Page("pages/views/stitching.py", title="Stitching", url_path="stitching"),
+    st.Page("pages/views/canonical.py", title="Canonical units?", url_path="canonical"),
     st.Page("pages/views/map.py", title="Latent map", url_path="map"),
     st.Page("pages/views/polysemy.py", title="Polysemy probes", url_path="polysemy"),
     st.Page("pages/views/add.py", title="Add your SAE", url_path="add"),

@@ -190,6 +190,7 @@ SHARED_VIEWS = [
     ("/meta?sae=128&m=3", "Meta-latent 3", "Member latents"),
     ("/search?sae=128&text=Albert+Einstein+was+a+physicist.", "Search latents", "Top latents of each token"),
     ("/stitching?order=novel-first", "SAE stitching", "Stitching curves"),
+    ("/canonical?sae=64", "Canonical units?", "Every latent of SAE-64"),
     ("/map?sae=128&colour=density", "Latent map · SAE 128", "latents, WebGL"),
     ("/polysemy?word=bank&ctx=The+river+bank.%0AThe+bank+loan.", "Polysemy probes", "Argmax latents"),
 ]

@@ -137,6 +137,23 @@ def stitch(args: argparse.Namespace) -> None:
     print(curves[curves["kind"] == "sae"].to_string(index=False))
 
 
+def lenses(args: argparse.Namespace) -> None:
+    from backend.core.progress import TqdmReporter
+    from backend.lenses.profile import family_lenses
+    from backend.pipeline.artifacts import release_lenses
+    from backend.pipeline.build import build_release, read_summary
+
+    release = _release(args)
+    if release.built:  # the lenses are part of a built release's plan, at the profile it was built with
+        build_release(release, read_summary(release).get("profile", "default"))
+    else:
+        report = TqdmReporter()
+        for artifact in release_lenses(release):
+            if not artifact.is_current():
+                artifact.compute(report)
+    print(family_lenses(release, release_lenses(release)).to_string(index=False))
+
+
 def _steering_direction(args: argparse.Namespace, release: "Release") -> "Direction":
     """The direction of `--latent` (or `--meta`), scaled by maxima from the SAE's index."""
     import torch
@@ -212,8 +229,10 @@ def export(args: argparse.Namespace) -> None:
     from backend.explore import exports
     from backend.index.cards import CardReader
     from backend.index.store import IndexReader
+    from backend.lenses.profile import latent_profiles
     from backend.metasae.decompose import build_decompositions
     from backend.models.loading import load_meta_sae, load_sae
+    from backend.pipeline.artifacts import release_lenses
     from backend.stitching.family import pair_classification
 
     release = _release(args)
@@ -222,10 +241,13 @@ def export(args: argparse.Namespace) -> None:
         if args.latent is None:
             raise AtlasError("Exporting a card needs --latent.")
         card = CardReader(IndexReader(release.paths.index(args.sae))).card(args.latent)
-        _write(exports.card_json(card, release.id, args.sae).encode(), args.out)
+        profile = latent_profiles(release, args.sae, release_lenses(release)).iloc[args.latent].to_dict()
+        _write(exports.card_json(card, release.id, args.sae, profile).encode(), args.out)
         return
     if args.what == "latents":
         frame = IndexReader(release.paths.index(args.sae)).table()
+    elif args.what == "canonicality":
+        frame = latent_profiles(release, args.sae, release_lenses(release))
     elif args.what == "decompositions":
         entry = release.primary_meta(args.sae)
         if entry is None:

@@ -96,6 +96,15 @@ def _stitch(sub: Sub, release: argparse.ArgumentParser) -> None:
     stitch.set_defaults(run=commands.stitch)
 
 
+def _lenses(sub: Sub, release: argparse.ArgumentParser) -> None:
+    lenses = sub.add_parser(
+        "lenses",
+        parents=[release],
+        help="the canonical-units lenses (seeds, co-firing, absorption, facets) of a release; a built one is built",
+    )
+    lenses.set_defaults(run=commands.lenses)
+
+
 def _add(sub: Sub) -> None:
     add = sub.add_parser("add", help="add your own SAE (or a family) to the catalog and index it")
     add.add_argument("--id", required=True, help="release id for the catalog (letters, digits, . _ -)")
@@ -121,7 +130,7 @@ def _add(sub: Sub) -> None:
 
 def _export(sub: Sub, release: argparse.ArgumentParser) -> None:
     export = sub.add_parser("export", parents=[release], help="a card as JSON, or a table as CSV/Parquet")
-    export.add_argument("what", choices=["card", "latents", "decompositions", "stitching"])
+    export.add_argument("what", choices=["card", "latents", "decompositions", "stitching", "canonicality"])
     export.add_argument("--sae", required=True, help="SAE id (for stitching: the larger SAE of the pair)")
     export.add_argument("--latent", type=whole(0, 1 << 30), help="the latent, for a card")
     export.add_argument("--format", choices=["csv", "parquet"], default="csv", help="for tables")
@@ -164,6 +173,7 @@ def parser(description: str | None) -> argparse.ArgumentParser:
     _index(sub, sae)
     _train_meta(sub, sae)
     _stitch(sub, release)
+    _lenses(sub, release)
     _add(sub)
     _export(sub, release)
     _publish(sub, release)

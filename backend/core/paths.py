@@ -6,6 +6,7 @@
     <sae path>/ and <meta-SAE path>/   SAEs and meta-SAEs built here (SAELens / paper layouts)
     index/<sae id>/                     the latent index behind the cards
     stitching/  maps/  polysemy/        cached analyses, each keyed on the files it came from
+    lenses/                             the canonical-units lenses: seeds, co-firing, absorption, facets
     work/                               activations, held-out activations, training checkpoints
 """
 
@@ -100,3 +101,7 @@ class ReleasePaths:
 
     def polysemy(self, set_id: str, mode: str, sae_id: str) -> Path:
         return self.polysemy_folder / f"{set_id}-{mode}-{sae_id}.parquet"
+
+    def lens(self, name: str) -> Path:
+        """One lens file of the canonical-units lenses (backend/lenses/), e.g. `seeds-9216.safetensors`."""
+        return self.root / "lenses" / name

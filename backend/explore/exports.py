@@ -21,9 +21,28 @@ MAX_QUICK_LIST = 100
 """Neuronpedia quick-lists are links: a few hundred features make a URL browsers still open."""
 
 
-def card_json(card: Card, release: str, sae: str) -> str:
-    """The card as JSON, with where it comes from."""
-    return json.dumps({"format": CARD_FORMAT, "release": release, "sae": sae, "card": asdict(card)}, indent=1)
+def card_json(card: Card, release: str, sae: str, canonicality: dict[str, object] | None = None) -> str:
+    """The card as JSON, with where it comes from and its canonicality profile (backend/lenses/profile.py)."""
+    body = {"format": CARD_FORMAT, "release": release, "sae": sae, "card": asdict(card)}
+    if canonicality is not None:
+        body["canonicality"] = {key: _plain(value) for key, value in canonicality.items()}
+    return json.dumps(body, indent=1)
+
+
+def _plain(value: object) -> object:
+    """A profile value as JSON has it: numpy scalars as numbers, missing values (None, NaN) as null."""
+    if hasattr(value, "item"):
+        value = value.item()
+    return None if value is None or (isinstance(value, float) and value != value) else value
+
+
+def canonicality_from_json(text: str) -> dict[str, object]:
+    """The canonicality profile of a card exported by `card_json` ({} when it was exported without one)."""
+    try:
+        profile = json.loads(text).get("canonicality", {})
+    except (ValueError, AttributeError) as err:
+        raise AtlasError(f"Not an SAE Atlas card export ({err}).") from err
+    return dict(profile) if isinstance(profile, dict) else {}
 
 
 def card_from_json(text: str) -> Card:

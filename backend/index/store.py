@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 
 from backend.core.errors import StoreError, first_line
 from backend.core.files import atomic_path, fsync_path, write_json_atomic
+from backend.index.state import INTERVAL_GROUP
 from backend.index.store_checks import check_index_values, check_windows
 from backend.sources.neuronpedia import EXPLANATIONS, cached_explanations
 
@@ -253,6 +254,23 @@ class IndexReader:
                 "next": following.astype(np.int64),
             }
         )
+
+    def interval_samples(self) -> pd.DataFrame:
+        """Columns latent, token (flat position in `tokens`), weight: every interval example, weighted by how many
+        tokens of the index it stands for (its interval's count over the examples kept from it), so weighted
+        shares of them estimate shares of the latent's firing."""
+        frame = self._read(self._examples_file, ["latent", "kind", "interval", "token"])
+        sampled = frame[frame["kind"] == "interval"]
+        hist = self._read(self._latents_file, ["latent", "hist_bins", "hist_counts"]).explode(
+            ["hist_bins", "hist_counts"]
+        )
+        hist = hist.dropna().astype({"hist_bins": np.int64, "hist_counts": np.int64})
+        hist["interval"] = hist["hist_bins"] // INTERVAL_GROUP
+        counts = hist.groupby(["latent", "interval"])["hist_counts"].sum().rename("tokens")
+        kept = sampled.groupby(["latent", "interval"]).size().rename("kept")
+        weights = (counts / kept).rename("weight").reset_index()
+        merged = sampled.merge(weights, on=["latent", "interval"], how="left")
+        return merged[["latent", "token", "weight"]].fillna({"weight": 0.0}).reset_index(drop=True)
 
     @cached_property
     def tokens(self) -> np.ndarray:

@@ -4,6 +4,16 @@ from backend.core.artifacts import Artifact
 from backend.core.errors import AtlasError
 from backend.explore.latent_map import LatentMap
 from backend.index.artifact import LatentIndex
+from backend.lenses.family import (
+    Absorption,
+    CoFiring,
+    Facets,
+    LensSource,
+    SeedMatch,
+    lens_artifacts,
+    release_source,
+)
+from backend.models.language import load_language_model
 from backend.pipeline.build import plan, read_summary
 from backend.pipeline.profiles import PROFILES
 from backend.pipeline.progress import read_progress
@@ -26,4 +36,13 @@ def release_artifacts(release: Release, complete: bool = True) -> list[Artifact]
         planned = [LatentIndex.served(release, sae_id) for sae_id in release.sae_ids]
         planned += [PairMatching(release, small, large) for small, large in release.neighbour_pairs]
         planned += [Curves(release), *(LatentMap(release, sae_id) for sae_id in release.sae_ids)]
+        lm = lambda: load_language_model(release.model)  # noqa: E731 - loaded only if a lens is computed
+        source = LensSource.served() if release.published is not None else release_source(release, lm)
+        planned += lens_artifacts(release, source)
     return [*planned, *Predictions.stored(release)]
+
+
+def release_lenses(release: Release) -> list[Artifact]:
+    """The release's canonical-units lenses, as its build (or `lenses`, for a release not built here) makes them."""
+    kinds = (SeedMatch, CoFiring, Absorption, Facets)
+    return [artifact for artifact in release_artifacts(release, complete=False) if isinstance(artifact, kinds)]

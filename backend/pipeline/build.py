@@ -2,6 +2,7 @@
 
     train SAE-<smallest> -> index SAE-<smallest>      (the app is usable from here)
     -> train and index each larger SAE -> meta-SAEs -> matchings -> stitching curves -> latent maps
+    -> second seeds -> the canonical-units lenses (seed alignments, co-firing, absorption, facets)
 
 Each is computed unless current (`read() or compute()`); the corpus and its activations are artifacts too, read
 or computed on first use by one that computes. Every artifact is written atomically, so a rerun with everything
@@ -22,15 +23,17 @@ from backend.core.config import default_device
 from backend.core.errors import AtlasError
 from backend.core.files import write_json_atomic
 from backend.core.progress import Reporter, TqdmReporter, tee
+from backend.data.activations import kept_positions
 from backend.data.heldout import HELDOUT_CONTEXTS, HeldOut, Split, held_out_from, read_split
 from backend.explore.latent_map import LatentMap
 from backend.index.store import META
+from backend.lenses.family import LensData, built_source, lens_artifacts
 from backend.models.language import LanguageModel, load_language_model
 from backend.pipeline.family_data import FamilyData, data_key, family_data
 from backend.pipeline.members import METRICS, TrainedMeta, TrainedSAE, family_index, train_config
 from backend.pipeline.profiles import PROFILES, BuildConfig
 from backend.pipeline.progress import ProgressWriter, build_lock
-from backend.sources.catalog import Release, SAEEntry
+from backend.sources.catalog import Release, SAEEntry, SeedEntry
 from backend.stitching.family import Curves, PairMatching
 from backend.training.meta import MetaTrainConfig
 from backend.training.trainer import TrainConfig
@@ -68,6 +71,12 @@ class _Inputs:
         except AtlasError:
             return None
 
+    def lens_data(self) -> LensData:
+        """The whole corpus for the lenses; co-firing reads its held-out contexts."""
+        data, lm = self.data(), self.lm()
+        keep = kept_positions(data.tokens, data.acts, lm.bos_id, data.cap)
+        return LensData(data.tokens, data.acts, keep, slice(data.n_train, None), lm.vocab_strings())
+
     def held_out(self) -> HeldOut:
         data = self.data()
         held = Split(data.n_train, data.cap).held_out(len(data.tokens), HELDOUT_CONTEXTS)  # as `heldout()` reads it
@@ -93,6 +102,12 @@ def _sae_cfg(release: Release, profile: BuildConfig, entry: SAEEntry) -> TrainCo
     return train_config(release, entry, profile.epochs, profile.batch_size, profile.seed + seed)
 
 
+def _second_seed_cfg(release: Release, profile: BuildConfig, entry: SeedEntry) -> TrainConfig:
+    # Seeds no family member uses: the two SAEs share data, recipe and budget, and differ only in the seed.
+    seed = len(release.saes) + release.second_seeds.index(entry)
+    return train_config(release, entry, profile.epochs, profile.batch_size, profile.seed + seed)
+
+
 def plan(release: Release, profile: BuildConfig, inputs: _Inputs | None = None) -> BuildPlan:
     """Every artifact of the built release, in build order."""
     inputs = inputs or _Inputs(release, profile)
@@ -112,7 +127,15 @@ def plan(release: Release, profile: BuildConfig, inputs: _Inputs | None = None) 
     artifacts += [PairMatching(release, small, large) for small, large in release.neighbour_pairs]
     artifacts.append(Curves(release, lm=inputs.lm, held_out=inputs.held_out))
     artifacts += [LatentMap(release, sae_id) for sae_id in release.sae_ids]
+    for twin in release.second_seeds:
+        artifacts.append(TrainedSAE(release, twin, _second_seed_cfg(release, profile, twin), key, inputs.data))
+    artifacts += lens_artifacts(release, built_source(release, inputs.lens_data))
     return BuildPlan(artifacts, usable)
+
+
+def built_lens_data(release: Release, profile_name: str = "default") -> LensData:
+    """The lens activations of a built release (its corpus and cached activations), as its build reads them."""
+    return _Inputs(release, PROFILES[profile_name]).lens_data()
 
 
 def build_release(
@@ -126,7 +149,7 @@ def build_release(
     if profile_name not in PROFILES:
         raise AtlasError(f"Unknown build profile {profile_name!r}; choose one of {', '.join(PROFILES)}.")
     profile = PROFILES[profile_name]
-    for entry in release.saes:  # a bad `training` table is refused before hours of work, not after
+    for entry in (*release.saes, *release.second_seeds):  # a bad `training` table is refused before hours of work
         train_config(release, entry, profile.epochs, profile.batch_size, profile.seed)
     with build_lock(release):
         inputs = _Inputs(release, profile)

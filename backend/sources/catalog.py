@@ -52,6 +52,15 @@ class MetaEntry(SAEEntry):
     """Inference threshold; None = read from the files."""
 
 
+@dataclass(frozen=True)
+class SeedEntry(SAEEntry):
+    """A second SAE trained like a family member but from another seed: what uniqueness across seeds is
+    measured against (backend/lenses/seeds.py). Not a member of the family: no index, no stitching."""
+
+    of: str = ""
+    """Id of the family SAE it is the second seed of."""
+
+
 CorpusKind = Literal["wordnet", "hub", "local"]
 CORPUS_SUFFIXES = (".txt", ".jsonl", ".parquet")
 """The local corpus files read: plain text lines, JSON lines, Parquet."""
@@ -86,6 +95,7 @@ class Release:
     corpus: CorpusSpec
     saes: tuple[SAEEntry, ...]
     meta_saes: tuple[MetaEntry, ...] = ()
+    second_seeds: tuple[SeedEntry, ...] = ()
     description: str = ""
     built: bool = False
     """True when `python -m backend build` makes it on this machine."""
@@ -101,7 +111,8 @@ class Release:
     read from it through the Hub cache instead of being computed here."""
 
     def sae(self, sae_id: str) -> SAEEntry:
-        for entry in self.saes:
+        """A family SAE or a second seed of one."""
+        for entry in (*self.saes, *self.second_seeds):
             if entry.id == sae_id:
                 return entry
         raise CatalogError(f"Release {self.id!r} has no SAE {sae_id!r}; it has {', '.join(self.sae_ids)}.")
@@ -109,6 +120,10 @@ class Release:
     @property
     def sae_ids(self) -> list[str]:
         return [entry.id for entry in self.saes]
+
+    def second_seed(self, sae_id: str) -> SeedEntry | None:
+        """The second seed of family SAE `sae_id` (None when the release has none)."""
+        return next((entry for entry in self.second_seeds if entry.of == sae_id), None)
 
     def meta_for(self, sae_id: str) -> list[MetaEntry]:
         return [meta for meta in self.meta_saes if meta.over == sae_id]
@@ -160,7 +175,12 @@ def _location(raw: Any, path: Any, release_id: str, where: str, published: Locat
 
 
 def _entry(
-    raw: Any, release_id: str, default_source: dict[str, Any], meta: bool, published: Location | None = None
+    raw: Any,
+    release_id: str,
+    default_source: dict[str, Any],
+    meta: bool,
+    published: Location | None = None,
+    seed: bool = False,
 ) -> SAEEntry:
     raw = table(raw, f"Release {release_id!r}: an SAE entry")
     if "id" not in raw:
@@ -174,6 +194,9 @@ def _entry(
         k=whole(raw.get("k"), f"{where} k"),
         neuronpedia_id=text(raw.get("neuronpedia_id"), f"{where} neuronpedia_id") or None,
     )
+    if seed:
+        of = safe_id(raw.get("of", ""), f"{where} of")
+        return SeedEntry(**{f.name: getattr(entry, f.name) for f in fields(entry)}, of=of)
     if meta:
         over = safe_id(raw.get("over", ""), f"{where} over")
         threshold = number(raw.get("threshold"), f"{where} threshold")
@@ -205,10 +228,10 @@ def parse_release(release_id: str, raw: dict[str, Any]) -> Release:
     for required in ("model", "hook"):
         if not text(raw.get(required), f"{where} {required}"):
             raise CatalogError(f"{where} in the catalog needs a {required}.")
-    saes, metas = raw.get("saes", []), raw.get("meta_saes", [])
+    saes, metas, seeds = raw.get("saes", []), raw.get("meta_saes", []), raw.get("second_seeds", [])
     published = _published(raw.get("published"), where)
-    if not isinstance(saes, list) or not isinstance(metas, list):
-        raise CatalogError(f"{where}: saes and meta_saes must be lists of tables.")
+    if not all(isinstance(entries, list) for entries in (saes, metas, seeds)):
+        raise CatalogError(f"{where}: saes, meta_saes and second_seeds must be lists of tables.")
     release = Release(
         id=release_id,
         title=text(raw.get("title"), f"{where} title", default=release_id),
@@ -220,6 +243,7 @@ def parse_release(release_id: str, raw: dict[str, Any]) -> Release:
         corpus=_corpus(raw.get("corpus"), where),
         saes=tuple(_entry(e, release_id, source, False, published) for e in saes),
         meta_saes=tuple(_entry(e, release_id, source, True, published) for e in metas),  # type: ignore[misc]
+        second_seeds=tuple(_entry(e, release_id, source, False, published, seed=True) for e in seeds),  # type: ignore[misc]
         built=source.get("kind", "built") == "built" and published is None,
         default=raw.get("default", False) is True,
         outlier_norm_multiple=number(raw.get("outlier_norm_multiple"), f"{where} outlier_norm_multiple", 1.0),
@@ -228,11 +252,14 @@ def parse_release(release_id: str, raw: dict[str, Any]) -> Release:
     )
     if not release.saes:
         raise CatalogError(f"{where} lists no SAEs.")
-    ids = [*release.sae_ids, *(m.id for m in release.meta_saes)]
+    ids = [*release.sae_ids, *(m.id for m in release.meta_saes), *(s.id for s in release.second_seeds)]
     if len(set(ids)) != len(ids):
-        raise CatalogError(f"{where}: SAE and meta-SAE ids must be distinct, got {', '.join(ids)}.")
+        raise CatalogError(f"{where}: SAE, meta-SAE and second-seed ids must be distinct, got {', '.join(ids)}.")
     for meta in release.meta_saes:
         release.sae(meta.over)
+    for twin in release.second_seeds:
+        if twin.of not in release.sae_ids or [s.of for s in release.second_seeds].count(twin.of) > 1:
+            raise CatalogError(f"{where}: second seed {twin.id!r} must name one family SAE in `of`, once.")
     return release
 
 

@@ -2,6 +2,7 @@
 (`keyed`, backend/core/artifacts.py), so a rebuilt SAE, index or analysis is never served stale. Pages read data
 only through here and compute through pages/views/actions.py (an import contract in pyproject.toml says so)."""
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from backend.explore.search import TextActivations, encode_text
 from backend.index.artifact import LatentIndex
 from backend.index.cards import Card, CardReader
 from backend.index.store import IndexReader
+from backend.lenses.profile import absorption_letters, facet_rows, family_lenses, latent_profiles, missing_lenses
 from backend.metasae.atomicity import atomicity
 from backend.metasae.decompose import Decompositions, build_decompositions, reconstruction_cosine
 from backend.models.formats import DENSITY_FLOOR, read_metrics
@@ -25,7 +27,7 @@ from backend.models.geometry import LogitLens, best_matches, direction_lens
 from backend.models.language import LanguageModel, load_language_model
 from backend.models.loading import load_meta_sae, load_sae, source_key
 from backend.models.sae import SAE
-from backend.pipeline.artifacts import release_artifacts
+from backend.pipeline.artifacts import release_artifacts, release_lenses
 from backend.polysemy.bench import cached_predictions
 from backend.polysemy.probe import Mode, WordProbe, probe_word
 from backend.polysemy.probe_sets import hub_probe_set, parse_probe_csv, wordnet_probe_set
@@ -310,3 +312,52 @@ def text_activations(release_id: str, sae_id: str, text: str) -> TextActivations
     """The typed text through the model and the SAE, computed once per (text, SAE weights)."""
     release = catalog()[release_id]
     return encode_text(language_model(release.model), sae(release_id, sae_id), release, text)
+
+
+def _lenses_stamp(release_id: str, *_: object) -> tuple:
+    """Every lens, matching and meta-SAE a canonicality profile reads, and the family's weights."""
+    release = catalog()[release_id]
+    artifacts = [*release_lenses(release), *(PairMatching(release, *pair) for pair in release.neighbour_pairs)]
+    stamps = [_stamp_or_missing(artifact.stamp) for artifact in artifacts]
+    stamps += [_stamp_or_missing(meta_stamp, release_id, meta.id) for meta in release.meta_saes]
+    return (*(_stamp_or_missing(sae_stamp, release_id, s) for s in release.sae_ids), *stamps)
+
+
+def _stamp_or_missing(stamp: Callable[..., object], *args: str) -> object:
+    """`stamp(*args)`, or "missing" while what it is keyed on is still being built."""
+    try:
+        return stamp(*args)
+    except AtlasError:
+        return "missing"
+
+
+@keyed(_lenses_stamp, max_entries=8, show_spinner="Joining every canonical-units lens…")
+def canonicality(release_id: str, sae_id: str) -> pd.DataFrame:
+    """One row per latent of `sae_id`, every lens as columns (backend/lenses/profile.py)."""
+    release = catalog()[release_id]
+    return latent_profiles(release, sae_id, release_lenses(release))
+
+
+@keyed(_lenses_stamp, max_entries=4)
+def family_canonicality(release_id: str) -> pd.DataFrame:
+    """One row per SAE: each lens's family figure."""
+    release = catalog()[release_id]
+    return family_lenses(release, release_lenses(release))
+
+
+def lenses_missing(release_id: str, sae_id: str) -> dict[str, str]:
+    """The lenses `sae_id` does not have yet, each with why and how to get it."""
+    release = catalog()[release_id]
+    return missing_lenses(release, sae_id, release_lenses(release))
+
+
+@keyed(_lenses_stamp, max_entries=8)
+def absorption_of(release_id: str, sae_id: str) -> pd.DataFrame | None:
+    """The SAE's first-letter absorption table (one row per letter), None before it is computed."""
+    return absorption_letters(release_lenses(catalog()[release_id]), sae_id)
+
+
+@keyed(_lenses_stamp, max_entries=8)
+def facets_of(release_id: str, sae_id: str) -> pd.DataFrame | None:
+    """Every latent's facets (latent, facet, share, label, examples), None before they are computed."""
+    return facet_rows(release_lenses(catalog()[release_id]), sae_id)

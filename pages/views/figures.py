@@ -140,6 +140,24 @@ def benchmark_figure(summary: pd.DataFrame, metrics: Sequence[str]) -> go.Figure
     return fig
 
 
+def size_trend_figure(
+    frame: pd.DataFrame, series: dict[str, str], y_title: str, references: Sequence[tuple[float, str]] = ()
+) -> go.Figure:
+    """Each column of `series` (column: legend name) against SAE size (log), with published figures dotted."""
+    fig = go.Figure()
+    for column, name in series.items():
+        shown = frame.dropna(subset=[column])
+        dash = "dot" if "baseline" in column else None
+        fig.add_trace(
+            go.Scatter(x=shown["latents"], y=shown[column], mode="lines+markers", name=name, line={"dash": dash})
+        )
+    for value, text in references:
+        fig.add_hline(y=value, line={"dash": "dash", "color": "gray"}, annotation_text=text)
+    fig.update_layout(height=340, xaxis_title="SAE latents (log)", yaxis_title=y_title, margin={"t": 20})
+    fig.update_xaxes(type="log")
+    return fig
+
+
 def _error_bars(frame: pd.DataFrame, y: str) -> dict[str, object] | None:
     """± one standard error, where the curves store one (the loss, measured over held-out contexts)."""
     column = f"{y}_se"

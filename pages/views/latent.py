@@ -9,11 +9,12 @@ from backend.core.errors import AtlasError
 from backend.explore.exports import card_json
 from backend.index.cards import Card, Example
 from backend.web.render import highlighted_tokens, md
-from pages.views.data import card, cards, latent_steering
+from pages.views.canonical_badges import canonicality_section
+from pages.views.data import canonicality, card, cards, latent_steering
 from pages.views.decomposition import decomposition_section
 from pages.views.figures import activation_histogram
 from pages.views.lineage import lineage_section, slider_key
-from pages.views.state import catalog, current_view, meta_id_for
+from pages.views.state import catalog, current_view, family_neighbours, meta_id_for
 from pages.views.steering import steering_section
 from pages.views.stitch_badge import stitching_badges
 from pages.views.widgets import index_ready, latent_link, quick_list
@@ -56,11 +57,14 @@ entry = release.sae(view.sae)
 links = st.columns([1, 1, 2])
 links[0].download_button(
     "⬇ Card (JSON)",
-    lambda: card_json(latent_card, view.release, view.sae),
+    lambda: card_json(
+        latent_card, view.release, view.sae, canonicality(view.release, view.sae).iloc[latent_card.latent].to_dict()
+    ),
     file_name=f"{view.release}-{view.sae}-{latent_card.latent}.json",
     mime="application/json",
     on_click="ignore",
-    help="Everything this card shows: statistics, histogram, examples with their token positions, logit lens, neighbours.",
+    help="Everything this card shows: statistics, histogram, examples with their token positions, logit lens, "
+    "neighbours, and its canonicality profile (every lens).",
 )
 if entry.neuronpedia_id:
     links[1].link_button(
@@ -79,6 +83,7 @@ stats[0].metric("Density", f"{latent_card.density:.4%}", help="Fraction of index
 stats[1].metric("Max activation", f"{latent_card.max:.3f}")
 stats[2].metric("Mean (when firing)", f"{latent_card.mean:.3f}")
 stats[3].metric("Tokens firing", f"{latent_card.count:,}")
+canonicality_section(view, latent_card.latent, *family_neighbours(view))
 steering_section(
     view,
     f"latent {latent_card.latent}",

@@ -10,6 +10,7 @@ from backend.metasae.atomicity import ATOM_COSINE, COMPOSITION_COSINE, summarise
 from backend.web.render import md
 from pages.views.build_status import build_complete, build_panel
 from pages.views.data import (
+    canonicality,
     family_differences_of,
     latent_atomicity,
     latent_table,
@@ -121,6 +122,10 @@ if meta_id:
         "latent is an atom at this meta-SAE's size: nothing it shares with others rebuilds it (or the meta-SAE "
         f"missed it). {summary_of.mean_parts:.1f} parts per latent on average."
     )
+lenses = canonicality(view.release, view.sae)
+if lenses["seed_partner"].notna().any():
+    seeds = lenses[["latent", "seed_partner", "seed_cosine", "seed_shared"]]
+    table = table.merge(seeds.rename(columns=lambda c: c.replace("_", " ")), on="latent", how="left")
 st.dataframe(
     table,
     hide_index=True,
@@ -129,6 +134,9 @@ st.dataframe(
         "density": st.column_config.NumberColumn(format="%.5f"),
         "max": st.column_config.NumberColumn(format="%.2f"),
         "meta cosine": st.column_config.NumberColumn(format="%.3f"),
+        "seed cosine": st.column_config.NumberColumn(
+            format="%.3f", help="Decoder cosine with its partner in the second seed."
+        ),
     },
 )
 st.caption("Sort by clicking a column header; open a latent from the Latent card page or by search.")

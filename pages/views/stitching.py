@@ -12,6 +12,7 @@ from backend.stitching.curves import ORDER_HELP, ORDERS, CurveConfig
 from backend.stitching.matching import EDGE_FLOOR
 from backend.web.render import md
 from pages.views.actions import compute_curves, compute_matchings
+from pages.views.canonical_badges import complete_and_unique
 from pages.views.data import classification, latent_labels, stitching_curves
 from pages.views.figures import stitching_figure
 from pages.views.state import catalog, current_view, stitch_threshold
@@ -83,6 +84,8 @@ else:
     st.dataframe(
         table, hide_index=True, column_config={"novel fraction": st.column_config.NumberColumn(format="percent")}
     )
+    st.subheader("Novel, and shared across seeds, by size")
+    complete_and_unique(view.release)
 
 st.subheader("Stitching curves")
 curves = stitching_curves(view.release, settings)

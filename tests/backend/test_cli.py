@@ -165,3 +165,10 @@ def test_a_token_file_is_indexed_whole_unless_contexts_are_given(tiny_world, cap
     assert IndexReader(release.paths.index("32")).meta["n_contexts"] == 3
     assert main(["index", "--release", "r", "--sae", "32", "--tokens", str(tokens), "--contexts", "2"]) == 0
     assert "indexed 2 contexts" in capsys.readouterr().out
+
+
+def test_lenses_prints_each_lens_per_size(tiny_release: str, capsys: pytest.CaptureFixture) -> None:
+    assert main(["lenses", "--release", tiny_release]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert "shared_across_seeds" in printed[0] and "facets_per_latent" in printed[0]
+    assert [line.split()[0] for line in printed[1:]] == ["64", "128"]

@@ -332,12 +332,13 @@ def test_a_family_still_building_shows_its_progress_and_what_is_ready(tiny_relea
 
     root = data_dir / "releases" / tiny_release
     summary, index, weights = root / "build.json", root / "index" / "128", root / "sae-128"
-    stitching = root / "stitching"
+    stitching, lenses = root / "stitching", root / "lenses"
     saved = summary.read_text()
     summary.unlink()
     index.rename(index.with_name("128.moved"))
     weights.rename(weights.with_name("sae-128.moved"))
     stitching.rename(stitching.with_name("stitching.moved"))  # as on a first build: no curves yet
+    lenses.rename(lenses.with_name("lenses.moved"))
     progress = {"stages": ["activations", "train SAE-64", "index SAE-64", "usable", "train SAE-128"],
                 "finished": ["activations", "train SAE-64", "index SAE-64", "usable"], "stage": "train SAE-128",
                 "step": "train SAE-128", "done": 3, "total": 10, "state": "running", "pid": os.getpid()}  # fmt: skip
@@ -361,6 +362,11 @@ def test_a_family_still_building_shows_its_progress_and_what_is_ready(tiny_relea
         no_crash(at)
         assert not at.error, [e.value for e in at.error]
         assert any("SAE-128 is still being built" in i.value for i in at.info)
+        assert "Is it a canonical unit?" in [h.value for h in at.subheader]
+        assert any("still being trained or aligned" in c.value for c in at.caption)
+        at = run("canonical", release=tiny_release, sae="64")
+        no_crash(at)
+        assert not at.error, [e.value for e in at.error]
         at = run(None, release=tiny_release)
         no_crash(at)
         assert at.query_params["sae"] == "64"
@@ -375,6 +381,7 @@ def test_a_family_still_building_shows_its_progress_and_what_is_ready(tiny_relea
         assert any("SAE-128, which is still being built" in i for i in said) or at.header[0].value.startswith("Meta")
     finally:
         stitching.with_name("stitching.moved").rename(stitching)
+        lenses.with_name("lenses.moved").rename(lenses)
         summary.write_text(saved)
         index.with_name("128.moved").rename(index)
         weights.with_name("sae-128.moved").rename(weights)
@@ -388,3 +395,31 @@ def test_overview_shows_atomicity_as_sortable_columns_and_a_summary(tiny_release
     table = at.dataframe[-1].value
     assert {"meta cosine", "meta parts"} <= set(table.columns)
     assert table["meta cosine"].between(-1, 1).all()
+
+
+def test_latent_card_shows_its_canonicality_profile(tiny_release: str) -> None:
+    at = run("latent", release=tiny_release, sae="64", latent="3")
+    no_crash(at)
+    assert not at.error, [e.value for e in at.error]
+    assert "Is it a canonical unit?" in [h.value for h in at.subheader]
+    badges = str([m.value for m in at.markdown])
+    assert "seeds:" in badges and ("kept in SAE" in badges or "dropped in SAE" in badges)
+    at = run("latent", release=tiny_release, sae="128", latent="3")
+    no_crash(at)
+    assert any("needs a second seed" in c.value for c in at.caption)
+
+
+def test_canonical_units_page_plots_every_lens_and_tables_every_latent(tiny_release: str) -> None:
+    at = run("canonical", release=tiny_release, sae="64")
+    no_crash(at)
+    assert not at.error, [e.value for e in at.error]
+    assert at.header[0].value == "Canonical units?"
+    family = next(d.value for d in at.dataframe if "shared_across_seeds" in d.value)
+    assert family["sae"].tolist() == ["64", "128"]
+    assert 0 <= family.set_index("sae").at["64", "shared_across_seeds"] <= 1
+    latents = next(d.value for d in at.dataframe if "seed_partner" in d.value)
+    assert {"novel", "kept", "seed_shared", "absorption", "split", "facets"} <= set(latents.columns)
+    at.selectbox(key="canonical-sort").select("seed_cosine").run()
+    no_crash(at)
+    at = run(None, release=tiny_release, sae="64")
+    assert any("seed cosine" in d.value.columns for d in at.dataframe)  # the overview's latent table

@@ -96,3 +96,25 @@ def test_a_corpus_shorter_than_asked_is_a_note_the_caller_shows(tiny_world: dict
     release = add_release(request(tiny_world, folder, contexts=100_000), report=lambda *_: None, note=notes.append)
     filled = IndexReader(release.paths.index("32")).meta["n_contexts"]
     assert notes == [f"The corpus fills {filled} contexts of 16 tokens, not 100000."] and filled < 100_000
+
+
+def test_the_lenses_run_on_an_added_release_and_say_what_it_cannot_have(tiny_world: dict[str, Path]) -> None:
+    """A release not built here: its lenses read its index's contexts through the model; the tiny model's words
+    ("w12") are not alphabetic, so absorption is stored empty and said to be missing, never an error."""
+    from backend.lenses.profile import family_lenses, missing_lenses
+    from backend.pipeline.artifacts import release_lenses
+
+    large = saelens_folder(tiny_world["root"], "large", tiny_world["model"], 48)
+    small = saelens_folder(tiny_world["root"], "small", tiny_world["model"], 24)
+    release = add_release(request(tiny_world, large, small))
+    lenses = release_lenses(release)
+    assert sorted(a.name for a in lenses) == sorted(
+        ["co-firing SAE-24→48", "absorption SAE-24", "absorption SAE-48", "facets SAE-24", "facets SAE-48"]
+    )
+    for artifact in lenses:
+        artifact.compute()
+    assert all(a.is_current() for a in lenses)
+    missing = missing_lenses(release, "48", lenses)
+    assert set(missing) == {"seeds", "atomicity", "absorption"} and "too few" in missing["absorption"]
+    family = family_lenses(release, lenses).set_index("sae")
+    assert family.at["48", "facets_per_latent"] >= 1 and 0 <= family.at["48", "novel_fraction"] <= 1

@@ -11,6 +11,7 @@ from backend.core.errors import AtlasError
 from backend.explore.latent_map import LatentMap
 from backend.index.cards import CardReader
 from backend.index.store import IndexReader
+from backend.pipeline.artifacts import release_lenses
 from backend.pipeline.publish import CATALOG, publish_folder, upload
 from backend.sources.catalog import get_release
 from backend.stitching.family import Curves, pair_classification
@@ -42,4 +43,6 @@ def test_a_published_release_is_served_from_the_hub_cache_without_computing(
     assert pair_classification(release, "64", "128", 0.7) is not None
     assert Curves(release).read() is not None
     assert LatentMap(release, "128").read() is not None
+    lenses = release_lenses(release)
+    assert len(lenses) == 6 and all(lens.is_current() for lens in lenses), [lens.name for lens in lenses]
     assert not (tmp_path / "empty" / "releases").exists(), "nothing was computed or written locally"

@@ -22,6 +22,29 @@ def test_meta_sae_over_an_unknown_sae_is_refused() -> None:
         parse_release("r", {"model": "m", "hook": "h", "saes": [{"id": "a"}], "meta_saes": [{"id": "m", "over": "b"}]})
 
 
+def test_a_second_seed_is_found_by_id_but_is_not_a_family_member() -> None:
+    release = parse_release(
+        "r", {"model": "m", "hook": "h", "saes": [{"id": "a"}, {"id": "b"}], "second_seeds": [{"id": "a2", "of": "a"}]}
+    )
+    assert release.sae_ids == ["a", "b"] and release.neighbour_pairs == [("a", "b")]
+    assert release.sae("a2").of == "a" and release.second_seed("a") == release.sae("a2")  # type: ignore[attr-defined]
+    assert release.second_seed("b") is None
+
+
+@pytest.mark.parametrize(
+    "seeds",
+    [
+        [{"id": "a2", "of": "c"}],
+        [{"id": "a2", "of": "a"}, {"id": "a3", "of": "a"}],
+        [{"id": "a", "of": "a"}],
+        {"id": "x"},
+    ],
+)
+def test_a_second_seed_must_name_one_family_sae_once(seeds: object) -> None:
+    with pytest.raises(CatalogError, match="second"):
+        parse_release("r", {"model": "m", "hook": "h", "saes": [{"id": "a"}], "second_seeds": seeds})
+
+
 def test_release_without_saes_is_refused() -> None:
     with pytest.raises(CatalogError, match="no SAEs"):
         parse_release("r", {"model": "m", "hook": "h"})

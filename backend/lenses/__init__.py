@@ -1,0 +1,1 @@
+"""Is a latent a canonical unit? The lenses beyond stitching and atomicity: seeds, absorption, splits, facets."""

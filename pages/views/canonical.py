@@ -1,0 +1,102 @@
+"""Canonical units? Every lens of the paper's question against SAE size, and every latent with all lenses."""
+
+import pandas as pd
+import streamlit as st
+
+from backend.lenses.absorption import MIN_LETTER_TOKENS, MIN_PROBE_F1, measurable
+from backend.lenses.profile import family_findings
+from backend.web.render import md
+from pages.views.canonical_badges import complete_and_unique
+from pages.views.data import absorption_of, canonicality, family_canonicality, lenses_missing
+from pages.views.figures import size_trend_figure
+from pages.views.state import catalog, current_view
+from pages.views.widgets import table_downloads
+
+view = current_view()
+release = catalog()[view.release]
+st.header("Canonical units?")
+st.caption(
+    "The paper asks whether SAEs find a canonical set of units: a unique, complete list of atomic features. Each "
+    "lens below measures one part of that against SAE size; the table joins them on every latent, so you can sort "
+    "for, e.g., latents that are novel, seed-specific and absorbed."
+)
+family = family_canonicality(view.release)
+if family.empty:
+    st.info("No SAE of this release is ready yet; the lenses appear as the build makes them.")
+    st.stop()
+
+findings = family_findings(family)
+if findings:
+    st.info(" ".join(findings), icon="🔎")
+left, right = st.columns(2)
+with left:
+    st.subheader("Complete? Unique?")
+    complete_and_unique(view.release)
+with right:
+    st.subheader("Absorbed?")
+    st.plotly_chart(
+        size_trend_figure(
+            family,
+            {
+                "absorption_fraction": "absorption fraction",
+                "full_absorption": "full absorption",
+                "baseline_absorption_fraction": "absorption fraction, random directions",
+                "baseline_full_absorption": "full absorption, random directions",
+                "main_f1": "main letter latents' F1",
+            },
+            "mean over measurable letters",
+        ),
+        width="stretch",
+    )
+    st.caption(
+        "First-letter task on the corpus's word tokens. These figures compare the SAEs of this family with each "
+        "other, not with published numbers: SAEBench notes the metric means little below about 1B parameters."
+    )
+left, right = st.columns(2)
+with left:
+    st.subheader("Split cleanly? One concept?")
+    st.plotly_chart(
+        size_trend_figure(
+            family,
+            {"partition_share": "splits that partition the parent", "facets_per_latent": "facets per latent"},
+            "share / facets",
+        ),
+        width="stretch",
+    )
+    st.caption(
+        "A split partitions its parent when its children fire on disjoint cases covering ≥ 80% of the parent's "
+        "firing. Facets: a latent's examples clustered by context; one facet = monosemantic by this measure."
+    )
+with right:
+    st.subheader("Per SAE")
+    st.dataframe(family, hide_index=True)
+
+st.subheader(f"Every latent of SAE-{view.sae}")
+missing = lenses_missing(view.release, view.sae)
+for reason in missing.values():
+    st.caption(f"Not here yet: {md(reason)}")
+table = canonicality(view.release, view.sae)
+sort_by = st.selectbox("Sort by", [c for c in table.columns if c != "latent"], index=0, key="canonical-sort")
+descending = st.toggle("Largest first", value=True, key="canonical-descending")
+shown = table[~table["dead"]].sort_values(sort_by, ascending=not descending, na_position="last")
+# Relative links: they resolve beside this page, under any base path the server has.
+cards = shown.head(500).assign(
+    card=lambda f: [f"latent?release={view.release}&sae={view.sae}&latent={n}" for n in f["latent"]]
+)
+st.dataframe(cards, hide_index=True, column_config={"card": st.column_config.LinkColumn("card", display_text="open")})
+st.caption(f"{len(shown):,} live latents (the first 500 shown); the downloads hold all {len(table):,}.")
+table_downloads(lambda: table, f"{view.release}-{view.sae}-canonicality", "canonicality")
+
+letters = absorption_of(view.release, view.sae)
+if letters is not None:
+    st.subheader(f"Absorption per letter, SAE-{view.sae}")
+    accuracy = float(letters["probe_accuracy"].iloc[0])
+    st.caption(
+        f"Probe accuracy on held-out words: {accuracy:.0%}. Letters with under {MIN_LETTER_TOKENS} held-out words or "
+        f"probe F1 under {MIN_PROBE_F1} are marked not measurable and left out of the family figures."
+    )
+    letters = letters.assign(measurable=letters.apply(measurable, axis=1))
+    columns = ["letter", "measurable", "words", "probe_f1", "main_latents", "main_f1", "main_recall", "miss_rate",
+               "full_absorption", "baseline_full_absorption", "absorption_fraction", "baseline_absorption_fraction",
+               "absorbers", "missed_words"]  # fmt: skip
+    st.dataframe(pd.DataFrame(letters[columns]), hide_index=True)
