@@ -21,7 +21,7 @@ import itertools
 import sys
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,6 +91,111 @@ def _labels(top: dict[str, np.ndarray], vocab: list[str], d_sae: int) -> list[st
     return [auto_label(items) for items in grouped]
 
 
+@dataclass
+class HookData:
+    """One hook's token vectors: training and held-out, with where each held-out vector sits in `held`."""
+
+    train_x: Tensor
+    eval_x: Tensor
+    eval_ids: Tensor  # [n_eval] flat positions in `held`
+    held: Tensor  # [contexts, seq] held-out token ids
+
+
+def hook_data(lm, release, tokens: Tensor, acts: Tensor, n_train: int) -> HookData:
+    """The build's token vectors (BOS dropped, outliers capped) of `acts [contexts, seq, d]`, split at `n_train`."""
+    from backend.data.activations import kept_positions, norm_cap, token_vectors
+
+    cap = norm_cap(acts[:n_train], tokens[:n_train], lm.bos_id, release.outlier_norm_multiple)
+    held = tokens[n_train:]
+    eval_ids = torch.arange(held.numel()).view_as(held)[kept_positions(held, acts[n_train:], lm.bos_id, cap)]
+    return HookData(
+        token_vectors(acts[:n_train], tokens[:n_train], lm.bos_id, cap),
+        token_vectors(acts[n_train:], held, lm.bos_id, cap),
+        eval_ids,
+        held,
+    )
+
+
+def judge_family(saes: dict, data: HookData, lm, release, probe, tiny: bool = False) -> dict:
+    """Judge a family `{d_sae: SAE}` (sizes ascending) by meaning: print the reading, return the figures."""
+    import pandas as pd
+
+    from backend.data.lexicon import load_lexicon
+    from backend.metasae.decompose import build_decompositions, decompose_all, meta_label, reconstruction_cosines
+    from backend.metasae.semantics import judge, latent_words
+    from backend.metasae.showcase import latent_kinds
+    from backend.polysemy.probe import top_latents, word_vectors
+    from backend.polysemy.summary import summarise
+    from backend.stitching.matching import classify, match_saes
+    from backend.training.meta import MetaTrainConfig, fit_meta
+    from backend.training.metrics import member_coherence, meta_variance_explained, reconstruction_metrics
+
+    sizes = sorted(saes)
+    vocab = lm.vocab_strings()
+    quality = {s: reconstruction_metrics(sae, data.eval_x) for s, sae in saes.items()}
+    novel = [classify(match_saes(saes[a], saes[b])).summary()["novel fraction"] for a, b in itertools.pairwise(sizes)]
+    largest = saes[sizes[-1]]
+    meta_cfg = MetaTrainConfig(max(8, sizes[-1] // 12), 8 if sizes[-1] >= 96 else 2, 200 if not tiny else 20)
+    meta = fit_meta(largest, meta_cfg, None, None)[0].sae
+    decomps = build_decompositions(meta, largest)
+    top = _top_examples(largest, data.eval_x, data.eval_ids, data.held)
+    words = latent_words(top, vocab, load_lexicon(), largest.cfg.d_sae)
+    verdict = judge(decomps, words)
+    labels = _labels(top, vocab, largest.cfg.d_sae)
+    coherence = member_coherence(decompose_all(meta, largest), largest, data.eval_x)["coherence_mean"]
+    items = [(c, w) for w, c in zip(probe["word"], probe["context1"], strict=True)]
+    items += [(c, w) for w, c in zip(probe["word"], probe["context2"], strict=True)]
+    vectors, skipped = word_vectors(lm, release, items, "template")
+    n = len(probe)
+    by_sae = {}
+    for size, sae in saes.items():
+        argmax = pd.array(top_latents(sae, vectors, 1)[0][:, 0].numpy(), dtype="Int64")
+        argmax[[s is not None for s in skipped]] = pd.NA
+        reasons = [skipped[i] or skipped[n + i] or "" for i in range(n)]
+        by_sae[str(size)] = pd.DataFrame({"argmax1": argmax[:n], "argmax2": argmax[n:], "skipped": reasons})
+    poly = summarise(probe, by_sae, {str(s): s for s in sizes}).set_index("sae")
+    summary = verdict.summary()
+    for size in sizes:
+        q, p = quality[size], poly.loc[str(size)]
+        print(
+            f"  SAE-{size}: FVU {q['fvu']:.3f} L0 {q['l0']:.1f} dead {q['dead_fraction']:.1%} | polysemy acc "
+            f"{p['accuracy']:.3f} spec {p['specificity']:.3f} F1 {p['f1']:.3f} ({p['pairs']} pairs)"
+        )
+    print(f"  novel per pair: {' / '.join(f'{v:.1%}' for v in novel)}")
+    print(
+        f"  meta ({meta.cfg.d_sae}, k={meta_cfg.k}): agreement {summary['category_agreement']:.3f} vs random "
+        f"{summary['category_agreement_random']:.3f} = {summary['category_agreement_ratio']:.2f}x; coherence "
+        f"{coherence:.3f}; catch-alls {int(summary['catch_all_meta_latents'])}; spelling groups "
+        f"{int(summary['spelling_meta_latents'])}; most used {summary['most_used_share']:.1%} (uniform "
+        f"{summary['uniform_share']:.2%})"
+    )
+    for j in verdict.most_used():
+        members = decomps.members(j)
+        spelling = ", spelling" if verdict.spelling[j] else ""
+        print(f"    most used #{j} ({verdict.shares[j]:.1%}{spelling}): {meta_label(members, labels)}")
+    people = np.array([i for i, kind in enumerate(latent_kinds(words)) if kind == "person"], dtype=np.int64)
+    cos = reconstruction_cosines(meta, largest, torch.from_numpy(people)) if len(people) else torch.zeros(0)
+    print(f"  person latents: {len(people)}")
+    for latent, c in sorted(zip(people.tolist(), cos.tolist(), strict=True), key=lambda lc: -lc[1])[:4]:
+        parts = decomps.of_latent(latent)
+        text = " + ".join(f"[{meta_label(decomps.members(m), labels)}] {v:.2f}" for m, v in parts[:5])
+        print(f"    #{latent} {labels[latent]} (cos {c:.2f}): {text}")
+    return {
+        "sizes": sizes,
+        "fvu": {s: q["fvu"] for s, q in quality.items()},
+        "l0": {s: q["l0"] for s, q in quality.items()},
+        "dead": {s: q["dead_fraction"] for s, q in quality.items()},
+        "novel": novel,
+        "meta_variance_explained": meta_variance_explained(meta, largest.unit_decoder().detach()),
+        "agreement_ratio": summary["category_agreement_ratio"],
+        "coherence": coherence,
+        "spelling_among_most_used": int(summary["spelling_among_most_used"]),
+        "accuracy": {s: float(poly.loc[str(s), "accuracy"]) for s in sizes},
+        "specificity": {s: float(poly.loc[str(s), "specificity"]) for s in sizes},
+        "people": len(people),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--blocks", default="8,12,16,20,24")
@@ -108,21 +213,11 @@ def main() -> None:
         args.blocks = ",".join(args.blocks.split(",")[:2])
 
     from backend.core.config import default_device
-    from backend.data.activations import norm_cap, token_vectors
     from backend.data.corpus import corpus_texts, pack_contexts
-    from backend.data.lexicon import load_lexicon
-    from backend.metasae.decompose import build_decompositions, meta_label, reconstruction_cosines
-    from backend.metasae.semantics import judge, latent_words
-    from backend.metasae.showcase import latent_kinds
     from backend.models.language import load_language_model
     from backend.pipeline.members import train_config
-    from backend.polysemy.probe import top_latents, word_vectors
     from backend.polysemy.probe_sets import wordnet_probe_set
-    from backend.polysemy.summary import summarise
     from backend.sources.catalog import SAEEntry, default_release_id, get_release, load_catalog
-    from backend.stitching.matching import classify, match_saes
-    from backend.training.meta import MetaTrainConfig, fit_meta
-    from backend.training.metrics import member_coherence, reconstruction_metrics
     from backend.training.trainer import train_sae
 
     torch.manual_seed(0)
@@ -130,8 +225,6 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     release = get_release(default_release_id(load_catalog()))
     lm = load_language_model(release.model, default_device())
-    vocab = lm.vocab_strings()
-    lexicon = load_lexicon()
     texts = corpus_texts(release.corpus)
     n_wordnet_tokens = sum(len(ids) + 1 for ids in lm.tokenizer(texts, add_special_tokens=False)["input_ids"])
     print(
@@ -150,94 +243,25 @@ def main() -> None:
     rows = []
     for hook in hooks:
         t0 = time.perf_counter()
-        h_acts = acts[hook]
-        cap = norm_cap(h_acts[:n_train], tokens[:n_train], lm.bos_id, release.outlier_norm_multiple)
-        train_x = token_vectors(h_acts[:n_train], tokens[:n_train], lm.bos_id, cap)
-        eval_x = token_vectors(h_acts[n_train:], tokens[n_train:], lm.bos_id, cap)
-        from backend.data.activations import kept_positions
-
-        held_tokens = tokens[n_train:]
-        eval_ids = torch.arange(held_tokens.numel()).view_as(held_tokens)[
-            kept_positions(held_tokens, h_acts[n_train:], lm.bos_id, cap)
-        ]
+        data = hook_data(lm, release, tokens, acts[hook], n_train)
         saes = {}
         for number, size in enumerate(sizes):
             entry = SAEEntry(id=str(size), location=None, d_sae=size)  # type: ignore[arg-type]
             cfg = train_config(release, entry, args.epochs, 1024, len(sizes) - 1 - number)
-            saes[size] = train_sae(train_x, cfg, None, None, default_device()).sae
-        quality = {s: reconstruction_metrics(sae, eval_x) for s, sae in saes.items()}
-        novel = [
-            classify(match_saes(saes[a], saes[b])).summary()["novel fraction"] for a, b in itertools.pairwise(sizes)
-        ]
-        largest = saes[sizes[-1]]
-        meta_cfg = MetaTrainConfig(max(8, sizes[-1] // 12), 8 if sizes[-1] >= 96 else 2, 200 if not args.tiny else 20)
-        meta = fit_meta(largest, meta_cfg, None, None)[0].sae
-        decomps = build_decompositions(meta, largest)
-        top = _top_examples(largest, eval_x, eval_ids, held_tokens)
-        words = latent_words(top, vocab, lexicon, largest.cfg.d_sae)
-        verdict = judge(decomps, words)
-        labels = _labels(top, vocab, largest.cfg.d_sae)
-        from backend.metasae.decompose import decompose_all
-
-        coherence = member_coherence(decompose_all(meta, largest), largest, eval_x)["coherence_mean"]
-        hooked = replace(release, hook=hook)
-        items = [(c, w) for w, c in zip(probe["word"], probe["context1"], strict=True)]
-        items += [(c, w) for w, c in zip(probe["word"], probe["context2"], strict=True)]
-        vectors, skipped = word_vectors(lm, hooked, items, "template")
-        import pandas as pd
-
-        n = len(probe)
-        by_sae = {}
-        for size, sae in saes.items():
-            argmax = pd.array(top_latents(sae, vectors, 1)[0][:, 0].numpy(), dtype="Int64")
-            argmax[[s is not None for s in skipped]] = pd.NA
-            reasons = [skipped[i] or skipped[n + i] or "" for i in range(n)]
-            by_sae[str(size)] = pd.DataFrame({"argmax1": argmax[:n], "argmax2": argmax[n:], "skipped": reasons})
-        poly = summarise(probe, by_sae, {str(s): s for s in sizes})
-        summary = verdict.summary()
-        print(f"\n== {hook} ({time.perf_counter() - t0:.0f} s) ==")
-        for size in sizes:
-            q = quality[size]
-            p = poly[poly["sae"] == str(size)].iloc[0]
-            print(
-                f"  SAE-{size}: FVU {q['fvu']:.3f} L0 {q['l0']:.1f} dead {q['dead_fraction']:.1%} | polysemy acc "
-                f"{p['accuracy']:.3f} spec {p['specificity']:.3f} F1 {p['f1']:.3f} ({p['pairs']} pairs)"
-            )
-        print(f"  novel per pair: {' / '.join(f'{v:.1%}' for v in novel)}")
-        print(
-            f"  meta ({meta.cfg.d_sae}, k={meta_cfg.k}): agreement {summary['category_agreement']:.3f} vs random "
-            f"{summary['category_agreement_random']:.3f} = {summary['category_agreement_ratio']:.2f}x; coherence "
-            f"{coherence:.3f}; catch-alls {int(summary['catch_all_meta_latents'])}; spelling groups "
-            f"{int(summary['spelling_meta_latents'])}; most used {summary['most_used_share']:.1%} (uniform "
-            f"{summary['uniform_share']:.2%})"
-        )
-        for j in verdict.most_used():
-            members = decomps.members(j)
-            print(
-                f"    most used #{j} ({verdict.shares[j]:.1%}{', spelling' if verdict.spelling[j] else ''}): "
-                f"{meta_label(members, labels)}"
-            )
-        people = np.array([i for i, kind in enumerate(latent_kinds(words)) if kind == "person"], dtype=np.int64)
-        cos = reconstruction_cosines(meta, largest, torch.from_numpy(people)) if len(people) else torch.zeros(0)
-        print(f"  person latents: {len(people)}")
-        for latent, c in sorted(zip(people.tolist(), cos.tolist(), strict=True), key=lambda lc: -lc[1])[:4]:
-            parts = decomps.of_latent(latent)
-            text = " + ".join(f"[{meta_label(decomps.members(m), labels)}] {v:.2f}" for m, v in parts[:5])
-            print(f"    #{latent} {labels[latent]} (cos {c:.2f}): {text}")
-        best = poly.iloc[-1]
-        rows.append(
-            (hook, quality[sizes[-1]]["fvu"], novel, summary["category_agreement_ratio"], coherence,
-             int(summary["spelling_among_most_used"]), float(best["accuracy"]), float(best["specificity"]),
-             len(people), time.perf_counter() - t0)
-        )  # fmt: skip
+            saes[size] = train_sae(data.train_x, cfg, None, None, default_device()).sae
+        print(f"\n== {hook} ==")
+        judged = judge_family(saes, data, lm, replace(release, hook=hook), probe, tiny=args.tiny)
+        rows.append((hook, judged, time.perf_counter() - t0))
     print(
         "\n| hook | FVU (largest) | novel per pair | category agreement / random | coherence | spelling among 5 most used | polysemy acc / spec (largest) | person latents | s |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for hook, fvu, novel, ratio, coh, spell, acc, spec, n_people, secs in rows:
+    for hook, j, secs in rows:
+        largest = j["sizes"][-1]
         print(
-            f"| {hook} | {fvu:.3f} | {' / '.join(f'{v:.0%}' for v in novel)} | {ratio:.2f}x | {coh:.3f} | {spell} | "
-            f"{acc:.3f} / {spec:.3f} | {n_people} | {secs:.0f} |"
+            f"| {hook} | {j['fvu'][largest]:.3f} | {' / '.join(f'{v:.0%}' for v in j['novel'])} | "
+            f"{j['agreement_ratio']:.2f}x | {j['coherence']:.3f} | {j['spelling_among_most_used']} | "
+            f"{j['accuracy'][largest]:.3f} / {j['specificity'][largest]:.3f} | {j['people']} | {secs:.0f} |"
         )
 
 

@@ -24,6 +24,7 @@ SMALL = {
     "bench_stitching.py": ("--small", "64", "--large", "128"),
     "bench_seed_alignment.py": ("--release", "tiny", "--sizes", "256"),
     "bench_lenses.py": (*TINY, "--profile", "tiny", "--floors", "0.1", "--cuts", "0.8"),
+    "bench_gba.py": ("--tiny",),
 }
 SLOW_OR_ELSEWHERE = {
     "bench_gpu.py": "runs on the lent GPU machine (benchmarks/gpu.sh); its --tiny mode takes minutes on 2 CPU cores",

@@ -17,9 +17,10 @@ def sae_summary(sae: SAE, release: Release, sae_id: str) -> dict[str, pd.DataFra
     cfg = sae.cfg
     entry = release.sae(sae_id)
     trained_as = cfg.extra.get("trained_as") or {}
+    trained_k = f", k={trained_as['k']}" if trained_as.get("k") else ""
     config: dict[str, Any] = {
         "architecture": cfg.architecture
-        + (f" (trained as {trained_as.get('architecture')}, k={trained_as.get('k')})" if trained_as else ""),
+        + (f" (trained as {trained_as.get('architecture')}{trained_k})" if trained_as else ""),
         "d_in": cfg.d_in,
         "d_sae": cfg.d_sae,
         "k": cfg.k if cfg.k is not None else "—",

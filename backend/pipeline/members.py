@@ -101,7 +101,7 @@ class TrainedSAE(Artifact[Path]):
             data_key=data.key,
         )
         trained = result.sae
-        extra = {"convention": release.convention, "training": asdict(cfg), "data": data.key}
+        extra = {**trained.cfg.extra, "convention": release.convention, "training": asdict(cfg), "data": data.key}
         sae = SAE(
             replace(
                 trained.cfg, hook_name=release.hook, model_name=release.model, context_size=release.context_size,

@@ -1,5 +1,6 @@
-"""One trainer for the two architectures the family needs: BatchTopK (Bussmann et al. 2024) and the
-paper's standard ReLU SAE with an L1 penalty (the GPT-2 family Leask et al. stitch).
+"""One trainer for three ways of training an SAE: BatchTopK (Bussmann et al. 2024), the paper's standard ReLU SAE
+with an L1 penalty (the GPT-2 family Leask et al. stitch), and a ReLU SAE whose encoder biases are steered by Group
+Bias Adaptation instead of a penalty (`backend.training.bias_adaptation`; saved as a standard SAE).
 
 Per step: dense pre-activations without gradient (bf16 on CPU, ~3x faster), then the entries that
 can be nonzero are kept (BatchTopK: the top `k * batch` over the whole batch; ReLU: every positive
@@ -10,7 +11,9 @@ the step, rows renormalised after). Dead latents get the auxiliary loss: the top
 pre-activations reconstruct the residual, weighted by `aux_coef`. The inference threshold is an
 exponential moving average of the smallest kept activation. The L1 penalty is on activations
 (decoder rows are unit norm, so this is Anthropic's activation x decoder-norm penalty), its
-coefficient ramped up linearly over the first `l1_warmup` of training.
+coefficient ramped up linearly over the first `l1_warmup` of training. GBA trains on reconstruction alone: its
+encoder is its decoder (tied, by default), its encoder biases and b_dec take no gradient, and there is no
+auxiliary loss (a silent latent is re-activated through its bias).
 """
 
 import logging
@@ -25,14 +28,17 @@ from torch import Tensor, nn
 
 from backend.core.config import default_device, fast_bf16
 from backend.core.errors import first_line
-from backend.core.files import atomic_path
 from backend.core.typed import check_field_types
 from backend.models.sae import SAE, SAEConfig
+from backend.training.bias_adaptation import FiringWindow, GroupTargets, adapt_biases
+from backend.training.checkpoint import checked_tensor, load_checkpoint, save_checkpoint
+from backend.training.initialisation import calibrated_bias, diverse_rows
 from backend.training.sparse import KeptPre, select_positive, select_top, sparse_decode
 
 ProgressFn = Callable[[int, int, dict[str, float]], object]
 LOG = logging.getLogger("sae_atlas")
-TrainArchitecture = Literal["batchtopk", "standard"]
+TrainArchitecture = Literal["batchtopk", "standard", "gba"]
+GBA_DEFAULTS = GroupTargets()
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,18 @@ class TrainConfig:
     architecture: TrainArchitecture = "batchtopk"
     l1_coef: float = 0.0
     """Standard SAEs: L1 penalty on activations, in units where inputs have mean squared norm d_in."""
+    gba_groups: int = GBA_DEFAULTS.groups
+    """GBA: groups of latents, each with its own target activation frequency."""
+    gba_highest: float = GBA_DEFAULTS.highest
+    gba_lowest: float = GBA_DEFAULTS.lowest
+    """GBA: the targets run geometrically from `gba_highest` to `gba_lowest` (fractions of tokens)."""
+    gba_step: float = 0.01
+    """GBA: an above-target latent's bias falls by this multiple of its largest pre-activation in the window."""
+    gba_window: int = 40_960
+    """GBA: training tokens over which firing is counted before each bias adaptation."""
+    gba_tied: bool = True
+    """GBA: the encoder is the decoder (unit-norm rows), as in the paper's model (this project's reading of it);
+    untied, on planted features, it recovers fewer (benchmarks/bench_gba.py prints both)."""
     l1_warmup: float = 0.05
     """Fraction of training over which the L1 coefficient rises linearly from zero."""
     init_l0: int | None = 64
@@ -80,6 +98,20 @@ class TrainConfig:
             raise ValueError(f"A BatchTopK SAE needs 0 < k <= d_sae, got k={self.k}.")
         if self.architecture == "standard" and not self.l1_coef > 0:
             raise ValueError(f"A standard SAE needs a positive l1_coef, got {self.l1_coef}.")
+        if self.architecture == "gba":
+            self.group_targets  # noqa: B018 (refuses impossible targets now, not at the first step)
+            if not (self.gba_step > 0 and self.gba_window > 0):
+                raise ValueError(
+                    f"GBA needs a positive gba_step and gba_window, got {self.gba_step}, {self.gba_window}."
+                )
+
+    @property
+    def group_targets(self) -> GroupTargets:
+        return GroupTargets(self.gba_groups, self.gba_highest, self.gba_lowest)
+
+    @property
+    def tied(self) -> bool:
+        return self.architecture == "gba" and self.gba_tied
 
     @property
     def encoder_scale(self) -> float:
@@ -95,12 +127,6 @@ class TrainResult:
     """Unit-norm decoder rows at initialisation `[d_sae, d_in]`, to measure how far training moved them."""
     scale: float
     """Input scale used in training (inputs were multiplied by it); already folded into `sae`."""
-
-
-INIT_POOL = 8
-"""Candidate inputs drawn per latent for the diverse data initialisation."""
-INIT_CHUNK = 2048
-CALIBRATION_TOKENS = 4096
 
 
 def _scale_factor(x: Tensor) -> float:
@@ -120,12 +146,19 @@ class _Weights(nn.Module):
         self.dec = nn.Parameter(torch.zeros(d_sae, d_in, device=device))
         self.b_dec = nn.Parameter(torch.zeros(d_in, device=device))
 
+    def encoder(self, cfg: TrainConfig) -> Tensor:
+        """`[d_sae, d_in]` the rows that encode: the decoder's own when tied."""
+        return self.dec if cfg.tied else self.enc
+
     def to_sae(self, cfg: TrainConfig, threshold: float) -> SAE:
         d_sae, d_in = self.dec.shape
         k = cfg.k if cfg.architecture == "batchtopk" else None
-        sae = SAE(SAEConfig(d_in=d_in, d_sae=d_sae, architecture=cfg.architecture, k=k), device=self.dec.device)
+        # A GBA SAE encodes as ReLU(W_enc x + b_enc): a standard SAE that was trained another way.
+        arch = "standard" if cfg.architecture == "gba" else cfg.architecture
+        extra = {"trained_as": {"architecture": "gba"}} if cfg.architecture == "gba" else {}
+        sae = SAE(SAEConfig(d_in=d_in, d_sae=d_sae, architecture=arch, k=k, extra=extra), device=self.dec.device)
         with torch.no_grad():
-            sae.W_enc.copy_(self.enc.T)
+            sae.W_enc.copy_(self.encoder(cfg).T)
             sae.b_enc.copy_(self.b_enc)
             sae.W_dec.copy_(self.dec)
             sae.b_dec.copy_(self.b_dec)
@@ -150,78 +183,47 @@ def _init_weights(x: Tensor, cfg: TrainConfig, device: torch.device, gen: torch.
         weights.enc.copy_(dec * cfg.encoder_scale)
         weights.b_dec.copy_(mean)
         if cfg.architecture == "standard" and cfg.init_l0:
-            weights.b_enc.copy_(_calibrated_bias(weights, x, cfg.init_l0, gen))
+            density = torch.full((cfg.d_sae,), cfg.init_l0 / cfg.d_sae)
+            weights.b_enc.copy_(calibrated_bias(weights.enc, weights.b_dec, x, density, gen))
+        if cfg.architecture == "gba":
+            targets = cfg.group_targets.per_latent(cfg.d_sae)
+            weights.b_enc.copy_(calibrated_bias(weights.encoder(cfg), weights.b_dec, x, targets, gen))
     return weights
 
 
-@torch.no_grad()
-def _calibrated_bias(w: _Weights, x: Tensor, init_l0: int, gen: torch.Generator) -> Tensor:
-    """`[d_sae]` encoder biases at which each latent fires on about `init_l0 / d_sae` of a sample of `x`."""
-    sample = x[torch.randint(len(x), (min(len(x), CALIBRATION_TOKENS),), generator=gen)].float().to(w.enc.device)
-    pre = (sample - w.b_dec) @ w.enc.T
-    # The (1 - density) quantile of each column; kthvalue, since quantile refuses inputs over 16M entries.
-    rank = max(1, min(len(sample), round(len(sample) * (1 - min(1.0, init_l0 / w.enc.shape[0])))))
-    return -pre.kthvalue(rank, dim=0).values
-
-
-@torch.no_grad()
-def diverse_rows(x: Tensor, mean: Tensor, n: int, max_cosine: float, gen: torch.Generator) -> Tensor:
-    """`n` centred inputs `[n, d_in]`, each at most `max_cosine` from every earlier pick when the
-    candidates allow it.
-
-    Random inputs repeat the commonest tokens many times; duplicate latents then compete under
-    BatchTopK, one wins and the others never fire again. Candidates are judged against the picks
-    only (not against rejected candidates), greedily in chunks; a pool of `INIT_POOL * n` inputs
-    yields `n` diverse picks on the embedded corpus at 18,432 latents, where judging against every
-    earlier candidate of a 3n pool let 29% near-duplicates through."""
-    candidates = x[torch.randint(len(x), (INIT_POOL * n,), generator=gen)].float() - mean.cpu()
-    unit = candidates / candidates.norm(dim=1, keepdim=True).clamp_min(1e-6)
-    picks: list[Tensor] = []
-    picked_rows = unit[:0]
-    for start in range(0, len(unit), INIT_CHUNK):
-        chunk = unit[start : start + INIT_CHUNK]
-        rejected = (chunk @ picked_rows.T > max_cosine).any(dim=1)
-        sims = chunk @ chunk.T > max_cosine
-        accepted = []
-        for i in range(len(chunk)):
-            if not rejected[i]:
-                accepted.append(i)
-                rejected |= sims[i]
-        chosen = torch.tensor(accepted, dtype=torch.long) + start
-        picks.append(chosen)
-        picked_rows = torch.cat([picked_rows, unit[chosen]])
-        if len(picked_rows) >= n:
-            break
-    chosen = torch.cat(picks)
-    # Too few diverse candidates (tiny data): fill up with the remaining ones.
-    rest = torch.ones(len(unit), dtype=torch.bool)
-    rest[chosen] = False
-    return candidates[torch.cat([chosen, rest.nonzero().squeeze(1)])[:n]]
-
-
-def _kept_pre(w: _Weights, x: Tensor, rows: Tensor, cols: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+def _kept_pre(w: _Weights, enc: Tensor, x: Tensor, rows: Tensor, cols: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """(rows, cols, pre-activations) of the kept entries, sorted by (row, col), with gradient."""
-    order = torch.argsort(rows * w.enc.shape[0] + cols)
+    order = torch.argsort(rows * enc.shape[0] + cols)
     rows, cols = rows[order], cols[order]
-    out: Tensor = KeptPre.apply(x - w.b_dec, w.enc, w.b_enc, rows, cols)
+    out: Tensor = KeptPre.apply(x - w.b_dec, enc, w.b_enc, rows, cols)
     return rows, cols, out
 
 
 def _step_loss(
-    w: _Weights, x: Tensor, cfg: TrainConfig, last_fired: Tensor, tokens_seen: int, floor: float, l1: float
+    w: _Weights,
+    x: Tensor,
+    cfg: TrainConfig,
+    last_fired: Tensor,
+    tokens_seen: int,
+    floor: float,
+    l1: float,
+    window: FiringWindow | None,
 ) -> tuple[Tensor, dict[str, Any]]:
     batch = x.shape[0]
+    enc = w.encoder(cfg)
     with (
         torch.no_grad(),
         torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=cfg.bf16_select and fast_bf16(x.device)),
     ):
-        pre_fast = ((x - w.b_dec) @ w.enc.T + w.b_enc).float()
+        pre_fast = ((x - w.b_dec) @ enc.T + w.b_enc).float()
+    if window is not None:
+        window.add(pre_fast)
     if cfg.architecture == "batchtopk":
         assert cfg.k is not None
         kept = select_top(pre_fast, cfg.k * batch, floor)
     else:
         kept = select_positive(pre_fast)
-    rows, cols, pre = _kept_pre(w, x, *kept)
+    rows, cols, pre = _kept_pre(w, enc, x, *kept)
     vals = torch.relu(pre)
     recon = sparse_decode(w.dec, rows, cols, vals, batch) + w.b_dec
     err = x - recon
@@ -229,13 +231,13 @@ def _step_loss(
     loss = mse + l1 * vals.sum() / batch if l1 > 0 else mse
     dead = (tokens_seen - last_fired) > cfg.dead_after_tokens
     n_dead = int(dead.sum())
-    if n_dead > 0:
+    if n_dead > 0 and cfg.architecture != "gba":
         # The top dead latents by pre-activation, negative ones included: a latent that never fires
         # usually has no positive pre-activation left, and a ReLU here would give it no gradient.
         dead_cols = dead.nonzero(as_tuple=True)[0]
         aux_cols = dead_cols[pre_fast[:, dead_cols].topk(min(cfg.aux_k, n_dead), dim=1).indices].flatten()
         aux_rows = torch.arange(batch, device=x.device).repeat_interleave(min(cfg.aux_k, n_dead))
-        aux_rows, aux_cols, aux_act = _kept_pre(w, x, aux_rows, aux_cols)
+        aux_rows, aux_cols, aux_act = _kept_pre(w, enc, x, aux_rows, aux_cols)
         aux_recon = sparse_decode(w.dec, aux_rows, aux_cols, aux_act, batch)
         residual = err.detach()
         aux = (aux_recon - residual).pow(2).sum(dim=1).mean() / residual.pow(2).sum(dim=1).mean().clamp_min(1e-8)
@@ -263,32 +265,31 @@ def _project_out_parallel_grad(w: _Weights) -> None:
         grad -= (grad * w.dec).sum(dim=1, keepdim=True) * w.dec
 
 
-def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+@dataclass
+class _Progress:
+    """What a checkpoint holds besides the weights and the optimizer."""
 
+    init_decoder: Tensor
+    last_fired: Tensor
+    threshold: Tensor
+    window: FiringWindow | None
+    step: int = 0
 
-def _load_checkpoint(path: Path, cfg: TrainConfig, data_key: str) -> dict[str, Any] | None:
-    """The checkpoint if it is readable and from the same config and data; None (start over) otherwise."""
-    if not path.exists():
-        return None
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:
-        path.unlink()
-        return None
-    if not isinstance(state, dict) or state.get("config") != asdict(cfg) or state.get("data", "") != data_key:
-        path.unlink()
-        return None
-    return state
+    def state(self) -> dict[str, Any]:
+        window = self.window.state() if self.window is not None else {}
+        return {
+            "init_decoder": self.init_decoder, "last_fired": self.last_fired, "threshold": self.threshold,
+            "step": self.step, "window": window,
+        }  # fmt: skip
 
-
-def _tensor(state: dict[str, Any], name: str, like: Tensor) -> Tensor:
-    """`state[name]`, refused (ValueError) unless it is a tensor of `like`'s shape and dtype."""
-    value = state[name]
-    if not isinstance(value, Tensor) or value.shape != like.shape or value.dtype != like.dtype:
-        raise ValueError(f"{name} is not a {like.dtype} tensor of shape {tuple(like.shape)}")
-    return value
+    def restore(self, state: dict[str, Any], device: torch.device) -> None:
+        """Read `state` back (ValueError, KeyError or TypeError when its contents do not fit)."""
+        self.init_decoder = checked_tensor(state, "init_decoder", self.init_decoder)
+        self.last_fired = checked_tensor(state, "last_fired", self.last_fired).to(device)
+        self.threshold = checked_tensor(state, "threshold", self.threshold).to(device)
+        self.step = int(state["step"])
+        if self.window is not None:
+            self.window.load(state["window"])
 
 
 def train_sae(
@@ -309,23 +310,29 @@ def train_sae(
     gen = torch.Generator().manual_seed(cfg.seed)
     scale = _scale_factor(x)
     w = _init_weights(x * scale, cfg, device, gen)
-    init_decoder = w.dec.detach().clone().cpu()
-    opt = torch.optim.Adam(w.parameters(), lr=cfg.lr, betas=(0.9, 0.999), fused=True)
+    gba = cfg.architecture == "gba"
+    if gba:
+        # The adapted biases are thresholds measured from b_dec; a learned b_dec moves that origin under them (on
+        # planted data it drifted and halved the features recovered), so GBA keeps it at the data mean.
+        w.b_enc.requires_grad_(False)
+        w.b_dec.requires_grad_(False)
+        w.enc.requires_grad_(not cfg.tied)
+    opt = torch.optim.Adam([p for p in w.parameters() if p.requires_grad], lr=cfg.lr, betas=(0.9, 0.999), fused=True)
     steps_per_epoch = max(1, len(x) // cfg.batch_size)
     total = max(1, int(steps_per_epoch * cfg.epochs))
-    last_fired = torch.zeros(cfg.d_sae, dtype=torch.long, device=device)
-    threshold = torch.zeros((), device=device)
-    step = 0
-    state = _load_checkpoint(checkpoint, cfg, data_key) if checkpoint else None
+    run = _Progress(
+        w.dec.detach().clone().cpu(),
+        torch.zeros(cfg.d_sae, dtype=torch.long, device=device),
+        torch.zeros((), device=device),
+        FiringWindow(cfg.d_sae, device) if gba else None,
+    )
+    targets = cfg.group_targets.per_latent(cfg.d_sae).to(device) if gba else None
+    state = load_checkpoint(checkpoint, cfg, data_key) if checkpoint else None
     if state is not None and checkpoint is not None:
         try:
             w.load_state_dict(state["weights"])
             opt.load_state_dict(state["optimizer"])
-            init_decoder, last_fired = (
-                _tensor(state, "init_decoder", init_decoder),
-                _tensor(state, "last_fired", last_fired),
-            )
-            threshold, step = _tensor(state, "threshold", threshold), int(state["step"])
+            run.restore(state, device)
         except (KeyError, RuntimeError, TypeError, ValueError) as err:
             LOG.warning(
                 "The training checkpoint %s is unusable (%s); it is discarded and training starts over.",
@@ -334,9 +341,9 @@ def train_sae(
             )
             checkpoint.unlink(missing_ok=True)
             return train_sae(x, cfg, checkpoint, progress, device, data_key)
-        last_fired, threshold = last_fired.to(device), threshold.to(device)
     perm: Tensor | None = None
-    while step < total:
+    while run.step < total:
+        step = run.step
         epoch, pos = divmod(step, steps_per_epoch)
         if perm is None or pos == 0:
             perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(cfg.seed * 1000 + epoch))
@@ -344,38 +351,35 @@ def train_sae(
         xb = (x[idx].float() * scale).to(device)
         for group in opt.param_groups:
             group["lr"] = _lr_at(step, total, cfg)
-        floor = 0.8 * float(threshold)
-        loss, stats = _step_loss(w, xb, cfg, last_fired, step * cfg.batch_size, floor, _l1_at(step, total, cfg))
+        floor = 0.8 * float(run.threshold)
+        l1 = _l1_at(step, total, cfg)
+        loss, stats = _step_loss(w, xb, cfg, run.last_fired, step * cfg.batch_size, floor, l1, run.window)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         _project_out_parallel_grad(w)
         opt.step()
         with torch.no_grad():
             w.dec.div_(w.dec.norm(dim=1, keepdim=True).clamp_min(1e-12))
-            last_fired[stats["cols"].unique()] = (step + 1) * cfg.batch_size
+            run.last_fired[stats["cols"].unique()] = (step + 1) * cfg.batch_size
             if len(stats["vals"]):
-                smallest = stats["vals"].min()
                 momentum = 0.0 if step == 0 else cfg.threshold_momentum
-                threshold = momentum * threshold + (1 - momentum) * smallest
-        step += 1
+                run.threshold = momentum * run.threshold + (1 - momentum) * stats["vals"].min()
+        if run.window is not None and targets is not None and run.window.tokens >= cfg.gba_window:
+            adapt_biases(w.b_enc.data, run.window, targets, cfg.gba_step)
+            run.window.reset()
+        run.step += 1
         if progress:
             l0 = len(stats["vals"]) / len(xb)
-            progress(step, total, {"mse": float(stats["mse"]), "dead": stats["n_dead"] / cfg.d_sae, "l0": l0})
-        if checkpoint and (step % cfg.checkpoint_every == 0 or step == total):
-            _save_checkpoint(
+            progress(run.step, total, {"mse": float(stats["mse"]), "dead": stats["n_dead"] / cfg.d_sae, "l0": l0})
+        if checkpoint and (run.step % cfg.checkpoint_every == 0 or run.step == total):
+            save_checkpoint(
                 checkpoint,
                 {
-                    "config": asdict(cfg),
-                    "data": data_key,
-                    "weights": w.state_dict(),
-                    "optimizer": opt.state_dict(),
-                    "init_decoder": init_decoder,
-                    "last_fired": last_fired,
-                    "threshold": threshold,
-                    "step": step,
+                    "config": asdict(cfg), "data": data_key, "weights": w.state_dict(), "optimizer": opt.state_dict(),
+                    **run.state(),
                 },
-            )
-    return TrainResult(fold_input_scale(w.to_sae(cfg, float(threshold)), scale), init_decoder, scale)
+            )  # fmt: skip
+    return TrainResult(fold_input_scale(w.to_sae(cfg, float(run.threshold)), scale), run.init_decoder, scale)
 
 
 @torch.no_grad()

@@ -52,7 +52,11 @@ def test_a_second_build_of_the_same_release_is_refused(tmp_path: Path, monkeypat
 
 @pytest.mark.parametrize(
     ("training", "message"),
-    [({"lr": "fast"}, "lr must be a number"), ({"architecture": "gba"}, "architecture must be")],
+    [
+        ({"lr": "fast"}, "lr must be a number"),
+        ({"architecture": "jumprelu"}, "architecture must be"),
+        ({"architecture": "gba", "gba_lowest": 0.5}, "Group Bias Adaptation"),
+    ],
 )
 def test_a_training_table_that_cannot_train_is_refused_before_any_work(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, training: dict[str, object], message: str
@@ -66,3 +70,23 @@ def test_a_training_table_that_cannot_train_is_refused_before_any_work(
     with pytest.raises(CatalogError, match=message):
         build_release(release, "tiny", report=lambda *_: None)
     assert not release.paths.corpus.exists() and read_progress(release) is None
+
+
+def test_a_release_whose_training_table_says_gba_builds_gba_saes(
+    tiny_release: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+    import shutil
+
+    from backend.explore.overview import sae_summary
+    from backend.models.loading import load_sae
+
+    # A copy of the session's build: only the SAE whose recipe changed is retrained (and re-indexed).
+    shutil.copytree(get_release(tiny_release).paths.root, tmp_path / "releases" / tiny_release)
+    monkeypatch.setenv("ATLAS_DATA_DIR", str(tmp_path))
+    training = {"architecture": "gba", "gba_window": 2048, "gba_highest": 0.2, "gba_lowest": 0.02}
+    release = dataclasses.replace(get_release(tiny_release), training=training)
+    build_release(release, "tiny", report=lambda *_: None, until=USABLE)
+    sae = load_sae(release, "64").sae
+    assert sae.cfg.extra["training"]["architecture"] == "gba"
+    assert sae_summary(sae, release, "64")["config"]["value"]["architecture"] == "standard (trained as gba)"
