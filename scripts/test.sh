@@ -7,4 +7,5 @@ scripts/setup.sh --dev
 .venv/bin/ruff format --check .
 .venv/bin/mypy backend app.py pages benchmarks
 .venv/bin/lint-imports
-.venv/bin/python -m pytest -q "$@"
+# One worker per core (pytest-xdist), a test file per worker at a time: a file's fixtures are built once.
+.venv/bin/python -m pytest -q -n auto --dist loadfile "$@"

@@ -13,6 +13,10 @@ os.environ["HF_HUB_CACHE"] = str(_ROOT / "hf-cache")
 os.environ["ATLAS_DATA_DIR"] = str(_ROOT / "data")
 TEST_CATALOG = Path(__file__).parent / "fixtures" / "catalog.toml"
 os.environ["ATLAS_CATALOG"] = str(TEST_CATALOG)
+# Under pytest-xdist each worker is one process of several on the machine's cores: one thread each (and in the
+# servers and commands they start), so that workers do not fight over cores.
+if "PYTEST_XDIST_WORKER" in os.environ:
+    os.environ["OMP_NUM_THREADS"] = "1"
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

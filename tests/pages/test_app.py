@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.files import replace_bytes
+
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
 
@@ -71,7 +73,7 @@ def test_broken_sae_shows_an_error(tiny_release: str, data_dir: Path) -> None:
     backup = folder.with_name("sae-64.bak")
     shutil.copytree(folder, backup)
     try:
-        (folder / "sae_weights.safetensors").write_bytes(b"broken")
+        replace_bytes(folder / "sae_weights.safetensors", b"broken")
         at = run(None, release=tiny_release, sae="64")
         no_crash(at)
         assert "cannot be loaded" in at.error[0].value

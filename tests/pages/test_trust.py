@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.files import replace_bytes
 from tests.pages.test_app import no_crash, run, without_map
 
 ATTACK = "![p](https://x.invalid/p.png) [Session expired: log in](https://x.invalid/login)"
@@ -19,7 +20,7 @@ def test_a_corrupt_store_file_is_an_error_with_the_repair_command(tiny_release: 
     try:
         data = bytearray((index / name).read_bytes())
         data[len(data) // 2] ^= 0x55
-        (index / name).write_bytes(bytes(data))
+        replace_bytes(index / name, bytes(data))
         at = run("latent", release=tiny_release, sae="64", latent="3")
         no_crash(at)
         assert "corrupt" in at.error[0].value and "python -m backend build" in at.error[0].value
@@ -78,13 +79,13 @@ def test_an_error_names_no_server_folder(tiny_release: str, data_dir: Path) -> N
     weights = folder / "sae_weights.safetensors"
     saved = weights.read_bytes()
     try:
-        weights.write_bytes(b"broken")
+        replace_bytes(weights, b"broken")
         at = run(None, release=tiny_release, sae="64")
         no_crash(at)
         assert at.error and "‹data›" in at.error[0].value
         assert str(data_dir.parent) not in shown_text(at)
     finally:
-        weights.write_bytes(saved)
+        replace_bytes(weights, saved)
 
 
 def test_unknown_link_parameters_are_named_and_long_names_are_read(tiny_release: str) -> None:

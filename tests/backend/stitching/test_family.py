@@ -9,6 +9,7 @@ from backend.models.language import load_language_model
 from backend.sources.catalog import get_release
 from backend.stitching.curves import CurveConfig
 from backend.stitching.family import Curves, PairMatching, pair_classification
+from tests.files import replace_bytes
 
 
 def test_the_build_stores_matchings_and_default_curves(tiny_release: str) -> None:
@@ -43,7 +44,7 @@ def test_curves_are_computed_once_per_settings(tiny_release: str) -> None:
 def test_a_corrupt_matching_file_is_recomputed(tiny_release: str) -> None:
     release = get_release(tiny_release)
     path: Path = release.paths.matching("64", "128")
-    path.write_bytes(b"not a safetensors file")
+    replace_bytes(path, b"not a safetensors file")
     assert pair_classification(release, "64", "128", 0.7) is None
     assert PairMatching(release, "64", "128").get().n_large == 128
     assert pair_classification(release, "64", "128", 0.7) is not None
