@@ -81,9 +81,11 @@ def test_deep_link_card_neighbour_search_and_restore(server: str, browser, tiny_
         "() => !location.search.includes('latent=4&') && !location.search.endsWith('latent=4')", timeout=60_000
     )
     neighbour = page.url
-    heading = page.get_by_role("heading", name="Latent ").first
-    heading.wait_for(timeout=60_000)
-    assert "Latent 4:" not in heading.inner_text()
+    # The link changes the URL before the card reruns: wait for the neighbour's own heading, not any heading.
+    number = re.search(r"latent=(\d+)", neighbour)
+    assert number and number.group(1) != "4"
+    page.get_by_role("heading", name=f"Latent {number.group(1)}:").wait_for(timeout=60_000)
+    assert page.get_by_role("heading", name="Latent 4:").count() == 0
 
     page.goto(f"{server}/search?release={tiny_release}&sae=128")
     box = page.get_by_label("Label or token contains")
