@@ -18,7 +18,7 @@ SMALL = {
     "bench_lineage.py": TINY,
     "bench_built_family.py": TINY,
     "bench_showcase.py": (*TINY, "--sae", "128", "--top", "2"),
-    "bench_polysemy.py": TINY,
+    "bench_polysemy.py": (*TINY, "--hooks", "blocks.1.hook_resid_pre"),
     "bench_steer.py": (*TINY, "--repeats", "1", "--tokens", "2"),
     "bench_meta_sweep.py": (*TINY, "--sae", "128", "--sizes", "8", "--k", "2"),
     "bench_stitching.py": ("--small", "64", "--large", "128"),

@@ -1,22 +1,29 @@
 """The PS-Eval benchmark across a family: per-pair predictions cached per SAE and probe set, then metrics.
 
-Each SAE's result is an artifact (`Predictions`, at `ReleasePaths.polysemy`): each pair's two argmax latents and why
-it was skipped (empty when probed), keyed on the SAE's weights, so a rebuilt SAE is re-probed.
+Each SAE's result is an artifact (`Predictions`, at `ReleasePaths.polysemy`): each pair's two argmax latents, the
+cosine of its two codes and why it was skipped (empty when probed), keyed on the SAE's weights, so a rebuilt SAE is
+re-probed. The same pass stores the cosine of the two hook activations themselves (`ResidualCosines`): the baseline of
+what the model holds at the hook, which no SAE reading should be judged without.
 """
 
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import torch
 
 from backend.core.artifacts import KeyedTable
 from backend.core.errors import AtlasError
 from backend.core.progress import Reporter, silent
 from backend.models.language import LanguageModel
 from backend.models.loading import load_sae, source_key
-from backend.polysemy.probe import Mode, top_latents, word_vectors
+from backend.polysemy.probe import RESIDUAL, Mode, encoded, strongest, word_vectors
 from backend.sources.catalog import Release
+
+READING = "argmax+cosine"
+"""What a stored reading holds; part of every key, so readings stored before the cosine was kept are redone."""
 
 
 def probe_set_id(probe: pd.DataFrame) -> str:
@@ -25,8 +32,9 @@ def probe_set_id(probe: pd.DataFrame) -> str:
 
 
 class Predictions(KeyedTable):
-    """One SAE's predictions on one probe set in one mode: argmax1, argmax2 and skipped (why, empty when probed)
-    per pair, keyed on the SAE's weights. Computed for several SAEs at once by `predictions`."""
+    """One SAE's predictions on one probe set in one mode: argmax1, argmax2, cosine (of the pair's two codes) and
+    skipped (why, empty when probed) per pair, keyed on the SAE's weights. Computed for several SAEs at once by
+    `predictions`."""
 
     def __init__(self, release: Release, set_id: str, mode: str, sae_id: str) -> None:
         self.release, self.set_id, self.mode, self.sae_id = release, set_id, mode, sae_id
@@ -36,9 +44,11 @@ class Predictions(KeyedTable):
         """Every probe result on disk (probe sets are the user's: they are found, not planned)."""
         found = []
         for path in sorted(release.paths.polysemy_folder.glob("*.parquet")):
-            set_id, mode, sae_id = path.stem.split("-", 2)
-            if sae_id in release.sae_ids:
-                found.append(cls(release, set_id, mode, sae_id))
+            set_id, mode, reader = path.stem.split("-", 2)
+            if reader in release.sae_ids:
+                found.append(Predictions(release, set_id, mode, reader))
+            elif reader == RESIDUAL:
+                found.append(ResidualCosines(release, set_id, mode))
         return found
 
     @property
@@ -50,19 +60,59 @@ class Predictions(KeyedTable):
         return self.release.paths.polysemy(self.set_id, self.mode, self.sae_id)
 
     def key(self) -> str:
-        return source_key(self.release, self.sae_id)
+        return f"{source_key(self.release, self.sae_id)}|{READING}"
 
     def compute(self, report: Reporter = silent) -> pd.DataFrame:
         raise AtlasError("Probe results are computed for a probe set, not alone: run the probe on the Polysemy page.")
 
 
+class ResidualCosines(Predictions):
+    """The cosine of each pair's two activations at the hook (argmax columns empty), keyed on the model and hook."""
+
+    def __init__(self, release: Release, set_id: str, mode: str) -> None:
+        super().__init__(release, set_id, mode, RESIDUAL)
+
+    @property
+    def name(self) -> str:
+        return f"polysemy {self.set_id} ({self.mode}) residual stream"
+
+    def key(self) -> str:
+        return f"{self.release.model}|{self.release.hook}|{self.release.convention}|{READING}"
+
+
+def reading(release: Release, set_id: str, mode: str, reader: str) -> Predictions:
+    """The stored reading of one SAE, or of the residual stream (`RESIDUAL`)."""
+    return ResidualCosines(release, set_id, mode) if reader == RESIDUAL else Predictions(release, set_id, mode, reader)
+
+
 def cached_predictions(
     release: Release, probe: pd.DataFrame, mode: Mode, sae_ids: list[str]
 ) -> dict[str, pd.DataFrame]:
-    """The SAEs' stored predictions for this probe set and mode (those not stored are left out)."""
+    """The stored readings of these SAEs and of the residual stream for this probe set and mode (keyed by SAE id and
+    `RESIDUAL`; those not stored are left out)."""
     set_id = probe_set_id(probe)
-    found = {sae_id: Predictions(release, set_id, mode, sae_id).read() for sae_id in sae_ids}
+    found = {reader: reading(release, set_id, mode, reader).read() for reader in [*sae_ids, RESIDUAL]}
     return {sae_id: frame for sae_id, frame in found.items() if frame is not None}
+
+
+def pair_items(probe: pd.DataFrame) -> list[tuple[str, str]]:
+    """Every (context, word) to read: the first contexts of all pairs, then the second ones."""
+    items = [(c, w) for w, c in zip(probe["word"], probe["context1"], strict=True)]
+    return items + [(c, w) for w, c in zip(probe["word"], probe["context2"], strict=True)]
+
+
+def pair_reasons(skipped: list[str | None]) -> list[str]:
+    """Per pair, why it was skipped (empty when both contexts were read), from `word_vectors`' reasons per item."""
+    n = len(skipped) // 2
+    return [skipped[i] or skipped[n + i] or "" for i in range(n)]
+
+
+def pair_cosines(codes: torch.Tensor, reasons: list[str]) -> np.ndarray:
+    """`codes [2n, d]` (as `pair_items` orders them) -> per pair the cosine of its two readings, NaN where skipped."""
+    n = len(reasons)
+    cosine = torch.nn.functional.cosine_similarity(codes[:n], codes[n:], dim=1).numpy().astype("float64")
+    cosine[[reason != "" for reason in reasons]] = np.nan
+    return cosine
 
 
 def predictions(
@@ -73,25 +123,33 @@ def predictions(
     lm: Callable[[], LanguageModel],
     report: Reporter | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Per SAE: argmax1, argmax2 and skipped for every pair, computed only for SAEs not cached.
-    `lm` is called (and the model run once for all SAEs) only when something is missing."""
+    """Per SAE (and `RESIDUAL`): argmax1, argmax2, cosine and skipped for every pair, computed only for readers not
+    cached. `lm` is called (and the model run once for all of them) only when something is missing."""
     report = report or silent
     set_id = probe_set_id(probe)
-    found: dict[str, pd.DataFrame | None] = {sae_id: None for sae_id in sae_ids}
+    found: dict[str, pd.DataFrame | None] = {reader: None for reader in [*sae_ids, RESIDUAL]}
     found.update(cached_predictions(release, probe, mode, sae_ids))
-    missing = [sae_id for sae_id, frame in found.items() if frame is None]
+    missing = [reader for reader, frame in found.items() if frame is None]
     if missing:
-        items = [(c, w) for w, c in zip(probe["word"], probe["context1"], strict=True)]
-        items += [(c, w) for w, c in zip(probe["word"], probe["context2"], strict=True)]
+        items = pair_items(probe)
         vectors, skipped = word_vectors(lm(), release, items, mode, lambda d, t: report("reading the model", d, t))
-        n = len(probe)
-        reasons = [skipped[i] or skipped[n + i] or "" for i in range(n)]
-        for number, sae_id in enumerate(missing):
+        n, reasons = len(probe), pair_reasons(skipped)
+        for number, reader in enumerate(missing):
             report("encoding with the SAEs", number, len(missing))
-            argmax = pd.array(top_latents(load_sae(release, sae_id).sae, vectors, 1)[0][:, 0].numpy(), dtype="Int64")
-            argmax[[reason is not None for reason in skipped]] = pd.NA
-            artifact = Predictions(release, set_id, mode, sae_id)
-            artifact.store(pd.DataFrame({"argmax1": argmax[:n], "argmax2": argmax[n:], "skipped": reasons}))
-            found[sae_id] = artifact.read()  # as read later, dtypes included
+            codes = vectors if reader == RESIDUAL else encoded(load_sae(release, reader).sae, vectors)
+            argmax = pd.array(strongest(codes, 1)[0][:, 0].numpy(), dtype="Int64")
+            # A model dimension is no latent; a skipped item has none.
+            argmax[[True] * len(items) if reader == RESIDUAL else [r is not None for r in skipped]] = pd.NA
+            frame = pd.DataFrame(
+                {
+                    "argmax1": argmax[:n],
+                    "argmax2": argmax[n:],
+                    "cosine": pair_cosines(codes, reasons),
+                    "skipped": reasons,
+                }
+            )
+            artifact = reading(release, set_id, mode, reader)
+            artifact.store(frame)
+            found[reader] = artifact.read()  # as read later, dtypes included
         report("encoding with the SAEs", len(missing), len(missing))
-    return {sae_id: frame for sae_id, frame in found.items() if frame is not None}
+    return {reader: frame for reader, frame in found.items() if frame is not None}

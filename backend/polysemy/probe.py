@@ -32,6 +32,8 @@ MODES: tuple[str, ...] = get_args(Mode)
 DEFAULT_MODE: Mode = "template"
 TEMPLATE = "{context} The {word} means"
 NO_LATENT = -1
+RESIDUAL = "residual"
+"""The reader that is no SAE, beside the SAEs' ids: the hook's activations as they are."""
 BATCH = 32
 
 
@@ -104,11 +106,20 @@ def word_vectors(
 
 
 @torch.no_grad()
-def top_latents(sae: SAE, vectors: Tensor, top: int) -> tuple[Tensor, Tensor]:
-    """`vectors [n, d]` -> the `top` strongest latents `[n, top]` (index NO_LATENT where fewer fire) and values."""
-    acts = sae.encode(vectors.to(sae.device).float()).cpu()
-    values, indices = acts.topk(min(top, acts.shape[1]), dim=1)
+def encoded(sae: SAE, vectors: Tensor) -> Tensor:
+    """`vectors [n, d]` -> the SAE's codes `[n, d_sae]`, on the CPU."""
+    return sae.encode(vectors.to(sae.device).float()).cpu()
+
+
+def strongest(codes: Tensor, top: int) -> tuple[Tensor, Tensor]:
+    """`codes [n, d_sae]` -> the `top` strongest latents `[n, top]` (index NO_LATENT where fewer fire) and values."""
+    values, indices = codes.topk(min(top, codes.shape[1]), dim=1)
     return torch.where(values > 0, indices, NO_LATENT), values
+
+
+def top_latents(sae: SAE, vectors: Tensor, top: int) -> tuple[Tensor, Tensor]:
+    """`vectors [n, d]` -> the `top` strongest latents `[n, top]` and their values."""
+    return strongest(encoded(sae, vectors), top)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Word-in-context probe sets: pairs (word, context1, context2, same meaning or not).
 
 Offline: built from WordNet's sense-labelled example sentences (two examples of one synset = same
-meaning, examples of two synsets of the word = different), balanced and deterministic. Online: the
+meaning, examples of two clearly distinct senses of the word = different), balanced and deterministic. Online: the
 WiC-based PS-Eval set on the Hub. Users can upload a CSV with the same columns.
 """
 
@@ -39,58 +39,101 @@ class ProbeSetError(AtlasError):
 
 
 @dataclass(frozen=True)
-class _Example:
-    word: str
-    synset: str
-    text: str
+class _Synset:
+    key: str
+    """Part of speech and offset ("n02787772"); adjective satellites count as adjectives."""
+    category: int
+    """The lexicographer file's number (noun.artifact, noun.object, ...)."""
+    linked: frozenset[str]
+    """Every synset a WordNet pointer of this one names."""
+    hypernyms: frozenset[str]
+    examples: dict[str, list[str]]
+    """Single-word lemma -> this synset's example sentences containing it."""
 
 
-def _synset_examples(line: str) -> list[_Example]:
-    """Every (single-word lemma, example sentence containing it) of one `data.*` line."""
+PROBED_POS = ("n", "v")
+"""Nouns and verbs, as in WiC (Pilehvar & Camacho-Collados 2019), whose pairs PS-Eval reads."""
+
+
+def _pos(letter: str) -> str:
+    return "a" if letter == "s" else letter
+
+
+def _parse_synset(line: str) -> _Synset | None:
+    """One `data.*` line: offset, lexicographer file, part of speech, lemmas, pointers, then the gloss and its
+    quoted examples."""
     if line.startswith("  ") or " | " not in line:
-        return []
+        return None
     head, gloss = line.split(" | ", 1)
     fields = head.split()
     n_words = int(fields[3], 16)
     lemmas = {re.sub(r"\(.*\)$", "", w).lower() for w in fields[4 : 4 + 2 * n_words : 2]}
-    found = []
-    for text in re.findall(r'"([^"]{10,300})"', gloss):
-        for lemma in sorted(lemmas):
-            if lemma.isalpha() and re.search(rf"\b{re.escape(lemma)}\b", text, flags=re.IGNORECASE):
-                found.append(_Example(lemma, f"{fields[2]}{fields[0]}", text.strip()))
-    return found
+    at = 4 + 2 * n_words
+    pointers = [fields[at + 1 + 4 * i : at + 4 + 4 * i] for i in range(int(fields[at]))]
+    texts = [text.strip() for text in re.findall(r'"([^"]{10,300})"', gloss)]
+    examples = {
+        lemma: found
+        for lemma in sorted(lemmas)
+        if lemma.isalpha()
+        and (found := [t for t in texts if re.search(rf"\b{re.escape(lemma)}\b", t, flags=re.IGNORECASE)])
+    }
+    return _Synset(
+        key=_pos(fields[2]) + fields[0],
+        category=int(fields[1]),
+        linked=frozenset(_pos(pos) + offset for _, offset, pos in pointers),
+        hypernyms=frozenset(_pos(pos) + offset for symbol, offset, pos in pointers if symbol in ("@", "@i")),
+        examples=examples,
+    )
 
 
-def _senses(folder: Path) -> dict[str, dict[str, list[str]]]:
-    """word -> synset -> example sentences containing the word."""
+def distinct_senses(a: _Synset, b: _Synset) -> bool:
+    """Two senses a reader should tell apart: one part of speech, different lexicographer files, and neither
+    linked to the other by a WordNet pointer nor sharing a hypernym with it. WiC pruned WordNet's finest
+    distinctions in this spirit; two random senses of a word are often a hair apart ("run": 41 verb senses)."""
+    return (
+        a.key[0] == b.key[0]
+        and a.category != b.category
+        and a.key not in b.linked
+        and b.key not in a.linked
+        and not a.hypernyms & b.hypernyms
+    )
+
+
+def _senses(folder: Path) -> dict[str, list[_Synset]]:
+    """word -> the noun and verb synsets with an example sentence containing it."""
     paths = [folder / name for name in WORDNET_FILES]
     if not all(p.exists() for p in paths):
         raise MissingDependency(f"WordNet data is missing from {folder}: run `{WORDNET_INSTALL}`.")
-    senses: dict[str, dict[str, list[str]]] = {}
+    senses: dict[str, list[_Synset]] = {}
     for path in paths:
         with path.open(encoding="utf-8", errors="replace") as handle:
             for line in handle:
-                for ex in _synset_examples(line):
-                    senses.setdefault(ex.word, {}).setdefault(ex.synset, []).append(ex.text)
+                synset = _parse_synset(line)
+                if synset is not None and synset.key[0] in PROBED_POS:
+                    for lemma in synset.examples:
+                        senses.setdefault(lemma, []).append(synset)
     return senses
 
 
 def wordnet_probe_set(max_pairs: int = 400, seed: int = 0, folder: Path = WORDNET_DIR) -> pd.DataFrame:
-    """Balanced same/different-sense pairs of polysemous WordNet words, at most one of each kind per word.
+    """Balanced same/different-sense pairs of polysemous WordNet nouns and verbs, at most one of each kind per
+    word: *same* = two examples of one synset, *different* = examples of two `distinct_senses`. Only words with
+    two distinct senses are used, so both kinds come from the same words.
 
     Deterministic: words and senses are visited in sorted order and sampled with `seed`."""
     rng = random.Random(seed)
     same, different = [], []
-    for word, by_synset in sorted(_senses(folder).items()):
-        if len(by_synset) < 2:
+    for word, synsets in sorted(_senses(folder).items()):
+        synsets = sorted(synsets, key=lambda s: s.key)
+        distinct = [(a, b) for i, a in enumerate(synsets) for b in synsets[i + 1 :] if distinct_senses(a, b)]
+        if not distinct:
             continue
-        synsets = sorted(by_synset)
-        multi = [s for s in synsets if len(by_synset[s]) >= 2]
+        multi = [s for s in synsets if len(s.examples[word]) >= 2]
         if multi:
-            pair = rng.sample(by_synset[rng.choice(multi)], 2)
+            pair = rng.sample(rng.choice(multi).examples[word], 2)
             same.append((word, pair[0], pair[1], True))
-        a, b = rng.sample(synsets, 2)
-        different.append((word, rng.choice(by_synset[a]), rng.choice(by_synset[b]), False))
+        a, b = rng.choice(distinct)
+        different.append((word, rng.choice(a.examples[word]), rng.choice(b.examples[word]), False))
     n = min(len(same), len(different), max_pairs // 2)
     rows = rng.sample(same, n) + rng.sample(different, n)
     rng.shuffle(rows)

@@ -6,9 +6,9 @@ import pandas as pd
 import streamlit as st
 
 from backend.core.errors import AtlasError
-from backend.polysemy.probe import MODES, TEMPLATE
+from backend.polysemy.probe import MODES, RESIDUAL, TEMPLATE
 from backend.polysemy.probe_sets import COLUMNS, ProbeSetError
-from backend.polysemy.summary import pair_table, size_trend, summarise
+from backend.polysemy.summary import FOLDS, beyond_argmax, pair_table, size_trend, summarise, threshold_readings
 from backend.web.render import md
 from backend.web.urlstate import PROBE_SETS
 from pages.views.actions import run_benchmark
@@ -133,7 +133,24 @@ def chosen_pairs(source: str) -> pd.DataFrame | None:
         return None
 
 
-def show_benchmark(probe: pd.DataFrame, by_sae: dict[str, pd.DataFrame]) -> None:
+def show_beyond_argmax(probe: pd.DataFrame, by_reader: dict[str, pd.DataFrame], summary: pd.DataFrame) -> None:
+    st.subheader("Beyond the strongest latent")
+    st.caption(
+        "PS-Eval asks only whether the *strongest* latent changes. Here each pair is predicted *same meaning* when "
+        "the cosine of its two readings is above a threshold, for each SAE's whole code and for the activations at "
+        f"the hook themselves (no SAE: what the model holds there). The threshold is fit by {FOLDS}-fold "
+        "cross-validation on the pairs counted above, so no pair is judged by a threshold fit on it."
+    )
+    readings = threshold_readings(probe, by_reader, family_sizes(view.release))
+    sentence = beyond_argmax(summary, readings)
+    if sentence:
+        st.info(sentence)
+    st.dataframe(readings, hide_index=True, width="stretch")
+    table_downloads(lambda: readings, f"{view.release}-polysemy-{view.probe_set}-{view.mode}-cosine", "polysemy-cosine")
+
+
+def show_benchmark(probe: pd.DataFrame, by_reader: dict[str, pd.DataFrame]) -> None:
+    by_sae = {reader: frame for reader, frame in by_reader.items() if reader != RESIDUAL}
     summary = summarise(probe, by_sae, family_sizes(view.release))
     trend = size_trend(summary)
     if trend:
@@ -144,6 +161,7 @@ def show_benchmark(probe: pd.DataFrame, by_sae: dict[str, pd.DataFrame]) -> None
     skipped = int(summary["skipped"].max())
     if skipped:
         st.caption(f"{skipped} of {len(probe)} pairs skipped (reasons in the table): the word is not one token here.")
+    show_beyond_argmax(probe, by_reader, summary)
     sae_id = st.selectbox("Pairs as read by SAE", list(by_sae), index=len(by_sae) - 1)
     pairs = pair_table(probe, by_sae[sae_id])
     st.dataframe(pairs, hide_index=True, width="stretch")
@@ -163,7 +181,7 @@ with bench_tab:
             f"{len(probe)} pairs: {int(probe['same'].sum())} same meaning, {int((~probe['same']).sum())} different."
         )
         stored = stored_predictions(view.release, probe, view.mode)
-        if len(stored) == len(release.sae_ids):
+        if set(stored) == {*release.sae_ids, RESIDUAL}:
             show_benchmark(probe, stored)
         elif action_allowed("running the benchmark", "python -m backend build") and st.button(
             "Run the benchmark on every SAE", type="primary"

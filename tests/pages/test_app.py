@@ -258,6 +258,10 @@ def test_polysemy_benchmark_runs_on_the_wordnet_set(tiny_release: str) -> None:
     assert summary["sae"].tolist() == ["64", "128"]
     # Every pair is counted, skipped (word of several tokens) or left out to balance the classes as PS-Eval does.
     assert (summary["pairs"] + summary["skipped"] + summary["unbalanced"] == 400).all()
+    assert [h.value for h in at.subheader][-1] == "Beyond the strongest latent"
+    readings = at.dataframe[1].value
+    assert readings["reader"].tolist() == ["SAE 64, whole code", "SAE 128, whole code", "residual stream (no SAE)"]
+    assert (readings["pairs"] == summary["pairs"].iloc[0]).all()
 
 
 def test_polysemy_hub_set_offline_is_a_clear_error(tiny_release: str) -> None:

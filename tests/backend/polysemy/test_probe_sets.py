@@ -1,13 +1,23 @@
 """Probe sets: the WordNet builder on a fixture of real lines, CSV checking, the Hub set through real Hub code."""
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from backend.core.errors import SourceUnavailable
-from backend.polysemy.probe_sets import COLUMNS, ProbeSetError, hub_probe_set, parse_probe_csv, wordnet_probe_set
+from backend.polysemy.probe_sets import (
+    COLUMNS,
+    ProbeSetError,
+    _parse_synset,
+    _Synset,
+    distinct_senses,
+    hub_probe_set,
+    parse_probe_csv,
+    wordnet_probe_set,
+)
 from tests.backend.sources.test_hub import populate_cache
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "wordnet"
@@ -69,3 +79,43 @@ def test_the_ps_eval_set_loads_from_the_hub_cache_offline(tmp_path: Path) -> Non
     assert pairs["same"].tolist() == [False, True]
     with pytest.raises(SourceUnavailable, match="not in the local Hugging Face cache"):
         hub_probe_set("nobody/absent")
+
+
+def _synset(line_start: str) -> _Synset:
+    lines = [line for name in ("data.noun", "data.verb") for line in (FIXTURE / name).read_text().splitlines()]
+    found = _parse_synset(next(line for line in lines if line.startswith(line_start)))
+    assert found is not None
+    return found
+
+
+def test_distinct_senses_are_one_part_of_speech_apart_in_category_and_unlinked() -> None:
+    building, slope, institution = _synset("02787772"), _synset("09213565"), _synset("08420278")
+    assert building.key == "n02787772" and building.category == 6
+    assert distinct_senses(building, slope) and distinct_senses(slope, institution)
+    same_file = replace(slope, key="n99999999")
+    assert not distinct_senses(slope, same_file)
+    linked = replace(institution, linked=institution.linked | {building.key})
+    assert not distinct_senses(building, linked) and not distinct_senses(linked, building)
+    sister = replace(slope, category=building.category + 1, hypernyms=building.hypernyms)
+    assert not distinct_senses(building, sister)
+    verb = replace(slope, key="v09213565")
+    assert not distinct_senses(building, verb)
+
+
+def test_the_wordnet_set_probes_nouns_and_verbs_only() -> None:
+    adjectives = {
+        word
+        for line in (FIXTURE / "data.adj").read_text().splitlines()
+        if (synset := _parse_synset(line)) is not None
+        for word in synset.examples
+    }
+    nouns_and_verbs = {
+        word
+        for name in ("data.noun", "data.verb")
+        for line in (FIXTURE / name).read_text().splitlines()
+        if (synset := _parse_synset(line)) is not None
+        for word in synset.examples
+    }
+    only_adjectives = adjectives - nouns_and_verbs
+    assert only_adjectives
+    assert not only_adjectives & set(wordnet_probe_set(max_pairs=40, folder=FIXTURE)["word"])
