@@ -5,7 +5,10 @@
 For each setting: a meta-SAE trained exactly as the build trains one (same epochs, lr, batch, seed),
 then the two figures the build reports: the variance of the SAE's unit-norm decoder rows explained,
 and member coherence (mean pairwise cosine of each meta-latent's top-8 member latents' activations
-over the release's held-out tokens) against random sets of 8. Quality, not speed: nothing is
+over the release's held-out tokens) against random sets of 8; then what the overview reads from it
+(backend/explore/meaning.py): WordNet's category agreement against chance, catch-alls, spelling groups,
+how many of the five most used meta-latents are spelling groups, and the Start here list (P = person,
+L = place, O = other; parts that read as concepts, not spelling). Quality, not speed: nothing is
 written to the release.
 """
 
@@ -28,7 +31,9 @@ def main() -> None:
 
     from backend.core.config import default_device
     from backend.data.heldout import heldout
-    from backend.metasae.decompose import decompose_all
+    from backend.explore.meaning import meaning
+    from backend.index.store import IndexReader
+    from backend.metasae.decompose import build_decompositions, decompose_all
     from backend.models.language import load_language_model
     from backend.models.loading import load_sae
     from backend.pipeline.profiles import PROFILES
@@ -45,7 +50,11 @@ def main() -> None:
     print(
         f"{release.id} SAE {sae_id} ({base.cfg.d_sae} latents, k={release.sae(sae_id).k}); {len(held):,} held-out tokens"
     )
-    print("meta-latents  k   VE     coherence  random  train s")
+    index = IndexReader(release.paths.index(sae_id))
+    labels = list(index.table(["latent", "label"])["label"])
+    print("| meta-latents | k | VE | coherence (random) | agreement / chance | catch-alls | spelling groups "
+          "| spelling in 5 most used (top share) | Start here | train s |")  # fmt: skip
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for size in (int(s) for s in args.sizes.split(",")):
         for k in (int(k) for k in args.k.split(",")):
             cfg = MetaTrainConfig(
@@ -55,9 +64,16 @@ def main() -> None:
             result, _ = fit_meta(base, cfg, None, None)
             seconds = time.perf_counter() - start
             quality = {**base_metrics(result, base), **member_coherence(decompose_all(result.sae, base), base, held)}
+            read = meaning(index, build_decompositions(result.sae, base), result.sae, base)
+            judged = read.judgement.summary()
+            kind = {"person": "P", "place": "L"}
+            listed = ", ".join(f"{kind.get(item.kind, 'O')} {labels[item.latent]}" for item in read.showcase)
             print(
-                f"{size:12d} {k:2d}  {quality['variance_explained']:.3f}  {quality['coherence_mean']:.3f}"
-                f"      {quality['coherence_random_baseline']:.4f}  {seconds:6.1f}",
+                f"| {size} | {k} | {quality['variance_explained']:.3f} | {quality['coherence_mean']:.3f} "
+                f"({quality['coherence_random_baseline']:.4f}) | {judged['category_agreement_ratio']:.2f}x "
+                f"| {int(judged['catch_all_meta_latents'])} | {int(judged['spelling_meta_latents'])} "
+                f"| {int(judged['spelling_among_most_used'])} ({judged['most_used_share']:.1%}) | {listed} "
+                f"| {seconds:.0f} |",
                 flush=True,
             )
 
