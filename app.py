@@ -10,29 +10,30 @@ from backend.web.render import md
 from backend.web.urlstate import share_link
 from pages.views.actions import fetch_published
 from pages.views.build_status import build_complete, require_family, require_sae
-from pages.views.state import catalog, current_view, show_warnings
+from pages.views.state import catalog, current_view, remember_pages, show_warnings
 from pages.views.widgets import repair_command, style
 
 LOG = logging.getLogger("sae_atlas")
 st.set_page_config(page_title="SAE Atlas", page_icon="🗺️", layout="wide")
 style()
 
-PAGES = [
-    st.Page("pages/views/overview.py", title="SAE overview", url_path="overview", default=True),
-    st.Page("pages/views/latent.py", title="Latent card", url_path="latent"),
-    st.Page("pages/views/meta.py", title="Meta-latent card", url_path="meta"),
-    st.Page("pages/views/search.py", title="Search", url_path="search"),
-    st.Page("pages/views/stitching.py", title="Stitching", url_path="stitching"),
-    st.Page("pages/views/canonical.py", title="Canonical units?", url_path="canonical"),
-    st.Page("pages/views/map.py", title="Latent map", url_path="map"),
-    st.Page("pages/views/polysemy.py", title="Polysemy probes", url_path="polysemy"),
-    st.Page("pages/views/add.py", title="Add your SAE", url_path="add"),
-]
+PAGES = {
+    "overview": st.Page("pages/views/overview.py", title="SAE overview", url_path="overview", default=True),
+    "latent": st.Page("pages/views/latent.py", title="Latent card", url_path="latent"),
+    "meta": st.Page("pages/views/meta.py", title="Meta-latent card", url_path="meta"),
+    "search": st.Page("pages/views/search.py", title="Search", url_path="search"),
+    "stitching": st.Page("pages/views/stitching.py", title="Stitching", url_path="stitching"),
+    "canonical": st.Page("pages/views/canonical.py", title="Canonical units?", url_path="canonical"),
+    "map": st.Page("pages/views/map.py", title="Latent map", url_path="map"),
+    "polysemy": st.Page("pages/views/polysemy.py", title="Polysemy probes", url_path="polysemy"),
+    "add": st.Page("pages/views/add.py", title="Add your SAE", url_path="add"),
+}
 # Pages that read every SAE of the family; the others need only the view's SAE. (A comment, not a
 # docstring: Streamlit's magic would draw a bare string in the router on every page.)
 FAMILY_PAGES = {"stitching": "Stitching", "polysemy": "The polysemy benchmark"}
 STANDALONE_PAGES = {"add"}  # they read no SAE of the sidebar's release
-navigation = st.navigation(PAGES, position="hidden")
+navigation = st.navigation(list(PAGES.values()), position="hidden")
+remember_pages(PAGES)
 
 try:
     releases = catalog()
@@ -45,7 +46,7 @@ except AtlasError as err:
 with st.sidebar:
     st.title("SAE Atlas")
     # Our own links rather than Streamlit's: they carry the release and SAE to the next page.
-    for page in PAGES:
+    for page in PAGES.values():
         st.page_link(page, query_params={"release": view.release, "sae": view.sae})
     release_ids = list(releases)
     release_id = st.selectbox(

@@ -12,6 +12,7 @@ copy was made from (`stored_key`), and how to make it (`compute`). "Is this curr
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
+from contextlib import suppress
 from pathlib import Path
 from typing import ClassVar, Generic, TypeVar
 
@@ -69,6 +70,16 @@ class Artifact(ABC, Generic[Value]):
         """The stored value when current, else computed (and stored) now."""
         found = self.read()
         return found if found is not None else self.compute(report)
+
+    def stored_stamp(self) -> tuple[tuple[str, int, int], ...]:
+        """Cheaper than `stamp` (no key is computed): each stored file's name, size and change time. It says when the
+        stored copy changed, not whether it is current, so a cache keyed on it also needs its inputs' stamps."""
+        found = []
+        for path in self.files():
+            with suppress(FileNotFoundError):  # removed since `files` listed it: no longer part of the copy
+                stat = path.stat()
+                found.append((path.name, stat.st_size, stat.st_mtime_ns))
+        return tuple(found)
 
     def stamp(self) -> tuple[str, str | None]:
         """A cache key for anything read from this artifact: changes whenever its inputs or its stored copy do.

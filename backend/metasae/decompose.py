@@ -159,10 +159,9 @@ def reconstruction_cosine(meta: SAE, sae: SAE, latent: int) -> float:
 @torch.no_grad()
 def reconstruction_cosines(meta: SAE, sae: SAE, latents: Tensor) -> Tensor:
     """`[n]` reconstruction cosines of the unit decoder rows of `latents [n]` (chunks of CHUNK rows)."""
-    unit = sae.unit_decoder()
     out = []
     for part in latents.split(CHUNK):
-        rows = unit[part.to(sae.device)].to(meta.device)
+        rows = sae.unit_decoder(part).to(meta.device)
         out.append(torch.nn.functional.cosine_similarity(meta(rows), rows, dim=1).cpu())
     return torch.cat(out) if out else torch.zeros(0)
 

@@ -109,10 +109,12 @@ class SAE(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.decode(self.encode(x))
 
-    def unit_decoder(self) -> Tensor:
-        """Decoder rows scaled to unit norm, `[d_sae, d_in]` (zero rows stay zero)."""
+    def unit_decoder(self, latents: Tensor | None = None) -> Tensor:
+        """Decoder rows scaled to unit norm, `[d_sae, d_in]`, or only those of `latents [n]`: `[n, d_in]` (zero rows
+        stay zero)."""
+        rows = self.W_dec if latents is None else self.W_dec[latents.to(self.W_dec.device)]
         # A multiply by the reciprocal: about twice as fast as a divide over [d_sae, d_in] on CPU.
-        return self.W_dec * self.W_dec.norm(dim=1, keepdim=True).clamp_min(1e-12).reciprocal()
+        return rows * rows.norm(dim=1, keepdim=True).clamp_min(1e-12).reciprocal()
 
     @property
     def device(self) -> torch.device:

@@ -13,7 +13,7 @@ from backend.pipeline.add import AddRequest, add_release
 from backend.pipeline.visitor import Offer, offered_corpora, offered_saes, save_corpus_upload, save_sae_upload
 from backend.sources.catalog import CORPUS_SUFFIXES, CorpusKind, CorpusSpec
 from backend.web.render import md
-from pages.views.state import refresh_catalog
+from pages.views.state import page, refresh_catalog
 from pages.views.widgets import progress_bar
 
 CORPORA = {
@@ -110,4 +110,4 @@ if submitted:
     st.success(f"Added {md(release.title)} with SAEs {', '.join(release.sae_ids)}.")
     for note in notes:
         st.warning(md(note))
-    st.page_link("pages/views/overview.py", label="Open its overview", query_params={"release": release.id})
+    st.page_link(page("overview"), label="Open its overview", query_params={"release": release.id})

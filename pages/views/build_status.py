@@ -11,6 +11,7 @@ from backend.pipeline.progress import read_progress
 from backend.sources.catalog import Release
 from backend.web.urlstate import View
 from pages.views.data import build_artifacts
+from pages.views.state import page
 
 REFRESH_SECONDS = 5
 
@@ -68,6 +69,6 @@ def require_sae(view: View, release: Release) -> None:
         return
     st.info(f"SAE-{view.sae} is not built yet.")
     for sae_id in ready_saes(release):
-        st.page_link("pages/views/overview.py", label=f"Open SAE-{sae_id}", query_params=view.params(sae=sae_id))
+        st.page_link(page("overview"), label=f"Open SAE-{sae_id}", query_params=view.params(sae=sae_id))
     build_panel(release)
     st.stop()

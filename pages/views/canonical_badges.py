@@ -62,8 +62,7 @@ def canonicality_section(view: View, latent: int, smaller: str | None, larger: s
         f"seed (shared at ≥ {SHARED}); atomicity = cosine of the meta-SAE's reconstruction; splits and facets from "
         "held-out firing and the index's examples. The Canonical units? page has the whole family."
     )
-    table = canonicality(view.release, view.sae)
-    row = table.iloc[latent]
+    row = canonicality(view.release, view.sae).iloc[latent]
     for lens, text, colour in profile_badges(row, smaller, larger):
         st.badge(f"{lens}: {md(text)}", color=colour)
     if _known(row["seed_partner"]):
@@ -73,12 +72,11 @@ def canonicality_section(view: View, latent: int, smaller: str | None, larger: s
             f"P(parent in SAE-{smaller} fires | this fires) = {row['parent_given_child']:.2f} on held-out tokens."
         )
     facets = facets_of(view.release, view.sae)
-    if facets is not None:
-        mine = facets[facets["latent"] == latent]
-        if len(mine) > 1:
-            with st.expander(f"Facets: {len(mine)} kinds of context"):
-                st.dataframe(mine[["share", "label", "examples"]], hide_index=True, column_config={
-                    "share": st.column_config.ProgressColumn("share of firing", format="percent", min_value=0, max_value=1)})  # fmt: skip
+    mine = facets[facets["latent"] == latent] if facets is not None else None
+    if mine is not None and len(mine) > 1:
+        with st.expander(f"Facets: {len(mine)} kinds of context"):
+            st.dataframe(mine[["share", "label", "examples"]], hide_index=True, column_config={
+                "share": st.column_config.ProgressColumn("share of firing", format="percent", min_value=0, max_value=1)})  # fmt: skip
     for reason in lenses_missing(view.release, view.sae).values():
         st.caption(f"Not shown: {md(reason)}")
     if row["absorption"].startswith("absorbs"):

@@ -238,7 +238,13 @@ def closest_in_smaller(release_id: str, sae_id: str, latent: int) -> dict[str, l
     """For each smaller SAE of the family, the latents closest (decoder cosine) to this one."""
     ids = catalog()[release_id].sae_ids
     row = sae(release_id, sae_id).W_dec[latent]
-    return best_matches(row, {other: sae(release_id, other).W_dec for other in ids[: ids.index(sae_id)]})
+    return best_matches(row, {other: unit_decoder(release_id, other) for other in ids[: ids.index(sae_id)]})
+
+
+@keyed(sae_stamp, resource=True, max_entries=8)
+def unit_decoder(release_id: str, sae_id: str) -> torch.Tensor:
+    """The SAE's unit-norm decoder rows, `[d_sae, d_in]`, normalised once per SAE rather than on every card."""
+    return sae(release_id, sae_id).unit_decoder()
 
 
 @keyed(lambda release_id, meta_id, *_: meta_stamp(release_id, meta_id), max_entries=64)
@@ -315,12 +321,17 @@ def text_activations(release_id: str, sae_id: str, text: str) -> TextActivations
 
 
 def _lenses_stamp(release_id: str, *_: object) -> tuple:
-    """Every lens, matching and meta-SAE a canonicality profile reads, and the family's weights."""
+    """What a canonicality profile reads, cheap enough for every rerun: the lenses' stored files by size and time
+    (no lens key is computed: a lens's key verifies whole indexes), and the stamps of what lenses are computed from
+    (every SAE's and second seed's weights, every index, the matchings, the meta-SAEs), so a recomputed lens or a
+    rebuilt input changes it."""
     release = catalog()[release_id]
-    artifacts = [*release_lenses(release), *(PairMatching(release, *pair) for pair in release.neighbour_pairs)]
-    stamps = [_stamp_or_missing(artifact.stamp) for artifact in artifacts]
+    members = (*release.sae_ids, *(seed.id for seed in release.second_seeds))
+    stamps = [_stamp_or_missing(sae_stamp, release_id, member) for member in members]
+    stamps += [_stamp_or_missing(index_stamp, release_id, sae_id) for sae_id in release.sae_ids]
+    stamps += [_stamp_or_missing(PairMatching(release, *pair).stamp) for pair in release.neighbour_pairs]
     stamps += [_stamp_or_missing(meta_stamp, release_id, meta.id) for meta in release.meta_saes]
-    return (*(_stamp_or_missing(sae_stamp, release_id, s) for s in release.sae_ids), *stamps)
+    return (*stamps, *(lens.stored_stamp() for lens in release_lenses(release)))
 
 
 def _stamp_or_missing(stamp: Callable[..., object], *args: str) -> object:
@@ -331,33 +342,36 @@ def _stamp_or_missing(stamp: Callable[..., object], *args: str) -> object:
         return "missing"
 
 
-@keyed(_lenses_stamp, max_entries=8, show_spinner="Joining every canonical-units lens…")
+# The lens tables are shared resources (read-only for callers): a copy of a 9,216-row table per call cost a card
+# more than drawing its badges.
+@keyed(_lenses_stamp, resource=True, max_entries=8, show_spinner="Joining every canonical-units lens…")
 def canonicality(release_id: str, sae_id: str) -> pd.DataFrame:
     """One row per latent of `sae_id`, every lens as columns (backend/lenses/profile.py)."""
     release = catalog()[release_id]
     return latent_profiles(release, sae_id, release_lenses(release))
 
 
-@keyed(_lenses_stamp, max_entries=4)
+@keyed(_lenses_stamp, resource=True, max_entries=4)
 def family_canonicality(release_id: str) -> pd.DataFrame:
     """One row per SAE: each lens's family figure."""
     release = catalog()[release_id]
     return family_lenses(release, release_lenses(release))
 
 
+@keyed(_lenses_stamp, max_entries=8)
 def lenses_missing(release_id: str, sae_id: str) -> dict[str, str]:
     """The lenses `sae_id` does not have yet, each with why and how to get it."""
     release = catalog()[release_id]
     return missing_lenses(release, sae_id, release_lenses(release))
 
 
-@keyed(_lenses_stamp, max_entries=8)
+@keyed(_lenses_stamp, resource=True, max_entries=8)
 def absorption_of(release_id: str, sae_id: str) -> pd.DataFrame | None:
     """The SAE's first-letter absorption table (one row per letter), None before it is computed."""
     return absorption_letters(release_lenses(catalog()[release_id]), sae_id)
 
 
-@keyed(_lenses_stamp, max_entries=8)
+@keyed(_lenses_stamp, resource=True, max_entries=8)
 def facets_of(release_id: str, sae_id: str) -> pd.DataFrame | None:
     """Every latent's facets (latent, facet, share, label, examples), None before they are computed."""
     return facet_rows(release_lenses(catalog()[release_id]), sae_id)

@@ -12,6 +12,7 @@ from backend.web.render import md
 from backend.web.urlstate import View
 from pages.views.data import decompositions, latent_labels, meta_logit_lens, row_cosine
 from pages.views.figures import decomposition_bars, related_graph_figure
+from pages.views.state import page
 from pages.views.widgets import latent_link, meta_link, table_downloads
 
 
@@ -82,7 +83,7 @@ def related_section(view: View, table: Decompositions, latent: int, threshold: f
     if points:
         kind, index = points[0]["customdata"]
         if kind == "meta":
-            st.switch_page("pages/views/meta.py", query_params=view.params(m=int(index)))
+            st.switch_page(page("meta"), query_params=view.params(m=int(index)))
         elif int(index) != latent:
             st.query_params.from_dict(view.params(latent=int(index)))
             st.rerun()

@@ -8,7 +8,7 @@ from backend.web.urlstate import MAP_COLOURS
 from pages.views.actions import compute_map
 from pages.views.data import map_data
 from pages.views.figures import STATUS_COLOURS, latent_map_figure
-from pages.views.state import catalog, current_view, family_neighbours, meta_id_for, stitch_threshold
+from pages.views.state import catalog, current_view, family_neighbours, meta_id_for, page, stitch_threshold
 from pages.views.widgets import action_allowed, progress_bar
 
 COLOUR_HELP = {
@@ -68,4 +68,4 @@ event = st.plotly_chart(
 )
 points = event.selection.points if event and event.selection else []
 if points:
-    st.switch_page("pages/views/latent.py", query_params=view.params(latent=int(points[0]["point_index"])))
+    st.switch_page(page("latent"), query_params=view.params(latent=int(points[0]["point_index"])))

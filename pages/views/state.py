@@ -3,6 +3,7 @@
 import os
 
 import streamlit as st
+from streamlit.navigation.page import StreamlitPage
 
 from backend.core.config import data_dir
 from backend.sources.catalog import CATALOG_ENV, Release, load_catalog
@@ -20,6 +21,22 @@ def catalog() -> dict[str, Release]:
     """The catalog, cached for a minute per data directory and catalog files (the inputs it is read from). A
     shared resource, not a copy per call (a rerun asks for it dozens of times): callers must not change it."""
     return _catalog(str(data_dir()), os.environ.get(CATALOG_ENV, ""))
+
+
+_PAGES = "atlas-pages"
+
+
+def remember_pages(pages: dict[str, StreamlitPage]) -> None:
+    """The router's pages of this run by name, for links to them (`page`). Kept per session: page objects shared
+    between sessions make concurrent reruns fail ("This page cannot be called directly")."""
+    st.session_state[_PAGES] = pages
+
+
+def page(name: str) -> StreamlitPage:
+    """The router's page named `name` (its URL path; the overview is also served at "/"). Links given a page object
+    skip Streamlit's resolution of a script path (a realpath per link: about a tenth of a latent card's rerun, which
+    draws dozens of links)."""
+    return st.session_state[_PAGES][name]
 
 
 def refresh_catalog() -> None:

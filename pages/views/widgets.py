@@ -14,7 +14,7 @@ from backend.sources.catalog import Release
 from backend.web.render import md
 from backend.web.urlstate import View
 from pages.views.data import cards
-from pages.views.state import catalog
+from pages.views.state import catalog, page
 
 CSS = (ASSETS / "style.css").read_text()
 
@@ -56,7 +56,7 @@ def latent_link(
     prefix = f"SAE-{sae} " if sae and sae != view.sae else ""
     tail = f" · `{value}`" if value else ""
     st.page_link(
-        "pages/views/latent.py",
+        page("latent"),
         label=f"{prefix}#{latent} {md(label, limit)}".strip() + tail,
         query_params=view.params(latent=latent, sae=sae or view.sae, q=None, text=None, token=None),
     )
@@ -65,7 +65,7 @@ def latent_link(
 def meta_link(view: View, meta_latent: int, label: str = "", value: str = "") -> None:
     tail = f" · `{value}`" if value else ""
     st.page_link(
-        "pages/views/meta.py",
+        page("meta"),
         label=f"meta {meta_latent} {md(label, 80)}".strip() + tail,
         query_params=view.params(m=meta_latent, q=None, text=None, token=None),
     )

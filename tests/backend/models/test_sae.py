@@ -53,3 +53,14 @@ def test_b_dec_subtracted_from_input_when_configured() -> None:
 def test_bad_configs_are_refused(arch: str, k: int | None) -> None:
     with pytest.raises(SAEFormatError):
         SAEConfig(d_in=2, d_sae=3, architecture=arch, k=k)  # type: ignore[arg-type]
+
+
+def test_unit_decoder_of_some_latents_equals_those_rows_of_the_whole() -> None:
+    sae = SAE(SAEConfig(d_in=16, d_sae=64), device=torch.device("cpu"))
+    with torch.no_grad():
+        sae.W_dec.normal_().mul_(torch.linspace(0.1, 5, 64).unsqueeze(1))
+        sae.W_dec[7] = 0
+    whole = sae.unit_decoder()
+    some = torch.tensor([7, 3, 63, 3])
+    assert torch.equal(sae.unit_decoder(some), whole[some])
+    assert torch.allclose(whole[3].norm(), torch.tensor(1.0)) and not whole[7].any()
