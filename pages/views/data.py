@@ -342,8 +342,7 @@ def _stamp_or_missing(stamp: Callable[..., object], *args: str) -> object:
         return "missing"
 
 
-# The lens tables are shared resources (read-only for callers): a copy of a 9,216-row table per call cost a card
-# more than drawing its badges.
+# The lens tables are shared resources (read-only for callers): one table per SAE, not an unpickled copy per call.
 @keyed(_lenses_stamp, resource=True, max_entries=8, show_spinner="Joining every canonical-units lens…")
 def canonicality(release_id: str, sae_id: str) -> pd.DataFrame:
     """One row per latent of `sae_id`, every lens as columns (backend/lenses/profile.py)."""
