@@ -10,10 +10,12 @@ from backend.web.render import md
 from backend.web.urlstate import share_link
 from pages.views.actions import fetch_published
 from pages.views.build_status import build_complete, require_family, require_sae
+from pages.views.keyed import new_run
 from pages.views.state import catalog, current_view, remember_pages, show_warnings
 from pages.views.widgets import repair_command, style
 
 LOG = logging.getLogger("sae_atlas")
+new_run()
 st.set_page_config(page_title="SAE Atlas", page_icon="🗺️", layout="wide")
 style()
 

@@ -4,13 +4,19 @@ baseline), measured side by side in one run.
     .venv/bin/python benchmarks/bench_index.py                      # embedded SmolLM2, 4,608 latents, bf16
     .venv/bin/python benchmarks/bench_index.py --shape gpt2         # GPT-2 shape, 24,576 latents, fp32
     .venv/bin/python benchmarks/bench_index.py --shape gpt2 --contexts 256 --profile
+    .venv/bin/python benchmarks/bench_index.py --shape gpt2 --whole [--precision bf16]
 
-- floor: the model forward to the hook plus the SAE encode of every token, nothing else;
+- floor: the model forward to the hook plus the SAE encode of every token (in the pass's chunks), nothing else;
 - ours: backend/index/build.py's pass (model once per token batch, all latents folded into running state);
 - baseline (small shape only: it reruns the model per 256 features): what SAEDashboard does (sae-dashboard
   cannot be installed next to the pinned torch: it pulls CUDA wheels), faithfully: for every batch of 256
   features, rerun the model over all token batches (64 contexts each), keep the dense [contexts, seq,
   features] activations, then take top-k, counts and histograms from them.
+- whole (`--whole`): the command a user runs, timed from outside: the model, SAE and tokens written to disk
+  (a `local:` model folder, a SAELens folder, a .npy token file), `python -m backend add` to register them (on
+  32 contexts), then `python -m backend index --tokens ... --positions 6:123 --top-k 20 --contexts N`
+  (SAEDashboard's settings) in a fresh process: interpreter start, model and SAE load, pass, finalise, write.
+  Floor, command, floor again in one run.
 Peak RSS of the floor and of our pass is measured in fresh subprocesses (at two token counts for ours), as
 the resident high-water mark during the pass alone (reset after the model and SAE are built).
 The GPT-2 shape is a randomly initialised GPT-2 (d_model 768, 12 blocks, vocab 50,257) read before block 8
@@ -20,6 +26,7 @@ the shapes and the sparsity, not on what the weights learned.
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -32,7 +39,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from backend.index.build import run_pass
+from backend.index.build import ENCODE_ELEMENTS, run_pass
 from backend.index.plan import IndexConfig
 from backend.index.state import HIST_EDGES, TOP_K
 from backend.models.language import LanguageModel
@@ -41,6 +48,7 @@ from backend.models.sae import SAE, SAEConfig
 FEATURE_BATCH, TOKEN_BATCH = 256, 64
 BATCH_CONTEXTS = 32
 SEQ = 128
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
@@ -82,7 +90,8 @@ def language_model(shape: str, device: torch.device) -> LanguageModel:
 
 def corpus(lm: LanguageModel, shape: str, n_contexts: int) -> torch.Tensor:
     if shape == "gpt2":
-        return torch.randint(0, 50257, (n_contexts, SEQ), generator=torch.Generator().manual_seed(0))
+        # Ids the tokenizer knows, so that the token file passes the command's check (the cost is the same).
+        return torch.randint(0, len(lm.tokenizer), (n_contexts, SEQ), generator=torch.Generator().manual_seed(0))
     from backend.data.corpus import pack_contexts, wordnet_texts
 
     return pack_contexts(wordnet_texts(), lm.tokenizer, lm.bos_id, SEQ, n_contexts)
@@ -108,10 +117,14 @@ def activation_fn(lm: LanguageModel, shape: Shape) -> Callable[[int, torch.Tenso
 
 def floor(lm: LanguageModel, sae: SAE, tokens: torch.Tensor, shape: Shape) -> float:
     acts = activation_fn(lm, shape)
+    # Encoded in the pass's chunks: a whole batch's [32, 128, d_sae] at once is slower (memory), not a floor.
+    step = max(1, ENCODE_ELEMENTS // (tokens.shape[1] * shape.d_sae))
     start = time.perf_counter()
     with torch.no_grad():
         for i in range(0, len(tokens), BATCH_CONTEXTS):
-            sae.encode(acts(i, tokens[i : i + BATCH_CONTEXTS]))
+            hidden = acts(i, tokens[i : i + BATCH_CONTEXTS])
+            for j in range(0, len(hidden), step):
+                sae.encode(hidden[j : j + step])
     sync()
     return time.perf_counter() - start
 
@@ -152,6 +165,42 @@ def baseline(lm: LanguageModel, sae: SAE, tokens: torch.Tensor, shape: Shape) ->
     return time.perf_counter() - start
 
 
+def write_inputs(lm: LanguageModel, sae: SAE, tokens: torch.Tensor, shape: Shape, folder: Path) -> None:
+    """The model, SAE and tokens as a user hands them to the command: a model folder, a SAELens folder, a .npy."""
+    import numpy as np
+
+    from backend.models.formats import save_saelens
+
+    lm.model.save_pretrained(folder / "model")
+    lm.tokenizer.save_pretrained(folder / "model")
+    sae.cfg = replace(sae.cfg, hook_name=shape.hook, model_name=f"local:{folder / 'model'}", context_size=SEQ)
+    save_saelens(sae, folder / "sae")
+    np.save(folder / "tokens.npy", tokens.numpy())
+
+
+def backend_command(folder: Path, *args: str) -> float:
+    """Seconds `python -m backend ARGS` takes in a fresh process, its data directory inside `folder`."""
+    env = {**os.environ, "ATLAS_DATA_DIR": str(folder / "data")}
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "backend", *args], cwd=ROOT, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"python -m backend {args[0]} failed:\n{done.stderr[-2000:]}")
+    print(done.stdout.strip().splitlines()[-1] if done.stdout.strip() else "", file=sys.stderr)
+    return time.perf_counter() - start
+
+
+def whole_command(folder: Path, n_contexts: int, shape: Shape) -> float:
+    """The `index` command at SAEDashboard's settings, whole (the release registered by `add` beforehand)."""
+    tokens = str(folder / "tokens.npy")
+    if not (folder / "data").exists():
+        backend_command(folder, "add", "--id", "bench", "--sae", str(folder / "sae"), "--model",
+                        f"local:{folder / 'model'}", "--hook", shape.hook, "--convention", "hf",
+                        "--context-size", str(SEQ), "--tokens", tokens, "--contexts", str(BATCH_CONTEXTS))  # fmt: skip
+    return backend_command(folder, "index", "--release", "bench", "--sae", str(shape.d_sae), "--tokens", tokens,
+                           "--positions", "6:123", "--top-k", "20", "--contexts", str(n_contexts),
+                           "--precision", shape.precision)  # fmt: skip
+
+
 def setup(
     shape_name: str, n_contexts: int, device: torch.device | None = None
 ) -> tuple[LanguageModel, SAE, torch.Tensor, Shape]:
@@ -183,6 +232,21 @@ def profile(lm: LanguageModel, sae: SAE, tokens: torch.Tensor, shape: Shape) -> 
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=20))
 
 
+def print_whole(lm: LanguageModel, sae: SAE, tokens: torch.Tensor, shape: Shape, name: str) -> None:
+    with tempfile.TemporaryDirectory() as work:
+        folder = Path(work)
+        write_inputs(lm, sae, tokens, shape, folder)
+        t_floor = floor(lm, sae, tokens, shape)
+        t_whole = whole_command(folder, len(tokens), shape)
+        t_floor_again = floor(lm, sae, tokens, shape)
+    print(
+        f"shape={name} tokens={tokens.numel()} d_sae={shape.d_sae} {shape.precision} threads={torch.get_num_threads()}"
+    )
+    print(f"floor (forward + encode)  : {t_floor:7.2f} s, again {t_floor_again:7.2f} s")
+    print(f"index command, whole      : {t_whole:7.2f} s")
+    print(f"whole / floor             : {t_whole / t_floor:.2f}x, {t_whole / t_floor_again:.2f}x  (target <= 1.10)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--shape", choices=sorted(SHAPES), default="embedded")
@@ -190,6 +254,7 @@ def main() -> None:
     parser.add_argument("--precision", choices=["fp32", "bf16"], help="default: the shape's")
     parser.add_argument("--memory-probe", choices=["floor", "ours"])
     parser.add_argument("--profile", action="store_true", help="print where our pass spends its time")
+    parser.add_argument("--whole", action="store_true", help="time the index command itself against the floor")
     args = parser.parse_args()
     n_contexts = args.contexts or SHAPES[args.shape].contexts
     lm, sae, tokens, shape = setup(args.shape, n_contexts)
@@ -205,6 +270,9 @@ def main() -> None:
         return
     n_tokens = tokens.numel()
     floor(lm, sae, tokens[:BATCH_CONTEXTS], shape)  # warm-up
+    if args.whole:
+        print_whole(lm, sae, tokens, shape, args.shape)
+        return
     t_floor, t_ours = floor(lm, sae, tokens, shape), ours(lm, sae, tokens, shape)
     t_floor_again = floor(lm, sae, tokens, shape)
     print(

@@ -21,7 +21,7 @@ from backend.cluster.runtime import RayConfig, connected, gpus_per_task
 from backend.core.config import default_device
 from backend.core.errors import AtlasError, first_line
 from backend.core.progress import Progress
-from backend.index.build import fold_batch, load_checkpoint, save_checkpoint, save_index
+from backend.index.build import batch_activations, fold_batch, load_checkpoint, save_checkpoint, save_index
 from backend.index.plan import ActivationFn, IndexConfig, IndexPlan
 from backend.index.state import IndexState, merge
 from backend.models.sae import SAE
@@ -62,7 +62,7 @@ def fold_shard(job: ShardJob, tokens: Tensor, first_context: int) -> StateTensor
     for start in range(0, len(tokens), job.cfg.batch_contexts):
         batch = tokens[start : start + job.cfg.batch_contexts]
         first = first_context + start
-        fold_batch(state, sae, batch, activations(first, batch), first, job.cfg)
+        fold_batch(state, sae, batch, batch_activations(activations, first, batch, job.cfg), first, job.cfg)
     return state.to(torch.device("cpu")).tensors()
 
 

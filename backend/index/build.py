@@ -41,6 +41,16 @@ def valid_positions(tokens: Tensor, acts: Tensor, cfg: IndexConfig) -> Tensor:
     return keep
 
 
+def batch_activations(activations: ActivationFn, first_context: int, tokens: Tensor, cfg: IndexConfig) -> Tensor:
+    """`activations` of `tokens [n_ctx, seq]`, `[n_ctx, seq, d_in]`, with the model run only up to the last position
+    the index counts: a causal model's activation at a position depends on no later token, and the positions after
+    the window are zeros (never counted), so SAEDashboard's window 6:-6 saves the forward over the last 6 tokens."""
+    seq = tokens.shape[1]
+    last = slice(*cfg.positions).indices(seq)[1] if cfg.positions is not None else seq
+    acts = activations(first_context, tokens[:, :last])
+    return acts if last == seq else torch.nn.functional.pad(acts, (0, 0, 0, seq - last))
+
+
 def fold_batch(state: IndexState, sae: SAE, tokens: Tensor, acts: Tensor, first_context: int, cfg: IndexConfig) -> None:
     """Encode one batch `acts [n_ctx, seq, d_in]` and fold its valid positions into `state`,
     a few contexts at a time so that `[contexts, seq, d_sae]` stays under ENCODE_ELEMENTS."""
@@ -133,7 +143,7 @@ def run_pass(
     batches = list(range(0, len(tokens), cfg.batch_contexts))
     for number, start in enumerate(batches[done:], start=done):
         batch = tokens[start : start + cfg.batch_contexts]
-        fold_batch(state, sae, batch, activations(start, batch), start, cfg)
+        fold_batch(state, sae, batch, batch_activations(activations, start, batch, cfg), start, cfg)
         if progress:
             progress(number + 1, len(batches))
         finished = number + 1

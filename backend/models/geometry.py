@@ -5,6 +5,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from backend.core.config import candidate_dtype
 from backend.models.language import LanguageModel
 
 
@@ -24,41 +25,67 @@ def unit_rows(matrix: Tensor) -> Tensor:
     return matrix / matrix.norm(dim=1, keepdim=True).clamp_min(1e-12)
 
 
+CANDIDATES = 32
+"""Rows kept per query from a bfloat16 product before their products are recomputed in float32: a true top-10
+row would have to fall past rank 32 under bfloat16's ~0.4% rounding, far more than the gap that separates them."""
+
+
+def _top_products(
+    queries: Tensor, keys: Tensor, n: int, signs: tuple[bool, ...], exclude_self: bool, chunk: int
+) -> dict[bool, tuple[Tensor, Tensor]]:
+    """For each row of `queries [q, d]`, the `n` rows of `keys [k, d]` of largest (sign True) and of smallest
+    (False) dot product: (indices `[q, n]`, float32 products `[q, n]`) per sign. Where bfloat16 is fast
+    (`candidate_dtype`) the products pick CANDIDATES rows per query whose products are then recomputed in
+    float32; elsewhere they are float32 throughout. With `exclude_self` (queries and keys the same matrix, largest
+    products only) a row is never its own match. Never holds more than `chunk x k` products."""
+    fast = candidate_dtype(queries.device)
+    queries, keys = queries.float(), keys.float()
+    keys_fast = keys.to(fast)
+    wanted = min(CANDIDATES, len(keys)) if fast != torch.float32 else n
+    found: dict[bool, tuple[list[Tensor], list[Tensor]]] = {sign: ([], []) for sign in signs}
+    for start in range(0, len(queries), chunk):
+        block = queries[start : start + chunk]
+        products = block.to(fast) @ keys_fast.T
+        if exclude_self:
+            rows = torch.arange(len(block), device=block.device)
+            products[rows, rows + start] = -torch.inf
+        for largest in signs:
+            top = products.topk(wanted, dim=1, largest=largest)
+            idx, val = top.indices, top.values.float()
+            if wanted != n:
+                val = torch.einsum("qd,qcd->qc", block, keys[idx])
+                if exclude_self:
+                    val[idx == torch.arange(start, start + len(block), device=idx.device).unsqueeze(1)] = -torch.inf
+                best = val.topk(n, dim=1, largest=largest)
+                idx, val = idx.gather(1, best.indices), best.values
+            found[largest][0].append(idx)
+            found[largest][1].append(val)
+    return {sign: (torch.cat(parts[0]), torch.cat(parts[1])) for sign, parts in found.items()}
+
+
 @torch.no_grad()
 def nearest_rows(
     queries: Tensor, keys: Tensor, n: int, exclude_self: bool = False, chunk: int = 2048
 ) -> tuple[Tensor, Tensor]:
     """For each row of `queries [q, d]`, the `n` rows of `keys [k, d]` of highest cosine.
 
-    Returns (indices `[q, n]`, cosines `[q, n]`). With `exclude_self`, queries and keys are the
-    same matrix and a row is never its own neighbour. Never holds more than `chunk x k` similarities.
+    Returns (indices `[q, n]`, cosines `[q, n]`, float32). With `exclude_self`, queries and keys are the
+    same matrix and a row is never its own neighbour.
     """
-    q_unit, k_unit = unit_rows(queries.float()), unit_rows(keys.float())
-    n = min(n, len(k_unit) - (1 if exclude_self else 0))
-    idx = torch.empty(len(q_unit), n, dtype=torch.long, device=q_unit.device)
-    cos = torch.empty(len(q_unit), n, device=q_unit.device)
-    for start in range(0, len(q_unit), chunk):
-        sims = q_unit[start : start + chunk] @ k_unit.T
-        if exclude_self:
-            rows = torch.arange(len(sims), device=sims.device)
-            sims[rows, rows + start] = -torch.inf
-        top = sims.topk(n, dim=1)
-        idx[start : start + chunk], cos[start : start + chunk] = top.indices, top.values
-    return idx, cos
+    n = min(n, len(keys) - (1 if exclude_self else 0))
+    return _top_products(unit_rows(queries.float()), unit_rows(keys.float()), n, (True,), exclude_self, chunk)[True]
 
 
 @torch.no_grad()
 def logit_lens(decoder: Tensor, unembed: Tensor, n: int = 10, chunk: int = 1024) -> dict[str, Tensor]:
     """Top and bottom `n` vocabulary entries of each decoder row `[d_sae, d]` through `unembed [vocab, d]`."""
-    out: dict[str, list[Tensor]] = {"pos_idx": [], "pos_val": [], "neg_idx": [], "neg_val": []}
-    for start in range(0, len(decoder), chunk):
-        logits = decoder[start : start + chunk].float() @ unembed.T.float()
-        top, bottom = logits.topk(n, dim=1), logits.topk(n, dim=1, largest=False)
-        out["pos_idx"].append(top.indices)
-        out["pos_val"].append(top.values)
-        out["neg_idx"].append(bottom.indices)
-        out["neg_val"].append(bottom.values)
-    return {key: torch.cat(parts) for key, parts in out.items()}
+    found = _top_products(decoder, unembed, n, (True, False), False, chunk)
+    return {
+        "pos_idx": found[True][0],
+        "pos_val": found[True][1],
+        "neg_idx": found[False][0],
+        "neg_val": found[False][1],
+    }
 
 
 @torch.no_grad()

@@ -207,8 +207,10 @@ class LanguageModel:
         return [str(t) for t in self.tokenizer.batch_decode([[i] for i in range(len(self.tokenizer))])]
 
     def unembedding(self) -> Tensor:
-        """`[vocab, d_model]` matrix for the logit lens, with the final norm's gain folded in."""
-        w_u = self.model.get_output_embeddings().weight.detach().float()
+        """`[vocab, d_model]` matrix for the logit lens, with the final norm's gain folded in: one row per token of
+        the tokenizer (models often pad their embedding past it, e.g. to a multiple of 64; padded rows name no
+        token, and a lens that picked one would point outside the vocabulary)."""
+        w_u = self.model.get_output_embeddings().weight.detach().float()[: len(self.tokenizer)]
         norm = getattr(getattr(self.model, "model", self.model), "norm", None) or getattr(
             getattr(self.model, "transformer", self.model), "ln_f", None
         )

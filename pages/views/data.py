@@ -37,20 +37,23 @@ from backend.stitching.family import Curves, PairMatching, pair_classification
 from backend.stitching.lineage import Lineage, lineage
 from backend.stitching.matching import Classification, Matching
 from backend.training.metrics import random_nn_cosine_baseline
-from pages.views.keyed import keyed
+from pages.views.keyed import keyed, per_run
 from pages.views.state import catalog
 
 
+@per_run
 def sae_stamp(release_id: str, sae_id: str) -> str:
     """The SAE's (or meta-SAE's) weights digest: part of every cache key that depends on them."""
     return source_key(catalog()[release_id], sae_id)
 
 
+@per_run
 def meta_stamp(release_id: str, meta_id: str) -> tuple[str, str]:
     """The digests of the meta-SAE's weights and of the SAE it decomposes."""
     return sae_stamp(release_id, meta_id), sae_stamp(release_id, catalog()[release_id].meta(meta_id).over)
 
 
+@per_run
 def index_stamp(release_id: str, sae_id: str) -> tuple[str, str | None]:
     return LatentIndex.served(catalog()[release_id], sae_id).stamp()
 
@@ -160,6 +163,11 @@ def family_differences_of(release_id: str) -> str:
 
 
 def _pair_stamp(release_id: str, small: str, large: str, *_: object) -> tuple[str, str | None]:
+    return _pair_matching_stamp(release_id, small, large)
+
+
+@per_run
+def _pair_matching_stamp(release_id: str, small: str, large: str) -> tuple[str, str | None]:
     return PairMatching(catalog()[release_id], small, large).stamp()
 
 
@@ -272,6 +280,7 @@ def decomposition_meaning(release_id: str, sae_id: str, meta_id: str) -> Meaning
     return meaning(index, decompositions(release_id, meta_id), meta_sae(release_id, meta_id), sae(release_id, sae_id))
 
 
+@per_run
 def _matchings_stamp(release_id: str) -> tuple:
     release = catalog()[release_id]
     return tuple(_pair_stamp(release_id, small, large) for small, large in release.neighbour_pairs)
@@ -321,6 +330,11 @@ def text_activations(release_id: str, sae_id: str, text: str) -> TextActivations
 
 
 def _lenses_stamp(release_id: str, *_: object) -> tuple:
+    return _release_lenses_stamp(release_id)
+
+
+@per_run
+def _release_lenses_stamp(release_id: str) -> tuple:
     """What a canonicality profile reads, cheap enough for every rerun: the lenses' stored files by size and time
     (no lens key is computed: a lens's key verifies whole indexes), and the stamps of what lenses are computed from
     (every SAE's and second seed's weights, every index, the matchings, the meta-SAEs), so a recomputed lens or a

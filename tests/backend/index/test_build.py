@@ -6,9 +6,10 @@ import torch
 
 from backend.core.errors import StoreError
 from backend.index.artifact import LatentIndex
-from backend.index.build import build_index, run_pass
+from backend.index.build import build_index, fold_batch, run_pass
 from backend.index.cards import CardReader
 from backend.index.plan import IndexConfig, IndexPlan
+from backend.index.state import IndexState
 from backend.index.store import IndexReader
 from tests.backend.models.test_formats import random_sae
 
@@ -93,3 +94,24 @@ def test_top_example_tokens_are_the_vocabulary_ids_the_cards_show(tmp_path: Path
         card = cards.card(latent)
         shown = [example.tokens[example.focus] for example in card.top[:5]]
         assert [vocab[t] for t in top[top["latent"] == latent]["token"]] == shown
+
+
+def test_the_model_runs_only_up_to_the_last_counted_position(tmp_path: Path) -> None:
+    """A causal model's activations at a position do not depend on later tokens: with positions 2:-3 the model
+    reads 5 of 8 tokens, and the state equals the one folded from the whole contexts' activations."""
+    sae = random_sae("standard")
+    cfg = IndexConfig(batch_contexts=2, checkpoint_every=1, bos_id=1, positions=(2, -3))
+    asked: list[int] = []
+
+    def causal(start: int, batch: torch.Tensor) -> torch.Tensor:
+        asked.append(batch.shape[1])
+        return ACTS[start : start + len(batch), : batch.shape[1]]
+
+    state = run_pass(sae, TOKENS, causal, cfg, tmp_path / "short", KEY)
+    expected = IndexState.empty(sae.cfg.d_sae, torch.device("cpu"))
+    for start in range(0, len(TOKENS), cfg.batch_contexts):
+        fold_batch(expected, sae, TOKENS[start : start + 2], ACTS[start : start + 2], start, cfg)
+    assert set(asked) == {5}
+    assert state is not None and int(state.n_tokens) == 12 * 3
+    for name, tensor in expected.tensors().items():
+        assert torch.equal(tensor, getattr(state, name)), name

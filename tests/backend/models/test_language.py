@@ -2,9 +2,11 @@
 
 import pytest
 import torch
+from transformers import GPT2Config, GPT2LMHeadModel
 
 from backend.core.errors import AtlasError
 from backend.models.language import HookPoint, LanguageModel, apply_convention
+from tests.backend.tiny_models import VOCAB, tokenizer
 
 TOKENS = torch.randint(0, 50, (2, 7), generator=torch.Generator().manual_seed(1))
 
@@ -77,3 +79,12 @@ def test_splicing_sees_the_activations_the_sae_reads(lm: LanguageModel) -> None:
     seen: list[torch.Tensor] = []
     lm.next_token_loss(TOKENS, "blocks.2.hook_resid_pre", "transformer_lens", replace=lambda a: seen.append(a) or a)
     assert torch.allclose(seen[0], lm.activations(TOKENS, "blocks.2.hook_resid_pre", "transformer_lens"), atol=1e-5)
+
+
+def test_the_logit_lens_reads_only_the_tokenizers_rows_of_a_padded_embedding() -> None:
+    """Models often pad their embedding past the tokenizer (to a multiple of 64): padded rows name no token."""
+    torch.manual_seed(0)
+    padded = GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=VOCAB + 14, n_positions=32))
+    lm = LanguageModel(padded, tokenizer(), "padded")
+    assert lm.unembedding().shape == (VOCAB, 16)
+    assert len(lm.vocab_strings()) == VOCAB
