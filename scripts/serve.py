@@ -11,13 +11,21 @@ script first calls `st.navigation`, so the very first deep link a fresh server r
 /latent?...) pops up a "Page not found" dialog over the right page. app.py always calls
 `st.navigation`, which clears the same class flag; clearing it before the server starts makes the
 first request behave like every later one.
+
+Streamlit binds its listening socket itself without naming the protocol (`socket.socket(family)`: proto 0), so
+asyncio, which turns Nagle's algorithm off only on sockets that say they are TCP, leaves it on for every
+connection: the first message of a rerun goes out, the rest wait for the browser's delayed ACK (40 ms on Linux),
+on every rerun of every page. `declare_tcp` wraps the binding so the socket says it is TCP.
 """
 
 import os
+import socket
 import sys
+from collections.abc import Callable
 
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.web import cli
+from streamlit.web.server.starlette import starlette_server
 
 LOOPBACK = "127.0.0.1"
 
@@ -30,7 +38,24 @@ def with_address(args: list[str]) -> list[str]:
     return [*args, "--server.address", LOOPBACK]
 
 
+def declare_tcp(bind: Callable[..., socket.socket]) -> Callable[..., socket.socket]:
+    """`bind`, returning its listening socket as one whose protocol is TCP, so that the connections it accepts
+    (which inherit the protocol) get TCP_NODELAY from asyncio."""
+
+    def bound(*args: object, **kwargs: object) -> socket.socket:
+        sock = bind(*args, **kwargs)
+        if sock.type != socket.SOCK_STREAM or sock.family not in (socket.AF_INET, socket.AF_INET6):
+            return sock
+        blocking = sock.getblocking()
+        tcp = socket.socket(sock.family, sock.type, socket.IPPROTO_TCP, fileno=sock.detach())
+        tcp.setblocking(blocking)
+        return tcp
+
+    return bound
+
+
 if __name__ == "__main__":
     PagesManager.uses_pages_directory = False
+    starlette_server._bind_socket = declare_tcp(starlette_server._bind_socket)
     sys.argv = ["streamlit", "run", "app.py", *with_address(sys.argv[1:])]
     sys.exit(cli.main(prog_name="streamlit"))

@@ -7,7 +7,9 @@ Layout of an index folder:
 - `examples.parquet`: top and interval examples, (latent, kind, interval, rank) sorted;
 - `tokens.npy`: the corpus contexts `[n_contexts, context_size]` the examples point into;
 - `vocab.json`: each token id decoded on its own.
-A card reads one row group of each Parquet file, never the whole index.
+A card reads one row group of each Parquet file, never the whole index: latents.parquet has `LATENTS_PER_GROUP`
+latents a group; examples.parquet (about 90 rows a latent, most of the index) has fewer, named in meta.json as
+`examples_per_group` (indexes written before it say nothing and used `LATENTS_PER_GROUP`).
 
 A rewrite builds the new index in a sibling staging folder and swaps it in with two renames, so the old
 index stays readable until the new one is complete; a crash between the renames is undone on the next
@@ -27,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from backend.core.errors import StoreError, first_line
@@ -38,17 +41,21 @@ from backend.sources.neuronpedia import EXPLANATIONS, cached_explanations
 FORMAT = "sae-atlas-index"
 VERSION = 1
 LATENTS_PER_GROUP = 256
+EXAMPLES_PER_GROUP = 32
+"""A card decodes the examples of this many latents: 2.3 ms a card at SAE-9216 where 256 took 9.6 ms (measured on
+the embedded default; the file grows 10%)."""
+GROUP_KEY = "examples_per_group"
 META, LATENTS, EXAMPLES, TOKENS, VOCAB = "meta.json", "latents.parquet", "examples.parquet", "tokens.npy", "vocab.json"
 TABLE_COLUMNS = ["latent", "density", "max", "mean", "label"]
 DATA_FILES = (LATENTS, EXAMPLES, TOKENS, VOCAB)
 SEAL = "sha256"
 
 
-def write_grouped_parquet(path: Path, frame: pd.DataFrame, d_sae: int) -> None:
-    """Write `frame` (sorted by `latent`) with one row group per `LATENTS_PER_GROUP` latents."""
+def write_grouped_parquet(path: Path, frame: pd.DataFrame, d_sae: int, per_group: int) -> None:
+    """Write `frame` (sorted by `latent`) with one row group per `per_group` latents."""
     table = pa.Table.from_pandas(frame, preserve_index=False)
     latents = frame["latent"].to_numpy()
-    bounds = np.searchsorted(latents, np.arange(0, d_sae + LATENTS_PER_GROUP, LATENTS_PER_GROUP))
+    bounds = np.searchsorted(latents, np.arange(0, d_sae + per_group, per_group))
     with atomic_path(path) as tmp, pq.ParquetWriter(tmp, table.schema) as writer:
         for lo, hi in itertools.pairwise(bounds):
             writer.write_table(table.slice(int(lo), int(hi - lo)))
@@ -100,14 +107,15 @@ def write_index(
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     d_sae = int(meta["d_sae"])
-    write_grouped_parquet(staging / LATENTS, latents.sort_values("latent"), d_sae)
-    write_grouped_parquet(staging / EXAMPLES, examples.sort_values(["latent", "kind", "interval", "rank"]), d_sae)
+    write_grouped_parquet(staging / LATENTS, latents.sort_values("latent"), d_sae, LATENTS_PER_GROUP)
+    ordered = examples.sort_values(["latent", "kind", "interval", "rank"])
+    write_grouped_parquet(staging / EXAMPLES, ordered, d_sae, EXAMPLES_PER_GROUP)
     with atomic_path(staging / TOKENS) as tmp, tmp.open("wb") as handle:
         np.save(handle, tokens.astype(np.int32))
     write_json_atomic(staging / VOCAB, vocab)
     if (folder / EXPLANATIONS).exists():
         shutil.copy2(folder / EXPLANATIONS, staging / EXPLANATIONS)
-    full = {"format": FORMAT, "version": VERSION, **meta, "manifest": manifest(staging)}
+    full = {"format": FORMAT, "version": VERSION, **meta, GROUP_KEY: EXAMPLES_PER_GROUP, "manifest": manifest(staging)}
     write_json_atomic(staging / META, {**full, SEAL: _seal(full)})
     retired = _retired(folder)
     shutil.rmtree(retired, ignore_errors=True)
@@ -146,6 +154,9 @@ class IndexReader:
         self._verify(meta.get("manifest"))
         if not isinstance(meta.get("d_sae"), int) or meta["d_sae"] <= 0:
             raise StoreError(f"{path} gives no valid d_sae; rebuild the index.")
+        meta.setdefault(GROUP_KEY, LATENTS_PER_GROUP)
+        if not isinstance(meta[GROUP_KEY], int) or isinstance(meta[GROUP_KEY], bool) or meta[GROUP_KEY] <= 0:
+            raise StoreError(f"{path} gives no valid {GROUP_KEY}; rebuild the index.")
         self._check_values(meta)
         return meta
 
@@ -156,7 +167,8 @@ class IndexReader:
             if not isinstance(vocab, list):
                 raise StoreError(f"{self.folder / VOCAB} is not a list of tokens; rebuild the index.")
             files = pq.ParquetFile(self.folder / LATENTS), pq.ParquetFile(self.folder / EXAMPLES)
-            check_index_values(str(self.folder), meta, *files, tokens, len(vocab), LATENTS_PER_GROUP)
+            groups = LATENTS_PER_GROUP, meta[GROUP_KEY]
+            check_index_values(str(self.folder), meta, *files, tokens, len(vocab), groups)
         except (OSError, ValueError, TypeError, KeyError, RecursionError, pa.ArrowException) as err:
             raise StoreError(f"{self.folder} is unreadable ({first_line(err)}); rebuild the index.") from err
 
@@ -197,14 +209,15 @@ class IndexReader:
     def d_sae(self) -> int:
         return int(self.meta["d_sae"])
 
-    def _rows(self, handle: pq.ParquetFile, latent: int) -> pd.DataFrame:
+    def _rows(self, handle: pq.ParquetFile, latent: int, per_group: int) -> pa.Table:
+        """The latent's rows of a file, from its one row group (filtered before any conversion: a card's read)."""
         if not 0 <= latent < self.d_sae:
             raise StoreError(f"Latent {latent} is out of range: this SAE has latents 0 to {self.d_sae - 1}.")
         try:
-            frame = handle.read_row_group(latent // LATENTS_PER_GROUP).to_pandas()
+            group = handle.read_row_group(latent // per_group)
+            return group.filter(pc.equal(group["latent"], latent))
         except (OSError, pa.ArrowException, IndexError) as err:
             raise StoreError(f"{self.folder} is unreadable ({first_line(err)}); rebuild the index.") from err
-        return frame[frame["latent"] == latent]
 
     @cached_property
     def explanations(self) -> dict[int, str]:
@@ -212,16 +225,16 @@ class IndexReader:
         return cached_explanations(self.folder)
 
     def latent_row(self, latent: int) -> dict[str, Any]:
-        rows = self._rows(self._latents_file, latent)
-        if rows.empty:
+        rows = self._rows(self._latents_file, latent, LATENTS_PER_GROUP)
+        if rows.num_rows == 0:
             raise StoreError(f"The index has no row for latent {latent}; rebuild it.")
-        row = dict(rows.iloc[0])
+        row: dict[str, Any] = rows.slice(0, 1).to_pylist()[0]
         row["auto_label"] = row["label"]
         row["label"] = self.explanations.get(latent, row["label"])
         return row
 
     def examples(self, latent: int) -> pd.DataFrame:
-        rows = self._rows(self._examples_file, latent).reset_index(drop=True)
+        rows = self._rows(self._examples_file, latent, int(self.meta[GROUP_KEY])).to_pandas()
         check_windows(str(self.folder), rows["window"])
         return rows
 

@@ -59,9 +59,10 @@ def check_index_values(
     examples: pq.ParquetFile,
     tokens: np.ndarray,
     vocab_size: int,
-    per_group: int,
+    per_group: tuple[int, int],
 ) -> None:
-    """Refuse an index whose values do not fit the arrays they index (see the module docstring)."""
+    """Refuse an index whose values do not fit the arrays they index (see the module docstring); `per_group`: the
+    latents per row group of latents.parquet and of examples.parquet."""
     check = _Check(where)
     d_sae, seq = meta["d_sae"], meta.get("context_size")
     check.that(isinstance(seq, int) and seq > 0, "context_size is not a positive whole number")
@@ -77,7 +78,7 @@ def check_index_values(
         pc.all(pc.equal(rows["latent"], pa.array(np.arange(d_sae)))).as_py() is not False,
         "latent ids are not 0..d_sae-1",
     )
-    check.grouped(latents, rows["latent"], per_group, "latents.parquet")
+    check.grouped(latents, rows["latent"], per_group[0], "latents.parquet")
     check.same_lengths(rows, "hist_bins", "hist_counts")
     check.within(pc.list_flatten(rows["hist_bins"]), 0, N_BINS, "histogram bins")
     check.same_lengths(rows, "nn_latent", "nn_cos")
@@ -89,7 +90,7 @@ def check_index_values(
 
     found = examples.read(columns=["latent", "kind", "interval", "rank", "token"])
     check.within(found["latent"], 0, d_sae, "example latents")
-    check.grouped(examples, found["latent"], per_group, "examples.parquet")
+    check.grouped(examples, found["latent"], per_group[1], "examples.parquet")
     check.that(
         pc.all(pc.is_in(found["kind"], pa.array(EXAMPLE_KINDS))).as_py() is not False, "example kinds are unknown"
     )

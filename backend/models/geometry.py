@@ -28,6 +28,8 @@ def unit_rows(matrix: Tensor) -> Tensor:
 CANDIDATES = 32
 """Rows kept per query from a bfloat16 product before their products are recomputed in float32: a true top-10
 row would have to fall past rank 32 under bfloat16's ~0.4% rounding, far more than the gap that separates them."""
+FAST_QUERIES = 32
+"""Fewer queries than this are multiplied in float32: the keys' bfloat16 copy would cost more than it saves."""
 
 
 def _top_products(
@@ -38,7 +40,8 @@ def _top_products(
     (`candidate_dtype`) the products pick CANDIDATES rows per query whose products are then recomputed in
     float32; elsewhere they are float32 throughout. With `exclude_self` (queries and keys the same matrix, largest
     products only) a row is never its own match. Never holds more than `chunk x k` products."""
-    fast = candidate_dtype(queries.device)
+    # Converting the keys costs about what a float32 product of 32 queries does (measured at 49,152 x 576 keys).
+    fast = candidate_dtype(queries.device) if len(queries) >= FAST_QUERIES else torch.float32
     queries, keys = queries.float(), keys.float()
     keys_fast = keys.to(fast)
     wanted = min(CANDIDATES, len(keys)) if fast != torch.float32 else n
@@ -113,7 +116,10 @@ class LogitLens:
 
 def direction_lens(direction: Tensor, lm: LanguageModel, n: int = 10) -> LogitLens:
     """The logit lens of one `[d_model]` direction through the model's unembedding."""
-    lens = logit_lens(direction.detach().unsqueeze(0), lm.unembedding(), n)
+    # The final norm's gain scales the direction rather than a copy of the whole unembedding.
+    unembed, gain = lm.unembedding_parts()
+    query = direction.detach().float().unsqueeze(0)
+    lens = logit_lens(query * gain if gain is not None else query, unembed, n)
     return LogitLens(
         promoted=lm.token_strings(lens["pos_idx"][0].tolist()),
         promoted_logits=lens["pos_val"][0].tolist(),

@@ -206,16 +206,22 @@ class LanguageModel:
     def vocab_strings(self) -> list[str]:
         return [str(t) for t in self.tokenizer.batch_decode([[i] for i in range(len(self.tokenizer))])]
 
-    def unembedding(self) -> Tensor:
-        """`[vocab, d_model]` matrix for the logit lens, with the final norm's gain folded in: one row per token of
-        the tokenizer (models often pad their embedding past it, e.g. to a multiple of 64; padded rows name no
-        token, and a lens that picked one would point outside the vocabulary)."""
+    def unembedding_parts(self) -> tuple[Tensor, Tensor | None]:
+        """The output embedding `[vocab, d_model]` (the model's own weights, not a copy, when they are float32) and
+        the final norm's gain `[d_model]` (None for a model without one). One row per token of the tokenizer:
+        models often pad their embedding past it, e.g. to a multiple of 64; padded rows name no token, and a lens
+        that picked one would point outside the vocabulary."""
         w_u = self.model.get_output_embeddings().weight.detach().float()[: len(self.tokenizer)]
         norm = getattr(getattr(self.model, "model", self.model), "norm", None) or getattr(
             getattr(self.model, "transformer", self.model), "ln_f", None
         )
         gain = getattr(norm, "weight", None)
-        return w_u * gain.detach().float() if gain is not None else w_u
+        return w_u, gain.detach().float() if gain is not None else None
+
+    def unembedding(self) -> Tensor:
+        """`[vocab, d_model]` matrix for the logit lens, with the final norm's gain folded in (a new tensor)."""
+        w_u, gain = self.unembedding_parts()
+        return w_u * gain if gain is not None else w_u
 
 
 def load_language_model(spec: str, device: torch.device | None = None) -> LanguageModel:

@@ -135,6 +135,18 @@ def latent_labels(release_id: str, sae_id: str) -> tuple[str, ...] | None:
         return None
 
 
+def _names_stamp(release_id: str, meta_id: str) -> tuple:
+    return meta_stamp(release_id, meta_id), index_stamp(release_id, catalog()[release_id].meta(meta_id).over)
+
+
+@keyed(_names_stamp, resource=True, max_entries=4)
+def meta_names(release_id: str, meta_id: str) -> dict[int, str] | None:
+    """Every meta-latent's label at the meta-SAE's own threshold (shared, read-only), or None when its SAE has no
+    index: labelled once per meta-SAE rather than on every rerun of every card and overview that names some."""
+    labels = latent_labels(release_id, catalog()[release_id].meta(meta_id).over)
+    return meta_labels(decompositions(release_id, meta_id), labels) if labels is not None else None
+
+
 @keyed(lambda d_sae, d_in: (d_sae, d_in), max_entries=8)
 def random_nn_cosine(d_sae: int, d_in: int) -> float:
     """The nearest-neighbour decoder cosine a random dictionary of this shape has (computed once per shape)."""
@@ -209,7 +221,7 @@ def map_data(
     if meta_id is not None:
         decomps = decompositions(release_id, meta_id)
         top_meta = top_meta_latents(decomps)
-        names = meta_labels(decomps, labels) if labels is not None else None
+        names = meta_names(release_id, meta_id)
     found = classification(release_id, smaller, sae_id, threshold) if smaller else None
     return map_table(coords, labels, density, top_meta, names, novelty(found) if found else None)
 
@@ -388,3 +400,22 @@ def absorption_of(release_id: str, sae_id: str) -> pd.DataFrame | None:
 def facets_of(release_id: str, sae_id: str) -> pd.DataFrame | None:
     """Every latent's facets (latent, facet, share, label, examples), None before they are computed."""
     return facet_rows(release_lenses(catalog()[release_id]), sae_id)
+
+
+def _overview_stamp(release_id: str, sae_id: str, meta_id: str | None) -> tuple:
+    meta = meta_stamp(release_id, meta_id) if meta_id else None
+    return index_stamp(release_id, sae_id), meta, _release_lenses_stamp(release_id)
+
+
+@keyed(_overview_stamp, resource=True, max_entries=4)
+def overview_table(release_id: str, sae_id: str, meta_id: str | None) -> pd.DataFrame:
+    """The overview's table of every latent (shared, read-only): statistics and label, then its meta-SAE atomicity
+    (with a meta-SAE) and its seed partner (once the seed lens is computed); joined once, not on every rerun."""
+    table = latent_table(release_id, sae_id)
+    if meta_id:
+        table = table.merge(latent_atomicity(release_id, meta_id), on="latent", how="left")
+    lenses = canonicality(release_id, sae_id)
+    if lenses["seed_partner"].notna().any():
+        seeds = lenses[["latent", "seed_partner", "seed_cosine", "seed_shared"]]
+        table = table.merge(seeds.rename(columns=lambda c: c.replace("_", " ")), on="latent", how="left")
+    return table

@@ -10,7 +10,7 @@ from backend.metasae.decompose import Decompositions, meta_label
 from backend.metasae.graph import related_graph
 from backend.web.render import md
 from backend.web.urlstate import View
-from pages.views.data import decompositions, latent_labels, meta_logit_lens, row_cosine
+from pages.views.data import decompositions, latent_labels, meta_logit_lens, meta_names, row_cosine
 from pages.views.figures import decomposition_bars, related_graph_figure
 from pages.views.state import page
 from pages.views.widgets import latent_link, meta_link, table_downloads
@@ -63,7 +63,8 @@ def decomposition_section(view: View, meta_id: str, latent: int) -> None:
     if not parts:
         st.info("No meta-latent is active on this latent at this threshold.")
         return
-    names = [meta_label(table.members(m, threshold), labels) for m, _ in parts]
+    shared = meta_names(view.release, meta_id) if threshold == table.default_threshold else None
+    names = [shared[m] if shared else meta_label(table.members(m, threshold), labels) for m, _ in parts]
     fig = decomposition_bars([f"{m}: {name}" for (m, _), name in zip(parts, names, strict=True)], [v for _, v in parts])
     st.plotly_chart(fig, width="stretch")
     for (meta, value), name in zip(parts, names, strict=True):

@@ -30,72 +30,97 @@ def plain(label: str) -> str:
 
 def decomposition_bars(names: Sequence[str], values: Sequence[float]) -> go.Figure:
     """Horizontal bars, strongest on top: one per meta-latent of a decomposition."""
-    fig = go.Figure(go.Bar(x=list(values)[::-1], y=list(names)[::-1], orientation="h"))
-    fig.update_layout(height=60 + 28 * len(names), margin=TIGHT, xaxis_title="activation")
-    return fig
+    return go.Figure(
+        go.Bar(x=list(values)[::-1], y=list(names)[::-1], orientation="h"),
+        layout={"height": 60 + 28 * len(names), "margin": TIGHT, "xaxis": {"title": {"text": "activation"}}},
+    )
 
 
 def related_graph_figure(graph: Graph, labels: Sequence[str]) -> go.Figure:
     """The latent, its meta-latents and their other members; each node carries [kind, index] as customdata."""
-    fig = go.Figure()
-    for a, b, _ in graph.edges:
-        fig.add_trace(
-            go.Scatter(
-                x=[graph.nodes[a].x, graph.nodes[b].x], y=[graph.nodes[a].y, graph.nodes[b].y], mode="lines",
-                line={"color": "#ccc", "width": 1}, hoverinfo="skip", showlegend=False,
-            )
-        )  # fmt: skip
+    # Every edge in one trace, broken by None, and the figure made in one call: a trace per edge, each added on its
+    # own, made this figure a large part of a latent card's rerun (Plotly validates on every call).
+    xs = [x for a, b, _ in graph.edges for x in (graph.nodes[a].x, graph.nodes[b].x, None)]
+    ys = [y for a, b, _ in graph.edges for y in (graph.nodes[a].y, graph.nodes[b].y, None)]
+    traces = [
+        go.Scatter(x=xs, y=ys, mode="lines", line={"color": "#ccc", "width": 1}, hoverinfo="skip", showlegend=False)
+    ]
     for kind, colour in NODE_COLOURS.items():
         nodes = [n for n in graph.nodes if n.kind == kind]
         text = [f"meta {n.index}" if kind == "meta" else f"#{n.index} {plain(labels[n.index])}" for n in nodes]
-        fig.add_trace(
+        traces.append(
             go.Scatter(
                 x=[n.x for n in nodes], y=[n.y for n in nodes], mode="markers+text", text=text, textposition="top center",
                 marker={"size": 16 if kind != "member" else 11, "color": colour}, customdata=[[kind, n.index] for n in nodes],
                 name={"latent": "this latent", "meta": "meta-latent", "member": "related latent"}[kind], hovertext=text, hoverinfo="text",
             )
         )  # fmt: skip
-    fig.update_layout(height=460, xaxis={"visible": False}, yaxis={"visible": False}, margin=TIGHT)
-    return fig
+    return go.Figure(
+        traces, layout={"height": 460, "xaxis": {"visible": False}, "yaxis": {"visible": False}, "margin": TIGHT}
+    )
 
 
 def activation_histogram(bins: Sequence[tuple[float, float, int]]) -> go.Figure:
     """A latent's activations over the index: bars of (low, high, tokens)."""
     lows, highs, counts = zip(*bins, strict=True)
-    fig = go.Figure(
+    return go.Figure(
         go.Bar(
             x=[(lo + hi) / 2 for lo, hi in zip(lows, highs, strict=True)],
             y=counts,
             width=[hi - lo for lo, hi in zip(lows, highs, strict=True)],
-        )
+        ),
+        layout={
+            "height": 260,
+            "margin": TIGHT,
+            "xaxis": {"title": {"text": "activation"}},
+            "yaxis": {"title": {"text": "tokens"}},
+        },
     )
-    fig.update_layout(height=260, margin=TIGHT, xaxis_title="activation", yaxis_title="tokens")
-    return fig
 
 
 def meta_activation_histogram(values: np.ndarray, threshold: float) -> go.Figure:
     """A meta-latent's activations over every decoder row, with its threshold dashed."""
-    fig = binned_histogram(values.astype(float), 40, "meta-latent activation on a decoder row", "decoder rows")
-    fig.add_vline(x=threshold, line_dash="dash")
-    fig.update_layout(height=260, margin=TIGHT)
-    return fig
+    return binned_histogram(
+        values.astype(float), 40, "meta-latent activation on a decoder row", "decoder rows",
+        lines=((threshold, "dash"),), layout={"height": 260, "margin": TIGHT},
+    )  # fmt: skip
 
 
-def binned_histogram(values: np.ndarray, bins: int, x_title: str, y_title: str = "latents") -> go.Figure:
+def binned_histogram(
+    values: np.ndarray,
+    bins: int,
+    x_title: str,
+    y_title: str = "latents",
+    lines: Sequence[tuple[float, str]] = (),
+    layout: dict[str, object] | None = None,
+) -> go.Figure:
     """A histogram binned here (numpy), so the page sends `bins` bars instead of every value (a figure of
-    9,216 raw values was a fifth of the overview's rerun)."""
+    9,216 raw values was a fifth of the overview's rerun), with vertical `lines` (x, dash style) across it and
+    `layout` added. Made in one call: each later Plotly update validates the figure again."""
     finite = values[np.isfinite(values)]
     counts, edges = np.histogram(finite, bins=bins) if len(finite) else (np.zeros(0), np.zeros(1))
     centres, widths = (edges[:-1] + edges[1:]) / 2, np.diff(edges)
-    fig = go.Figure(go.Bar(x=centres, y=counts, width=widths, marker_line_width=0))
-    fig.update_layout(xaxis_title=x_title, yaxis_title=y_title, bargap=0)
-    return fig
+    shapes = [
+        {"type": "line", "x0": x, "x1": x, "xref": "x", "y0": 0, "y1": 1, "yref": "y domain", "line": {"dash": dash}}
+        for x, dash in lines
+    ]
+    return go.Figure(
+        go.Bar(x=centres, y=counts, width=widths, marker_line_width=0),
+        layout={
+            "xaxis": {"title": {"text": x_title}},
+            "yaxis": {"title": {"text": y_title}},
+            "bargap": 0,
+            "shapes": shapes,
+            **(layout or {}),
+        },
+    )
 
 
 def density_histogram(log_density: pd.DataFrame) -> go.Figure:
-    fig = binned_histogram(log_density["log10_density"].to_numpy(dtype=float), 60, "log10_density")
-    fig.update_layout(title="Activation density across latents (log10 of the fraction of tokens where a latent fires)")
-    return fig
+    title = "Activation density across latents (log10 of the fraction of tokens where a latent fires)"
+    return binned_histogram(
+        log_density["log10_density"].to_numpy(dtype=float), 60, "log10_density", layout={"title": {"text": title}}
+    )
 
 
 def latent_map_figure(table: pd.DataFrame, column: str, marked: int | None) -> go.Figure:
@@ -191,26 +216,34 @@ def stitching_figure(curves: pd.DataFrame, x: str, y: str, x_title: str, y_title
 
 def atomicity_histogram(cosines: np.ndarray, composition: float, atom: float) -> go.Figure:
     """Latents by the cosine of their decoder row with its meta-SAE reconstruction, the two cut-offs dashed."""
-    fig = binned_histogram(cosines.astype(float), 50, "cosine of decoder row with its meta-SAE reconstruction")
-    fig.add_vline(x=atom, line_dash="dot")
-    fig.add_vline(x=composition, line_dash="dash")
-    fig.update_layout(height=280, margin=TIGHT, yaxis_title="latents")
-    return fig
+    return binned_histogram(
+        cosines.astype(float), 50, "cosine of decoder row with its meta-SAE reconstruction",
+        lines=((atom, "dot"), (composition, "dash")), layout={"height": 280, "margin": TIGHT},
+    )  # fmt: skip
+
+
+def edge_width(cosine: float) -> float:
+    """A lineage edge's line width: thicker the closer the two decoder rows (1 px at cosine 0.5 and below, 4 at 1),
+    in half-pixel steps."""
+    return round(2 * (1 + 6 * max(0.0, cosine - 0.5))) / 2
 
 
 def lineage_figure(tree: Lineage, labels: dict[str, Sequence[str] | None]) -> go.Figure:
     """A latent's lineage, one row per SAE size (smallest on top); each node carries [SAE id, latent] as
     customdata, edges are drawn thicker the higher their decoder cosine."""
     xy = layout(tree)
-    fig = go.Figure()
+    # One trace per line width (half-pixel steps), not per edge: Plotly draws a trace's lines at one width.
+    by_width: dict[float, list[tuple[int, int]]] = {}
     for parent, child, cos in tree.edges:
-        (x0, y0), (x1, y1) = xy[parent], xy[child]
-        fig.add_trace(
-            go.Scatter(
-                x=[x0, x1], y=[y0, y1], mode="lines", hoverinfo="skip", showlegend=False,
-                line={"color": "#999", "width": 1 + 6 * max(0.0, cos - 0.5)},
-            )
-        )  # fmt: skip
+        by_width.setdefault(edge_width(cos), []).append((parent, child))
+    traces = [
+        go.Scatter(
+            x=[xy[n][0] if n is not None else None for p, c in pairs for n in (p, c, None)],
+            y=[xy[n][1] if n is not None else None for p, c in pairs for n in (p, c, None)],
+            mode="lines", hoverinfo="skip", showlegend=False, line={"color": "#999", "width": width},
+        )
+        for width, pairs in sorted(by_width.items())
+    ]  # fmt: skip
     texts, hovers, colours = [], [], []
     for i, node in enumerate(tree.nodes):
         sae_id = tree.sae_ids[node.level]
@@ -221,7 +254,7 @@ def lineage_figure(tree: Lineage, labels: dict[str, Sequence[str] | None]) -> go
         cosines = [f"{c:.2f}" for p, k, c in tree.edges if i in (p, k)]
         hovers.append(f"SAE-{sae_id} #{node.latent} {label}<br>{shape or 'no split'}; cosines {', '.join(cosines)}")
         colours.append(LINEAGE_COLOURS["current" if i == tree.current else "split" if shape else "latent"])
-    fig.add_trace(
+    traces.append(
         go.Scatter(
             x=[x for x, _ in xy], y=[y for _, y in xy], mode="markers+text", text=texts, textposition="bottom center",
             hovertext=hovers, hoverinfo="text", showlegend=False,
@@ -230,10 +263,18 @@ def lineage_figure(tree: Lineage, labels: dict[str, Sequence[str] | None]) -> go
         )
     )  # fmt: skip
     levels = sorted({n.level for n in tree.nodes})
-    fig.update_yaxes(
-        tickvals=[-lv for lv in levels], ticktext=[f"SAE-{tree.sae_ids[lv]}" for lv in levels], zeroline=False
-    )
     width = max(sum(n.level == lv for n in tree.nodes) for lv in levels)
-    fig.update_xaxes(visible=False, range=[-width / 2 - 0.5, width / 2 + 0.5])
-    fig.update_layout(height=120 + 90 * len(levels), margin={**TIGHT, "l": 80}, dragmode=False)
-    return fig
+    return go.Figure(
+        traces,
+        layout={
+            "height": 120 + 90 * len(levels),
+            "margin": {**TIGHT, "l": 80},
+            "dragmode": False,
+            "yaxis": {
+                "tickvals": [-lv for lv in levels],
+                "ticktext": [f"SAE-{tree.sae_ids[lv]}" for lv in levels],
+                "zeroline": False,
+            },
+            "xaxis": {"visible": False, "range": [-width / 2 - 0.5, width / 2 + 0.5]},
+        },
+    )

@@ -10,11 +10,10 @@ from backend.metasae.atomicity import ATOM_COSINE, COMPOSITION_COSINE, summarise
 from backend.web.render import md
 from pages.views.build_status import build_complete, build_panel
 from pages.views.data import (
-    canonicality,
     family_differences_of,
     latent_atomicity,
-    latent_table,
     member_metrics,
+    overview_table,
     random_nn_cosine,
     sae,
 )
@@ -100,11 +99,10 @@ with st.expander("Configuration and weights"):
 st.subheader("Latents")
 if not index_ready(view):
     st.stop()
-table = latent_table(view.release, view.sae)
+table = overview_table(view.release, view.sae, meta_id)
 st.plotly_chart(density_histogram(log_density(table)), width="stretch")
 if meta_id:
     parts = latent_atomicity(view.release, meta_id)
-    table = table.merge(parts, on="latent", how="left")
     summary_of = summarise_atomicity(parts)
     st.subheader("Atomicity: compositions and atoms")
     atom_cols = st.columns(4)
@@ -122,10 +120,6 @@ if meta_id:
         "latent is an atom at this meta-SAE's size: nothing it shares with others rebuilds it (or the meta-SAE "
         f"missed it). {summary_of.mean_parts:.1f} parts per latent on average."
     )
-lenses = canonicality(view.release, view.sae)
-if lenses["seed_partner"].notna().any():
-    seeds = lenses[["latent", "seed_partner", "seed_cosine", "seed_shared"]]
-    table = table.merge(seeds.rename(columns=lambda c: c.replace("_", " ")), on="latent", how="left")
 st.dataframe(
     table,
     hide_index=True,
@@ -140,8 +134,7 @@ st.dataframe(
     },
 )
 st.caption("Sort by clicking a column header; open a latent from the Latent card page or by search.")
-full = table
-table_downloads(lambda: full, f"{view.release}-{view.sae}-latents", "latents")
+table_downloads(lambda: table, f"{view.release}-{view.sae}-latents", "latents")
 
 if not read_only():
     meta_form(view, model.cfg.d_sae)

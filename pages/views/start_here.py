@@ -5,12 +5,11 @@ import streamlit as st
 
 from backend.core.errors import AtlasError
 from backend.explore.meaning import Meaning
-from backend.metasae.decompose import meta_label
 from backend.metasae.semantics import CATCH_ALL_MULTIPLE, MEMBERS, TOP_EXAMPLES
 from backend.metasae.showcase import MAX_SHARED, MIN_COSINE, NAME_SHARE
 from backend.web.render import md
 from backend.web.urlstate import View
-from pages.views.data import decomposition_meaning, decompositions, latent_labels
+from pages.views.data import decomposition_meaning, decompositions, latent_labels, meta_names
 from pages.views.widgets import latent_link, meta_link
 
 _KIND_MARK = {"person": "👤 ", "place": "📍 ", "other": ""}
@@ -31,9 +30,10 @@ def start_here(view: View, meta_id: str, found: Meaning) -> None:
     if labels is None:
         return
     decomps = decompositions(view.release, meta_id)
+    names = meta_names(view.release, meta_id) or {}
 
     def parts_text(parts: list[tuple[int, float]]) -> str:
-        return " + ".join(f"{meta_label(decomps.members(m), labels)} ({value:.2f})" for m, value in parts[:4])
+        return " + ".join(f"{names.get(m, '')} ({value:.2f})" for m, value in parts[:4])
 
     st.subheader("Start here")
     if not found.showcase:
@@ -62,7 +62,7 @@ def start_here(view: View, meta_id: str, found: Meaning) -> None:
 def meta_meaning(view: View, meta_id: str, found: Meaning) -> None:
     """WordNet's judgement of the meta-latents: category agreement, catch-alls, spelling groups, the most used."""
     verdict = found.judgement
-    labels = latent_labels(view.release, view.sae) or ()
+    names = meta_names(view.release, meta_id) or {}
     cols = st.columns(3)
     cols[0].metric(
         "Members sharing a WordNet category",
@@ -88,9 +88,6 @@ def meta_meaning(view: View, meta_id: str, found: Meaning) -> None:
         help="Meta-latents at least half of whose strongest members fire mostly on pieces of words.",
     )
     st.caption("The five meta-latents in the most decompositions:")
-    decomps = decompositions(view.release, meta_id)
     for j in verdict.most_used():
         spelling = ", a spelling group" if verdict.spelling[j] else ""
-        meta_link(
-            view, j, f"{meta_label(decomps.members(j), labels)} (in {verdict.shares[j]:.1%} of latents{spelling})"
-        )
+        meta_link(view, j, f"{names.get(j, '')} (in {verdict.shares[j]:.1%} of latents{spelling})")

@@ -3,13 +3,19 @@
 import numpy as np
 import pandas as pd
 
+from backend.metasae.graph import Graph
+from backend.metasae.graph import Node as GraphNode
 from backend.stitching.lineage import Lineage, Node
 from pages.views.figures import (
     LINEAGE_COLOURS,
     STATUS_COLOURS,
+    atomicity_histogram,
     decomposition_bars,
+    edge_width,
     latent_map_figure,
     lineage_figure,
+    meta_activation_histogram,
+    related_graph_figure,
     stitching_figure,
 )
 
@@ -61,6 +67,32 @@ def test_lineage_figure_marks_the_latent_and_carries_each_nodes_card() -> None:
     assert [list(c) for c in nodes.customdata] == [["4", 2], ["8", 5], ["8", 6]]
     assert list(nodes.marker.color) == [LINEAGE_COLOURS["split"], LINEAGE_COLOURS["current"], LINEAGE_COLOURS["latent"]]
     assert nodes.text[0] == "#2 parent"
-    assert len(fig.data) == 3, "one line per edge, then the nodes"
+    assert len(fig.data) == 3, "one trace per line width, then the nodes"
+    widths = [trace.line.width for trace in fig.data[:-1]]
+    assert widths == [edge_width(0.75), edge_width(0.9)] == [2.5, 3.5], "thicker for the closer pair"
+    assert list(fig.data[1].x) == [nodes.x[0], nodes.x[1], None], "the 0.9 edge joins the parent and latent 5"
     # The parent sits above its children, centred between them.
     assert nodes.y[0] > nodes.y[1] == nodes.y[2] and nodes.x[0] == 0 == (nodes.x[1] + nodes.x[2])
+
+
+def test_related_graph_draws_every_edge_in_one_trace() -> None:
+    nodes = [
+        GraphNode("latent", 7, 0.0, 0.0, 1.0),
+        GraphNode("meta", 3, 1.0, 0.0, 0.5),
+        GraphNode("member", 9, 2.0, 1.0, 0.2),
+    ]
+    fig = related_graph_figure(Graph(nodes, [(0, 1, 0.5), (1, 2, 0.2)]), ["x"] * 10)
+    edges = fig.data[0]
+    assert list(edges.x) == [0.0, 1.0, None, 1.0, 2.0, None] and list(edges.y) == [0.0, 0.0, None, 0.0, 1.0, None]
+    assert [list(t.customdata[0]) for t in fig.data[1:]] == [["latent", 7], ["meta", 3], ["member", 9]]
+
+
+def test_histograms_bin_the_finite_values_and_mark_their_cut_offs() -> None:
+    cosines = np.array([0.1, 0.2, 0.5, 0.9, 0.95, np.nan])
+    fig = atomicity_histogram(cosines, composition=0.8, atom=0.3)
+    assert sum(fig.data[0].y) == 5, "NaN is left out, every other value counted once"
+    lines = [(shape.x0, shape.line.dash) for shape in fig.layout.shapes]
+    assert lines == [(0.3, "dot"), (0.8, "dash")] and fig.layout.height == 280
+    meta = meta_activation_histogram(np.array([0.0, 1.0, 2.0]), threshold=0.5)
+    assert [(s.x0, s.line.dash) for s in meta.layout.shapes] == [(0.5, "dash")]
+    assert meta.layout.yaxis.title.text == "decoder rows"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 import backend.index.store as store
@@ -49,7 +50,9 @@ def parquet(name: str, change: Callable[[pd.DataFrame], None]) -> Change:
     def apply(folder: Path) -> None:
         frame = pd.read_parquet(folder / name)
         change(frame)
-        write_grouped_parquet(folder / name, frame, int(json.loads((folder / META).read_text())["d_sae"]))
+        meta = json.loads((folder / META).read_text())
+        per_group = store.LATENTS_PER_GROUP if name == LATENTS else meta[store.GROUP_KEY]
+        write_grouped_parquet(folder / name, frame, int(meta["d_sae"]), per_group)
 
     return apply
 
@@ -91,6 +94,9 @@ CHANGES: dict[str, Change] = {
     "latent ids renumbered": parquet(LATENTS, first("latent", lambda _: 7)),
     "context size changed": meta_field("context_size", 4),
     "context count changed": meta_field("n_contexts", 99),
+    "examples' row groups misnamed": meta_field(store.GROUP_KEY, 3),
+    "examples' row groups not a count": meta_field(store.GROUP_KEY, "32"),
+    "examples' row groups zero": meta_field(store.GROUP_KEY, 0),
 }
 
 
@@ -109,3 +115,30 @@ def test_a_crafted_but_sealed_index_is_a_store_error(original: Path, tmp_path: P
 def test_the_untouched_index_passes_the_checks(original: Path) -> None:
     reader = CardReader(IndexReader(original))
     assert [reader.card(i).latent for i in range(10)] == list(range(10))
+
+
+def test_cards_are_the_same_whatever_the_examples_row_groups(
+    original: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Groups of 3 latents (several groups at d_sae 10), and an index written before meta.json named the groups
+    (one group per LATENTS_PER_GROUP latents), read the same cards as the original."""
+    expected = [CardReader(IndexReader(original)).card(i) for i in range(10)]
+    monkeypatch.setattr(store, "EXAMPLES_PER_GROUP", 3)
+    small = tmp_path / "small"
+    unembed = np.random.default_rng(0).standard_normal((len(VOCAB), 6)).astype("float32")
+    import torch
+
+    build_index(
+        IndexPlan(random_sae("standard"), CONTEXTS, activations, CFG, small, KEY, VOCAB, torch.from_numpy(unembed))
+    )
+    assert json.loads((small / META).read_text())[store.GROUP_KEY] == 3
+    assert pq.ParquetFile(small / EXAMPLES).num_row_groups == 4
+    assert [CardReader(IndexReader(small)).card(i) for i in range(10)] == expected
+
+    older = tmp_path / "older"
+    shutil.copytree(original, older)
+    meta = json.loads((older / META).read_text())
+    del meta[store.GROUP_KEY]
+    (older / META).write_text(json.dumps(meta))
+    reseal(older)
+    assert [CardReader(IndexReader(older)).card(i) for i in range(10)] == expected

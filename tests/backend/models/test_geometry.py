@@ -44,8 +44,18 @@ def test_logit_lens_is_the_exact_top_and_bottom(candidates: torch.dtype) -> None
 def test_bfloat16_candidates_are_rescored_in_float32(monkeypatch: pytest.MonkeyPatch) -> None:
     """Two keys whose products differ by less than bfloat16 resolves: the order comes from float32."""
     monkeypatch.setattr(geometry, "candidate_dtype", lambda _device: torch.bfloat16)
+    monkeypatch.setattr(geometry, "FAST_QUERIES", 1)
     query = torch.tensor([[1.0, 0.0]])
     keys = torch.tensor([[1.0, 0.0], [1.0 + 1e-4, 0.0], [0.5, 0.0], [-1.0, 0.0]])
     lens = logit_lens(query, keys, n=2)
     assert lens["pos_idx"].tolist() == [[1, 0]]
     assert lens["pos_val"][0, 0].item() == pytest.approx(1.0001, abs=1e-7)
+
+
+def test_few_queries_are_multiplied_in_float32(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Below FAST_QUERIES the keys are not copied to bfloat16 even where it is fast: products come out exact."""
+    monkeypatch.setattr(geometry, "candidate_dtype", lambda _device: torch.bfloat16)
+    query = torch.tensor([[1.0, 0.0]])
+    keys = torch.tensor([[1.0, 0.0], [1.0 + 1e-4, 0.0], [1.0 + 2e-4, 0.0]] * 20)
+    lens = logit_lens(query, keys, n=3)
+    assert lens["pos_val"][0].tolist() == pytest.approx([1.0002] * 3, abs=1e-7)

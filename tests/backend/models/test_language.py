@@ -5,6 +5,7 @@ import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from backend.core.errors import AtlasError
+from backend.models.geometry import direction_lens
 from backend.models.language import HookPoint, LanguageModel, apply_convention
 from tests.backend.tiny_models import VOCAB, tokenizer
 
@@ -88,3 +89,17 @@ def test_the_logit_lens_reads_only_the_tokenizers_rows_of_a_padded_embedding() -
     lm = LanguageModel(padded, tokenizer(), "padded")
     assert lm.unembedding().shape == (VOCAB, 16)
     assert len(lm.vocab_strings()) == VOCAB
+
+
+def test_a_directions_lens_folds_the_final_norms_gain_into_the_direction(lm: LanguageModel) -> None:
+    """direction_lens scales the direction by the gain instead of copying the unembedding: same tokens, same logits."""
+    norm = lm.model.transformer.ln_f if hasattr(lm.model, "transformer") else lm.model.model.norm
+    width = lm.model.config.hidden_size
+    with torch.no_grad():
+        norm.weight.copy_(torch.linspace(0.2, 3.0, width))
+    direction = torch.randn(width, generator=torch.Generator().manual_seed(3))
+    lens = direction_lens(direction, lm, n=5)
+    logits = lm.unembedding() @ direction
+    top = logits.topk(5)
+    assert lens.promoted == lm.token_strings(top.indices.tolist())
+    assert lens.promoted_logits == pytest.approx(top.values.tolist(), abs=1e-5)
