@@ -1,7 +1,11 @@
 """The scripts Streamlit runs draw nothing by accident: its "magic" renders any bare expression statement."""
 
 import ast
+import asyncio
+import importlib.util
+import socket
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -17,19 +21,55 @@ def test_no_bare_expression_after_the_docstring(script: Path) -> None:
     assert not bare, f"{script.name}: bare strings or constants at lines {bare} would be drawn on the page"
 
 
-def test_the_server_listens_on_loopback_unless_told_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
-    import importlib.util
-
+def serve_module() -> ModuleType:
     spec = importlib.util.spec_from_file_location("serve", ROOT / "scripts" / "serve.py")
     assert spec is not None and spec.loader is not None
     serve = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(serve)
+    return serve
+
+
+def test_the_server_listens_on_loopback_unless_told_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    serve = serve_module()
     monkeypatch.delenv("STREAMLIT_SERVER_ADDRESS", raising=False)
     assert serve.with_address(["--server.port", "8502"]) == ["--server.port", "8502", "--server.address", "127.0.0.1"]
     assert serve.with_address(["--server.address", "0.0.0.0"]) == ["--server.address", "0.0.0.0"]
     assert serve.with_address(["--server.address=::"]) == ["--server.address=::"]
     monkeypatch.setenv("STREAMLIT_SERVER_ADDRESS", "0.0.0.0")
     assert serve.with_address([]) == []
+
+
+def _accepted_nodelay(listening: socket.socket) -> int:
+    """TCP_NODELAY of a connection that an asyncio server on `listening` accepted, as Streamlit's uvicorn does."""
+
+    async def accept() -> int:
+        accepted: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        class Probe(asyncio.Protocol):
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                accepted.set_result(
+                    transport.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+                )
+
+        server = await asyncio.get_running_loop().create_server(Probe, sock=listening)
+        _, writer = await asyncio.open_connection(*listening.getsockname()[:2])
+        try:
+            return await asyncio.wait_for(accepted, 10)
+        finally:
+            writer.close()
+            server.close()
+
+    return asyncio.run(accept())
+
+
+def test_the_servers_connections_send_without_waiting_for_an_ack() -> None:
+    """Streamlit's own binding leaves Nagle's algorithm on for every connection (each rerun's messages after the
+    first then wait for the browser's delayed ACK); serve.py's wrapping of that same function turns it off."""
+    from streamlit.web.server.starlette import starlette_server
+
+    bind = starlette_server._bind_socket
+    assert _accepted_nodelay(bind("127.0.0.1", 0, 8)) == 0, "Streamlit now names TCP itself: drop declare_tcp"
+    assert _accepted_nodelay(serve_module().declare_tcp(bind)("127.0.0.1", 0, 8)) != 0
 
 
 def test_several_server_processes_serve_behind_nginx(tiny_release: str) -> None:
