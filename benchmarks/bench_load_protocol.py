@@ -4,10 +4,10 @@ each looping over random views of a built release, for a bounded time, on loopba
     .venv/bin/python benchmarks/bench_load_protocol.py [--sessions 1 5 20 50] [--seconds 60] [--servers 1]
 
 What is timed is the server: from a `rerun_script` BackMsg (the query string of a latent card, a meta-latent
-card, the overview or a label search) to the ForwardMsg `script_finished`. Errors are reruns that send an
-exception element or an error box, end in a page-not-found, or do not finish in 120 s. Server CPU and RSS are
-read from /proc (all server processes summed; with `--servers N`, N Streamlit processes each take
-whole sessions, as behind a sticky proxy). Prints one table per run; not a test.
+card, the overview or a label search; or, asked for by `--views`, the near-empty Add page) to the ForwardMsg
+`script_finished`. Errors are reruns that send an exception element or an error box, end in a page-not-found, or
+do not finish in 120 s. Server CPU and RSS are read from /proc (all server processes summed; with `--servers N`,
+N Streamlit processes each take whole sessions, as behind a sticky proxy). Prints one table per run; not a test.
 """
 
 import argparse
@@ -37,6 +37,9 @@ from bench_load import cpu_seconds, free_port, rss_mb  # noqa: E402
 
 RERUN_TIMEOUT = 120.0
 KINDS = ("latent card", "meta card", "overview", "search")
+LIGHT = "add form"
+"""Not in the default mix: the Add page of a read-only server (a few sentences), where a rerun's cost is the
+router's and the transport's, as a fragment's or a widget's rerun mostly is."""
 WORDS = ("the", "river", "king", "German", "music", "food", "north", "science")
 
 
@@ -59,6 +62,8 @@ class Views:
             return kind, "meta", {**base, "m": str(rng.randrange(self.d_meta))}
         if kind == "overview":
             return kind, "", base
+        if kind == LIGHT:
+            return kind, "add", base
         return kind, "search", {**base, "q": rng.choice(WORDS)}
 
 
@@ -162,7 +167,9 @@ def main() -> None:
     parser.add_argument("--servers", type=int, default=1)
     parser.add_argument("--release", default=None)
     parser.add_argument("--server-log", type=Path, help="append the servers' output here (errors' tracebacks)")
-    parser.add_argument("--views", nargs="+", choices=KINDS, default=list(KINDS), help="the views sessions pick from")
+    parser.add_argument(
+        "--views", nargs="+", choices=(*KINDS, LIGHT), default=list(KINDS), help="the views sessions pick from"
+    )
     args = parser.parse_args()
     release = get_release(args.release or default_release_id(load_catalog()))
     sae_id = release.meta_saes[0].over if release.meta_saes else release.sae_ids[-1]

@@ -70,21 +70,34 @@ class CardReader:
         seq = int(self.index.meta["context_size"])
         ctx, pos = divmod(int(token), seq)
         lo, hi = max(0, pos - WINDOW_BEFORE), min(seq, pos + WINDOW_AFTER + 1)
-        ids = self.index.tokens[ctx, lo:hi]
-        acts = window[lo - (pos - WINDOW_BEFORE) : hi - (pos - WINDOW_BEFORE)]
+        # Plain lists first: indexing a memory-mapped array element by element makes an array object per token.
+        ids = np.asarray(self.index.tokens[ctx, lo:hi]).tolist()
+        acts = np.asarray(window[lo - (pos - WINDOW_BEFORE) : hi - (pos - WINDOW_BEFORE)], dtype=float).tolist()
+        vocab = self.index.vocab
         return Example(
             value=float(value),
-            tokens=[self.index.vocab[int(i)] for i in ids],
-            acts=[float(a) for a in acts],
+            tokens=[vocab[i] for i in ids],
+            acts=acts,
             focus=pos - lo,
             context=ctx,
             position=pos,
         )
 
+    def _examples(self, rows: np.ndarray, tokens: np.ndarray, values: np.ndarray, windows: np.ndarray) -> list[Example]:
+        return [self._example(tokens[r], values[r], windows[r]) for r in rows]
+
     def card(self, latent: int) -> Card:
         row = self.index.latent_row(latent)
         examples = self.index.examples(latent)
-        top = examples[examples["kind"] == "top"].sort_values("rank")
+        # Row positions by numpy rather than pandas filters: a card's examples are a few hundred rows, where each
+        # pandas selection costs more than the rows do.
+        kinds, intervals_of, ranks = (examples[c].to_numpy() for c in ("kind", "interval", "rank"))
+        tokens, values, windows = (examples[c].to_numpy() for c in ("token", "value", "window"))
+
+        def by_rank(rows: np.ndarray) -> np.ndarray:
+            return rows[np.argsort(ranks[rows], kind="stable")]
+
+        top = by_rank(np.flatnonzero(kinds == "top"))
         edges = HIST_EDGES.numpy()
         histogram = [
             (float(edges[b]), float(edges[b + 1]), int(c))
@@ -93,19 +106,16 @@ class CardReader:
         counts = np.zeros(len(edges) - 1, dtype=np.int64)
         counts[np.asarray(row["hist_bins"], dtype=np.int64)] = row["hist_counts"]
         intervals = []
-        sampled = examples[examples["kind"] == "interval"]
-        for number in sorted(sampled["interval"].unique(), reverse=True)[:MAX_INTERVALS]:
-            group = sampled[sampled["interval"] == number].sort_values("rank").head(EXAMPLES_PER_INTERVAL)
+        sampled = np.flatnonzero(kinds == "interval")
+        for number in sorted(set(intervals_of[sampled].tolist()), reverse=True)[:MAX_INTERVALS]:
+            group = by_rank(sampled[intervals_of[sampled] == number])[:EXAMPLES_PER_INTERVAL]
             lo, hi = number * INTERVAL_GROUP, (number + 1) * INTERVAL_GROUP
             intervals.append(
                 Interval(
                     low=float(edges[lo]),
                     high=float(edges[hi]),
                     count=int(counts[lo:hi].sum()),
-                    examples=[
-                        self._example(t, v, w)
-                        for t, v, w in zip(group["token"], group["value"], group["window"], strict=True)
-                    ],
+                    examples=self._examples(group, tokens, values, windows),
                 )
             )
         vocab = self.index.vocab
@@ -129,7 +139,7 @@ class CardReader:
             neighbours=[
                 (int(i), float(c), self.labels[int(i)]) for i, c in zip(row["nn_latent"], row["nn_cos"], strict=True)
             ],
-            top=[self._example(t, v, w) for t, v, w in zip(top["token"], top["value"], top["window"], strict=True)],
+            top=self._examples(top, tokens, values, windows),
             intervals=intervals,
             lens_pos=lens_pos,
             lens_neg=lens_neg,
