@@ -7,8 +7,8 @@ from backend.lenses.absorption import MIN_LETTER_TOKENS, MIN_PROBE_F1, measurabl
 from backend.lenses.profile import family_findings
 from backend.web.render import md
 from pages.views.canonical_badges import complete_and_unique
-from pages.views.data import absorption_of, canonicality, family_canonicality, lenses_missing
 from pages.views.figures import size_trend_figure
+from pages.views.lens_data import absorption_of, canonicality, family_canonicality, lenses_missing
 from pages.views.state import catalog, current_view
 from pages.views.widgets import table_downloads
 

@@ -10,9 +10,10 @@ from backend.explore.exports import card_json
 from backend.index.cards import Card, Example
 from backend.web.render import highlighted_tokens, md
 from pages.views.canonical_badges import canonicality_section
-from pages.views.data import canonicality, card, cards, latent_steering
+from pages.views.data import card, cards, latent_steering
 from pages.views.decomposition import decomposition_section
 from pages.views.figures import activation_histogram
+from pages.views.lens_data import canonicality
 from pages.views.lineage import lineage_section, slider_key
 from pages.views.state import catalog, current_view, family_neighbours, meta_id_for
 from pages.views.steering import steering_section

@@ -13,13 +13,13 @@ from pages.views.data import (
     family_differences_of,
     latent_atomicity,
     member_metrics,
-    overview_table,
     random_nn_cosine,
     sae,
 )
 from pages.views.data import summary as sae_summary_of
 from pages.views.family_story import family_figures
 from pages.views.figures import atomicity_histogram, density_histogram
+from pages.views.lens_data import overview_table
 from pages.views.neuronpedia_import import import_form
 from pages.views.start_here import meta_meaning, read_meaning, start_here
 from pages.views.state import catalog, current_view, meta_id_for
