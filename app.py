@@ -11,6 +11,7 @@ from backend.web.urlstate import share_link
 from pages.views.actions import fetch_published
 from pages.views.build_status import build_complete, require_family, require_sae
 from pages.views.keyed import new_run
+from pages.views.memory import freeze_after_imports
 from pages.views.state import catalog, current_view, remember_pages, show_warnings
 from pages.views.widgets import repair_command, style
 
@@ -103,3 +104,4 @@ with st.sidebar:
         st.context.url or "", navigation.url_path, st.query_params.to_dict(), st.get_option("server.baseUrlPath")
     )
     st.code(link, language=None, wrap_lines=True)
+freeze_after_imports()

@@ -4,8 +4,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
+import pyarrow.compute as pc
 
-from backend.index.state import HIST_EDGES, INTERVAL_GROUP, WINDOW_AFTER, WINDOW_BEFORE
+from backend.index.state import HIST_EDGES, INTERVAL_GROUP, WINDOW, WINDOW_AFTER, WINDOW_BEFORE
 from backend.index.store import IndexReader
 
 EXAMPLES_PER_INTERVAL = 4
@@ -91,8 +92,10 @@ class CardReader:
         examples = self.index.examples(latent)
         # Row positions by numpy rather than pandas filters: a card's examples are a few hundred rows, where each
         # pandas selection costs more than the rows do.
-        kinds, intervals_of, ranks = (examples[c].to_numpy() for c in ("kind", "interval", "rank"))
-        tokens, values, windows = (examples[c].to_numpy() for c in ("token", "value", "window"))
+        kinds, intervals_of, ranks, tokens, values = (
+            examples[c].to_numpy() for c in ("kind", "interval", "rank", "token", "value")
+        )
+        windows = pc.list_flatten(examples["window"]).to_numpy().reshape(len(examples), WINDOW)
 
         def by_rank(rows: np.ndarray) -> np.ndarray:
             return rows[np.argsort(ranks[rows], kind="stable")]

@@ -7,9 +7,10 @@ Layout of an index folder:
 - `examples.parquet`: top and interval examples, (latent, kind, interval, rank) sorted;
 - `tokens.npy`: the corpus contexts `[n_contexts, context_size]` the examples point into;
 - `vocab.json`: each token id decoded on its own.
-A card reads one row group of each Parquet file, never the whole index: latents.parquet has `LATENTS_PER_GROUP`
-latents a group; examples.parquet (about 90 rows a latent, most of the index) has fewer, named in meta.json as
-`examples_per_group` (indexes written before it say nothing and used `LATENTS_PER_GROUP`).
+A reader keeps latents.parquet (a few megabytes; `LATENTS_PER_GROUP` latents a row group) in memory once a card
+asks for a row, and reads one row group of examples.parquet per card (about 90 rows a latent, most of the index),
+`examples_per_group` latents a group as meta.json says (indexes written before it say nothing and used
+`LATENTS_PER_GROUP`).
 
 A rewrite builds the new index in a sibling staging folder and swaps it in with two renames, so the old
 index stays readable until the new one is complete; a crash between the renames is undone on the next
@@ -209,10 +210,13 @@ class IndexReader:
     def d_sae(self) -> int:
         return int(self.meta["d_sae"])
 
-    def _rows(self, handle: pq.ParquetFile, latent: int, per_group: int) -> pa.Table:
-        """The latent's rows of a file, from its one row group (filtered before any conversion: a card's read)."""
+    def _in_range(self, latent: int) -> None:
         if not 0 <= latent < self.d_sae:
             raise StoreError(f"Latent {latent} is out of range: this SAE has latents 0 to {self.d_sae - 1}.")
+
+    def _rows(self, handle: pq.ParquetFile, latent: int, per_group: int) -> pa.Table:
+        """The latent's rows of a file, from its one row group (filtered before any conversion: a card's read)."""
+        self._in_range(latent)
         try:
             group = handle.read_row_group(latent // per_group)
             return group.filter(pc.equal(group["latent"], latent))
@@ -224,17 +228,28 @@ class IndexReader:
         """Labels imported from Neuronpedia (backend/sources/neuronpedia.py); they replace the automatic ones."""
         return cached_explanations(self.folder)
 
+    @cached_property
+    def _latents(self) -> pa.Table:
+        """Every latent's row, read once: a card's row is then a slice, not a row group of lists decoded per card."""
+        try:
+            return self._latents_file.read()
+        except (OSError, pa.ArrowException) as err:
+            raise StoreError(f"{self.folder} is unreadable ({first_line(err)}); rebuild the index.") from err
+
     def latent_row(self, latent: int) -> dict[str, Any]:
-        rows = self._rows(self._latents_file, latent, LATENTS_PER_GROUP)
-        if rows.num_rows == 0:
+        self._in_range(latent)
+        rows = self._latents.slice(latent, 1).to_pylist()
+        if not rows or rows[0]["latent"] != latent:  # rows are written in latent order, one per latent
             raise StoreError(f"The index has no row for latent {latent}; rebuild it.")
-        row: dict[str, Any] = rows.slice(0, 1).to_pylist()[0]
+        row: dict[str, Any] = rows[0]
         row["auto_label"] = row["label"]
         row["label"] = self.explanations.get(latent, row["label"])
         return row
 
-    def examples(self, latent: int) -> pd.DataFrame:
-        rows = self._rows(self._examples_file, latent, int(self.meta[GROUP_KEY])).to_pandas()
+    def examples(self, latent: int) -> pa.Table:
+        """The latent's example rows (kind, interval, rank, token, value, window), as Arrow: a card reads them as
+        numpy columns, and pandas would cost more than the rows."""
+        rows = self._rows(self._examples_file, latent, int(self.meta[GROUP_KEY]))
         check_windows(str(self.folder), rows["window"])
         return rows
 

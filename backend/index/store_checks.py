@@ -11,7 +11,6 @@ index is a `StoreError`, never an IndexError or a card silently showing other da
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -99,9 +98,10 @@ def check_index_values(
     check.within(found["token"], 0, tokens.size, "example positions")
 
 
-def check_windows(where: str, windows: pd.Series) -> None:
+def check_windows(where: str, windows: pa.ChunkedArray) -> None:
     """Each example's activation window is WINDOW long (checked per card: the column is most of the file)."""
-    _Check(where).that(bool(windows.map(len).eq(WINDOW).all()), f"example windows are not {WINDOW} long")
+    full = pc.all(pc.equal(pc.list_value_length(windows), WINDOW), skip_nulls=False).as_py()
+    _Check(where).that(len(windows) == 0 or full is True, f"example windows are not {WINDOW} long")
 
 
 def _lens_columns(latents: pq.ParquetFile) -> list[str]:

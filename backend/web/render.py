@@ -10,9 +10,6 @@ from huggingface_hub import constants as hub_constants
 
 from backend.core.config import ALLOWED_ROOTS_ENV, DATA_DIR_ENV, PROJECT_ROOT, allowed_roots, data_dir
 
-HIGHLIGHT = "255, 140, 0"
-"""RGB of the activation colour; the alpha channel carries the activation."""
-
 
 def token_text(token: str) -> str:
     """A token as shown inline: escaped, newlines as a visible mark."""
@@ -20,15 +17,17 @@ def token_text(token: str) -> str:
 
 
 def highlighted_tokens(tokens: list[str], acts: list[float], scale: float, focus: int | None = None) -> str:
-    """Tokens as `<span>`s shaded by `act / scale`; hovering shows the token and its activation."""
+    """Tokens as `<span>`s shaded by `act / scale` (the stylesheet's `.tok` reads the alpha from `--a`; a silent
+    token carries none, which keeps a card's examples, thousands of spans, short to build and to send); hovering
+    shows the token and its activation."""
     parts = []
     for i, (token, act) in enumerate(zip(tokens, acts, strict=True)):
         alpha = max(0.0, min(1.0, act / scale)) if scale > 0 else 0.0
-        style = f"background: rgba({HIGHLIGHT}, {alpha:.2f});"
-        if i == focus:
-            style += " border-bottom: 2px solid #c0392b;"
+        shade = f"--a:{alpha:.2f};" if alpha >= 0.005 else ""
+        mark = " focus" if i == focus else ""
+        style = f' style="{shade}"' if shade else ""
         title = html.escape(f"{token!r}: {act:.3f}", quote=True)
-        parts.append(f'<span class="tok" style="{style}" title="{title}">{token_text(token)}</span>')
+        parts.append(f'<span class="tok{mark}"{style} title="{title}">{token_text(token)}</span>')
     return '<div class="example">' + "".join(parts) + "</div>"
 
 

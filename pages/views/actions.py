@@ -1,5 +1,10 @@
 """The pages' one door to computing: each control that makes an artifact (or registers a meta-SAE, or imports
-labels) calls one function here, with a progress reporter; pages/views/data.py then reads what was made."""
+labels) calls one function here, with a progress reporter; pages/views/data.py then reads what was made. Each
+says, when done, that stored data changed (`stamps_changed`), so the rerun that follows reads it."""
+
+import functools
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
 
 import pandas as pd
 import streamlit as st
@@ -14,7 +19,24 @@ from backend.stitching.curves import CurveConfig
 from backend.stitching.family import Curves, PairMatching
 from backend.training.meta import MetaTrainConfig, train_meta_for
 from pages.views.data import language_model
+from pages.views.keyed import stamps_changed
 from pages.views.state import catalog, refresh_catalog
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def writes(fn: Callable[P, R]) -> Callable[P, R]:
+    """`fn`, then `stamps_changed()`, even when it fails part-way (what it wrote before failing is stored)."""
+
+    @functools.wraps(fn)
+    def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            stamps_changed()
+
+    return wrapped
 
 
 @st.cache_resource(max_entries=8, show_spinner="Downloading the published release…")
@@ -23,6 +45,7 @@ def fetch_published(release_id: str) -> None:
     download_published(catalog()[release_id])
 
 
+@writes
 def compute_matchings(release_id: str, report: Reporter) -> None:
     """Every neighbouring pair's decoder matching (stored pairs are kept)."""
     release = catalog()[release_id]
@@ -32,21 +55,25 @@ def compute_matchings(release_id: str, report: Reporter) -> None:
         PairMatching(release, small, large).get()
 
 
+@writes
 def compute_curves(release_id: str, settings: CurveConfig, report: Reporter) -> None:
     release = catalog()[release_id]
     Curves(release, settings, lm=lambda: language_model(release.model)).get(report)
 
 
+@writes
 def compute_map(release_id: str, sae_id: str, report: Reporter) -> None:
     LatentMap(catalog()[release_id], sae_id).get(report)
 
 
+@writes
 def run_benchmark(release_id: str, probe: pd.DataFrame, mode: Mode, report: Reporter) -> None:
     """PS-Eval on every SAE of the family (SAEs already probed with this set are read back)."""
     release = catalog()[release_id]
     predictions(release, probe, mode, release.sae_ids, lambda: language_model(release.model), report)
 
 
+@writes
 def train_meta(release_id: str, sae_id: str, cfg: MetaTrainConfig, report: Reporter) -> str:
     """Train a meta-SAE on the SAE's decoder rows and register it; returns its id."""
     meta_id = train_meta_for(catalog()[release_id], sae_id, cfg, step_progress(report, "Training the meta-SAE"))
@@ -54,6 +81,7 @@ def train_meta(release_id: str, sae_id: str, cfg: MetaTrainConfig, report: Repor
     return meta_id
 
 
+@writes
 def import_labels(release_id: str, sae_id: str) -> int:
     """Neuronpedia's explanations of the SAE, stored beside its index; returns how many."""
     release = catalog()[release_id]

@@ -63,8 +63,10 @@ def canonicality_section(view: View, latent: int, smaller: str | None, larger: s
         "held-out firing and the index's examples. The Canonical units? page has the whole family."
     )
     row = canonicality(view.release, view.sae).iloc[latent]
-    for lens, text, colour in profile_badges(row, smaller, larger):
-        st.badge(f"{lens}: {md(text)}", color=colour)
+    # One Markdown element for every badge (the `:color-badge[...]` that `st.badge` writes): elements cost reruns.
+    st.markdown(
+        " ".join(f":{colour}-badge[{lens}: {md(text)}]" for lens, text, colour in profile_badges(row, smaller, larger))
+    )
     if _known(row["seed_partner"]):
         st.caption(f"Partner in the second seed: latent {int(row['seed_partner'])}.")
     if _known(row["parent_given_child"]):

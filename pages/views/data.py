@@ -36,23 +36,23 @@ from backend.stitching.family import Curves, PairMatching, pair_classification
 from backend.stitching.lineage import Lineage, lineage
 from backend.stitching.matching import Classification, Matching
 from backend.training.metrics import random_nn_cosine_baseline
-from pages.views.keyed import keyed, per_run
+from pages.views.keyed import keyed, memo_stamp
 from pages.views.state import catalog
 
 
-@per_run
+@memo_stamp
 def sae_stamp(release_id: str, sae_id: str) -> str:
     """The SAE's (or meta-SAE's) weights digest: part of every cache key that depends on them."""
     return source_key(catalog()[release_id], sae_id)
 
 
-@per_run
+@memo_stamp
 def meta_stamp(release_id: str, meta_id: str) -> tuple[str, str]:
     """The digests of the meta-SAE's weights and of the SAE it decomposes."""
     return sae_stamp(release_id, meta_id), sae_stamp(release_id, catalog()[release_id].meta(meta_id).over)
 
 
-@per_run
+@memo_stamp
 def index_stamp(release_id: str, sae_id: str) -> tuple[str, str | None]:
     return LatentIndex.served(catalog()[release_id], sae_id).stamp()
 
@@ -177,7 +177,7 @@ def _pair_stamp(release_id: str, small: str, large: str, *_: object) -> tuple[st
     return _pair_matching_stamp(release_id, small, large)
 
 
-@per_run
+@memo_stamp
 def _pair_matching_stamp(release_id: str, small: str, large: str) -> tuple[str, str | None]:
     return PairMatching(catalog()[release_id], small, large).stamp()
 
@@ -291,7 +291,7 @@ def decomposition_meaning(release_id: str, sae_id: str, meta_id: str) -> Meaning
     return meaning(index, decompositions(release_id, meta_id), meta_sae(release_id, meta_id), sae(release_id, sae_id))
 
 
-@per_run
+@memo_stamp
 def _matchings_stamp(release_id: str) -> tuple:
     release = catalog()[release_id]
     return tuple(_pair_stamp(release_id, small, large) for small, large in release.neighbour_pairs)

@@ -7,7 +7,7 @@ import streamlit as st
 
 from backend.core.errors import AtlasError
 from backend.explore.exports import card_json
-from backend.index.cards import Card, Example
+from backend.index.cards import Card, Example, Interval
 from backend.web.render import highlighted_tokens, md
 from pages.views.canonical_badges import canonicality_section
 from pages.views.data import card, cards, latent_steering
@@ -100,6 +100,31 @@ def show_examples(examples: list[Example], scale: float) -> None:
         st.html("".join(highlighted_tokens(e.tokens, e.acts, scale, e.focus) for e in examples))
 
 
+def show_intervals(intervals: list[Interval], scale: float) -> None:
+    """Every interval as a collapsed `<details>` of one HTML element, not an expander each."""
+    st.html(
+        "".join(
+            f'<details class="interval"><summary>{i.low:.3g} – {i.high:.3g}  ({i.count:,} tokens)</summary>'
+            + "".join(highlighted_tokens(e.tokens, e.acts, scale, e.focus) for e in i.examples)
+            + "</details>"
+            for i in intervals
+        )
+    )
+
+
+def lens_table(promoted: list[tuple[str, float]], suppressed: list[tuple[str, float]]) -> str:
+    """The logit lens as one Markdown table (promoted and suppressed side by side); spaces in tokens shown as ␣."""
+
+    def cells(pair: tuple[str, float] | None) -> str:
+        return f"{md(pair[0].replace(' ', '␣'), 40)} | {pair[1]:.3f}" if pair else " | "
+
+    rows = [
+        f"| {cells(promoted[i] if i < len(promoted) else None)} | {cells(suppressed[i] if i < len(suppressed) else None)} |"
+        for i in range(max(len(promoted), len(suppressed)))
+    ]
+    return "\n".join(["| promoted | logit | suppressed | logit |", "| --- | ---: | --- | ---: |", *rows])
+
+
 left, right = st.columns([3, 2])
 with left:
     st.subheader("Top activations")
@@ -108,9 +133,8 @@ with left:
     show_examples(latent_card.top, latent_card.max)
     st.subheader("Interval examples")
     st.caption("Activation range in log-spaced intervals; examples are a uniform random sample of each interval.")
-    for interval in latent_card.intervals:
-        with st.expander(f"{interval.low:.3g} – {interval.high:.3g}  ({interval.count:,} tokens)"):
-            show_examples(interval.examples, latent_card.max)
+    if latent_card.intervals:
+        show_intervals(latent_card.intervals, latent_card.max)
 
 with right:
     st.subheader("Activation histogram")
@@ -119,15 +143,7 @@ with right:
         st.plotly_chart(fig, width="stretch")
     st.subheader("Logit lens")
     if latent_card.lens_pos:
-        pos, neg = st.columns(2)
-        pos.dataframe(
-            {"promoted": [t for t, _ in latent_card.lens_pos], "logit": [v for _, v in latent_card.lens_pos]},
-            hide_index=True,
-        )
-        neg.dataframe(
-            {"suppressed": [t for t, _ in latent_card.lens_neg], "logit": [v for _, v in latent_card.lens_neg]},
-            hide_index=True,
-        )
+        st.markdown(lens_table(latent_card.lens_pos, latent_card.lens_neg))
     else:
         st.caption("No unembedding for this model.")
     st.subheader("Nearest latents (decoder cosine)")

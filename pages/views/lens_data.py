@@ -10,7 +10,7 @@ from backend.lenses.profile import absorption_letters, facet_rows, family_lenses
 from backend.pipeline.artifacts import release_lenses
 from backend.stitching.family import PairMatching
 from pages.views.data import index_stamp, latent_atomicity, latent_table, meta_stamp, sae_stamp
-from pages.views.keyed import keyed, per_run
+from pages.views.keyed import keyed, memo_stamp
 from pages.views.state import catalog
 
 
@@ -18,7 +18,7 @@ def _lenses_stamp(release_id: str, *_: object) -> tuple:
     return _release_lenses_stamp(release_id)
 
 
-@per_run
+@memo_stamp
 def _release_lenses_stamp(release_id: str) -> tuple:
     """What a canonicality profile reads, cheap enough for every rerun: the lenses' stored files by size and time
     (no lens key is computed: a lens's key verifies whole indexes), and the stamps of what lenses are computed from

@@ -85,16 +85,19 @@ def _caption(tree: Lineage, threshold: float) -> str:
 
 
 def across_sizes_list(view: View, latent: int) -> None:
-    """Its closest latents in every smaller SAE, whatever the cosine."""
+    """Its closest latents in every smaller SAE, whatever the cosine, when asked for: a toggle rather than an
+    expander, since an expander's links are drawn (and cost the server) on every rerun even while it is closed."""
     ids = catalog()[view.release].sae_ids
     if not ids[: ids.index(view.sae)]:
+        return
+    if not st.toggle("Closest latents in every smaller SAE (any cosine)", key=f"closest-{latent}"):
         return
     try:
         matches = closest_in_smaller(view.release, view.sae, latent)
     except AtlasError as err:
         st.caption(f"The smaller SAEs are not available ({md(err)}).")
         return
-    with st.expander("Closest latents in every smaller SAE (any cosine)"):
+    with st.container(border=True):
         for sid, found in matches.items():
             st.markdown(f"**SAE {sid}**")
             small_labels = latent_labels(view.release, sid)

@@ -10,7 +10,7 @@ from backend.sources.catalog import CATALOG_ENV, Release, load_catalog
 from backend.stitching.matching import DEFAULT_THRESHOLD
 from backend.web.render import md
 from backend.web.urlstate import View, parse_view
-from pages.views.keyed import new_run, per_run
+from pages.views.keyed import memo_stamp, stamps_changed
 
 
 @st.cache_resource(ttl=60, max_entries=4)
@@ -18,7 +18,7 @@ def _catalog(data: str, files: str) -> dict[str, Release]:
     return load_catalog()
 
 
-@per_run
+@memo_stamp
 def catalog() -> dict[str, Release]:
     """The catalog, cached for a minute per data directory and catalog files (the inputs it is read from). A
     shared resource, not a copy per call (a rerun asks for it dozens of times): callers must not change it."""
@@ -44,7 +44,7 @@ def page(name: str) -> StreamlitPage:
 def refresh_catalog() -> None:
     """Forget the cached catalog (after registering a release or a meta-SAE)."""
     _catalog.clear()
-    new_run()
+    stamps_changed()
 
 
 def current_view() -> View:

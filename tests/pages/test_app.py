@@ -38,6 +38,16 @@ def test_latent_card_renders(tiny_release: str) -> None:
     no_crash(at)
     assert at.header[0].value.startswith("Latent 3:")
     assert any(m.label == "Density" for m in at.metric)
+    lens = next(m.value for m in at.markdown if m.value.startswith("| promoted | logit | suppressed | logit |"))
+    assert len(lens.splitlines()) == 2 + 10, "ten promoted and ten suppressed tokens, side by side"
+    from backend.index.cards import CardReader
+    from backend.index.store import IndexReader
+    from backend.sources.catalog import get_release
+
+    card = CardReader(IndexReader(get_release(tiny_release).paths.index("64"))).card(3)
+    intervals = next(h.proto.body for h in at.html if "<details" in h.proto.body)
+    assert intervals.count("<details") == len(card.intervals)
+    assert intervals.count('class="example"') == sum(len(i.examples) for i in card.intervals)
 
 
 def test_next_button_moves_to_the_next_latent(tiny_release: str) -> None:

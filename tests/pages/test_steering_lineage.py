@@ -68,3 +68,14 @@ def test_the_lineage_is_drawn_and_its_threshold_lives_in_the_url(tiny_release: s
     no_crash(at)
     assert float(at.query_params["st"]) == pytest.approx(0.55)
     assert any("Decoder cosine threshold 0.55" in c.value for c in at.caption), "the badges read the new threshold"
+
+
+def test_the_closest_latents_of_every_smaller_sae_show_when_asked(tiny_release: str) -> None:
+    at = run("latent", release=tiny_release, sae="128", latent="4")
+    no_crash(at)
+    toggle = next(t for t in at.toggle if t.label.startswith("Closest latents in every smaller SAE"))
+    assert not any(link.proto.label.startswith("SAE-64 #") and "`" in link.proto.label for link in at.get("page_link"))
+    toggle.set_value(True).run()
+    no_crash(at)
+    labels = [link.proto.label for link in at.get("page_link") if link.proto.label.startswith("SAE-64 #")]
+    assert len([label for label in labels if label.endswith("`")]) >= 3, labels

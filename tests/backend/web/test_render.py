@@ -8,9 +8,18 @@ def test_tokens_are_escaped() -> None:
     assert 'title="&#x27;&lt;img' in html
 
 
-def test_shading_follows_activation() -> None:
-    html = highlighted_tokens(["a", "b"], [2.0, 0.0], 2.0)
-    assert "rgba(255, 140, 0, 1.00)" in html and "rgba(255, 140, 0, 0.00)" in html
+def test_shading_follows_activation_and_the_focus_is_marked() -> None:
+    html = highlighted_tokens(["a", "b", "c"], [2.0, 0.0, 1.0], 2.0, focus=2)
+    spans = html.split("<span")[1:]
+    assert 'style="--a:1.00;"' in spans[0]
+    assert "style=" not in spans[1], "a silent token carries no shade"
+    assert 'class="tok focus" style="--a:0.50;"' in spans[2]
+
+
+def test_the_stylesheet_draws_the_shade_and_the_focus() -> None:
+    from pages.views.widgets import CSS
+
+    assert "var(--a" in CSS and ".tok.focus" in CSS
 
 
 def test_continuations_are_escaped_and_keep_line_breaks() -> None:

@@ -1,0 +1,23 @@
+"""The server's heap is frozen after runs that import modules, and only then (pages/views/memory.py)."""
+
+import gc
+import sys
+import types
+
+import pytest
+
+from pages.views import memory
+
+
+def test_the_heap_is_frozen_after_imports_and_left_alone_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr(gc, "collect", lambda: calls.append("collect") or 0)
+    monkeypatch.setattr(gc, "freeze", lambda: calls.append("freeze"))
+    monkeypatch.setattr(memory, "_frozen_with", 0)
+    memory.freeze_after_imports()
+    assert calls == ["collect", "freeze"]
+    memory.freeze_after_imports()
+    assert calls == ["collect", "freeze"], "no module was imported since: no collection"
+    monkeypatch.setitem(sys.modules, "atlas_test_module", types.ModuleType("atlas_test_module"))
+    memory.freeze_after_imports()
+    assert calls == ["collect", "freeze", "collect", "freeze"]
