@@ -2,12 +2,17 @@
 each looping over random views of a built release, for a bounded time, on loopback.
 
     .venv/bin/python benchmarks/bench_load_protocol.py [--sessions 1 5 20 50] [--seconds 60] [--servers 1]
+    .venv/bin/python benchmarks/bench_load_protocol.py --against REV [--reruns 100] [--views "latent card"]
 
 What is timed is the server: from a `rerun_script` BackMsg (the query string of a latent card, a meta-latent
 card, the overview or a label search; or, asked for by `--views`, the near-empty Add page) to the ForwardMsg
 `script_finished`. Errors are reruns that send an exception element or an error box, end in a page-not-found, or
 do not finish in 120 s. Server CPU and RSS are read from /proc (all server processes summed; with `--servers N`,
 N Streamlit processes each take whole sessions, as behind a sticky proxy). Prints one table per run; not a test.
+
+`--against REV` is an A/B in one sitting: this working tree's server and one of commit REV (a git worktree in a
+temporary folder, same data), each rerun drawn once and sent to both, one at a time, in alternating order; it
+prints each view's median on both and their ratio (the machine's speed drifts 10-20% between sittings).
 """
 
 import argparse
@@ -17,6 +22,7 @@ import random
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections import defaultdict
@@ -124,13 +130,15 @@ async def session(port: int, views: Views, deadline: float, seed: int, results: 
                 results.times[name].append(elapsed)
 
 
-def start_servers(count: int, env: dict[str, str], log: Path | None) -> tuple[list[subprocess.Popen[bytes]], list[int]]:
+def start_servers(
+    count: int, env: dict[str, str], log: Path | None, root: Path = ROOT
+) -> tuple[list[subprocess.Popen[bytes]], list[int]]:
     ports = [free_port() for _ in range(count)]
     out = log.open("ab") if log else subprocess.DEVNULL
     servers = [
         subprocess.Popen(
             [sys.executable, "scripts/serve.py", "--server.port", str(port), "--server.address", "127.0.0.1"],
-            cwd=ROOT,
+            cwd=root,
             env=env,
             stdout=out,
             stderr=out,
@@ -160,6 +168,58 @@ async def run(sessions: int, seconds: float, ports: list[int], views: Views) -> 
     return results
 
 
+async def rerun(ws: websockets.ClientConnection, page: str, params: dict[str, str]) -> float:
+    start = time.perf_counter()
+    await ws.send(rerun_message(page, params))
+    while True:
+        msg = ForwardMsg()
+        msg.ParseFromString(await ws.recv())
+        if msg.WhichOneof("type") == "script_finished" and msg.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN:
+            return time.perf_counter() - start
+
+
+async def alternate(ports: list[int], views: Views, reruns: int) -> dict[str, tuple[list[float], list[float]]]:
+    """Each drawn view rerun on both servers, one after the other, the first server alternating."""
+    rng = random.Random(7)
+    times: dict[str, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
+    url = "ws://127.0.0.1:{}/_stcore/stream"
+    async with (
+        websockets.connect(url.format(ports[0]), subprotocols=["streamlit"], max_size=None) as a,  # type: ignore[list-item]
+        websockets.connect(url.format(ports[1]), subprotocols=["streamlit"], max_size=None) as b,  # type: ignore[list-item]
+    ):
+        for number in range(reruns):
+            name, page, params = views.draw(rng)
+            for side in (0, 1) if number % 2 == 0 else (1, 0):
+                times[name][side].append(await rerun((a, b)[side], page, params))
+    return times
+
+
+def against(rev: str, views: Views, reruns: int, log: Path | None) -> None:
+    env = {**os.environ, "ATLAS_READ_ONLY": "1"}
+    with tempfile.TemporaryDirectory() as tmp:
+        other = Path(tmp) / "base"
+        subprocess.run(["git", "worktree", "add", "--detach", "-q", str(other), rev], cwd=ROOT, check=True)
+        servers: list[subprocess.Popen[bytes]] = []
+        ports: list[int] = []
+        try:
+            for root in (other, ROOT):
+                started, port = start_servers(1, env, log, root)
+                servers, ports = servers + started, ports + port
+            asyncio.run(warm(ports, views))
+            times = asyncio.run(alternate(ports, views, reruns))
+        finally:
+            for server in servers:
+                server.terminate()
+                server.wait(30)
+            subprocess.run(["git", "worktree", "remove", "--force", str(other)], cwd=ROOT, check=False)
+    print(f"{os.cpu_count()} cores, {views.release}/{views.sae}, {reruns} reruns each side, one at a time")
+    print(f"| view | p50 s at {rev} | p50 s here | here / {rev} |")
+    print("| --- | --- | --- | --- |")
+    for name, (base, here) in sorted(times.items()):
+        ratio = statistics.median(here) / statistics.median(base)
+        print(f"| {name} | {statistics.median(base):.3f} | {statistics.median(here):.3f} | {ratio:.2f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, nargs="+", default=[1, 5, 20, 50])
@@ -167,6 +227,8 @@ def main() -> None:
     parser.add_argument("--servers", type=int, default=1)
     parser.add_argument("--release", default=None)
     parser.add_argument("--server-log", type=Path, help="append the servers' output here (errors' tracebacks)")
+    parser.add_argument("--against", metavar="REV", help="A/B: this tree's server against commit REV's, alternately")
+    parser.add_argument("--reruns", type=int, default=100, help="with --against: reruns drawn (each sent to both)")
     parser.add_argument(
         "--views", nargs="+", choices=(*KINDS, LIGHT), default=list(KINDS), help="the views sessions pick from"
     )
@@ -175,6 +237,9 @@ def main() -> None:
     sae_id = release.meta_saes[0].over if release.meta_saes else release.sae_ids[-1]
     d_meta = release.meta_saes[0].d_sae or 1 if release.meta_saes else 1
     views = Views(release.id, sae_id, release.sae(sae_id).d_sae or 1, d_meta, tuple(args.views))
+    if args.against:
+        against(args.against, views, args.reruns, args.server_log)
+        return
     servers, ports = start_servers(args.servers, {**os.environ, "ATLAS_READ_ONLY": "1"}, args.server_log)
     try:
         asyncio.run(warm(ports, views))

@@ -151,11 +151,6 @@ def build_decompositions(meta: SAE, sae: SAE) -> Decompositions:
 
 
 @torch.no_grad()
-def reconstruction_cosine(meta: SAE, sae: SAE, latent: int) -> float:
-    """Cosine between a latent's unit decoder row and the meta-SAE's reconstruction of it (its own threshold)."""
-    return float(reconstruction_cosines(meta, sae, torch.tensor([latent]))[0])
-
-
 @torch.no_grad()
 def reconstruction_cosines(meta: SAE, sae: SAE, latents: Tensor) -> Tensor:
     """`[n]` reconstruction cosines of the unit decoder rows of `latents [n]` (chunks of CHUNK rows)."""

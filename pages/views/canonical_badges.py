@@ -77,8 +77,9 @@ def canonicality_section(view: View, latent: int, smaller: str | None, larger: s
     mine = facets[facets["latent"] == latent] if facets is not None else None
     if mine is not None and len(mine) > 1:
         with st.expander(f"Facets: {len(mine)} kinds of context"):
-            st.dataframe(mine[["share", "label", "examples"]], hide_index=True, column_config={
-                "share": st.column_config.ProgressColumn("share of firing", format="percent", min_value=0, max_value=1)})  # fmt: skip
+            facet_rows = mine[["share", "label", "examples"]].itertuples(index=False)
+            rows = [f"| {share:.0%} | {md(label, 80)} | {n} |" for share, label, n in facet_rows]
+            st.markdown("\n".join(["| share of firing | label | examples |", "| ---: | --- | ---: |", *rows]))
     for reason in lenses_missing(view.release, view.sae).values():
         st.caption(f"Not shown: {md(reason)}")
     if row["absorption"].startswith("absorbs"):

@@ -20,7 +20,7 @@ from backend.index.artifact import LatentIndex
 from backend.index.cards import Card, CardReader
 from backend.index.store import IndexReader
 from backend.metasae.atomicity import atomicity
-from backend.metasae.decompose import Decompositions, build_decompositions, reconstruction_cosine
+from backend.metasae.decompose import Decompositions, build_decompositions, reconstruction_cosines
 from backend.models.formats import DENSITY_FLOOR, read_metrics
 from backend.models.geometry import LogitLens, best_matches, direction_lens
 from backend.models.language import LanguageModel, load_language_model
@@ -82,10 +82,18 @@ def decompositions(release_id: str, meta_id: str) -> Decompositions:
     )
 
 
+@keyed(meta_stamp, resource=True, max_entries=4)
+def _row_cosines(release_id: str, meta_id: str) -> torch.Tensor:
+    """`[d_sae]`: how well the meta-SAE reconstructs each latent's decoder row (all at once: one row costs a card
+    as much as a few hundred)."""
+    over = catalog()[release_id].meta(meta_id).over
+    meta, base = meta_sae(release_id, meta_id), sae(release_id, over)
+    return reconstruction_cosines(meta, base, torch.arange(base.cfg.d_sae))
+
+
 def row_cosine(release_id: str, meta_id: str, latent: int) -> float:
     """How well the meta-SAE reconstructs one latent's decoder row."""
-    over = catalog()[release_id].meta(meta_id).over
-    return reconstruction_cosine(meta_sae(release_id, meta_id), sae(release_id, over), latent)
+    return float(_row_cosines(release_id, meta_id)[latent])
 
 
 def member_metrics(release_id: str, member_id: str) -> dict[str, float] | None:

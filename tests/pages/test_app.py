@@ -420,6 +420,19 @@ def test_latent_card_shows_its_canonicality_profile(tiny_release: str) -> None:
     assert "Is it a canonical unit?" in [h.value for h in at.subheader]
     badges = str([m.value for m in at.markdown])
     assert "seeds:" in badges and ("kept in SAE" in badges or "dropped in SAE" in badges)
+    from backend.lenses.profile import facet_rows
+    from backend.pipeline.artifacts import release_lenses
+    from backend.sources.catalog import get_release
+
+    facets = facet_rows(release_lenses(get_release(tiny_release)), "64")
+    assert facets is not None
+    counts = facets["latent"].value_counts()
+    several = int(counts[counts > 1].index[0])
+    at = run("latent", release=tiny_release, sae="64", latent=str(several))
+    no_crash(at)
+    expander = next(e for e in at.expander if e.label.startswith("Facets:"))
+    table = next(m.value for m in expander.markdown if m.value.startswith("| share of firing |"))
+    assert len(table.splitlines()) == 2 + int(counts[several])
     at = run("latent", release=tiny_release, sae="128", latent="3")
     no_crash(at)
     assert any("needs a second seed" in c.value for c in at.caption)

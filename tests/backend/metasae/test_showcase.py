@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from backend.metasae.decompose import build_decompositions, reconstruction_cosine, reconstruction_cosines
+from backend.metasae.decompose import build_decompositions, reconstruction_cosines
 from backend.metasae.semantics import NO_CATEGORY, LatentWords
 from backend.metasae.showcase import MAX_SHARED, MIN_COSINE, MIN_PARTS, famous_people, latent_kinds, showcase
 from backend.models.sae import SAE, SAEConfig
@@ -56,7 +56,7 @@ def test_showcase_puts_people_first_each_group_by_cosine_one_per_leader() -> Non
     assert len({item.parts[0][0] for item in chosen}) == len(chosen)
     assert all(len(item.parts) >= MIN_PARTS for item in chosen)
     for item in chosen:
-        assert abs(item.cosine - reconstruction_cosine(meta, sae, item.latent)) < 1e-6
+        assert abs(item.cosine - float(reconstruction_cosines(meta, sae, torch.tensor([item.latent]))[0])) < 1e-6
     # Latent 3 is one meta direction alone: never a showcase, whatever its cosine.
     assert 3 not in [item.latent for item in chosen]
 
@@ -92,7 +92,7 @@ def test_the_famous_people_latent_names_the_most_people() -> None:
 def test_batched_cosines_equal_one_at_a_time() -> None:
     meta, sae = _family()
     batched = reconstruction_cosines(meta, sae, torch.arange(8))
-    single = torch.tensor([reconstruction_cosine(meta, sae, i) for i in range(8)])
+    single = torch.cat([reconstruction_cosines(meta, sae, torch.tensor([i])) for i in range(8)])
     assert torch.allclose(batched, single, atol=1e-6)
 
 
