@@ -117,7 +117,8 @@ def cards(release_id: str, sae_id: str) -> CardReader:
     return CardReader(reader)
 
 
-@keyed(lambda release_id, sae_id, latent: index_stamp(release_id, sae_id), max_entries=256)
+# A shared resource (cards are frozen and read only): a copy per call would pickle each new card into the cache.
+@keyed(lambda release_id, sae_id, latent: index_stamp(release_id, sae_id), resource=True, max_entries=256)
 def card(release_id: str, sae_id: str, latent: int) -> Card:
     return cards(release_id, sae_id).card(latent)
 
