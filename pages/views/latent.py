@@ -55,7 +55,8 @@ if nav[3].button("Random"):
 
 st.header(f"Latent {latent_card.latent}: {md(latent_card.label)}")
 entry = release.sae(view.sae)
-links = st.columns([1, 1, 2])
+# Columns only where there is more than the download to place: each column is an element every rerun sends.
+links = st.columns([1, 1, 2]) if entry.neuronpedia_id else [st.container()]
 links[0].download_button(
     "⬇ Card (JSON)",
     lambda: card_json(
