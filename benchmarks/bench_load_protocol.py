@@ -102,32 +102,42 @@ def failure(msg: ForwardMsg) -> str | None:
 
 
 async def session(port: int, views: Views, deadline: float, seed: int, results: Results) -> None:
+    """Reruns until the deadline; a connection the server drops is an error, and the session connects again."""
     rng = random.Random(seed)
     url = f"ws://127.0.0.1:{port}/_stcore/stream"
-    async with websockets.connect(url, subprotocols=["streamlit"], max_size=None, open_timeout=60) as ws:  # type: ignore[list-item]
-        while time.monotonic() < deadline:
-            name, page, params = views.draw(rng)
-            start = time.perf_counter()
-            await ws.send(rerun_message(page, params))
-            problem = None
-            try:
-                async with asyncio.timeout(RERUN_TIMEOUT):
-                    while True:
-                        msg = ForwardMsg()
-                        msg.ParseFromString(await ws.recv())
-                        problem = problem or failure(msg)
-                        if msg.WhichOneof("type") == "script_finished":
-                            if msg.script_finished == ForwardMsg.FINISHED_EARLY_FOR_RERUN:
-                                continue
-                            break
-            except TimeoutError:
-                problem = "timeout"
-            elapsed = time.perf_counter() - start
-            if problem:
-                results.errors += 1
-                results.error_kinds[f"{name}: {problem}"] += 1
-            else:
-                results.times[name].append(elapsed)
+    while time.monotonic() < deadline:
+        try:
+            async with websockets.connect(url, subprotocols=["streamlit"], max_size=None, open_timeout=60) as ws:  # type: ignore[list-item]
+                while time.monotonic() < deadline:
+                    await timed_rerun(ws, views.draw(rng), results)
+        except websockets.ConnectionClosed as closed:
+            results.errors += 1
+            results.error_kinds[f"connection dropped ({closed})"] += 1
+
+
+async def timed_rerun(ws: websockets.ClientConnection, view: tuple[str, str, dict[str, str]], results: Results) -> None:
+    name, page, params = view
+    start = time.perf_counter()
+    await ws.send(rerun_message(page, params))
+    problem = None
+    try:
+        async with asyncio.timeout(RERUN_TIMEOUT):
+            while True:
+                msg = ForwardMsg()
+                msg.ParseFromString(await ws.recv())
+                problem = problem or failure(msg)
+                if msg.WhichOneof("type") == "script_finished":
+                    if msg.script_finished == ForwardMsg.FINISHED_EARLY_FOR_RERUN:
+                        continue
+                    break
+    except TimeoutError:
+        problem = "timeout"
+    elapsed = time.perf_counter() - start
+    if problem:
+        results.errors += 1
+        results.error_kinds[f"{name}: {problem}"] += 1
+    else:
+        results.times[name].append(elapsed)
 
 
 def start_servers(
