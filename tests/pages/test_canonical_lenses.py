@@ -1,0 +1,44 @@
+"""AppTest of the canonical-units lenses on the tiny release: the latent card's profile and the family page."""
+
+from tests.pages.test_app import no_crash, run
+
+
+def test_latent_card_shows_its_canonicality_profile(tiny_release: str) -> None:
+    at = run("latent", release=tiny_release, sae="64", latent="3")
+    no_crash(at)
+    assert not at.error, [e.value for e in at.error]
+    assert "Is it a canonical unit?" in [h.value for h in at.subheader]
+    badges = str([m.value for m in at.markdown])
+    assert "seeds:" in badges and ("kept in SAE" in badges or "dropped in SAE" in badges)
+    from backend.lenses.profile import facet_rows
+    from backend.pipeline.artifacts import release_lenses
+    from backend.sources.catalog import get_release
+
+    facets = facet_rows(release_lenses(get_release(tiny_release)), "64")
+    assert facets is not None
+    counts = facets["latent"].value_counts()
+    several = int(counts[counts > 1].index[0])
+    at = run("latent", release=tiny_release, sae="64", latent=str(several))
+    no_crash(at)
+    expander = next(e for e in at.expander if e.label.startswith("Facets:"))
+    table = next(m.value for m in expander.markdown if m.value.startswith("| share of firing |"))
+    assert len(table.splitlines()) == 2 + int(counts[several])
+    at = run("latent", release=tiny_release, sae="128", latent="3")
+    no_crash(at)
+    assert any("needs a second seed" in c.value for c in at.caption)
+
+
+def test_canonical_units_page_plots_every_lens_and_tables_every_latent(tiny_release: str) -> None:
+    at = run("canonical", release=tiny_release, sae="64")
+    no_crash(at)
+    assert not at.error, [e.value for e in at.error]
+    assert at.header[0].value == "Canonical units?"
+    family = next(d.value for d in at.dataframe if "shared_across_seeds" in d.value)
+    assert family["sae"].tolist() == ["64", "128"]
+    assert 0 <= family.set_index("sae").at["64", "shared_across_seeds"] <= 1
+    latents = next(d.value for d in at.dataframe if "seed_partner" in d.value)
+    assert {"novel", "kept", "seed_shared", "absorption", "split", "facets"} <= set(latents.columns)
+    at.selectbox(key="canonical-sort").select("seed_cosine").run()
+    no_crash(at)
+    at = run(None, release=tiny_release, sae="64")
+    assert any("seed cosine" in d.value.columns for d in at.dataframe)  # the overview's latent table
