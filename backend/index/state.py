@@ -15,6 +15,8 @@ from dataclasses import dataclass, fields
 import torch
 from torch import Tensor
 
+from backend.models.sae import ElementwiseActivation
+
 TOP_K = 24
 HIST_EDGES = torch.logspace(-4, 4, 241, dtype=torch.float64)
 """Histogram bin edges (30 per decade); values outside fall into the first or last bin."""
@@ -69,14 +71,17 @@ def _sorted_bottom_keys(keys: Tensor, *payload: Tensor, r: int) -> tuple[Tensor,
     return tuple(_take(t, order) for t in (keys, *payload))
 
 
-def windows(acts: Tensor, rows: Tensor, cols: Tensor, seq: int) -> Tensor:
-    """Activations of latent `cols` around flat position `rows` in `acts [n_ctx * seq, F]`:
-    `[n, WINDOW]` float16, zero outside the example's own context."""
+def windows(acts: Tensor, rows: Tensor, cols: Tensor, seq: int, activation: ElementwiseActivation | None) -> Tensor:
+    """Activations of latent `cols` around flat position `rows` in `acts [n_ctx * seq, F]` (pre-activations
+    when `activation` is given): `[n, WINDOW]` float16, zero outside the example's own context."""
     offsets = torch.arange(-WINDOW_BEFORE, WINDOW_AFTER + 1, device=acts.device)
     pos = rows.unsqueeze(1) + offsets
     inside = (pos // seq) == (rows // seq).unsqueeze(1)
     inside &= (pos >= 0) & (pos < len(acts))
-    values = acts[pos.clamp(0, len(acts) - 1), cols.unsqueeze(1).expand_as(pos)]
+    latents = cols.unsqueeze(1).expand_as(pos)
+    values = acts[pos.clamp(0, len(acts) - 1), latents]
+    if activation is not None:
+        values = activation.at(values, latents)
     return (values * inside).to(torch.float16)
 
 
@@ -132,30 +137,52 @@ class IndexState:
         return IndexState(**{name: t.to(device) for name, t in self.tensors().items()})
 
     @torch.no_grad()
-    def update(self, acts: Tensor, valid: Tensor, first_context: int) -> None:
-        """Fold in the activations `acts [n_ctx, seq, d_sae]` of contexts `first_context...`;
-        only positions where `valid [n_ctx, seq]` is true count, and acts must be zero elsewhere.
+    def update(
+        self,
+        acts: Tensor,
+        valid: Tensor,
+        first_context: int,
+        seq: int | None = None,
+        offset: int = 0,
+        activation: ElementwiseActivation | None = None,
+    ) -> None:
+        """Fold in the activations `acts [n_ctx, width, d_sae]` of contexts `first_context...` of `seq` tokens
+        (default `width`), read from position `offset` on; only positions where `valid [n_ctx, width]` is true
+        count, and acts must be zero elsewhere and at every position of a context outside the columns given.
+        With `activation`, `acts` are pre-activations (not firing where not valid): the dense activations are
+        never built, only the entries that fire are read.
 
         Everything works on the sparse non-zero entries, and the top and interval examples only on the
         entries that can still enter them: the dense activations are scanned once, for their non-zeros."""
-        n_ctx, seq, d_sae = acts.shape
+        n_ctx, width, d_sae = acts.shape
+        seq = width if seq is None else seq
         n_valid = int(valid.sum())
         if n_valid == 0:
             return
-        flat = acts.reshape(n_ctx * seq, d_sae)
+        flat = acts.reshape(n_ctx * width, d_sae)
         self.n_tokens += n_valid
-        rows, cols = (flat > 0).nonzero(as_tuple=True)
+        rows, cols = (flat > 0 if activation is None else activation.fires(flat)).nonzero(as_tuple=True)
         vals = flat[rows, cols]
-        toks = rows + first_context * seq
+        toks = (rows // width + first_context) * seq + rows % width + offset
         self.count += torch.bincount(cols, minlength=d_sae)
         self.total.index_add_(0, cols, vals.double())
         self.max = self.max.scatter_reduce(0, cols, vals, "amax")
         bins = hist_bin(vals)
         self.hist.view(-1).index_add_(0, cols * N_BINS + bins, torch.ones_like(cols))
-        self._update_top(flat, rows, cols, toks, vals, seq)
-        self._update_reservoir(flat, rows, cols, cols * N_INTERVALS + bins // INTERVAL_GROUP, toks, vals, seq)
+        self._update_top(flat, rows, cols, toks, vals, width, activation)
+        groups = cols * N_INTERVALS + bins // INTERVAL_GROUP
+        self._update_reservoir(flat, rows, cols, groups, toks, vals, width, activation)
 
-    def _update_top(self, flat: Tensor, rows: Tensor, cols: Tensor, toks: Tensor, vals: Tensor, seq: int) -> None:
+    def _update_top(
+        self,
+        flat: Tensor,
+        rows: Tensor,
+        cols: Tensor,
+        toks: Tensor,
+        vals: Tensor,
+        seq: int,
+        activation: ElementwiseActivation | None,
+    ) -> None:
         """Entries at least as large as their latent's current k-th example compete for its top k."""
         can = (vals >= self.top_val[cols, -1]).nonzero().squeeze(1)
         if len(can) == 0:
@@ -166,7 +193,7 @@ class IndexState:
         new_tok = torch.full((len(touched), self.top_k), -1, dtype=torch.int64, device=vals.device)
         new_win = torch.zeros((len(touched), self.top_k, WINDOW), dtype=torch.float16, device=vals.device)
         new_val[slot, column], new_tok[slot, column] = vals[pick], toks[pick]
-        new_win[slot, column] = windows(flat, rows[pick], cols[pick], seq)
+        new_win[slot, column] = windows(flat, rows[pick], cols[pick], seq, activation)
         self.top_val[touched], self.top_tok[touched], self.top_win[touched] = _sorted_top(
             torch.cat([self.top_val[touched], new_val], dim=1),
             torch.cat([self.top_tok[touched], new_tok], dim=1),
@@ -175,7 +202,15 @@ class IndexState:
         )
 
     def _update_reservoir(
-        self, flat: Tensor, rows: Tensor, cols: Tensor, groups: Tensor, toks: Tensor, vals: Tensor, seq: int
+        self,
+        flat: Tensor,
+        rows: Tensor,
+        cols: Tensor,
+        groups: Tensor,
+        toks: Tensor,
+        vals: Tensor,
+        seq: int,
+        activation: ElementwiseActivation | None,
     ) -> None:
         """Entries whose sampling key is at most their interval's current R-th key compete for its R slots."""
         keys = sample_key(toks, cols)
@@ -189,7 +224,7 @@ class IndexState:
         new_val = torch.zeros((len(touched), RESERVOIR), device=vals.device)
         new_win = torch.zeros((len(touched), RESERVOIR, WINDOW), dtype=torch.float16, device=vals.device)
         new_key[slot, column], new_tok[slot, column], new_val[slot, column] = keys[pick], toks[pick], vals[pick]
-        new_win[slot, column] = windows(flat, rows[pick], cols[pick], seq)
+        new_win[slot, column] = windows(flat, rows[pick], cols[pick], seq, activation)
         merged = _sorted_bottom_keys(
             torch.cat([self.res_key[touched], new_key], dim=1),
             torch.cat([self.res_tok[touched], new_tok], dim=1),

@@ -17,6 +17,7 @@ from torch import Tensor
 
 from backend.core.errors import SAEFormatError, first_line
 from backend.core.files import atomic_path, write_json_atomic
+from backend.models.architectures import architecture
 from backend.models.sae import SAE, SAEConfig
 
 SAELENS_CFG = "cfg.json"
@@ -139,17 +140,10 @@ def parse_saelens_config(raw: dict[str, Any], weights: dict[str, Tensor]) -> SAE
             f"normalize_activations={norm!r} is not supported; fold the scaling into the weights "
             "(SAELens: fold_activation_norm_scaling_factor) and save again."
         )
-    arch: Any = raw.get("architecture")
-    k = raw.get("k")
     act_fn = raw.get("activation_fn_str")
-    if arch is None:
-        arch = "topk" if act_fn == "topk" else "standard"
-    if act_fn == "topk" and k is None:
-        kwargs = raw.get("activation_fn_kwargs")
-        k = kwargs.get("k") if isinstance(kwargs, dict) else None
-    if arch == "gated":
-        raise SAEFormatError("Gated SAEs are not supported yet; supported: standard, jumprelu, topk, batchtopk.")
-    _text(arch, "architecture")
+    # Configs from before SAELens wrote `architecture` name the activation function instead.
+    named = raw.get("architecture")
+    arch = architecture(("topk" if act_fn == "topk" else "standard") if named is None else named)
     shape = tuple(weights["W_enc"].shape) if "W_enc" in weights else None
     d_in = _whole(raw.get("d_in") or (shape[0] if shape else None), "d_in")
     factor = _whole(raw.get("expansion_factor"), "expansion_factor", required=False)
@@ -163,8 +157,8 @@ def parse_saelens_config(raw: dict[str, Any], weights: dict[str, Tensor]) -> SAE
     return SAEConfig(
         d_in=d_in,
         d_sae=d_sae,
-        architecture=arch,
-        k=_whole(k, "k", required=False),
+        architecture=arch.name,
+        k=_whole(arch.read_k(raw), "k", required=False),
         apply_b_dec_to_input=apply_b_dec,
         hook_name=_text(flat.get("hook_name") or flat.get("hook_point"), "hook_name") or "",
         model_name=_text(flat.get("model_name"), "model_name") or "",
@@ -176,14 +170,7 @@ def parse_saelens_config(raw: dict[str, Any], weights: dict[str, Tensor]) -> SAE
 
 def _check_tensors(cfg: SAEConfig, tensors: dict[str, Tensor], source: Path, skip: tuple[str, ...] = ()) -> None:
     """Every tensor the architecture needs is there, of the config's shape and finite (`skip`: not checked)."""
-    expected = {
-        "W_enc": (cfg.d_in, cfg.d_sae),
-        "b_enc": (cfg.d_sae,),
-        "W_dec": (cfg.d_sae, cfg.d_in),
-        "b_dec": (cfg.d_in,),
-    }
-    if cfg.uses_threshold:
-        expected["threshold"] = (cfg.d_sae,)
+    expected = cfg.arch.tensors(cfg.d_in, cfg.d_sae)
     for name, shape in expected.items():
         if name in skip:
             continue
@@ -206,9 +193,8 @@ def _check_tensors(cfg: SAEConfig, tensors: dict[str, Tensor], source: Path, ski
 def _build(cfg: SAEConfig, tensors: dict[str, Tensor], device: torch.device | None) -> SAE:
     sae = SAE(cfg, device=torch.device("cpu"))
     with torch.no_grad():
-        for name in ("W_enc", "b_enc", "W_dec", "b_dec", "threshold"):
-            if name in tensors:
-                getattr(sae, name).copy_(tensors[name].float())
+        for name in cfg.arch.tensors(cfg.d_in, cfg.d_sae):
+            getattr(sae, name).copy_(tensors[name].float())
     return sae.to(device) if device is not None else sae
 
 
@@ -227,13 +213,13 @@ def _load_saelens(path: Path, device: torch.device | None) -> LoadedSAE:
 
 
 def save_saelens(sae: SAE, path: Path, log10_density: Tensor | None = None) -> None:
-    """Write `sae` in the SAELens 6 layout. BatchTopK is saved as JumpReLU with its threshold, as SAELens does."""
+    """Write `sae` in the SAELens 6 layout, as its architecture says (BatchTopK as JumpReLU, as SAELens does)."""
     cfg = sae.cfg
-    arch = "jumprelu" if cfg.architecture == "batchtopk" else cfg.architecture
+    saved = architecture(cfg.arch.saved_as or cfg.architecture)
     raw: dict[str, Any] = {
         "d_in": cfg.d_in,
         "d_sae": cfg.d_sae,
-        "architecture": arch,
+        "architecture": saved.name,
         "apply_b_dec_to_input": cfg.apply_b_dec_to_input,
         "normalize_activations": "none",
         "dtype": "float32",
@@ -244,16 +230,11 @@ def save_saelens(sae: SAE, path: Path, log10_density: Tensor | None = None) -> N
             "neuronpedia_id": cfg.neuronpedia_id,
         },
         **cfg.extra,
+        **cfg.arch.config_fields(cfg.k),
     }
-    if arch == "topk":
-        raw["k"] = cfg.k
-    if cfg.architecture == "batchtopk":
-        raw["trained_as"] = {"architecture": "batchtopk", "k": cfg.k}
     tensors = {
-        name: getattr(sae, name).detach().float().cpu().contiguous() for name in ("W_enc", "b_enc", "W_dec", "b_dec")
+        name: getattr(sae, name).detach().float().cpu().contiguous() for name in saved.tensors(cfg.d_in, cfg.d_sae)
     }
-    if arch == "jumprelu":
-        tensors["threshold"] = sae.threshold.detach().float().cpu().contiguous()
     path.mkdir(parents=True, exist_ok=True)
     with atomic_path(path / SAELENS_WEIGHTS) as tmp:
         save_file(tensors, str(tmp))

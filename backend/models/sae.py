@@ -1,26 +1,20 @@
-"""Sparse autoencoders: one module for the four architectures the dashboard reads.
+"""Sparse autoencoders: one module for every architecture the dashboard reads (`backend.models.architectures`).
 
 Conventions follow SAELens: `W_enc [d_in, d_sae]`, `W_dec [d_sae, d_in]`, pre-activations
 `(x - b_dec) @ W_enc + b_enc` (the `b_dec` subtraction switchable), reconstruction
-`f @ W_dec + b_dec`.
+`f @ W_dec + b_dec`; the architecture is the activation function between them.
 """
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from backend.core.config import default_device
 from backend.core.errors import SAEFormatError
-
-Architecture = Literal["standard", "jumprelu", "topk", "batchtopk"]
-ARCHITECTURES: tuple[str, ...] = get_args(Architecture)
-THRESHOLD_ARCHITECTURES = frozenset({"jumprelu", "batchtopk"})
-"""Architectures that read `threshold` at inference (batchtopk: its training-time top-k, as a threshold)."""
-K_ARCHITECTURES = frozenset({"topk", "batchtopk"})
-"""Architectures defined by k active latents per token."""
+from backend.models.architectures import Architecture, architecture
 
 
 @dataclass(frozen=True)
@@ -31,9 +25,8 @@ class SAEConfig:
     """Width of the activations it reads."""
     d_sae: int
     """Number of latents."""
-    architecture: Architecture = "standard"
-    """standard = ReLU; jumprelu = per-latent threshold; topk = k per token;
-    batchtopk = k * batch over the batch in training, one threshold at inference."""
+    architecture: str = "standard"
+    """A name of `backend.models.architectures.ARCHITECTURES` (SAELens's names)."""
     k: int | None = None
     """Active latents per token (topk, batchtopk)."""
     apply_b_dec_to_input: bool = True
@@ -47,36 +40,53 @@ class SAEConfig:
     """Anything else the config file held, kept so a round trip loses nothing."""
 
     def __post_init__(self) -> None:
-        if self.architecture not in ARCHITECTURES:
-            raise SAEFormatError(
-                f"Unknown SAE architecture {self.architecture!r}; supported: {', '.join(ARCHITECTURES)}."
-            )
+        arch = architecture(self.architecture)
         if self.d_in <= 0 or self.d_sae <= 0:
             raise SAEFormatError(f"d_in and d_sae must be positive, got {self.d_in} and {self.d_sae}.")
-        if self.uses_k and not (self.k and 0 < self.k <= self.d_sae):
+        if arch.needs_k and not (self.k and 0 < self.k <= self.d_sae):
             raise SAEFormatError(f"A {self.architecture} SAE needs 0 < k <= d_sae, got k={self.k}.")
 
     @property
-    def uses_threshold(self) -> bool:
-        return self.architecture in THRESHOLD_ARCHITECTURES
+    def arch(self) -> Architecture:
+        return architecture(self.architecture)
 
     @property
-    def uses_k(self) -> bool:
-        return self.architecture in K_ARCHITECTURES
+    def uses_threshold(self) -> bool:
+        return self.arch.reads_threshold
+
+
+@dataclass(frozen=True)
+class ElementwiseActivation:
+    """An activation that reads each pre-activation alone (ReLU, JumpReLU): which entries fire and the value of
+    any, so a reader of the non-zeros alone (the index) never builds the dense activations."""
+
+    threshold: Tensor  # [d_sae], >= 0: an entry fires where it is above its latent's
+
+    def fires(self, pre: Tensor) -> Tensor:
+        """`pre [..., d_sae]` -> where the activation is positive."""
+        return pre > self.threshold
+
+    def at(self, pre: Tensor, latents: Tensor) -> Tensor:
+        """The activations of pre-activations `pre` of `latents` (same shape)."""
+        return torch.where(pre > self.threshold[latents], pre, 0.0)
 
 
 class SAE(nn.Module):
-    """An SAE of any supported architecture; `threshold` is used by jumprelu and batchtopk."""
+    """An SAE of any registered architecture; `threshold` is used by those that read it (jumprelu, batchtopk)."""
 
     def __init__(self, cfg: SAEConfig, device: torch.device | None = None, dtype: torch.dtype = torch.float32):
         super().__init__()
         self.cfg = cfg
+        self.arch = cfg.arch
         dev = device or default_device()
         self.W_enc = nn.Parameter(torch.zeros(cfg.d_in, cfg.d_sae, dtype=dtype, device=dev))
         self.b_enc = nn.Parameter(torch.zeros(cfg.d_sae, dtype=dtype, device=dev))
         self.W_dec = nn.Parameter(torch.zeros(cfg.d_sae, cfg.d_in, dtype=dtype, device=dev))
         self.b_dec = nn.Parameter(torch.zeros(cfg.d_in, dtype=dtype, device=dev))
         self.register_buffer("threshold", torch.zeros(cfg.d_sae, dtype=dtype, device=dev))
+        for name, shape in self.arch.tensors(cfg.d_in, cfg.d_sae).items():
+            if not hasattr(self, name):
+                self.register_buffer(name, torch.zeros(shape, dtype=dtype, device=dev))
 
     threshold: Tensor
 
@@ -89,14 +99,12 @@ class SAE(nn.Module):
 
     def activate(self, pre: Tensor) -> Tensor:
         """Inference activation function on pre-activations `[..., d_sae]`."""
-        arch = self.cfg.architecture
-        if arch == "standard":
-            return torch.relu(pre)
-        if self.cfg.uses_threshold:
-            return pre * (pre > self.threshold)
-        assert self.cfg.k is not None
-        values, idx = torch.relu(pre).topk(self.cfg.k, dim=-1)
-        return torch.zeros_like(pre).scatter_(-1, idx, values)
+        return self.arch.activate(pre, self)
+
+    def elementwise_activation(self) -> ElementwiseActivation | None:
+        """This SAE's activation as an `ElementwiseActivation`, or None where it reads a whole row (top-k)."""
+        threshold = self.arch.firing_threshold(self)
+        return None if threshold is None else ElementwiseActivation(threshold)
 
     def encode(self, x: Tensor) -> Tensor:
         """`x [..., d_in]` -> latent activations `[..., d_sae]` (inference mode)."""

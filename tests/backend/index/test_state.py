@@ -118,3 +118,20 @@ def test_batch_size_does_not_change_the_result() -> None:
     acts, valid = random_acts(12, 4)
     a, b = fold(acts, valid, batch=1), fold(acts, valid, batch=5)
     assert all(torch.equal(t, getattr(b, n)) for n, t in a.tensors().items())
+
+
+def test_pre_activations_with_an_elementwise_activation_fold_as_the_dense_activations() -> None:
+    from backend.models.sae import ElementwiseActivation
+
+    gen = torch.Generator().manual_seed(3)
+    pre = torch.randn(12, SEQ, F, generator=gen) * 10
+    threshold = torch.rand(F, generator=gen) * 4
+    valid = torch.rand(12, SEQ, generator=gen) > 0.1
+    dense = pre * (pre > threshold) * valid.unsqueeze(-1)
+    sparse = IndexState.empty(F)
+    for start in range(0, 12, 3):
+        chunk = pre[start : start + 3].masked_fill(~valid[start : start + 3].unsqueeze(-1), -torch.inf)
+        sparse.update(chunk, valid[start : start + 3], start, activation=ElementwiseActivation(threshold))
+    expected = fold(dense, valid)
+    for name, tensor in expected.tensors().items():
+        assert torch.equal(tensor, sparse.tensors()[name]), name
