@@ -26,27 +26,33 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from backend.models.sae import SAE  # noqa: E402
+from backend.training.objectives import BatchTopK  # noqa: E402
 from backend.training.trainer import TrainConfig, train_sae  # noqa: E402
 
 Candidate = Callable[[int], TrainConfig]
 
 
 def relu(l1: float, lr: float, **settings: object) -> Candidate:
-    """A standard ReLU + L1 candidate (the paper's architecture)."""
-    return lambda d: TrainConfig(d_sae=d, architecture="standard", l1_coef=l1, lr=lr, aux_k=64, **settings)  # type: ignore[arg-type]
+    """A standard ReLU + L1 candidate (the paper's architecture); `settings` as a catalog's training table."""
+    table = {"objective": "l1", "l1_coef": l1, "lr": lr, "aux_k": 64, **settings}
+    return lambda d: TrainConfig.from_table({**table, "d_sae": d})
+
+
+def batchtopk(k: int) -> Candidate:
+    return lambda d: TrainConfig(d_sae=d, objective=BatchTopK(k=k), aux_k=64)
 
 
 CANDIDATES: dict[str, Candidate] = {
-    "batchtopk-k64": lambda d: TrainConfig(d_sae=d, k=64, aux_k=64),
-    "batchtopk-k32": lambda d: TrainConfig(d_sae=d, k=32, aux_k=64),
-    "batchtopk-k16": lambda d: TrainConfig(d_sae=d, k=16, aux_k=64),
-    # Encoder biases at zero (init_l0=None), as the first sweep ran.
-    "relu-l1-3-lr4e-4": relu(3.0, 4e-4, init_l0=None),
-    "relu-l1-2-lr4e-4": relu(2.0, 4e-4, init_l0=None),
-    "relu-l1-3-lr1e-3": relu(3.0, 1e-3, init_l0=None),
-    "relu-l1-3-lr3e-3": relu(3.0, 3e-3, init_l0=None),
-    "relu-l1-2-lr3e-3": relu(2.0, 3e-3, init_l0=None),
-    "relu-l1-3-lr6e-3": relu(3.0, 6e-3, init_l0=None),
+    "batchtopk-k64": batchtopk(64),
+    "batchtopk-k32": batchtopk(32),
+    "batchtopk-k16": batchtopk(16),
+    # Encoder biases at zero (l1_init_l0=None), as the first sweep ran.
+    "relu-l1-3-lr4e-4": relu(3.0, 4e-4, l1_init_l0=None),
+    "relu-l1-2-lr4e-4": relu(2.0, 4e-4, l1_init_l0=None),
+    "relu-l1-3-lr1e-3": relu(3.0, 1e-3, l1_init_l0=None),
+    "relu-l1-3-lr3e-3": relu(3.0, 3e-3, l1_init_l0=None),
+    "relu-l1-2-lr3e-3": relu(2.0, 3e-3, l1_init_l0=None),
+    "relu-l1-3-lr6e-3": relu(3.0, 6e-3, l1_init_l0=None),
     # Encoder biases calibrated to start at L0 about 64 (the trainer's default for standard SAEs).
     "relu-l1-3-lr3e-3-cal": relu(3.0, 3e-3),
     "relu-l1-2-lr3e-3-cal": relu(2.0, 3e-3),

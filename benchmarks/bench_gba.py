@@ -24,6 +24,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from torch import Tensor  # noqa: E402
 
 from backend.lenses.seeds import align_seeds  # noqa: E402
 from backend.models.sae import SAE  # noqa: E402
+from backend.training.objectives import GBA, L1  # noqa: E402
 from backend.training.trainer import TrainConfig, train_sae  # noqa: E402
 
 GROUPS, SPAN, RECOVERED = 10, 100.0, 0.9
@@ -64,13 +66,12 @@ def l0_of(sae: SAE, x: Tensor) -> float:
         return float((sae.encode(x[:8192].float()) > 0).sum(dim=1).float().mean())
 
 
-def gba_at_l0(base: TrainConfig, l0: float, **settings: float) -> TrainConfig:
-    """`base` as GBA whose group targets (GROUPS levels, SPAN from highest to lowest) sum to `l0` over its latents."""
+def gba_at_l0(base: TrainConfig, l0: float, **settings: Any) -> TrainConfig:
+    """`base` as GBA whose group targets (GROUPS levels, SPAN from highest to lowest) sum to `l0` over its latents;
+    `settings` are GBA's own (`window`, `step`, `tied`)."""
     levels = torch.logspace(0, -torch.tensor(SPAN).log10().item(), GROUPS)
     highest = min(1.0, l0 / base.d_sae / float(levels.mean()))
-    fields = {**base.__dict__, "architecture": "gba", "l1_coef": 0.0, "gba_groups": GROUPS}
-    fields.update(gba_highest=highest, gba_lowest=highest / SPAN, **settings)
-    return TrainConfig(**fields)
+    return replace(base, objective=GBA(groups=GROUPS, highest=highest, lowest=highest / SPAN, **settings))
 
 
 def gba_matched(base: TrainConfig, l0: float, x: Tensor, device: torch.device = CPU, **settings: Any) -> SAE:
@@ -92,7 +93,7 @@ def _seed_rows(
     """Table rows: ReLU + L1 at `coef` over seeds, then GBA at each seed's L1 L0 (tied, then untied at seed 0)."""
     runs: dict[str, list[tuple[SAE, float]]] = {"l1": [], "gba": []}
     for seed in range(seeds):
-        l1_cfg = TrainConfig(architecture="standard", l1_coef=coef, seed=seed, **base)
+        l1_cfg = TrainConfig(objective=L1(coef=coef), seed=seed, **base)
         start = time.perf_counter()
         l1 = train_sae(x, l1_cfg, device=CPU).sae
         runs["l1"].append((l1, time.perf_counter() - start))
@@ -109,8 +110,8 @@ def _seed_rows(
             f"{spread([recovered(s, truth) for s in saes])} | {spread(shared) if shared else '—'} | "
             f"{statistics.mean(t for _, t in trained):.1f} |"
         )
-    l1_seed0 = TrainConfig(architecture="standard", l1_coef=coef, **base)
-    untied = gba_matched(l1_seed0, l0_of(runs["l1"][0][0], x), x, gba_tied=False, **gba)
+    l1_seed0 = TrainConfig(objective=L1(coef=coef), **base)
+    untied = gba_matched(l1_seed0, l0_of(runs["l1"][0][0], x), x, tied=False, **gba)
     rows.append(
         f"| {base['lr']:g} | GBA untied, seed 0 | {l0_of(untied, x):.1f} | {recovered(untied, truth):.2f} | — | — |"
     )
@@ -121,11 +122,11 @@ def planted_part(seeds: int, tiny: bool) -> None:
     x, truth = planted(2_000 if tiny else 30_000)
     d_sae, epochs = (64, 1.0) if tiny else (256, 16.0)
     base: dict[str, Any] = dict(d_sae=d_sae, batch_size=256, epochs=epochs, aux_k=16, dead_after_tokens=5_000)
-    gba: dict[str, Any] = dict(gba_window=1024 if tiny else 4096, gba_step=0.01)
+    gba: dict[str, Any] = dict(window=1024 if tiny else 4096, step=0.01)
     print(
         f"== planted: {len(truth)} features in {x.shape[1]} dims (about 4 per token), {len(x):,} tokens, {d_sae} latents,"
     )
-    print(f"   {epochs:g} epochs; GBA: 10 groups spanning 100:1, window {gba['gba_window']}, step {gba['gba_step']};")
+    print(f"   {epochs:g} epochs; GBA: 10 groups spanning 100:1, window {gba['window']}, step {gba['step']};")
     print("   GBA's seconds are one of its two runs (the first measures its L0, the second is kept)")
     print("| lr | method | L0 | recovered at cos >= 0.9 (mean ± sd over seeds) | shared across seeds | s per SAE |")
     print("| --- | --- | --- | --- | --- | --- |")
@@ -133,7 +134,7 @@ def planted_part(seeds: int, tiny: bool) -> None:
         for coef in (1.0,) if tiny else (1.0, 3.0, 6.0):
             for row in _seed_rows(x, truth, {**base, "lr": lr}, coef, seeds, gba):
                 print(row, flush=True)
-    l1_cfg = TrainConfig(architecture="standard", l1_coef=3.0, **{**base, "lr": 1e-2})
+    l1_cfg = TrainConfig(objective=L1(coef=3.0), **{**base, "lr": 1e-2})
     print("\nGBA's targets at seed 0, lr 0.01 (targets summing to each L0), window and step as above:")
     print("| target L0 | L0 | recovered |")
     print("| --- | --- | --- |")
@@ -144,7 +145,7 @@ def planted_part(seeds: int, tiny: bool) -> None:
     print("| window (tokens) | step | L0 | recovered |")
     print("| --- | --- | --- | --- |")
     for window, step in itertools.product((1024, 4096) if tiny else (1024, 4096, 16384), (0.01, 0.05, 0.2)):
-        sae = train_sae(x, gba_at_l0(l1_cfg, 4.0, gba_window=window, gba_step=step), device=CPU).sae
+        sae = train_sae(x, gba_at_l0(l1_cfg, 4.0, window=window, step=step), device=CPU).sae
         print(f"| {window} | {step} | {l0_of(sae, x):.1f} | {recovered(sae, truth):.2f} |")
 
 
@@ -182,7 +183,7 @@ def family_part(args: argparse.Namespace) -> None:
             for seed in seeds:
                 cfg = train_config(release, entry, args.epochs, 1024, seed)
                 if method == "GBA":
-                    gba = dict(gba_window=args.window, gba_step=args.step)
+                    gba = dict(window=args.window, step=args.step)
                     sae = gba_matched(cfg, figures["ReLU + L1"]["l0"][size], data.train_x, device, **gba)
                 else:
                     sae = train_sae(data.train_x, cfg, None, None, device).sae

@@ -9,7 +9,7 @@ digest of the SAE whose rows it read; an index's key names the SAE's digest, the
 """
 
 from collections.abc import Callable
-from dataclasses import asdict, replace
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from torch import Tensor
 
 from backend.core.artifacts import Artifact, canonical, json_field
 from backend.core.config import default_device
-from backend.core.errors import CatalogError
+from backend.core.errors import CatalogError, first_line
 from backend.core.files import write_json_atomic
 from backend.core.progress import Reporter, silent
 from backend.index.artifact import LatentIndex
@@ -39,15 +39,27 @@ from backend.training.trainer import TrainConfig, train_sae
 DENSITY_BATCH = 4096
 
 
+BUILD_SETTINGS = ("d_sae", "epochs", "batch_size", "seed")
+"""Training settings the build sets (from the SAE's entry and the profile), never a catalog's `training` table."""
+
+
 def train_config(release: Release, entry: SAEEntry, epochs: float, batch_size: int, seed: int) -> TrainConfig:
-    """The trainer's settings for one SAE of the family: the release's recipe at this profile's budget."""
+    """The trainer's settings for one SAE of the family: the release's recipe at this profile's budget (an entry's
+    `k` is its objective's `k`). CatalogError naming the setting and its range when they cannot train."""
     assert entry.d_sae is not None
+    table = dict(release.training)
+    fail = f"Release {release.id!r}: its training table cannot train SAE {entry.id}"
+    for key in BUILD_SETTINGS:
+        if key in table:
+            raise CatalogError(f"{fail}: {key} is set by the build (the SAE's entry or the profile), not there.")
+    if entry.k is not None:
+        table[f"{table.get('objective')}_k"] = entry.k
     try:
-        return TrainConfig(
-            d_sae=entry.d_sae, k=entry.k, **release.training, epochs=epochs, batch_size=batch_size, seed=seed
+        return TrainConfig.from_table(
+            {**table, "d_sae": entry.d_sae, "epochs": epochs, "batch_size": batch_size, "seed": seed}
         )
     except (TypeError, ValueError) as err:
-        raise CatalogError(f"Release {release.id!r}: its training settings cannot train SAE {entry.id}: {err}") from err
+        raise CatalogError(f"{fail}: {first_line(err)}") from err
 
 
 def _folder_files(folder: Path) -> list[Path]:
@@ -82,7 +94,7 @@ class TrainedSAE(Artifact[Path]):
         return _folder_files(self.folder)
 
     def key(self) -> str:
-        return canonical({"training": as_stored(asdict(self.cfg)), "input": self.data_key})
+        return canonical({"training": as_stored(self.cfg.table()), "input": self.data_key})
 
     def stored_key(self) -> str | None:
         return _trained_key(self.folder, SAELENS_CFG, "data", self.data_key)
@@ -101,7 +113,7 @@ class TrainedSAE(Artifact[Path]):
             data_key=data.key,
         )
         trained = result.sae
-        extra = {**trained.cfg.extra, "convention": release.convention, "training": asdict(cfg), "data": data.key}
+        extra = {**trained.cfg.extra, "convention": release.convention, "training": cfg.table(), "data": data.key}
         sae = SAE(
             replace(
                 trained.cfg, hook_name=release.hook, model_name=release.model, context_size=release.context_size,
@@ -155,7 +167,7 @@ class TrainedMeta(Artifact[Path]):
         return _folder_files(self.folder)
 
     def key(self) -> str:
-        training = as_stored(asdict(meta_train_config(self.cfg, self._base.cfg.d_sae)))
+        training = as_stored(meta_train_config(self.cfg, self._base.cfg.d_sae).table())
         return canonical({"training": training, "input": self._base_digest})
 
     def stored_key(self) -> str | None:

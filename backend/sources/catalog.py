@@ -104,8 +104,9 @@ class Release:
     """Tokens whose activation norm exceeds this multiple of the median are left out of training,
     evaluation and the index (massive-activation tokens); None keeps every token."""
     training: dict[str, Any] = field(default_factory=dict)
-    """How a built release trains its SAEs: `backend.training.trainer.TrainConfig` fields (architecture, l1_coef,
-    lr, ...) shared by every size; each SAE's `d_sae` and `k` come from its own entry."""
+    """How a built release trains its SAEs, flat (`backend.training.trainer.TrainConfig.from_table`): `objective`
+    (l1, batchtopk, gba; `backend.training.objectives`), its settings as `<objective>_<setting>`, and the shared ones
+    (lr, aux_k, ...), for every size; each SAE's `d_sae` and `k` come from its own entry."""
     published: Location | None = None
     """A Hub repo written by `python -m backend publish`: the release's derived artifacts (and built SAEs) are
     read from it through the Hub cache instead of being computed here."""

@@ -2,7 +2,7 @@
 register it next to its SAE so the app browses it like a shipped one."""
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ from backend.models.loading import load_sae
 from backend.models.sae import SAE
 from backend.sources.catalog import Release, register_meta_sae
 from backend.training.metrics import decoder_geometry, meta_variance_explained
+from backend.training.objectives import BatchTopK
 from backend.training.trainer import ProgressFn, TrainConfig, TrainResult, train_sae
 
 MAX_EPOCHS = 2000
@@ -45,7 +46,7 @@ def meta_train_config(cfg: MetaTrainConfig, n_rows: int) -> TrainConfig:
     """The trainer's settings for a meta-SAE over `n_rows` decoder rows."""
     return TrainConfig(
         d_sae=cfg.d_meta,
-        k=cfg.k,
+        objective=BatchTopK(k=cfg.k),
         lr=cfg.lr,
         epochs=cfg.epochs,
         batch_size=min(cfg.batch_size, n_rows),
@@ -80,12 +81,12 @@ def save_meta(
         result.sae,
         folder,
         {
-            "top_k": train_cfg.k,
+            "top_k": train_cfg.objective.sae_k(),
             "sae_type": "batchtopk",
             "threshold": float(result.sae.threshold[0]),
             "input": f"unit-norm decoder rows of SAE {over}",
             "input_unit_norm": False,
-            "training": asdict(train_cfg),
+            "training": train_cfg.table(),
             OVER_DIGEST: over_digest,
         },
     )

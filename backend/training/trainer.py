@@ -1,123 +1,101 @@
-"""One trainer for three ways of training an SAE: BatchTopK (Bussmann et al. 2024), the paper's standard ReLU SAE
-with an L1 penalty (the GPT-2 family Leask et al. stitch), and a ReLU SAE whose encoder biases are steered by Group
-Bias Adaptation instead of a penalty (`backend.training.bias_adaptation`; saved as a standard SAE).
+"""One trainer loop for every training objective (`backend.training.objectives`: the paper's ReLU + L1, BatchTopK,
+Group Bias Adaptation); the loop names none of them.
 
-Per step: dense pre-activations without gradient (bf16 on CPU, ~3x faster), then the entries that
-can be nonzero are kept (BatchTopK: the top `k * batch` over the whole batch; ReLU: every positive
-one) and only those are recomputed in fp32 with gradient. That is the exact gradient (every other
-entry is zero after the top-k or the ReLU, and so is its gradient), at a fraction of the cost. Decoding is
-a sparse `embedding_bag`. Decoder rows stay unit norm (gradient parallel to each row removed before
-the step, rows renormalised after). Dead latents get the auxiliary loss: the top `aux_k` dead
-pre-activations reconstruct the residual, weighted by `aux_coef`. The inference threshold is an
-exponential moving average of the smallest kept activation. The L1 penalty is on activations
-(decoder rows are unit norm, so this is Anthropic's activation x decoder-norm penalty), its
-coefficient ramped up linearly over the first `l1_warmup` of training. GBA trains on reconstruction alone: its
-encoder is its decoder (tied, by default), its encoder biases and b_dec take no gradient, and there is no
-auxiliary loss (a silent latent is re-activated through its bias).
+Per step: dense pre-activations without gradient (bf16 on CPU, ~3x faster), then the entries the objective keeps
+(those that can be non-zero after its activation: BatchTopK the top `k * batch` over the whole batch, ReLU every
+positive one), and only those are recomputed in fp32 with gradient. That is the exact gradient (every other entry
+is zero after the top-k or the ReLU, and so is its gradient), at a fraction of the cost. Decoding is a sparse
+`embedding_bag`. Decoder rows stay unit norm (gradient parallel to each row removed before the step, rows
+renormalised after). Dead latents get the auxiliary loss where the objective takes it: the top `aux_k` dead
+pre-activations reconstruct the residual, weighted by `aux_coef`. The inference threshold is an exponential moving
+average of the smallest kept activation. A loss that is not finite stops training with `TrainingDiverged`: an SAE
+of NaNs is never saved.
 """
 
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from backend.core.config import default_device, fast_bf16
-from backend.core.errors import first_line
-from backend.core.typed import check_field_types
+from backend.core.errors import AtlasError, first_line
+from backend.core.typed import Range, check_field_ranges, check_field_types, ranged
 from backend.models.sae import SAE, SAEConfig
-from backend.training.bias_adaptation import FiringWindow, GroupTargets, adapt_biases
 from backend.training.checkpoint import checked_tensor, load_checkpoint, save_checkpoint
 from backend.training.initialisation import calibrated_bias, diverse_rows
-from backend.training.sparse import KeptPre, select_positive, select_top, sparse_decode
+from backend.training.objectives import L1, Objective, Run, objective_from
+from backend.training.sparse import KeptPre, sparse_decode
 
 ProgressFn = Callable[[int, int, dict[str, float]], object]
 LOG = logging.getLogger("sae_atlas")
-TrainArchitecture = Literal["batchtopk", "standard", "gba"]
-GBA_DEFAULTS = GroupTargets()
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    d_sae: int
-    k: int | None = None
-    """BatchTopK: active latents per token. Standard: unused (sparsity comes from `l1_coef`)."""
-    architecture: TrainArchitecture = "batchtopk"
-    l1_coef: float = 0.0
-    """Standard SAEs: L1 penalty on activations, in units where inputs have mean squared norm d_in."""
-    gba_groups: int = GBA_DEFAULTS.groups
-    """GBA: groups of latents, each with its own target activation frequency."""
-    gba_highest: float = GBA_DEFAULTS.highest
-    gba_lowest: float = GBA_DEFAULTS.lowest
-    """GBA: the targets run geometrically from `gba_highest` to `gba_lowest` (fractions of tokens)."""
-    gba_step: float = 0.01
-    """GBA: an above-target latent's bias falls by this multiple of its largest pre-activation in the window."""
-    gba_window: int = 40_960
-    """GBA: training tokens over which firing is counted before each bias adaptation."""
-    gba_tied: bool = True
-    """GBA: the encoder is the decoder (unit-norm rows), as in the paper's model (this project's reading of it);
-    untied, on planted features, it recovers fewer (benchmarks/bench_gba.py prints both)."""
-    l1_warmup: float = 0.05
-    """Fraction of training over which the L1 coefficient rises linearly from zero."""
-    init_l0: int | None = 64
-    """Standard SAEs: each encoder bias starts at the quantile of its latent's pre-activations (on a
-    sample of inputs) that makes it fire on `init_l0 / d_sae` of them, so training starts at L0 about
-    `init_l0` instead of d_sae / 2 (which makes early steps dense and slow). None: biases start at 0."""
-    init_encoder_scale: float | None = None
-    """Encoder rows start as this multiple of the decoder rows; None: 1/k (BatchTopK), 0.1 (standard)."""
-    batch_size: int = 1024
-    lr: float = 1e-3
-    epochs: float = 1.0
-    decay_start: float = 0.8
+    """How to train one SAE: its size, its objective (`backend.training.objectives`), and the settings every
+    objective shares, each with the range it is checked against."""
+
+    d_sae: int = field(metadata={"range": Range(1, 1 << 24)})
+    objective: Objective = field(default_factory=L1)
+    batch_size: int = ranged(1024, 1, 1 << 20)
+    lr: float = ranged(1e-3, 0, 1, low_open=True)
+    epochs: float = ranged(1.0, 0, 10_000, low_open=True)
+    decay_start: float = ranged(0.8, 0, 1)
     """Fraction of training after which the learning rate decays linearly to zero."""
-    aux_k: int = 32
+    aux_k: int = ranged(32, 1, None)
     """Dead latents per token that reconstruct the residual in the auxiliary loss."""
-    aux_coef: float = 1 / 2
+    aux_coef: float = ranged(1 / 2, 0, 1e3)
     """Bussmann et al. use 1/32; in one short CPU epoch that left 19% of a 9216-latent SAE dead, 1/8
     (with aux_k 64 and a 20k-token window, as the build uses) 8%, 1/2 none, at the same FVU."""
-    dead_after_tokens: int = 20_000
+    dead_after_tokens: int = ranged(20_000, 1, None)
     """A latent that has not fired for this many training tokens counts as dead."""
-    threshold_momentum: float = 0.99
+    threshold_momentum: float = ranged(0.99, 0, 1, high_open=True)
     data_init: bool = True
     """Initialise decoder rows at diverse centred inputs, which gives a dictionary that means
     something after a short run; random directions barely move in one epoch."""
-    init_max_cosine: float = 0.7
+    init_max_cosine: float = ranged(0.7, 0, 1, low_open=True)
     """Data initialisation avoids inputs closer than this (cosine) to an earlier pick."""
-    seed: int = 0
-    checkpoint_every: int = 200
+    init_encoder_scale: float | None = ranged(None, 0, 1e3, low_open=True)
+    """Encoder rows start as this multiple of the decoder rows; None: the objective's choice."""
+    seed: int = ranged(0, 0, (1 << 63) - 1)
+    checkpoint_every: int = ranged(200, 1, None)
     bf16_select: bool = True
     """Pick the kept entries from bfloat16 pre-activations (values are then recomputed in fp32)."""
 
     def __post_init__(self) -> None:
         check_field_types(self)
-        if self.architecture == "batchtopk" and not (self.k and 0 < self.k <= self.d_sae):
-            raise ValueError(f"A BatchTopK SAE needs 0 < k <= d_sae, got k={self.k}.")
-        if self.architecture == "standard" and not self.l1_coef > 0:
-            raise ValueError(f"A standard SAE needs a positive l1_coef, got {self.l1_coef}.")
-        if self.architecture == "gba":
-            self.group_targets  # noqa: B018 (refuses impossible targets now, not at the first step)
-            if not (self.gba_step > 0 and self.gba_window > 0):
-                raise ValueError(
-                    f"GBA needs a positive gba_step and gba_window, got {self.gba_step}, {self.gba_window}."
-                )
+        check_field_ranges(self)
+        if not isinstance(self.objective, Objective):
+            raise ValueError(f"objective must be a training objective, got {self.objective!r:.40}.")
+        self.objective.check(self.d_sae)
 
-    @property
-    def group_targets(self) -> GroupTargets:
-        return GroupTargets(self.gba_groups, self.gba_highest, self.gba_lowest)
+    @classmethod
+    def from_table(cls, table: dict[str, Any]) -> "TrainConfig":
+        """From a flat table as a catalog writes it (`table()`); ValueError naming what is wrong."""
+        objective, rest = objective_from(table)
+        known = {item.name for item in fields(cls)} - {"objective"}
+        for key in rest:
+            if key not in known:
+                raise ValueError(f"{key} is not a training setting; the shared ones are {', '.join(sorted(known))}.")
+        return cls(objective=objective, **rest)
 
-    @property
-    def tied(self) -> bool:
-        return self.architecture == "gba" and self.gba_tied
+    def table(self) -> dict[str, Any]:
+        """Flat, as a catalog writes it: the shared settings, `objective` and `<objective>_<setting>` for its own."""
+        shared = {item.name: getattr(self, item.name) for item in fields(self) if item.name != "objective"}
+        return {**shared, **self.objective.table()}
 
     @property
     def encoder_scale(self) -> float:
-        if self.init_encoder_scale is not None:
-            return self.init_encoder_scale
-        return 1 / self.k if self.architecture == "batchtopk" and self.k else 0.1
+        return self.init_encoder_scale if self.init_encoder_scale is not None else self.objective.encoder_scale()
+
+
+class TrainingDiverged(AtlasError):
+    """The loss became NaN or infinite: nothing is saved, the settings need changing."""
 
 
 @dataclass
@@ -148,15 +126,16 @@ class _Weights(nn.Module):
 
     def encoder(self, cfg: TrainConfig) -> Tensor:
         """`[d_sae, d_in]` the rows that encode: the decoder's own when tied."""
-        return self.dec if cfg.tied else self.enc
+        return self.dec if cfg.objective.tied else self.enc
 
     def to_sae(self, cfg: TrainConfig, threshold: float) -> SAE:
         d_sae, d_in = self.dec.shape
-        k = cfg.k if cfg.architecture == "batchtopk" else None
-        # A GBA SAE encodes as ReLU(W_enc x + b_enc): a standard SAE that was trained another way.
-        arch = "standard" if cfg.architecture == "gba" else cfg.architecture
-        extra = {"trained_as": {"architecture": "gba"}} if cfg.architecture == "gba" else {}
-        sae = SAE(SAEConfig(d_in=d_in, d_sae=d_sae, architecture=arch, k=k, extra=extra), device=self.dec.device)
+        objective = cfg.objective
+        sae_cfg = SAEConfig(
+            d_in=d_in, d_sae=d_sae, architecture=objective.architecture, k=objective.sae_k(),
+            extra=objective.saved_config(),
+        )  # fmt: skip
+        sae = SAE(sae_cfg, device=self.dec.device)
         with torch.no_grad():
             sae.W_enc.copy_(self.encoder(cfg).T)
             sae.b_enc.copy_(self.b_enc)
@@ -179,15 +158,11 @@ def _init_weights(x: Tensor, cfg: TrainConfig, device: torch.device, gen: torch.
     dec = dec / dec.norm(dim=1, keepdim=True)
     with torch.no_grad():
         weights.dec.copy_(dec)
-        # BatchTopK: scaled so the k active latents of a token add up to roughly one input, not k of them.
         weights.enc.copy_(dec * cfg.encoder_scale)
         weights.b_dec.copy_(mean)
-        if cfg.architecture == "standard" and cfg.init_l0:
-            density = torch.full((cfg.d_sae,), cfg.init_l0 / cfg.d_sae)
-            weights.b_enc.copy_(calibrated_bias(weights.enc, weights.b_dec, x, density, gen))
-        if cfg.architecture == "gba":
-            targets = cfg.group_targets.per_latent(cfg.d_sae)
-            weights.b_enc.copy_(calibrated_bias(weights.encoder(cfg), weights.b_dec, x, targets, gen))
+        density = cfg.objective.start_bias(cfg.d_sae)
+        if density is not None:
+            weights.b_enc.copy_(calibrated_bias(weights.encoder(cfg), weights.b_dec, x, density, gen))
     return weights
 
 
@@ -206,9 +181,10 @@ def _step_loss(
     last_fired: Tensor,
     tokens_seen: int,
     floor: float,
-    l1: float,
-    window: FiringWindow | None,
+    when: tuple[int, int],
+    run: Run,
 ) -> tuple[Tensor, dict[str, Any]]:
+    """The loss of one batch `x [batch, d_in]` at step `when = (step, total)`, and what the step updates from."""
     batch = x.shape[0]
     enc = w.encoder(cfg)
     with (
@@ -216,22 +192,17 @@ def _step_loss(
         torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=cfg.bf16_select and fast_bf16(x.device)),
     ):
         pre_fast = ((x - w.b_dec) @ enc.T + w.b_enc).float()
-    if window is not None:
-        window.add(pre_fast)
-    if cfg.architecture == "batchtopk":
-        assert cfg.k is not None
-        kept = select_top(pre_fast, cfg.k * batch, floor)
-    else:
-        kept = select_positive(pre_fast)
-    rows, cols, pre = _kept_pre(w, enc, x, *kept)
+    run.observe(pre_fast)
+    rows, cols, pre = _kept_pre(w, enc, x, *cfg.objective.keep(pre_fast, floor))
     vals = torch.relu(pre)
     recon = sparse_decode(w.dec, rows, cols, vals, batch) + w.b_dec
     err = x - recon
     mse = err.pow(2).sum(dim=1).mean()
-    loss = mse + l1 * vals.sum() / batch if l1 > 0 else mse
+    penalty = cfg.objective.penalty(vals, batch, *when)
+    loss = mse + penalty if penalty is not None else mse
     dead = (tokens_seen - last_fired) > cfg.dead_after_tokens
     n_dead = int(dead.sum())
-    if n_dead > 0 and cfg.architecture != "gba":
+    if n_dead > 0 and cfg.objective.auxiliary_loss:
         # The top dead latents by pre-activation, negative ones included: a latent that never fires
         # usually has no positive pre-activation left, and a ReLU here would give it no gradient.
         dead_cols = dead.nonzero(as_tuple=True)[0]
@@ -244,11 +215,6 @@ def _step_loss(
         loss = loss + cfg.aux_coef * aux * mse.detach()
     stats = {"cols": cols, "vals": vals.detach(), "mse": mse.detach(), "n_dead": n_dead}
     return loss, stats
-
-
-def _l1_at(step: int, total: int, cfg: TrainConfig) -> float:
-    warmup = cfg.l1_warmup * total
-    return cfg.l1_coef * min(1.0, (step + 1) / warmup) if warmup > 0 else cfg.l1_coef
 
 
 def _lr_at(step: int, total: int, cfg: TrainConfig) -> float:
@@ -272,14 +238,13 @@ class _Progress:
     init_decoder: Tensor
     last_fired: Tensor
     threshold: Tensor
-    window: FiringWindow | None
+    objective: Run
     step: int = 0
 
     def state(self) -> dict[str, Any]:
-        window = self.window.state() if self.window is not None else {}
         return {
             "init_decoder": self.init_decoder, "last_fired": self.last_fired, "threshold": self.threshold,
-            "step": self.step, "window": window,
+            "step": self.step, "objective": self.objective.state(),
         }  # fmt: skip
 
     def restore(self, state: dict[str, Any], device: torch.device) -> None:
@@ -288,8 +253,7 @@ class _Progress:
         self.last_fired = checked_tensor(state, "last_fired", self.last_fired).to(device)
         self.threshold = checked_tensor(state, "threshold", self.threshold).to(device)
         self.step = int(state["step"])
-        if self.window is not None:
-            self.window.load(state["window"])
+        self.objective.load(state["objective"])
 
 
 def train_sae(
@@ -300,7 +264,7 @@ def train_sae(
     device: torch.device | None = None,
     data_key: str = "",
 ) -> TrainResult:
-    """Train an SAE (`cfg.architecture`) on `x [n, d_in]` (any float dtype, kept on CPU and batched to `device`).
+    """Train an SAE (`cfg.objective`) on `x [n, d_in]` (any float dtype, kept on CPU and batched to `device`).
 
     With `checkpoint`, state is saved every `cfg.checkpoint_every` steps and a rerun resumes from it;
     a corrupt or foreign checkpoint (another config, or another `data_key`: what `x` was made from) is
@@ -310,13 +274,9 @@ def train_sae(
     gen = torch.Generator().manual_seed(cfg.seed)
     scale = _scale_factor(x)
     w = _init_weights(x * scale, cfg, device, gen)
-    gba = cfg.architecture == "gba"
-    if gba:
-        # The adapted biases are thresholds measured from b_dec; a learned b_dec moves that origin under them (on
-        # planted data it drifted and halved the features recovered), so GBA keeps it at the data mean.
-        w.b_enc.requires_grad_(False)
-        w.b_dec.requires_grad_(False)
-        w.enc.requires_grad_(not cfg.tied)
+    w.b_enc.requires_grad_(cfg.objective.learns_biases)
+    w.b_dec.requires_grad_(cfg.objective.learns_biases)
+    w.enc.requires_grad_(not cfg.objective.tied)
     opt = torch.optim.Adam([p for p in w.parameters() if p.requires_grad], lr=cfg.lr, betas=(0.9, 0.999), fused=True)
     steps_per_epoch = max(1, len(x) // cfg.batch_size)
     total = max(1, int(steps_per_epoch * cfg.epochs))
@@ -324,9 +284,8 @@ def train_sae(
         w.dec.detach().clone().cpu(),
         torch.zeros(cfg.d_sae, dtype=torch.long, device=device),
         torch.zeros((), device=device),
-        FiringWindow(cfg.d_sae, device) if gba else None,
+        cfg.objective.run(cfg.d_sae, device),
     )
-    targets = cfg.group_targets.per_latent(cfg.d_sae).to(device) if gba else None
     state = load_checkpoint(checkpoint, cfg, data_key) if checkpoint else None
     if state is not None and checkpoint is not None:
         try:
@@ -352,8 +311,12 @@ def train_sae(
         for group in opt.param_groups:
             group["lr"] = _lr_at(step, total, cfg)
         floor = 0.8 * float(run.threshold)
-        l1 = _l1_at(step, total, cfg)
-        loss, stats = _step_loss(w, xb, cfg, run.last_fired, step * cfg.batch_size, floor, l1, run.window)
+        loss, stats = _step_loss(w, xb, cfg, run.last_fired, step * cfg.batch_size, floor, (step, total), run.objective)
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(
+                f"Training diverged at step {step + 1} of {total}: the loss is {float(loss)}. Nothing was saved; "
+                f"lower the learning rate (lr = {cfg.lr:g}) or the objective's coefficients and train again."
+            )
         opt.zero_grad(set_to_none=True)
         loss.backward()
         _project_out_parallel_grad(w)
@@ -364,9 +327,7 @@ def train_sae(
             if len(stats["vals"]):
                 momentum = 0.0 if step == 0 else cfg.threshold_momentum
                 run.threshold = momentum * run.threshold + (1 - momentum) * stats["vals"].min()
-        if run.window is not None and targets is not None and run.window.tokens >= cfg.gba_window:
-            adapt_biases(w.b_enc.data, run.window, targets, cfg.gba_step)
-            run.window.reset()
+        run.objective.after_step(w.b_enc.data)
         run.step += 1
         if progress:
             l0 = len(stats["vals"]) / len(xb)

@@ -61,6 +61,7 @@ def test_a_latent_is_shared_only_when_its_encoder_agrees_too() -> None:
 def test_two_seeds_trained_on_a_planted_dictionary_share_the_atoms_both_recover() -> None:
     """Data made of 1-2 of 24 planted atoms: an atom both seeds recover is shared, so the shared fraction is at
     least the share of atoms both recover."""
+    from backend.training.objectives import BatchTopK
     from backend.training.trainer import TrainConfig, train_sae
 
     draw = torch.Generator().manual_seed(0)
@@ -70,7 +71,8 @@ def test_two_seeds_trained_on_a_planted_dictionary_share_the_atoms_both_recover(
         codes[row, torch.randperm(24, generator=draw)[:count]] = 1 + torch.rand(count, generator=draw)
     x = codes @ atoms
     trained = [
-        train_sae(x, TrainConfig(d_sae=24, k=2, batch_size=256, epochs=6, lr=3e-3, seed=seed)).sae for seed in (1, 2)
+        train_sae(x, TrainConfig(d_sae=24, objective=BatchTopK(k=2), batch_size=256, epochs=6, lr=3e-3, seed=seed)).sae
+        for seed in (1, 2)
     ]
     found = align_seeds(*trained)
     best = [(t.unit_decoder() @ atoms.T).max(dim=1) for t in trained]

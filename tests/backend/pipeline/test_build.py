@@ -53,9 +53,26 @@ def test_a_second_build_of_the_same_release_is_refused(tmp_path: Path, monkeypat
 @pytest.mark.parametrize(
     ("training", "message"),
     [
-        ({"lr": "fast"}, "lr must be a number"),
-        ({"architecture": "jumprelu"}, "architecture must be"),
-        ({"architecture": "gba", "gba_lowest": 0.5}, "Group Bias Adaptation"),
+        ({"objective": "l1", "lr": "fast"}, "lr must be a number"),
+        ({"objective": "jumprelu"}, "objective must be one of 'l1', 'batchtopk', 'gba'"),
+        ({"architecture": "standard"}, "objective must be one of"),
+        ({"objective": "gba", "gba_lowest": 0.5}, "Group Bias Adaptation"),
+        ({"objective": "l1", "lr": float("inf")}, r"lr must be in \(0, 1\], got inf"),
+        ({"objective": "l1", "lr": -1.0}, r"lr must be in \(0, 1\], got -1.0"),
+        ({"objective": "l1", "l1_coef": float("inf")}, r"l1_coef must be in \(0, 1e\+06\], got inf"),
+        ({"objective": "l1", "l1_coef": float("nan")}, "l1_coef must be in"),
+        ({"objective": "l1", "checkpoint_every": 0}, r"checkpoint_every must be in \[1, inf\)"),
+        ({"objective": "l1", "epochs": -3}, "epochs is set by the build"),
+        ({"objective": "l1", "evil": 1}, "evil is not a training setting"),
+        ({"objective": "l1", "gba_window": 10}, "gba_window is not a training setting"),
+        ({"objective": "l1", "l1_evil": 1}, "l1_evil is not a setting of l1; it has l1_coef, l1_warmup, l1_init_l0"),
+        ({"objective": "gba", "gba_lowest": 1e-300}, r"gba_lowest must be in \[1e-06, 1\]"),
+        ({"objective": "gba", "gba_groups": 10**12}, r"gba_groups must be at most d_sae"),
+        ({"objective": "l1", "aux_k": -5}, "aux_k must be in"),
+        ({"objective": "l1", "decay_start": -1}, "decay_start must be in"),
+        ({"objective": "l1", "l1_init_l0": 0}, r"l1_init_l0 must be in \[1, inf\)"),
+        ({"objective": "l1", "l1_init_l0": 10**9}, "l1_init_l0 must be at most d_sae"),
+        ({"objective": "l1", "init_max_cosine": -1}, "init_max_cosine must be in"),
     ],
 )
 def test_a_training_table_that_cannot_train_is_refused_before_any_work(
@@ -84,9 +101,9 @@ def test_a_release_whose_training_table_says_gba_builds_gba_saes(
     # A copy of the session's build: only the SAE whose recipe changed is retrained (and re-indexed).
     shutil.copytree(get_release(tiny_release).paths.root, tmp_path / "releases" / tiny_release)
     monkeypatch.setenv("ATLAS_DATA_DIR", str(tmp_path))
-    training = {"architecture": "gba", "gba_window": 2048, "gba_highest": 0.2, "gba_lowest": 0.02}
+    training = {"objective": "gba", "gba_window": 2048, "gba_highest": 0.2, "gba_lowest": 0.02}
     release = dataclasses.replace(get_release(tiny_release), training=training)
     build_release(release, "tiny", report=lambda *_: None, until=USABLE)
     sae = load_sae(release, "64").sae
-    assert sae.cfg.extra["training"]["architecture"] == "gba"
+    assert sae.cfg.extra["training"]["objective"] == "gba"
     assert sae_summary(sae, release, "64")["config"]["value"]["architecture"] == "standard (trained as gba)"

@@ -1,12 +1,14 @@
-from dataclasses import asdict
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 
 from backend.models.formats import load_sae_dir, save_saelens
+from backend.training.bias_adaptation import GroupTargets
 from backend.training.initialisation import diverse_rows
-from backend.training.trainer import TrainConfig, train_sae
+from backend.training.objectives import GBA, L1, OBJECTIVES, BatchTopK
+from backend.training.trainer import TrainConfig, TrainingDiverged, train_sae
 
 
 def planted(
@@ -28,7 +30,14 @@ def matched(decoder: torch.Tensor, truth: torch.Tensor, at: float = 0.9) -> floa
 
 
 CFG = TrainConfig(
-    d_sae=96, k=3, batch_size=256, lr=3e-3, epochs=6, aux_k=16, dead_after_tokens=5_000, checkpoint_every=50
+    d_sae=96,
+    objective=BatchTopK(k=3),
+    batch_size=256,
+    lr=3e-3,
+    epochs=6,
+    aux_k=16,
+    dead_after_tokens=5_000,
+    checkpoint_every=50,
 )
 
 
@@ -44,7 +53,7 @@ def test_standard_l1_sae_recovers_planted_features_like_batchtopk() -> None:
     """The paper's architecture (ReLU + L1) through the same trainer finds the same directions."""
     x, truth = planted()
     cfg = TrainConfig(
-        d_sae=96, architecture="standard", l1_coef=1.0, batch_size=256, lr=3e-3, epochs=6, aux_k=16,
+        d_sae=96, objective=L1(coef=1.0), batch_size=256, lr=3e-3, epochs=6, aux_k=16,
         dead_after_tokens=5_000,
     )  # fmt: skip
     result = train_sae(x, cfg, device=torch.device("cpu"))
@@ -59,17 +68,17 @@ def test_l1_penalty_buys_sparsity() -> None:
     x, _ = planted(n=6000)
     l0 = []
     for coef in (0.05, 3.0):
-        cfg = TrainConfig(d_sae=96, architecture="standard", l1_coef=coef, batch_size=256, lr=3e-3, epochs=3)
+        cfg = TrainConfig(d_sae=96, objective=L1(coef=coef), batch_size=256, lr=3e-3, epochs=3)
         sae = train_sae(x, cfg, device=torch.device("cpu")).sae
         l0.append(float((sae.encode(x[:1000]) > 0).sum(dim=1).float().mean()))
     assert l0[1] < 0.5 * l0[0]
 
 
 def test_configs_that_cannot_train_are_refused() -> None:
-    with pytest.raises(ValueError, match="k"):
-        TrainConfig(d_sae=8)
-    with pytest.raises(ValueError, match="l1_coef"):
-        TrainConfig(d_sae=8, architecture="standard")
+    with pytest.raises(ValueError, match=r"batchtopk_k must be at most d_sae \(8\)"):
+        TrainConfig(d_sae=8, objective=BatchTopK(k=9))
+    with pytest.raises(ValueError, match=r"l1_coef must be in \(0, 1e\+06\]"):
+        L1(coef=0.0)
 
 
 def test_meta_sae_recovers_planted_compositions() -> None:
@@ -81,7 +90,14 @@ def test_meta_sae_recovers_planted_compositions() -> None:
     rows = atoms[pairs].sum(dim=1)
     rows /= rows.norm(dim=1, keepdim=True)
     cfg = TrainConfig(
-        d_sae=32, k=2, batch_size=128, lr=3e-3, epochs=16, aux_k=8, dead_after_tokens=2_000, data_init=False
+        d_sae=32,
+        objective=BatchTopK(k=2),
+        batch_size=128,
+        lr=3e-3,
+        epochs=16,
+        aux_k=8,
+        dead_after_tokens=2_000,
+        data_init=False,
     )
     result = train_sae(rows, cfg, device=torch.device("cpu"))
     assert matched(result.sae.W_dec.detach(), atoms, at=0.85) >= 0.85
@@ -89,7 +105,7 @@ def test_meta_sae_recovers_planted_compositions() -> None:
 
 def test_resume_after_interruption_matches_uninterrupted(tmp_path: Path) -> None:
     x, _ = planted(n=4000)
-    cfg = TrainConfig(d_sae=48, k=3, batch_size=256, lr=3e-3, epochs=3, checkpoint_every=10)
+    cfg = TrainConfig(d_sae=48, objective=BatchTopK(k=3), batch_size=256, lr=3e-3, epochs=3, checkpoint_every=10)
     whole = train_sae(x, cfg, device=torch.device("cpu")).sae
 
     class Killed(Exception):
@@ -110,7 +126,7 @@ def test_resume_after_interruption_matches_uninterrupted(tmp_path: Path) -> None
 
 def test_corrupt_checkpoint_is_discarded_and_training_restarts(tmp_path: Path) -> None:
     x, _ = planted(n=2000)
-    cfg = TrainConfig(d_sae=48, k=3, batch_size=256, epochs=1)
+    cfg = TrainConfig(d_sae=48, objective=BatchTopK(k=3), batch_size=256, epochs=1)
     checkpoint = tmp_path / "ckpt.pt"
     checkpoint.write_bytes(b"garbage")
     result = train_sae(x, cfg, checkpoint=checkpoint, device=torch.device("cpu"))
@@ -143,7 +159,7 @@ def test_a_checkpoint_with_bad_contents_is_discarded_with_a_message(
     tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     x, _ = planted(n=2000)
-    cfg = TrainConfig(d_sae=48, k=3, batch_size=256, epochs=2, checkpoint_every=2)
+    cfg = TrainConfig(d_sae=48, objective=BatchTopK(k=3), batch_size=256, epochs=2, checkpoint_every=2)
     whole = train_sae(x, cfg, device=torch.device("cpu")).sae
     checkpoint = tmp_path / "ckpt.pt"
 
@@ -161,9 +177,9 @@ def test_a_checkpoint_with_bad_contents_is_discarded_with_a_message(
     assert torch.allclose(resumed.W_dec, whole.W_dec, atol=1e-4)
 
 
-GBA = TrainConfig(
-    d_sae=96, architecture="gba", gba_groups=4, gba_highest=0.2, gba_lowest=0.02, gba_window=2048, gba_step=0.1,
-    batch_size=256, lr=3e-3, epochs=20,
+GBA_CFG = TrainConfig(
+    d_sae=96, objective=GBA(groups=4, highest=0.2, lowest=0.02, window=2048, step=0.1), batch_size=256, lr=3e-3,
+    epochs=20,
 )  # fmt: skip
 
 
@@ -171,18 +187,19 @@ def test_gba_recovers_planted_features_with_each_group_near_its_target() -> None
     """About 0.92-0.96 over seeds 0-2; with its biases fixed at their calibrated start, 0.67 (benchmarks/bench_gba.py
     compares it with ReLU + L1 at equal L0 over seeds)."""
     x, truth = planted()
-    sae = train_sae(x, GBA, device=torch.device("cpu")).sae
+    sae = train_sae(x, GBA_CFG, device=torch.device("cpu")).sae
     assert sae.cfg.architecture == "standard" and sae.cfg.extra["trained_as"] == {"architecture": "gba"}
     assert matched(sae.W_dec.detach(), truth) >= 0.85
     frequency = (sae.encode(x[:6000]) > 0).float().mean(dim=0)
-    targets = GBA.group_targets.per_latent(GBA.d_sae)
+    targets = GroupTargets(4, 0.2, 0.02).per_latent(GBA_CFG.d_sae)
     for group in targets.unique():
         assert frequency[targets == group].mean() <= 1.5 * group
 
 
 def test_gba_resumes_with_its_firing_window(tmp_path: Path) -> None:
     x, _ = planted(n=4000)
-    cfg = TrainConfig(**{**asdict(GBA), "epochs": 3, "checkpoint_every": 7, "gba_window": 3000})
+    gba = replace(GBA_CFG.objective, window=3000)
+    cfg = replace(GBA_CFG, objective=gba, epochs=3, checkpoint_every=7)
     whole = train_sae(x, cfg, device=torch.device("cpu")).sae
 
     def stop(step: int, _total: int, _m: dict) -> None:
@@ -192,7 +209,7 @@ def test_gba_resumes_with_its_firing_window(tmp_path: Path) -> None:
     checkpoint = tmp_path / "ckpt.pt"
     with pytest.raises(KeyboardInterrupt):
         train_sae(x, cfg, checkpoint=checkpoint, progress=stop, device=torch.device("cpu"))
-    assert torch.load(checkpoint, weights_only=True)["window"]["tokens"] > 0
+    assert torch.load(checkpoint, weights_only=True)["objective"]["tokens"] > 0
     resumed = train_sae(x, cfg, checkpoint=checkpoint, device=torch.device("cpu")).sae
     assert torch.allclose(resumed.b_enc, whole.b_enc, atol=1e-5)
     assert torch.allclose(resumed.W_dec, whole.W_dec, atol=1e-4)
@@ -200,7 +217,7 @@ def test_gba_resumes_with_its_firing_window(tmp_path: Path) -> None:
 
 def test_a_saved_gba_sae_loads_through_the_saelens_loader_and_encodes_as_trained(tmp_path: Path) -> None:
     x, _ = planted(n=3000)
-    sae = train_sae(x, TrainConfig(**{**asdict(GBA), "epochs": 2}), device=torch.device("cpu")).sae
+    sae = train_sae(x, replace(GBA_CFG, epochs=2), device=torch.device("cpu")).sae
     save_saelens(sae, tmp_path / "gba")
     loaded = load_sae_dir(tmp_path / "gba", torch.device("cpu")).sae
     assert loaded.cfg.architecture == "standard" and loaded.cfg.extra["trained_as"] == {"architecture": "gba"}
@@ -209,6 +226,31 @@ def test_a_saved_gba_sae_loads_through_the_saelens_loader_and_encodes_as_trained
 
 def test_gba_configs_that_cannot_train_are_refused() -> None:
     with pytest.raises(ValueError, match="Group Bias Adaptation"):
-        TrainConfig(d_sae=8, architecture="gba", gba_highest=0.001, gba_lowest=0.1)
+        GBA(highest=0.001, lowest=0.1)
     with pytest.raises(ValueError, match="gba_step"):
-        TrainConfig(d_sae=8, architecture="gba", gba_step=0.0)
+        GBA(step=0.0)
+    with pytest.raises(ValueError, match=r"gba_groups must be at most d_sae \(8\)"):
+        TrainConfig(d_sae=8, objective=GBA(groups=10**12))
+
+
+def test_a_loss_that_is_not_finite_stops_training_with_a_typed_error_and_saves_nothing(tmp_path: Path) -> None:
+    x, _ = planted(n=2000)
+    x[1234, 5] = float("nan")
+    checkpoint = tmp_path / "ckpt.pt"
+    with pytest.raises(TrainingDiverged, match="Training diverged at step 1 of 7: the loss is nan"):
+        train_sae(x, replace(CFG, epochs=1), checkpoint=checkpoint, device=torch.device("cpu"))
+    assert not checkpoint.exists()
+
+
+@pytest.mark.parametrize("name", sorted(OBJECTIVES))
+def test_every_objective_reads_back_from_the_table_it_writes(name: str) -> None:
+    cfg = TrainConfig(d_sae=64, objective=OBJECTIVES[name](), lr=3e-3, seed=4)
+    assert TrainConfig.from_table(cfg.table()) == cfg
+    assert cfg.table()["objective"] == name
+
+
+def test_every_module_of_the_objectives_package_is_listed() -> None:
+    from backend.training import objectives
+
+    modules = {p.stem for p in Path(objectives.__file__).parent.glob("*.py")} - {"__init__", "base"}
+    assert modules == set(OBJECTIVES)
