@@ -56,5 +56,16 @@ def data_dir() -> Path:
     return Path(os.environ["ATLAS_DATA_DIR"])
 
 
+REAL_MODEL_FIXTURES = frozenset({"tiny_release"})
+"""Fixtures that build with the real embedded model: a test that uses one, directly or through another fixture,
+is `slow` (the fast tier, `scripts/test.sh --fast`, leaves it out)."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if REAL_MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shutil.rmtree(_ROOT, ignore_errors=True)

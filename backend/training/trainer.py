@@ -314,7 +314,7 @@ def train_sae(
         loss, stats = _step_loss(w, xb, cfg, run.last_fired, step * cfg.batch_size, floor, (step, total), run.objective)
         if not torch.isfinite(loss):
             raise TrainingDiverged(
-                f"Training diverged at step {step + 1} of {total}: the loss is {float(loss)}. Nothing was saved; "
+                f"Training diverged at step {step + 1} of {total}: the loss is {float(loss.detach())}. Nothing was saved; "
                 f"lower the learning rate (lr = {cfg.lr:g}) or the objective's coefficients and train again."
             )
         opt.zero_grad(set_to_none=True)

@@ -25,6 +25,7 @@ def test_every_artifact_of_a_complete_build_is_current(tiny_release: str) -> Non
     assert [a.name for a in build.artifacts if not a.is_current()] == []
 
 
+@pytest.mark.slow
 def test_build_until_usable_then_resume_to_complete(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ATLAS_DATA_DIR", str(tmp_path))
     release = get_release("tiny")
