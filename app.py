@@ -6,14 +6,15 @@ import streamlit as st
 
 from backend.core.errors import AtlasError, StoreError
 from backend.pipeline.build import ready_saes
+from backend.web.memory import freeze_after_imports
 from backend.web.render import md
 from backend.web.urlstate import share_link
-from pages.views.actions import fetch_published
-from pages.views.build_status import build_complete, require_family, require_sae
-from pages.views.keyed import new_run
-from pages.views.memory import freeze_after_imports
-from pages.views.state import catalog, current_view, remember_pages, show_warnings
-from pages.views.widgets import repair_command, style
+from pages.access.actions import fetch_published
+from pages.access.keyed import new_run
+from pages.access.state import catalog, current_view, remember_pages, show_warnings
+from pages.sections.build_status import build_complete, require_family, require_sae
+from pages.sections.widgets import repair_command, style
+from pages.specs import PAGE_SPECS, spec_at
 
 LOG = logging.getLogger("sae_atlas")
 new_run()
@@ -21,20 +22,9 @@ st.set_page_config(page_title="SAE Atlas", page_icon="🗺️", layout="wide")
 style()
 
 PAGES = {
-    "overview": st.Page("pages/views/overview.py", title="SAE overview", url_path="overview", default=True),
-    "latent": st.Page("pages/views/latent.py", title="Latent card", url_path="latent"),
-    "meta": st.Page("pages/views/meta.py", title="Meta-latent card", url_path="meta"),
-    "search": st.Page("pages/views/search.py", title="Search", url_path="search"),
-    "stitching": st.Page("pages/views/stitching.py", title="Stitching", url_path="stitching"),
-    "canonical": st.Page("pages/views/canonical.py", title="Canonical units?", url_path="canonical"),
-    "map": st.Page("pages/views/map.py", title="Latent map", url_path="map"),
-    "polysemy": st.Page("pages/views/polysemy.py", title="Polysemy probes", url_path="polysemy"),
-    "add": st.Page("pages/views/add.py", title="Add your SAE", url_path="add"),
+    spec.key: st.Page(spec.script, title=spec.title, url_path=spec.url_path, default=spec.default)
+    for spec in PAGE_SPECS
 }
-# Pages that read every SAE of the family; the others need only the view's SAE. (A comment, not a
-# docstring: Streamlit's magic would draw a bare string in the router on every page.)
-FAMILY_PAGES = {"stitching": "Stitching", "polysemy": "The polysemy benchmark"}
-STANDALONE_PAGES = {"add"}  # they read no SAE of the sidebar's release
 navigation = st.navigation(list(PAGES.values()), position="hidden")
 remember_pages(PAGES)
 
@@ -77,14 +67,15 @@ if release.published is not None:
     except AtlasError as err:
         st.error(f"{md(err)} Pick another release in the sidebar, or reload once the Hub can be reached.")
         st.stop()
-if not build_complete(release) and navigation.url_path not in STANDALONE_PAGES:
+spec = spec_at(navigation.url_path)
+if not build_complete(release) and spec.needs != "nothing":
     ready = ready_saes(release)
     if not sae_named and ready and view.sae not in ready:
         # A link that names no SAE gets the largest one ready while the rest is still being built.
         st.query_params.from_dict(view.params(sae=ready[-1]))
         st.rerun()
-    if navigation.url_path in FAMILY_PAGES:
-        require_family(view, release, FAMILY_PAGES[navigation.url_path])
+    if spec.needs == "family":
+        require_family(view, release, spec.family_need)
     else:
         require_sae(view, release)
 try:

@@ -58,7 +58,7 @@ def main() -> None:
 
     from backend.stitching.lineage import lineage
     from backend.stitching.matching import EDGE_FLOOR, matching_from_tensors
-    from pages.views.figures import lineage_figure
+    from pages.sections.figures import lineage_figure
 
     ids = [str(n) for n in SIZES]
     with tempfile.TemporaryDirectory() as folder:

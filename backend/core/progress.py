@@ -1,7 +1,7 @@
 """How long jobs report progress: one reporter type, the terminal adapter (tqdm) and fan-out.
 
 A job with several steps takes a `Reporter` (step name, done, total); a single loop takes a
-`Progress` (done, total). The Streamlit adapter lives with the pages (pages/views/widgets.py).
+`Progress` (done, total). The Streamlit adapter lives with the pages (pages/sections/widgets.py).
 """
 
 from collections.abc import Callable

@@ -1,1 +1,1 @@
-"""The pages (one script per view, run by the router in app.py) and the modules they share."""
+"""The page scripts: one per view, run by the router in app.py as `pages.specs` lists them. They render only."""

@@ -13,8 +13,8 @@ from backend.pipeline.add import AddRequest, add_release
 from backend.pipeline.visitor import Offer, offered_corpora, offered_saes, save_corpus_upload, save_sae_upload
 from backend.sources.catalog import CORPUS_SUFFIXES, CorpusKind, CorpusSpec
 from backend.web.render import md
-from pages.views.state import page, refresh_catalog
-from pages.views.widgets import progress_bar
+from pages.access.state import page, refresh_catalog
+from pages.sections.widgets import progress_bar
 
 CORPORA = {
     "wordnet": "WordNet glosses (offline)",

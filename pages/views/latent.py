@@ -9,16 +9,16 @@ from backend.core.errors import AtlasError
 from backend.explore.exports import card_json
 from backend.index.cards import Card, Example, Interval
 from backend.web.render import highlighted_tokens, md
-from pages.views.canonical_badges import canonicality_section
-from pages.views.data import card, cards, latent_steering
-from pages.views.decomposition import decomposition_section
-from pages.views.figures import activation_histogram
-from pages.views.lens_data import canonicality
-from pages.views.lineage import lineage_section, slider_key
-from pages.views.state import catalog, current_view, family_neighbours, meta_id_for
-from pages.views.steering import steering_section
-from pages.views.stitch_badge import stitching_badges
-from pages.views.widgets import index_ready, latent_link, quick_list
+from pages.access.data import card, cards, latent_steering
+from pages.access.lens_data import canonicality
+from pages.access.state import catalog, current_view, family_neighbours, meta_id_for
+from pages.sections.canonical_badges import canonicality_section
+from pages.sections.decomposition import decomposition_section
+from pages.sections.figures import activation_histogram
+from pages.sections.lineage import lineage_section, slider_key
+from pages.sections.steering import steering_section
+from pages.sections.stitch_badge import stitching_badges
+from pages.sections.widgets import index_ready, latent_link, quick_list
 
 NEURONPEDIA = "https://www.neuronpedia.org/{model_set}/{latent}"
 

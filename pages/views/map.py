@@ -5,11 +5,11 @@ import streamlit as st
 from backend.core.errors import AtlasError
 from backend.web.render import md
 from backend.web.urlstate import MAP_COLOURS
-from pages.views.actions import compute_map
-from pages.views.data import map_data
-from pages.views.figures import STATUS_COLOURS, latent_map_figure
-from pages.views.state import catalog, current_view, family_neighbours, meta_id_for, page, stitch_threshold
-from pages.views.widgets import action_allowed, progress_bar
+from pages.access.actions import compute_map
+from pages.access.data import map_data
+from pages.access.state import catalog, current_view, family_neighbours, meta_id_for, page, stitch_threshold
+from pages.sections.figures import STATUS_COLOURS, latent_map_figure
+from pages.sections.widgets import action_allowed, progress_bar
 
 COLOUR_HELP = {
     "meta-latent": "each latent's strongest meta-latent (colours repeat every 24 meta-latents; hover names it)",

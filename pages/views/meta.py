@@ -6,12 +6,12 @@ from backend.core.errors import AtlasError
 from backend.metasae.decompose import meta_label
 from backend.pipeline.build import ready_saes
 from backend.web.render import md
-from pages.views.data import decompositions, latent_table, meta_steering
-from pages.views.decomposition import logit_lens_table, threshold_control
-from pages.views.figures import meta_activation_histogram
-from pages.views.state import catalog, current_view, meta_id_for
-from pages.views.steering import steering_section
-from pages.views.widgets import latent_link
+from pages.access.data import decompositions, latent_table, meta_steering
+from pages.access.state import catalog, current_view, meta_id_for
+from pages.sections.decomposition import logit_lens_table, threshold_control
+from pages.sections.figures import meta_activation_histogram
+from pages.sections.steering import steering_section
+from pages.sections.widgets import latent_link
 
 view = current_view()
 release = catalog()[view.release]

@@ -8,23 +8,23 @@ from backend.core.errors import AtlasError
 from backend.explore.overview import log_density
 from backend.metasae.atomicity import ATOM_COSINE, COMPOSITION_COSINE, summarise_atomicity
 from backend.web.render import md
-from pages.views.build_status import build_complete, build_panel
-from pages.views.data import (
+from pages.access.data import (
     family_differences_of,
     latent_atomicity,
     member_metrics,
     random_nn_cosine,
     sae,
 )
-from pages.views.data import summary as sae_summary_of
-from pages.views.family_story import family_figures
-from pages.views.figures import atomicity_histogram, density_histogram
-from pages.views.lens_data import overview_table
-from pages.views.neuronpedia_import import import_form
-from pages.views.start_here import meta_meaning, read_meaning, start_here
-from pages.views.state import catalog, current_view, meta_id_for
-from pages.views.train_meta import meta_form
-from pages.views.widgets import index_ready, table_downloads
+from pages.access.data import summary as sae_summary_of
+from pages.access.lens_data import overview_table
+from pages.access.state import catalog, current_view, meta_id_for
+from pages.sections.build_status import build_complete, build_panel
+from pages.sections.family_story import family_figures
+from pages.sections.figures import atomicity_histogram, density_histogram
+from pages.sections.neuronpedia_import import import_form
+from pages.sections.start_here import meta_meaning, read_meaning, start_here
+from pages.sections.train_meta import meta_form
+from pages.sections.widgets import index_ready, table_downloads
 
 view = current_view()
 release = catalog()[view.release]

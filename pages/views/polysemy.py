@@ -11,8 +11,8 @@ from backend.polysemy.probe_sets import COLUMNS, ProbeSetError
 from backend.polysemy.summary import FOLDS, beyond_argmax, pair_table, size_trend, summarise, threshold_readings
 from backend.web.render import md
 from backend.web.urlstate import PROBE_SETS
-from pages.views.actions import run_benchmark
-from pages.views.data import (
+from pages.access.actions import run_benchmark
+from pages.access.data import (
     family_sizes,
     latent_labels,
     probe_pairs,
@@ -20,9 +20,9 @@ from pages.views.data import (
     uploaded_pairs,
     word_probe,
 )
-from pages.views.figures import benchmark_figure
-from pages.views.state import catalog, current_view
-from pages.views.widgets import action_allowed, latent_link, progress_bar, table_downloads
+from pages.access.state import catalog, current_view
+from pages.sections.figures import benchmark_figure
+from pages.sections.widgets import action_allowed, latent_link, progress_bar, table_downloads
 
 DEFAULT_WORD = "bank"
 DEFAULT_CONTEXTS = (

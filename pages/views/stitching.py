@@ -11,12 +11,12 @@ from backend.explore.paper import stitching_differences
 from backend.stitching.curves import ORDER_HELP, ORDERS, CurveConfig
 from backend.stitching.matching import EDGE_FLOOR
 from backend.web.render import md
-from pages.views.actions import compute_curves, compute_matchings
-from pages.views.canonical_badges import complete_and_unique
-from pages.views.data import classification, latent_labels, stitching_curves
-from pages.views.figures import stitching_figure
-from pages.views.state import catalog, current_view, stitch_threshold
-from pages.views.widgets import action_allowed, latent_link, progress_bar, table_downloads
+from pages.access.actions import compute_curves, compute_matchings
+from pages.access.data import classification, latent_labels, stitching_curves
+from pages.access.state import catalog, current_view, stitch_threshold
+from pages.sections.canonical_badges import complete_and_unique
+from pages.sections.figures import stitching_figure
+from pages.sections.widgets import action_allowed, latent_link, progress_bar, table_downloads
 
 KINDS = ("1→n", "n→1", "n→m", "1→1", "novel", "dropped")
 SHOW = 40

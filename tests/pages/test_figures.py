@@ -6,7 +6,7 @@ import pandas as pd
 from backend.metasae.graph import Graph
 from backend.metasae.graph import Node as GraphNode
 from backend.stitching.lineage import Lineage, Node
-from pages.views.figures import (
+from pages.sections.figures import (
     LINEAGE_COLOURS,
     STATUS_COLOURS,
     atomicity_histogram,

@@ -1,4 +1,4 @@
-"""Stamps memoised by `memo_stamp` (pages/views/keyed.py): shared by overlapping runs, kept by a session for a
+"""Stamps memoised by `memo_stamp` (pages/access/keyed.py): shared by overlapping runs, kept by a session for a
 second, forgotten when the app writes, never memoised outside a script run."""
 
 import threading
@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from pages.views import keyed
+from pages.access import keyed
 
 
 def test_outside_a_script_run_nothing_is_memoised() -> None:
@@ -107,7 +107,7 @@ def test_runs_share_a_reading_made_since_they_began_and_never_an_older_one(monke
 def _script() -> None:
     import streamlit as st
 
-    from pages.views.keyed import memo_stamp, new_run
+    from pages.access.keyed import memo_stamp, new_run
 
     counts = st.session_state.setdefault("counts", [])
 

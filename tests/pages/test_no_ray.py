@@ -6,8 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from pages.specs import PAGE_SPECS
+
 ROOT = Path(__file__).resolve().parents[2]
-PAGES = ("overview", "latent", "meta", "search", "stitching", "map", "polysemy", "lineage", "steering", "add")
+PAGES = tuple(spec.script for spec in PAGE_SPECS)
 PROGRAM = """
 import importlib, json, pkgutil, sys
 import backend
@@ -20,7 +22,7 @@ for page in [None, *PAGES]:
     at = AppTest.from_file("app.py", default_timeout=180)
     at.query_params["release"] = RELEASE
     if page:
-        at.switch_page(f"pages/views/{page}.py")
+        at.switch_page(page)
     at.run()
     assert not at.exception, (page, [e.message for e in at.exception])
 print(json.dumps(sorted(name for name in sys.modules if name.split(".")[0] == "ray")))

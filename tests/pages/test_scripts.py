@@ -9,9 +9,15 @@ from types import ModuleType
 
 import pytest
 
+from pages.specs import PAGE_SPECS
+
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPTS = [ROOT / "app.py", *(ROOT / "pages" / "views" / f"{name}.py" for name in
-           ("overview", "latent", "meta", "search", "stitching", "map", "polysemy"))]  # fmt: skip
+SCRIPTS = [ROOT / "app.py", *(ROOT / spec.script for spec in PAGE_SPECS)]
+
+
+def test_every_page_script_is_on_the_list_and_every_listed_script_exists() -> None:
+    scripts = {path for path in (ROOT / "pages" / "views").glob("*.py") if path.name != "__init__.py"}
+    assert scripts == set(SCRIPTS[1:])
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda path: path.name)

@@ -3,7 +3,7 @@
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from pages.views.steering import RESULTS
+from pages.sections.steering import RESULTS
 from tests.pages.test_app import no_crash, run
 
 

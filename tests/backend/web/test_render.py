@@ -17,7 +17,7 @@ def test_shading_follows_activation_and_the_focus_is_marked() -> None:
 
 
 def test_the_stylesheet_draws_the_shade_and_the_focus() -> None:
-    from pages.views.widgets import CSS
+    from pages.sections.widgets import CSS
 
     assert "var(--a" in CSS and ".tok.focus" in CSS
 

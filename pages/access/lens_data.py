@@ -1,5 +1,5 @@
 """The pages' cached reads of the canonical-units lenses (backend/lenses/) and the tables joined from them, keyed
-on one stamp of everything a lens reads; like pages/views/data.py, the door to stored data for what it covers."""
+on one stamp of everything a lens reads; like pages/access/data.py, the door to stored data for what it covers."""
 
 from collections.abc import Callable
 
@@ -9,9 +9,9 @@ from backend.core.errors import AtlasError
 from backend.lenses.profile import absorption_letters, facet_rows, family_lenses, latent_profiles, missing_lenses
 from backend.pipeline.artifacts import release_lenses
 from backend.stitching.family import PairMatching
-from pages.views.data import index_stamp, latent_atomicity, latent_table, meta_stamp, sae_stamp
-from pages.views.keyed import keyed, memo_stamp
-from pages.views.state import catalog
+from pages.access.data import index_stamp, latent_atomicity, latent_table, meta_stamp, sae_stamp
+from pages.access.keyed import keyed, memo_stamp
+from pages.access.state import catalog
 
 
 def _lenses_stamp(release_id: str, *_: object) -> tuple:

@@ -10,8 +10,8 @@ from backend.pipeline.build import read_summary, ready_saes
 from backend.pipeline.progress import read_progress
 from backend.sources.catalog import Release
 from backend.web.urlstate import View
-from pages.views.data import build_artifacts
-from pages.views.state import page
+from pages.access.data import build_artifacts
+from pages.access.state import page
 
 REFRESH_SECONDS = 5
 

@@ -6,9 +6,9 @@ from backend.core.errors import AtlasError
 from backend.training.meta import MetaTrainConfig
 from backend.web.render import md
 from backend.web.urlstate import View
-from pages.views.actions import train_meta
-from pages.views.state import catalog
-from pages.views.widgets import progress_bar
+from pages.access.actions import train_meta
+from pages.access.state import catalog
+from pages.sections.widgets import progress_bar
 
 
 def meta_form(view: View, d_sae: int) -> None:

@@ -1,4 +1,4 @@
-"""The server's heap is frozen after runs that import modules, and only then (pages/views/memory.py)."""
+"""The server's heap is frozen after runs that import modules, and only then (backend/web/memory.py)."""
 
 import gc
 import sys
@@ -6,7 +6,7 @@ import types
 
 import pytest
 
-from pages.views import memory
+from backend.web import memory
 
 
 def test_the_heap_is_frozen_after_imports_and_left_alone_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:

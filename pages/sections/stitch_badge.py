@@ -4,9 +4,9 @@ what the latent becomes in the next larger one."""
 import streamlit as st
 
 from backend.web.urlstate import View
-from pages.views.data import classification, latent_labels
-from pages.views.state import family_neighbours, stitch_threshold
-from pages.views.widgets import latent_link
+from pages.access.data import classification, latent_labels
+from pages.access.state import family_neighbours, stitch_threshold
+from pages.sections.widgets import latent_link
 
 
 def _links(view: View, latents: tuple[int, ...] | list[int], sae_id: str) -> None:

@@ -5,8 +5,8 @@ import streamlit as st
 from backend.core.errors import AtlasError
 from backend.web.render import md
 from backend.web.urlstate import View
-from pages.views.actions import import_labels
-from pages.views.state import catalog
+from pages.access.actions import import_labels
+from pages.access.state import catalog
 
 
 def import_form(view: View) -> None:

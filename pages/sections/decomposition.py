@@ -10,10 +10,10 @@ from backend.metasae.decompose import Decompositions, meta_label
 from backend.metasae.graph import related_graph
 from backend.web.render import md
 from backend.web.urlstate import View
-from pages.views.data import decompositions, latent_labels, meta_logit_lens, meta_names, row_cosine
-from pages.views.figures import decomposition_bars, related_graph_figure
-from pages.views.state import page
-from pages.views.widgets import latent_link, meta_link, table_downloads
+from pages.access.data import decompositions, latent_labels, meta_logit_lens, meta_names, row_cosine
+from pages.access.state import page
+from pages.sections.figures import decomposition_bars, related_graph_figure
+from pages.sections.widgets import latent_link, meta_link, table_downloads
 
 
 def threshold_control(view: View, table: Decompositions) -> float:

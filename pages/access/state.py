@@ -10,7 +10,7 @@ from backend.sources.catalog import CATALOG_ENV, Release, load_catalog
 from backend.stitching.matching import DEFAULT_THRESHOLD
 from backend.web.render import md
 from backend.web.urlstate import View, parse_view
-from pages.views.keyed import memo_stamp, stamps_changed
+from pages.access.keyed import memo_stamp, stamps_changed
 
 
 @st.cache_resource(ttl=60, max_entries=4)

@@ -11,10 +11,10 @@ from backend.stitching.lineage import PER_LEVEL, Lineage
 from backend.stitching.matching import EDGE_FLOOR
 from backend.web.render import md
 from backend.web.urlstate import View
-from pages.views.data import closest_in_smaller, family_lineage, latent_labels
-from pages.views.figures import lineage_figure
-from pages.views.state import catalog, stitch_threshold
-from pages.views.widgets import latent_link
+from pages.access.data import closest_in_smaller, family_lineage, latent_labels
+from pages.access.state import catalog, stitch_threshold
+from pages.sections.figures import lineage_figure
+from pages.sections.widgets import latent_link
 
 
 def slider_key(latent: int) -> str:

@@ -9,8 +9,8 @@ from backend.metasae.semantics import CATCH_ALL_MULTIPLE, MEMBERS, TOP_EXAMPLES
 from backend.metasae.showcase import MAX_SHARED, MIN_COSINE, NAME_SHARE
 from backend.web.render import md
 from backend.web.urlstate import View
-from pages.views.data import decomposition_meaning, decompositions, latent_labels, meta_names
-from pages.views.widgets import latent_link, meta_link
+from pages.access.data import decomposition_meaning, decompositions, latent_labels, meta_names
+from pages.sections.widgets import latent_link, meta_link
 
 _KIND_MARK = {"person": "👤 ", "place": "📍 ", "other": ""}
 

@@ -1,6 +1,6 @@
 """The pages' door to stored data: cached reads keyed on the stamps of the artifacts they come from (`keyed`,
 backend/core/artifacts.py), so a rebuilt SAE, index or analysis is never served stale. Pages read data only through
-here and pages/views/lens_data.py (the canonical-units lenses), and compute through pages/views/actions.py (an
+here and pages/access/lens_data.py (the canonical-units lenses), and compute through pages/access/actions.py (an
 import contract in pyproject.toml says so)."""
 
 from pathlib import Path
@@ -36,8 +36,8 @@ from backend.stitching.family import Curves, PairMatching, pair_classification
 from backend.stitching.lineage import Lineage, lineage
 from backend.stitching.matching import Classification, Matching
 from backend.training.metrics import random_nn_cosine_baseline
-from pages.views.keyed import keyed, memo_stamp
-from pages.views.state import catalog
+from pages.access.keyed import keyed, memo_stamp
+from pages.access.state import catalog
 
 
 @memo_stamp

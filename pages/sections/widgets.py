@@ -13,8 +13,8 @@ from backend.explore.exports import quick_list_link, table_bytes
 from backend.sources.catalog import Release
 from backend.web.render import md
 from backend.web.urlstate import View
-from pages.views.data import cards
-from pages.views.state import catalog, page
+from pages.access.data import cards
+from pages.access.state import catalog, page
 
 CSS = (ASSETS / "style.css").read_text()
 

@@ -8,8 +8,8 @@ from backend.pipeline.build import ready_saes
 from backend.stitching.curves import CurveConfig
 from backend.stitching.matching import DEFAULT_THRESHOLD
 from backend.web.urlstate import View
-from pages.views.data import classification, member_metrics, stitching_curves
-from pages.views.state import catalog
+from pages.access.data import classification, member_metrics, stitching_curves
+from pages.access.state import catalog
 
 
 def _rows(view: View) -> pd.DataFrame:

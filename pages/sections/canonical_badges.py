@@ -11,8 +11,8 @@ from backend.lenses.seeds import SHARED_COSINE as SHARED
 from backend.metasae.atomicity import COMPOSITION_COSINE as COMPOSITION
 from backend.web.render import md
 from backend.web.urlstate import View
-from pages.views.figures import size_trend_figure
-from pages.views.lens_data import canonicality, facets_of, family_canonicality, lenses_missing
+from pages.access.lens_data import canonicality, facets_of, family_canonicality, lenses_missing
+from pages.sections.figures import size_trend_figure
 
 PAPER_NOVEL = 0.35
 """Novel fraction between neighbouring GPT-2 sizes at cosine 0.7 (the meta-SAE post)."""
