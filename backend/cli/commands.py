@@ -19,8 +19,11 @@ WAIT_SECONDS = 10
 
 
 def _release(args: argparse.Namespace) -> "Release":
-    """The release `--release` names (the catalog's default without it), its published repo fetched first."""
+    """The release `--release` names (the catalog's default without it), its published repo fetched first; the SAE
+    `--sae` names, where a command takes one, is one of its family."""
     release = get_release(args.release or default_release_id(load_catalog()))
+    if isinstance(getattr(args, "sae", None), str):
+        release.family_sae(args.sae)
     download_published(release)
     return release
 
@@ -71,7 +74,6 @@ def build(args: argparse.Namespace) -> None:
 
 def index(args: argparse.Namespace) -> None:
     from backend.index.release import IndexSettings, index_release_sae, release_index
-    from backend.index.store import IndexReader
 
     release = _release(args)
     settings = IndexSettings(
@@ -109,8 +111,15 @@ def index(args: argparse.Namespace) -> None:
         progress = step_progress(TqdmReporter(unit="shard"), f"index {release.id}/{args.sae} on Ray")
         artifact = release_index(release, args.sae, settings)
         folder = artifact.folder if artifact.is_current() else index_on_ray(artifact.plan, config, progress)
+    print(f"{_indexed(folder)} into {folder}")
+
+
+def _indexed(folder: Path) -> str:
+    """What an index holds, as the index and add commands say it."""
+    from backend.index.store import IndexReader
+
     meta = IndexReader(folder).meta
-    print(f"indexed {meta['n_contexts']:,} contexts ({meta['n_tokens']:,} tokens counted) into {folder}")
+    return f"indexed {meta['n_contexts']:,} contexts ({meta['n_tokens']:,} tokens counted)"
 
 
 def train_meta(args: argparse.Namespace) -> None:
@@ -221,6 +230,8 @@ def add(args: argparse.Namespace) -> None:
         tokens=args.tokens,
     )
     release = add_release(request)
+    for sae_id in release.sae_ids:
+        print(f"SAE {sae_id}: {_indexed(release.paths.index(sae_id))}")
     print(f"added {release.id} (SAEs {', '.join(release.sae_ids)}); open it with:")
     print(f"  scripts/run.sh, then /latent?release={release.id}&sae={release.sae_ids[-1]}&latent=0")
 
@@ -236,7 +247,6 @@ def export(args: argparse.Namespace) -> None:
     from backend.stitching.family import pair_classification
 
     release = _release(args)
-    release.sae(args.sae)
     if args.what == "card":
         if args.latent is None:
             raise AtlasError("Exporting a card needs --latent.")

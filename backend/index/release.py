@@ -102,6 +102,7 @@ def index_release_sae(
     """Index one SAE of `release` in this process unless its index is current, running the model batch by batch
     (progress to `report`, a terminal bar by default)."""
     settings = IndexSettings(contexts=settings) if isinstance(settings, int) else settings
+    release.family_sae(sae_id)
     release_index(release, sae_id, settings).get(report or TqdmReporter(unit="batch"))
     return release.paths.index(sae_id)
 

@@ -118,6 +118,17 @@ class Release:
                 return entry
         raise CatalogError(f"Release {self.id!r} has no SAE {sae_id!r}; it has {', '.join(self.sae_ids)}.")
 
+    def family_sae(self, sae_id: str) -> SAEEntry:
+        """A family SAE, the only kind that is indexed, decomposed or exported: a second seed is read by the seed
+        lens alone (CatalogError naming its family SAE)."""
+        twin = next((entry for entry in self.second_seeds if entry.id == sae_id), None)
+        if twin is not None:
+            raise CatalogError(
+                f"{sae_id} is the second seed of SAE {twin.of} of {self.id!r}, read only by the seed lens; "
+                f"name a family SAE ({', '.join(self.sae_ids)})."
+            )
+        return self.sae(sae_id)
+
     @property
     def sae_ids(self) -> list[str]:
         return [entry.id for entry in self.saes]
@@ -261,6 +272,11 @@ def parse_release(release_id: str, raw: dict[str, Any]) -> Release:
     for twin in release.second_seeds:
         if twin.of not in release.sae_ids or [s.of for s in release.second_seeds].count(twin.of) > 1:
             raise CatalogError(f"{where}: second seed {twin.id!r} must name one family SAE in `of`, once.")
+        if twin.d_sae != release.sae(twin.of).d_sae:
+            raise CatalogError(
+                f"{where}: second seed {twin.id!r} has d_sae {twin.d_sae} but SAE {twin.of} has "
+                f"{release.sae(twin.of).d_sae}: a second seed differs from its SAE only in the seed."
+            )
     return release
 
 

@@ -105,6 +105,7 @@ def train_meta_for(
     release: Release, sae_id: str, cfg: MetaTrainConfig, progress: Callable[[int, int], object] | None = None
 ) -> str:
     """Train, save under the release's data folder, register; returns the new meta-SAE's id."""
+    release.family_sae(sae_id)
     base = load_sae(release, sae_id, default_device()).sae
     if cfg.d_meta > base.cfg.d_sae // 2:
         raise AtlasError(

@@ -78,7 +78,8 @@ def test_add_from_the_command_line(tiny_world, capsys: pytest.CaptureFixture) ->
     folder = saelens_folder(tiny_world["root"], "sae", tiny_world["model"], 32)
     args = ["add", "--id", "cli", "--sae", str(folder), "--corpus", str(tiny_world["corpus"]), "--contexts", "8"]
     assert main(args) == 0
-    assert "added cli (SAEs 32)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "SAE 32: indexed 8 contexts (" in out and "added cli (SAEs 32)" in out
     assert main(["add", "--id", "../x", "--sae", str(folder)]) == 2
 
 
@@ -117,7 +118,7 @@ def test_index_on_ray_without_ray_says_how_to_install_it(
     import sys
 
     monkeypatch.setitem(sys.modules, "ray", None)
-    assert main(["index", "--sae", "1152", "--ray"]) == 2
+    assert main(["index", "--sae", "64", "--ray"]) == 2
     assert "pip install -e .[ray]" in capsys.readouterr().err
 
 
@@ -133,6 +134,11 @@ def test_index_on_ray_without_ray_says_how_to_install_it(
         (["index", "--sae", "64", "--positions", "500:600", "--contexts", "8"], "count no token"),
         (["index", "--sae", "64", "--positions", "5:5", "--contexts", "8"], "count no token"),
         (["publish", "--out", "{tmp}/pub", "--repo", "../../x"], "Hub repo id"),
+        (["export", "canonicality", "--sae", "64-seed2"], "64-seed2 is the second seed of SAE 64"),
+        (["export", "stitching", "--sae", "64-seed2"], "read only by the seed lens; name a family SAE (64, 128)"),
+        (["index", "--sae", "64-seed2", "--contexts", "8"], "is the second seed of SAE 64"),
+        (["train-meta", "--sae", "64-seed2", "--d-meta", "4"], "is the second seed of SAE 64"),
+        (["steer", "--sae", "64-seed2", "--latent", "1", "--prompt", "A"], "is the second seed of SAE 64"),
     ],
 )
 def test_former_tracebacks_are_one_line_errors(

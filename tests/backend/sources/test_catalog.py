@@ -29,6 +29,17 @@ def test_a_second_seed_is_found_by_id_but_is_not_a_family_member() -> None:
     assert release.sae_ids == ["a", "b"] and release.neighbour_pairs == [("a", "b")]
     assert release.sae("a2").of == "a" and release.second_seed("a") == release.sae("a2")  # type: ignore[attr-defined]
     assert release.second_seed("b") is None
+    assert release.family_sae("b").id == "b"
+    with pytest.raises(CatalogError, match="a2 is the second seed of SAE a"):
+        release.family_sae("a2")
+
+
+def test_a_second_seed_of_another_size_is_refused() -> None:
+    saes = [{"id": "a", "d_sae": 64}]
+    with pytest.raises(CatalogError, match="second seed 'a2' has d_sae 128 but SAE a has 64"):
+        parse_release(
+            "r", {"model": "m", "hook": "h", "saes": saes, "second_seeds": [{"id": "a2", "of": "a", "d_sae": 128}]}
+        )
 
 
 @pytest.mark.parametrize(
