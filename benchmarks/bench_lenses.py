@@ -29,6 +29,8 @@ def main() -> None:
 
     from backend.index.store import IndexReader
     from backend.lenses import absorption, facets
+    from backend.lenses.kinds.absorption import probe as letter_probe
+    from backend.lenses.kinds.absorption import words as word_tokens
     from backend.models.loading import load_sae
     from backend.pipeline.build import built_lens_data
     from backend.sources.catalog import get_release
@@ -36,8 +38,8 @@ def main() -> None:
     release = get_release(args.release)
     start = time.perf_counter()
     data = built_lens_data(release, args.profile)
-    probe = data.probe
-    print(f"{args.release}: {len(data.words.letter):,} word tokens, probe accuracy on held-out words "
+    probe, words = letter_probe(data), word_tokens(data)
+    print(f"{args.release}: {len(words.letter):,} word tokens, probe accuracy on held-out words "
           f"{probe.accuracy:.3f}, {int((probe.f1 >= absorption.MIN_PROBE_F1).sum())} letters at F1 >= "
           f"{absorption.MIN_PROBE_F1} ({time.perf_counter() - start:.1f} s with loading)")  # fmt: skip
     print("\n| SAE | absorber cosine floor | full absorption (random) | absorption fraction (random) | time (s) |")
@@ -47,7 +49,7 @@ def main() -> None:
         for floor in args.floors:
             absorption.ABSORBER_COSINE = floor
             start = time.perf_counter()
-            table = absorption.absorption_table(sae, data.words, probe, data.vocab)
+            table = absorption.absorption_table(sae, words, probe, data.vocab)
             shown = table[table.apply(absorption.measurable, axis=1)]
             print(f"| {sae_id} | {floor} | {shown.full_absorption.mean():.3f} ({shown.baseline_full_absorption.mean():.3f})"
                   f" | {shown.absorption_fraction.mean():.3f} ({shown.baseline_absorption_fraction.mean():.3f})"

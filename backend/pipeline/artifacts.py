@@ -4,15 +4,8 @@ from backend.core.artifacts import Artifact
 from backend.core.errors import AtlasError
 from backend.explore.latent_map import LatentMap
 from backend.index.artifact import LatentIndex
-from backend.lenses.family import (
-    Absorption,
-    CoFiring,
-    Facets,
-    LensSource,
-    SeedMatch,
-    lens_artifacts,
-    release_source,
-)
+from backend.lenses.profile import is_lens_artifact, lens_artifacts
+from backend.lenses.source import LensSource, release_source
 from backend.models.language import load_language_model
 from backend.pipeline.build import plan, read_summary
 from backend.pipeline.profiles import PROFILES
@@ -44,5 +37,4 @@ def release_artifacts(release: Release, complete: bool = True) -> list[Artifact]
 
 def release_lenses(release: Release) -> list[Artifact]:
     """The release's canonical-units lenses, as its build (or `lenses`, for a release not built here) makes them."""
-    kinds = (SeedMatch, CoFiring, Absorption, Facets)
-    return [artifact for artifact in release_artifacts(release, complete=False) if isinstance(artifact, kinds)]
+    return [artifact for artifact in release_artifacts(release, complete=False) if is_lens_artifact(artifact)]

@@ -27,7 +27,8 @@ from backend.data.activations import kept_positions
 from backend.data.heldout import HELDOUT_CONTEXTS, HeldOut, Split, held_out_from, read_split
 from backend.explore.latent_map import LatentMap
 from backend.index.store import META
-from backend.lenses.family import LensData, built_source, lens_artifacts
+from backend.lenses.profile import lens_artifacts
+from backend.lenses.source import LensData, built_source
 from backend.models.language import LanguageModel, load_language_model
 from backend.pipeline.family_data import FamilyData, data_key, family_data
 from backend.pipeline.members import METRICS, TrainedMeta, TrainedSAE, family_index, train_config

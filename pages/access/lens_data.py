@@ -6,7 +6,14 @@ from collections.abc import Callable
 import pandas as pd
 
 from backend.core.errors import AtlasError
-from backend.lenses.profile import absorption_letters, facet_rows, family_lenses, latent_profiles, missing_lenses
+from backend.lenses.profile import (
+    absorption_letters,
+    facet_rows,
+    family_lenses,
+    latent_profiles,
+    missing_lenses,
+    profile_badges,
+)
 from backend.pipeline.artifacts import release_lenses
 from backend.stitching.family import PairMatching
 from pages.access.data import index_stamp, latent_atomicity, latent_table, meta_stamp, sae_stamp
@@ -66,13 +73,23 @@ def lenses_missing(release_id: str, sae_id: str) -> dict[str, str]:
 @keyed(_lenses_stamp, resource=True, max_entries=8)
 def absorption_of(release_id: str, sae_id: str) -> pd.DataFrame | None:
     """The SAE's first-letter absorption table (one row per letter), None before it is computed."""
-    return absorption_letters(release_lenses(catalog()[release_id]), sae_id)
+    release = catalog()[release_id]
+    return absorption_letters(release_lenses(release), release, sae_id)
 
 
 @keyed(_lenses_stamp, resource=True, max_entries=8)
 def facets_of(release_id: str, sae_id: str) -> pd.DataFrame | None:
     """Every latent's facets (latent, facet, share, label, examples), None before they are computed."""
-    return facet_rows(release_lenses(catalog()[release_id]), sae_id)
+    release = catalog()[release_id]
+    return facet_rows(release_lenses(release), release, sae_id)
+
+
+@keyed(_lenses_stamp, max_entries=64)
+def badges(release_id: str, sae_id: str, latent: int) -> list[tuple[str, str, str]]:
+    """(lens, text, colour) of every badge one latent's profile has."""
+    release = catalog()[release_id]
+    row = canonicality(release_id, sae_id).iloc[latent]
+    return profile_badges(release, sae_id, row, release_lenses(release))
 
 
 def _overview_stamp(release_id: str, sae_id: str, meta_id: str | None) -> tuple:

@@ -85,7 +85,7 @@ stats[0].metric("Density", f"{latent_card.density:.4%}", help="Fraction of index
 stats[1].metric("Max activation", f"{latent_card.max:.3f}")
 stats[2].metric("Mean (when firing)", f"{latent_card.mean:.3f}")
 stats[3].metric("Tokens firing", f"{latent_card.count:,}")
-canonicality_section(view, latent_card.latent, *family_neighbours(view))
+canonicality_section(view, latent_card.latent, family_neighbours(view)[0])
 steering_section(
     view,
     f"latent {latent_card.latent}",

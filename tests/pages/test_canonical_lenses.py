@@ -14,7 +14,7 @@ def test_latent_card_shows_its_canonicality_profile(tiny_release: str) -> None:
     from backend.pipeline.artifacts import release_lenses
     from backend.sources.catalog import get_release
 
-    facets = facet_rows(release_lenses(get_release(tiny_release)), "64")
+    facets = facet_rows(release_lenses(get_release(tiny_release)), get_release(tiny_release), "64")
     assert facets is not None
     counts = facets["latent"].value_counts()
     several = int(counts[counts > 1].index[0])

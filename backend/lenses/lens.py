@@ -1,0 +1,136 @@
+"""What a canonical-units lens is: one answer, per latent and per SAE size, to a part of the paper's question (is
+this latent a canonical unit?), from the artifacts the build stores for it.
+
+A lens is one module of `backend.lenses.kinds`, listed in its `LENSES`: its artifacts (what the build computes and
+`sae-atlas lenses` recomputes), its per-latent columns (the card's profile, the Canonical page's table and
+`export canonicality`), its per-size figures (the family table and `sae-atlas lenses`), its badges on the latent
+card, a sentence on its trend, and why it is missing for an SAE. Nothing else names a lens.
+"""
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import pandas as pd
+
+from backend.core.artifacts import Artifact
+from backend.core.errors import AtlasError
+from backend.lenses.source import LensSource
+from backend.models.formats import LoadedSAE
+from backend.sources.catalog import Release
+
+Colour = Literal["red", "orange", "blue", "green", "violet", "gray"]
+Badge = tuple[str, Colour]
+"""A badge's text and colour on the latent card."""
+
+
+class LensArtifact:
+    """Marks the artifacts of lenses among a release's artifacts (the build's plan holds every kind)."""
+
+
+@dataclass(frozen=True)
+class At:
+    """One SAE of a release, with the release's lens artifacts, as a lens reads it."""
+
+    release: Release
+    sae_id: str
+    lenses: tuple[Artifact, ...]
+
+    @property
+    def smaller(self) -> str | None:
+        return self.release.neighbours(self.sae_id)[0]
+
+    @property
+    def larger(self) -> str | None:
+        return self.release.neighbours(self.sae_id)[1]
+
+    def find(self, kind: type, **match: str) -> Artifact | None:
+        """The lens artifact of `kind` whose attributes equal `match` (None when the release has none)."""
+        return next(
+            (a for a in self.lenses if isinstance(a, kind) and all(getattr(a, k) == v for k, v in match.items())), None
+        )
+
+    def read(self, kind: type, **match: str) -> Any:
+        """What that artifact stores, or None: absent, not computed yet, or an input it is keyed on still being
+        built."""
+        found = self.find(kind, **match)
+        try:
+            return found.read() if found is not None else None
+        except AtlasError:
+            return None
+
+
+class Lens:
+    """One lens. Subclasses set `name`, `needs` and `columns`, and override what they have."""
+
+    name: ClassVar[str]
+    """Short, as the card's badges and the missing-lens notes say it."""
+    needs: ClassVar[str]
+    """One sentence: what it measures and what a release needs to have it."""
+    columns: ClassVar[dict[str, Any]]
+    """Its per-latent columns and their value where it has none (None, NaN or "")."""
+
+    def artifacts(self, release: Release, source: LensSource) -> list[Artifact]:
+        """What the build stores for it on `release`, in build order (none where the release cannot have it)."""
+        return []
+
+    def fill(self, frame: pd.DataFrame, at: At) -> None:
+        """Sets `columns` on `frame` (one row per latent, `latent` column) from what is stored; they start empty."""
+
+    def family(self, at: At, loaded: LoadedSAE) -> dict[str, float]:
+        """Its figures for one SAE of the family (NaN where they are not there yet)."""
+        return {}
+
+    def badges(self, row: pd.Series, at: At) -> list[Badge]:
+        """Its badges for one latent's profile row."""
+        return []
+
+    def finding(self, family: pd.DataFrame) -> str | None:
+        """One sentence on what `family_lenses` shows against size for it, with its figures."""
+        return None
+
+    def missing(self, at: At) -> str | None:
+        """Why `at.sae_id` has no figures of it, and how to get them; None when it has them."""
+        return None
+
+
+def stored_missing(lens: Lens, at: At, kind: type, **match: str) -> str | None:
+    """The usual reasons a lens stored as artifact `kind` is missing: the release cannot have it, it is not computed
+    yet, or it was computed and is empty."""
+    if at.find(kind, **match) is None:
+        return lens.needs
+    stored = at.read(kind, **match)
+    if stored is None:
+        return f"{lens.needs.split(':')[0]}: not computed yet (the build, or `sae-atlas lenses`)."
+    if isinstance(stored, pd.DataFrame) and stored.empty:
+        return f"{lens.needs} This release's corpus has too few of them."
+    return None
+
+
+def rows(table: object) -> bool:
+    """A stored table with at least one row."""
+    return isinstance(table, pd.DataFrame) and len(table) > 0
+
+
+def trend(family: pd.DataFrame, column: str) -> tuple[pd.Series, pd.Series, str] | None:
+    """First and last SAE with `column`, and "rises/falls from x% at SAE-a to y% at SAE-b"; None below two."""
+    shown = family.dropna(subset=[column]) if column in family else family.iloc[:0]
+    if len(shown) < 2:
+        return None
+    first, last = shown.iloc[0], shown.iloc[-1]
+    word = "rises" if last[column] > first[column] else "falls"
+    return (
+        first,
+        last,
+        f"{word} from {first[column]:.0%} at SAE-{first['sae']} to {last[column]:.0%} at SAE-{last['sae']}",
+    )
+
+
+def artifacts_of(lenses: Iterable[Lens], release: Release, source: LensSource) -> list[Artifact]:
+    return [artifact for lens in lenses for artifact in lens.artifacts(release, source)]
+
+
+def known(value: object) -> bool:
+    """A profile value that is there: not None and not NaN."""
+    return value is not None and not (isinstance(value, float) and math.isnan(value))
