@@ -7,26 +7,75 @@ A lens is one module of `backend.lenses.kinds`, listed in its `LENSES`: its arti
 card, a sentence on its trend, and why it is missing for an SAE. Nothing else names a lens.
 """
 
+import logging
 import math
+from abc import abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
+import numpy as np
 import pandas as pd
 
 from backend.core.artifacts import Artifact
-from backend.core.errors import AtlasError
+from backend.core.errors import AtlasError, StoreError
 from backend.lenses.source import LensSource
 from backend.models.formats import LoadedSAE
+from backend.models.loading import load_sae
 from backend.sources.catalog import Release
 
+LOG = logging.getLogger("sae_atlas")
+V = TypeVar("V")
 Colour = Literal["red", "orange", "blue", "green", "violet", "gray"]
 Badge = tuple[str, Colour]
 """A badge's text and colour on the latent card."""
 
 
-class LensArtifact:
-    """Marks the artifacts of lenses among a release's artifacts (the build's plan holds every kind)."""
+class LensArtifact(Artifact[V]):
+    """A lens's stored file, checked like an index when read: its values against their ranges and the SAEs' sizes
+    (`check`). A damaged one is never read as a fact: `read` raises StoreError, and it is not current, so `build` and
+    `sae-atlas lenses` compute it again (saying so)."""
+
+    release: Release
+
+    @abstractmethod
+    def check(self, value: V) -> None:
+        """StoreError (through `damaged`) when `value` cannot be what this lens computed for its SAEs."""
+
+    def damage(self) -> str | None:
+        """Why the stored copy cannot be read as a fact, or None (also when there is none)."""
+        try:
+            value = self.load()
+            if value is not None:
+                self.check(value)
+        except StoreError as err:
+            return str(err)
+        return None
+
+    def is_current(self) -> bool:
+        if not super().is_current():
+            return False
+        why = self.damage()
+        if why is not None:
+            LOG.warning("%s Computing it again.", why)
+        return why is None
+
+    def damaged(self, what: str) -> StoreError:
+        return StoreError(
+            f"The stored {self.name} {what}; compute it again with `python -m backend lenses --release "
+            f"{self.release.id}`."
+        )
+
+
+def latents(release: Release, sae_id: str) -> int:
+    """How many latents SAE `sae_id` has: its catalog entry's `d_sae`, or its weights' where the entry says none."""
+    return release.sae(sae_id).d_sae or load_sae(release, sae_id).sae.cfg.d_sae
+
+
+def within(values: object, low: float, high: float) -> bool:
+    """Every value is a finite number in [low, high]."""
+    found = np.asarray(values, dtype=float)
+    return bool(np.isfinite(found).all() and (found >= low).all() and (found <= high).all())
 
 
 @dataclass(frozen=True)
@@ -52,8 +101,8 @@ class At:
         )
 
     def read(self, kind: type, **match: str) -> Any:
-        """What that artifact stores, or None: absent, not computed yet, or an input it is keyed on still being
-        built."""
+        """What that artifact stores, or None: absent, not computed yet, damaged (`damage` says why), or an input it
+        is keyed on still being built."""
         found = self.find(kind, **match)
         try:
             return found.read() if found is not None else None
@@ -96,10 +145,13 @@ class Lens:
 
 
 def stored_missing(lens: Lens, at: At, kind: type, **match: str) -> str | None:
-    """The usual reasons a lens stored as artifact `kind` is missing: the release cannot have it, it is not computed
-    yet, or it was computed and is empty."""
-    if at.find(kind, **match) is None:
+    """The usual reasons a lens stored as artifact `kind` is missing: the release cannot have it, its stored copy is
+    damaged, it is not computed yet, or it was computed and is empty."""
+    found = at.find(kind, **match)
+    if found is None:
         return lens.needs
+    if isinstance(found, LensArtifact) and (why := found.damage()) is not None:
+        return f"{lens.needs.split(':')[0]}: {why}"
     stored = at.read(kind, **match)
     if stored is None:
         return f"{lens.needs.split(':')[0]}: not computed yet (the build, or `sae-atlas lenses`)."

@@ -6,6 +6,7 @@ Paper meta-SAE: `Config.json` + `SAE.pt`, a pickled state dict of plain tensors,
 """
 
 import json
+import zipfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -82,6 +83,23 @@ def load_sae_dir(path: Path, device: torch.device | None = None, threshold: floa
     if (path / PAPER_CFG).exists():
         return _load_paper_meta(path, device, threshold)
     raise SAEFormatError(f"{path} holds neither {SAELENS_CFG} (SAELens layout) nor {PAPER_CFG} (meta-SAE layout).")
+
+
+def weights_complete(folder: Path) -> bool:
+    """Whether the folder's weights file (either layout) is whole, without reading its tensors: a safetensors file
+    as long as its header says, or a `torch.save` archive whose central directory (at its end) reads. A deleted or
+    truncated file is not."""
+    try:
+        if (folder / SAELENS_CFG).exists():
+            with open(folder / SAELENS_WEIGHTS, "rb") as handle:
+                size = int.from_bytes(handle.read(8), "little")
+                header = json.loads(handle.read(size))
+            ends = [entry["data_offsets"][1] for name, entry in header.items() if name != "__metadata__"]
+            return (folder / SAELENS_WEIGHTS).stat().st_size == 8 + size + max(ends, default=0)
+        with zipfile.ZipFile(folder / PAPER_WEIGHTS) as archive:
+            return len(archive.namelist()) > 0
+    except (OSError, ValueError, KeyError, TypeError, IndexError, RecursionError, zipfile.BadZipFile):
+        return False
 
 
 MAX_CONFIG_BYTES = 1 << 20

@@ -8,6 +8,7 @@ digest of the SAE whose rows it read; an index's key names the SAE's digest, the
 (backend/index/release.py). Folders built before `data` was recorded are judged on their trainer settings alone.
 """
 
+import logging
 from collections.abc import Callable
 from dataclasses import replace
 from functools import cached_property
@@ -26,7 +27,7 @@ from backend.index.build import as_stored
 from backend.index.plan import IndexConfig, IndexPlan
 from backend.index.release import index_key
 from backend.metasae.decompose import decompose_all
-from backend.models.formats import METRICS, PAPER_CFG, SAELENS_CFG, log10_density, save_saelens
+from backend.models.formats import METRICS, PAPER_CFG, SAELENS_CFG, log10_density, save_saelens, weights_complete
 from backend.models.language import LanguageModel
 from backend.models.loading import load_sae
 from backend.models.sae import SAE
@@ -37,6 +38,7 @@ from backend.training.metrics import decoder_geometry, member_coherence, reconst
 from backend.training.trainer import TrainConfig, train_sae
 
 DENSITY_BATCH = 4096
+LOG = logging.getLogger("sae_atlas")
 
 
 BUILD_SETTINGS = ("d_sae", "epochs", "batch_size", "seed")
@@ -67,8 +69,12 @@ def _folder_files(folder: Path) -> list[Path]:
 
 
 def _trained_key(folder: Path, config: str, input_field: str, current_input: str) -> str | None:
-    """The key of a trained folder: its trainer settings and its input (None before its metrics are written)."""
+    """The key of a trained folder: its trainer settings and its input (None before its metrics are written, and
+    when its weights file is missing or truncated: the build owns it and trains it again)."""
     if not (folder / METRICS).exists():
+        return None
+    if not weights_complete(folder):
+        LOG.warning("%s: its weights file is missing or truncated; the build trains it again.", folder.name)
         return None
     stored_input = json_field(folder / config, input_field)
     return canonical({"training": json_field(folder / config, "training"), "input": stored_input or current_input})

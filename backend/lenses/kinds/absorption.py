@@ -11,14 +11,14 @@ from backend.core.artifacts import Artifact, KeyedTable, canonical
 from backend.core.config import default_device
 from backend.core.progress import Reporter, silent
 from backend.lenses import absorption
-from backend.lenses.lens import At, Badge, Lens, LensArtifact, stored_missing, trend
+from backend.lenses.lens import At, Badge, Lens, LensArtifact, latents, stored_missing, trend, within
 from backend.lenses.source import LensData, LensSource
 from backend.models.formats import LoadedSAE
 from backend.models.loading import load_sae, source_key
 from backend.sources.catalog import Release
 
 
-class SAELensTable(LensArtifact, KeyedTable):
+class SAELensTable(LensArtifact[pd.DataFrame], KeyedTable):
     """A lens stored as one table per SAE, at `lens("<file>-<sae>.parquet")`, named "<file> SAE-<sae>"."""
 
     file: ClassVar[str]
@@ -54,6 +54,18 @@ class Absorption(SAELensTable):
         rules = {name: getattr(absorption, name) for name in absorption.RULES}
         data = self.source.data_key(self.stored_key())
         return canonical({"sae": source_key(self.release, self.sae_id), "data": data, "rules": rules})
+
+    def check(self, value: pd.DataFrame) -> None:
+        if not set(absorption.COLUMNS) <= set(value.columns):
+            raise self.damaged("does not have an absorption table's columns")
+        n = latents(self.release, self.sae_id)
+        ids = [np.asarray(cell, dtype=float) for column in ("main_latents", "absorbers") for cell in value[column]]
+        if not all(within(cell, 0, n - 1) for cell in ids):
+            raise self.damaged(f"names latents that SAE {self.sae_id} does not have")
+        shares = ("probe_f1", "main_f1", "main_recall", "miss_rate", "full_absorption", "absorption_fraction",
+                  "baseline_full_absorption", "baseline_absorption_fraction", "probe_accuracy")  # fmt: skip
+        if not all(within(value[column].dropna(), 0, 1) for column in shares):
+            raise self.damaged("holds rates outside [0, 1]")
 
     def compute(self, report: Reporter = silent) -> pd.DataFrame:
         report(self.name, 0, 2)

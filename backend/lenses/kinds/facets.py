@@ -13,7 +13,7 @@ from backend.core.progress import Reporter, silent
 from backend.index.artifact import LatentIndex
 from backend.lenses import facets
 from backend.lenses.kinds.absorption import SAELensTable
-from backend.lenses.lens import At, Badge, Lens, rows, stored_missing, trend
+from backend.lenses.lens import At, Badge, Lens, latents, rows, stored_missing, trend, within
 from backend.lenses.source import LensData, LensSource
 from backend.models.formats import LoadedSAE
 from backend.sources.catalog import Release
@@ -28,6 +28,18 @@ class Facets(SAELensTable):
         rules = {"window": facets.WINDOW, "distance": facets.FACET_DISTANCE, "share": facets.MIN_SHARE}
         index = LatentIndex.served(self.release, self.sae_id).stored_key()
         return canonical({"index": index, "data": self.source.data_key(self.stored_key()), "rules": rules})
+
+    def check(self, value: pd.DataFrame) -> None:
+        if not {"latent", "facet", "share", "label", "examples"} <= set(value.columns):
+            raise self.damaged("does not have a facets table's columns")
+        if not within(value["latent"], 0, latents(self.release, self.sae_id) - 1):
+            raise self.damaged(f"names latents that SAE {self.sae_id} does not have")
+        if not (
+            within(value["share"], 0, 1 + 1e-6)
+            and within(value["facet"], 0, np.inf)
+            and within(value["examples"], 0, np.inf)
+        ):
+            raise self.damaged("holds shares outside [0, 1] or negative facet numbers or counts")
 
     def compute(self, report: Reporter = silent) -> pd.DataFrame:
         report(self.name, 0, 3)

@@ -13,7 +13,7 @@ from backend.core.artifacts import Artifact, canonical, safetensors_key
 from backend.core.config import default_device
 from backend.core.files import atomic_path
 from backend.core.progress import Reporter, silent
-from backend.lenses.lens import At, Badge, Lens, LensArtifact, known, trend
+from backend.lenses.lens import At, Badge, Lens, LensArtifact, known, latents, trend, within
 from backend.lenses.seeds import SeedAlignment, align_seeds
 from backend.lenses.source import LensSource
 from backend.models.formats import LoadedSAE, is_dead
@@ -21,7 +21,7 @@ from backend.models.loading import load_sae, source_key
 from backend.sources.catalog import Release
 
 
-class SeedMatch(LensArtifact, Artifact[SeedAlignment]):
+class SeedMatch(LensArtifact[SeedAlignment]):
     """One-to-one partners of an SAE's latents in its second seed, keyed on both SAEs' weights."""
 
     def __init__(self, release: Release, sae_id: str) -> None:
@@ -52,6 +52,15 @@ class SeedMatch(LensArtifact, Artifact[SeedAlignment]):
             return SeedAlignment(**load_file(str(self.path)))
         except (FileNotFoundError, SafetensorError, TypeError, OSError):
             return None
+
+    def check(self, value: SeedAlignment) -> None:
+        n = latents(self.release, self.sae_id)
+        if any(len(t) != n for t in value.tensors().values()):
+            raise self.damaged(f"does not hold one partner for each of SAE {self.sae_id}'s {n} latents")
+        if not within(value.partner.numpy(), 0, latents(self.release, self.twin_id) - 1):
+            raise self.damaged(f"names partners that are not latents of {self.twin_id}")
+        if not (within(value.decoder_cos.numpy(), -1.001, 1.001) and within(value.encoder_cos.numpy(), -1.001, 1.001)):
+            raise self.damaged("holds cosines outside [-1, 1]")
 
     def compute(self, report: Reporter = silent) -> SeedAlignment:
         report(self.name, 0, 1)
@@ -106,6 +115,9 @@ class Seeds(Lens):
     def missing(self, at: At) -> str | None:
         if at.release.second_seed(at.sae_id) is None:
             return self.needs
+        stored = at.find(SeedMatch, sae_id=at.sae_id)
+        if isinstance(stored, SeedMatch) and (why := stored.damage()) is not None:
+            return f"Uniqueness across seeds: {why}"
         if at.read(SeedMatch, sae_id=at.sae_id) is None:
             return "Uniqueness across seeds: the second seed is still being trained or aligned."
         return None

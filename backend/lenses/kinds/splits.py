@@ -11,7 +11,7 @@ from backend.core.artifacts import Artifact, KeyedTable, canonical
 from backend.core.config import default_device
 from backend.core.progress import Reporter, silent
 from backend.lenses import cofiring
-from backend.lenses.lens import At, Badge, Lens, LensArtifact, rows, stored_missing
+from backend.lenses.lens import At, Badge, Lens, LensArtifact, latents, rows, stored_missing, within
 from backend.lenses.source import LensSource
 from backend.models.formats import LoadedSAE
 from backend.models.loading import load_sae
@@ -20,7 +20,7 @@ from backend.stitching.family import PairMatching
 from backend.stitching.matching import DEFAULT_THRESHOLD
 
 
-class CoFiring(LensArtifact, KeyedTable):
+class CoFiring(LensArtifact[pd.DataFrame], KeyedTable):
     """Co-firing on every stored edge of a neighbouring pair, over held-out tokens, with each split's verdict."""
 
     def __init__(self, release: Release, small_id: str, large_id: str, source: LensSource) -> None:
@@ -38,6 +38,19 @@ class CoFiring(LensArtifact, KeyedTable):
         rules = {"coverage": cofiring.MIN_COVERAGE, "overlap": cofiring.MAX_OVERLAP}
         matching = PairMatching(self.release, self.small_id, self.large_id).key()
         return canonical({"matching": matching, "data": self.source.data_key(self.stored_key()), "rules": rules})
+
+    def check(self, value: pd.DataFrame) -> None:
+        needed = {"parent", "child", "cosine", "p_parent_given_child", "coverage", "verdict"}
+        if not needed <= set(value.columns):
+            raise self.damaged("does not have a co-firing table's columns")
+        small, large = latents(self.release, self.small_id), latents(self.release, self.large_id)
+        if not (within(value["parent"], 0, small - 1) and within(value["child"], 0, large - 1)):
+            raise self.damaged(f"names latents that SAE {self.small_id} or {self.large_id} does not have")
+        rates = [value[c].dropna() for c in ("p_parent_given_child", "coverage")]
+        if not (all(within(r, 0, 1) for r in rates) and within(value["cosine"], -1.001, 1.001)):
+            raise self.damaged("holds rates outside [0, 1] or cosines outside [-1, 1]")
+        if not set(value["verdict"].dropna()) <= {"partition", "hole", "overlap"}:
+            raise self.damaged("holds verdicts other than partition, hole and overlap")
 
     def compute(self, report: Reporter = silent) -> pd.DataFrame:
         report(self.name, 0, 2)
