@@ -47,13 +47,13 @@ def atomic_path(target: Path) -> Iterator[Path]:
 
 
 @contextmanager
-def locked(path: Path) -> Iterator[None]:
-    """Hold an exclusive `flock` on `path` (waiting for it): read-modify-write of a shared file by
-    several processes (two app sessions registering at once) then loses no one's change. The kernel
-    drops the lock when a process dies."""
+def locked(path: Path, wait: bool = True) -> Iterator[None]:
+    """Hold an exclusive `flock` on `path`: read-modify-write of a shared file by several processes (two app
+    sessions registering at once) then loses no one's change. Without `wait`, BlockingIOError at once when another
+    process holds it. The kernel drops the lock when a process dies."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         try:
             yield
         finally:

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from backend.core.errors import AtlasError
+from backend.training.meta import MetaTrainConfig
 
 
 @dataclass(frozen=True)
@@ -17,9 +18,10 @@ class BuildConfig:
     """The last contexts, indexed for the cards (they include the held-out ones)."""
     epochs: float
     batch_size: int = 1024
-    meta_epochs: float = 200
-    meta_lr: float = 3e-3
-    meta_batch: int = 512
+    meta_epochs: float = MetaTrainConfig.epochs
+    meta_lr: float = MetaTrainConfig.lr
+    meta_batch: int = MetaTrainConfig.batch_size
+    """The meta-SAE's training, the trainer's defaults unless a profile spends less."""
     seed: int = 0
 
     def __post_init__(self) -> None:

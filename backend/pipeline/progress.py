@@ -8,21 +8,20 @@ for the whole run, and the kernel drops it when the process dies, so a killed bu
 stale lock and the next build resumes.
 """
 
-import fcntl
 import json
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from backend.core.config import PROJECT_ROOT
 from backend.core.errors import AtlasError
-from backend.core.files import write_json_atomic
+from backend.core.files import locked, write_json_atomic
 from backend.sources.catalog import Release
 
 WRITE_EVERY = 1.0
@@ -122,18 +121,14 @@ class ProgressWriter:
 @contextmanager
 def build_lock(release: Release) -> Iterator[None]:
     """Exclusive right to build `release`; raises BuildRunning at once if another process holds it."""
-    release.paths.root.mkdir(parents=True, exist_ok=True)
-    with release.paths.lock.open("a+") as handle:
+    with ExitStack() as held:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            held.enter_context(locked(release.paths.lock, wait=False))
         except BlockingIOError as err:
             raise BuildRunning(
                 f"Release {release.id!r} is being built by another process; its progress is on the overview page."
             ) from err
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+        yield
 
 
 def start_background_build(release: Release, profile: str) -> tuple[int, Path]:
