@@ -14,37 +14,21 @@ import torch
 from torch import Tensor
 from transformers import PreTrainedTokenizerBase
 
-from backend.core.errors import AtlasError, MissingDependency, first_line
+from backend.core.errors import AtlasError, first_line
+from backend.data.wordnet import WORDNET_DIR, Synset, read_synsets
 from backend.sources.catalog import CORPUS_SUFFIXES, CorpusSpec
 from backend.sources.hub import Location, fetch_snapshot
 
-WORDNET_DIR = Path("/usr/share/wordnet")
-WORDNET_FILES = ("data.noun", "data.verb", "data.adj", "data.adv")
-WORDNET_INSTALL = "sudo apt-get install wordnet-base"
 
-
-def parse_wordnet_line(line: str) -> str | None:
-    """One `data.*` line -> "lemma: gloss", or None for the licence header (two leading spaces)."""
-    if line.startswith("  ") or " | " not in line:
-        return None
-    head, gloss = line.split(" | ", 1)
-    fields = head.split()
-    lemma = fields[4].replace("_", " ") if len(fields) > 4 else ""
-    lemma = lemma.split("(")[0]  # adjective markers such as "(a)" are not words
-    return f"{lemma}: {gloss.strip()}"
+def wordnet_text(synset: Synset) -> str:
+    """A synset as one corpus text: "lemma: gloss" (its first lemma, without adjective markers)."""
+    lemma = synset.words[0].replace("_", " ").split("(")[0] if synset.words else ""
+    return f"{lemma}: {synset.gloss.strip()}"
 
 
 def wordnet_texts(folder: Path = WORDNET_DIR) -> list[str]:
     """Every synset of WordNet as one text, in file order."""
-    paths = [folder / name for name in WORDNET_FILES]
-    missing = [str(p) for p in paths if not p.exists()]
-    if missing:
-        raise MissingDependency(f"WordNet data is missing ({', '.join(missing)}): run `{WORDNET_INSTALL}`.")
-    texts: list[str] = []
-    for path in paths:
-        with path.open(encoding="utf-8", errors="replace") as handle:
-            texts.extend(text for line in handle if (text := parse_wordnet_line(line)))
-    return texts
+    return [wordnet_text(synset) for _, synset in read_synsets(folder)]
 
 
 def hub_texts(spec: CorpusSpec, max_texts: int) -> list[str]:

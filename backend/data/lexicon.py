@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from backend.core.errors import MissingDependency
-from backend.data.corpus import WORDNET_DIR, WORDNET_FILES, WORDNET_INSTALL
+from backend.data.wordnet import WORDNET_DIR, read_synsets
 
 LEXNAMES = (
     "adj.all", "adj.pert", "adv.all", "noun.Tops", "noun.act", "noun.animal", "noun.artifact", "noun.attribute",
@@ -93,18 +92,11 @@ class Lexicon:
 
 def _synsets(folder: Path) -> list[tuple[str, int, list[str], bool]]:
     """(part of speech file, lexicographer file number, lemmas as written, is an instance) of every synset."""
-    synsets = []
-    for name in WORDNET_FILES:
-        with (folder / name).open(encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                fields = line.split(" | ", 1)[0].split()
-                if line.startswith("  ") or len(fields) < 5:
-                    continue
-                n_words = int(fields[3], 16)
-                lemmas = [lemma.split("(")[0] for lemma in fields[4 : 4 + 2 * n_words : 2]]
-                pointers = fields[5 + 2 * n_words :]
-                synsets.append((name, int(fields[1]), lemmas, "@i" in pointers[::4]))
-    return synsets
+    return [
+        (name, synset.lex_file, [word.split("(")[0] for word in synset.words],
+         any(symbol == "@i" for symbol, _, _ in synset.pointers))
+        for name, synset in read_synsets(folder)
+    ]  # fmt: skip
 
 
 def _lower_words(synsets: list[tuple[str, int, list[str], bool]]) -> set[str]:
@@ -141,8 +133,6 @@ def _read_exceptions(folder: Path) -> dict[str, tuple[str, ...]]:
 @cache
 def load_lexicon(folder: Path = WORDNET_DIR) -> Lexicon:
     """WordNet's categories and names, read once per process."""
-    if not all((folder / name).exists() for name in WORDNET_FILES):
-        raise MissingDependency(f"WordNet data is missing: run `{WORDNET_INSTALL}`.")
     synsets = _synsets(folder)
     senses: dict[str, dict[int, int]] = {}
     for _, lex, lemmas, _ in synsets:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from backend.core.errors import AtlasError, MissingDependency, first_line
-from backend.data.corpus import WORDNET_DIR, WORDNET_FILES, WORDNET_INSTALL
+from backend.core.errors import AtlasError, first_line
+from backend.data.wordnet import WORDNET_DIR, Synset, read_synsets
 from backend.sources.hub import Location, fetch_snapshot
 
 COLUMNS = ("word", "context1", "context2", "same")
@@ -59,18 +59,11 @@ def _pos(letter: str) -> str:
     return "a" if letter == "s" else letter
 
 
-def _parse_synset(line: str) -> _Synset | None:
-    """One `data.*` line: offset, lexicographer file, part of speech, lemmas, pointers, then the gloss and its
-    quoted examples."""
-    if line.startswith("  ") or " | " not in line:
-        return None
-    head, gloss = line.split(" | ", 1)
-    fields = head.split()
-    n_words = int(fields[3], 16)
-    lemmas = {re.sub(r"\(.*\)$", "", w).lower() for w in fields[4 : 4 + 2 * n_words : 2]}
-    at = 4 + 2 * n_words
-    pointers = [fields[at + 1 + 4 * i : at + 4 + 4 * i] for i in range(int(fields[at]))]
-    texts = [text.strip() for text in re.findall(r'"([^"]{10,300})"', gloss)]
+def _probed(synset: Synset) -> _Synset:
+    """What the probe reads of a synset: its key, lexicographer file, pointers, and the example sentences (quoted in
+    its gloss) that contain each of its single-word lemmas."""
+    lemmas = {re.sub(r"\(.*\)$", "", w).lower() for w in synset.words}
+    texts = [text.strip() for text in re.findall(r'"([^"]{10,300})"', synset.gloss)]
     examples = {
         lemma: found
         for lemma in sorted(lemmas)
@@ -78,10 +71,10 @@ def _parse_synset(line: str) -> _Synset | None:
         and (found := [t for t in texts if re.search(rf"\b{re.escape(lemma)}\b", t, flags=re.IGNORECASE)])
     }
     return _Synset(
-        key=_pos(fields[2]) + fields[0],
-        category=int(fields[1]),
-        linked=frozenset(_pos(pos) + offset for _, offset, pos in pointers),
-        hypernyms=frozenset(_pos(pos) + offset for symbol, offset, pos in pointers if symbol in ("@", "@i")),
+        key=_pos(synset.pos) + synset.offset,
+        category=synset.lex_file,
+        linked=frozenset(_pos(pos) + offset for _, offset, pos in synset.pointers),
+        hypernyms=frozenset(_pos(pos) + offset for symbol, offset, pos in synset.pointers if symbol in ("@", "@i")),
         examples=examples,
     )
 
@@ -101,17 +94,12 @@ def distinct_senses(a: _Synset, b: _Synset) -> bool:
 
 def _senses(folder: Path) -> dict[str, list[_Synset]]:
     """word -> the noun and verb synsets with an example sentence containing it."""
-    paths = [folder / name for name in WORDNET_FILES]
-    if not all(p.exists() for p in paths):
-        raise MissingDependency(f"WordNet data is missing from {folder}: run `{WORDNET_INSTALL}`.")
     senses: dict[str, list[_Synset]] = {}
-    for path in paths:
-        with path.open(encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                synset = _parse_synset(line)
-                if synset is not None and synset.key[0] in PROBED_POS:
-                    for lemma in synset.examples:
-                        senses.setdefault(lemma, []).append(synset)
+    for _, synset in read_synsets(folder):
+        if _pos(synset.pos) in PROBED_POS:
+            probed = _probed(synset)
+            for lemma in probed.examples:
+                senses.setdefault(lemma, []).append(probed)
     return senses
 
 

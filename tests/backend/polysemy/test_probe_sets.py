@@ -8,10 +8,11 @@ import pandas as pd
 import pytest
 
 from backend.core.errors import SourceUnavailable
+from backend.data.wordnet import parse_synset
 from backend.polysemy.probe_sets import (
     COLUMNS,
     ProbeSetError,
-    _parse_synset,
+    _probed,
     _Synset,
     distinct_senses,
     hub_probe_set,
@@ -81,9 +82,14 @@ def test_the_ps_eval_set_loads_from_the_hub_cache_offline(tmp_path: Path) -> Non
         hub_probe_set("nobody/absent")
 
 
+def _parse(line: str) -> _Synset | None:
+    synset = parse_synset(line)
+    return _probed(synset) if synset is not None else None
+
+
 def _synset(line_start: str) -> _Synset:
     lines = [line for name in ("data.noun", "data.verb") for line in (FIXTURE / name).read_text().splitlines()]
-    found = _parse_synset(next(line for line in lines if line.startswith(line_start)))
+    found = _parse(next(line for line in lines if line.startswith(line_start)))
     assert found is not None
     return found
 
@@ -106,14 +112,14 @@ def test_the_wordnet_set_probes_nouns_and_verbs_only() -> None:
     adjectives = {
         word
         for line in (FIXTURE / "data.adj").read_text().splitlines()
-        if (synset := _parse_synset(line)) is not None
+        if (synset := _parse(line)) is not None
         for word in synset.examples
     }
     nouns_and_verbs = {
         word
         for name in ("data.noun", "data.verb")
         for line in (FIXTURE / name).read_text().splitlines()
-        if (synset := _parse_synset(line)) is not None
+        if (synset := _parse(line)) is not None
         for word in synset.examples
     }
     only_adjectives = adjectives - nouns_and_verbs
