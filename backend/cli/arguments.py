@@ -2,9 +2,18 @@
 
 import argparse
 from collections.abc import Callable
-from typing import TypeVar
+from dataclasses import fields
+from typing import Any, TypeVar
 
 N = TypeVar("N", int, float)
+T = TypeVar("T")
+
+
+def from_flags(settings: type[T], args: argparse.Namespace, **given: Any) -> T:
+    """The dataclass `settings` from the parsed flags named like its fields (a flag and its field share one name),
+    with `given` for the fields whose flag is named or shaped otherwise; the rest keep their defaults."""
+    named = {item.name: getattr(args, item.name) for item in fields(settings) if hasattr(args, item.name)}  # type: ignore[arg-type]
+    return settings(**{**named, **given})
 
 
 def bounded(kind: type[N], low: N, high: N) -> Callable[[str], N]:

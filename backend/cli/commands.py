@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from backend.cli.arguments import from_flags
 from backend.core.errors import AtlasError
 from backend.sources.catalog import default_release_id, download_published, get_release, load_catalog
 
@@ -76,14 +77,7 @@ def index(args: argparse.Namespace) -> None:
     from backend.index.release import IndexSettings, index_release_sae, release_index
 
     release = _release(args)
-    settings = IndexSettings(
-        contexts=args.contexts,
-        tokens=args.tokens,
-        positions=args.positions,
-        precision=args.precision,
-        top_k=args.top_k,
-        norm_cap=args.norm_cap,
-    )
+    settings = from_flags(IndexSettings, args)
     ray_only = {
         "--workers": args.workers,
         "--shard-contexts": args.shard_contexts,
@@ -128,7 +122,7 @@ def train_meta(args: argparse.Namespace) -> None:
 
     release = _release(args)
     progress = step_progress(TqdmReporter(), f"train meta-SAE on {release.id}/{args.sae}")
-    cfg = MetaTrainConfig(d_meta=args.d_meta, k=args.k, epochs=args.epochs)
+    cfg = from_flags(MetaTrainConfig, args)
     print(f"registered {train_meta_for(release, args.sae, cfg, progress)}")
 
 
@@ -216,19 +210,10 @@ def add(args: argparse.Namespace) -> None:
         corpus = CorpusSpec("hub", repo=args.corpus.removeprefix("hub:"), column=args.column)
     else:
         corpus = CorpusSpec("local", path=str(Path(args.corpus).expanduser().resolve()), column=args.column)
-    request = AddRequest(
-        release_id=args.id,
-        sources=tuple(args.sae),
-        corpus=corpus,
-        model=args.model,
-        hook=args.hook,
-        convention=args.convention,
-        context_size=args.context_size,
-        contexts=args.contexts,
-        d_meta=args.meta_sae,
+    request = from_flags(
+        AddRequest, args, release_id=args.id, sources=tuple(args.sae), corpus=corpus, d_meta=args.meta_sae,
         title=args.title or "",
-        tokens=args.tokens,
-    )
+    )  # fmt: skip
     release = add_release(request)
     for sae_id in release.sae_ids:
         print(f"SAE {sae_id}: {_indexed(release.paths.index(sae_id))}")
