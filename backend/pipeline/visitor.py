@@ -136,10 +136,15 @@ def save_sae_upload(release_id: str, files: list[tuple[str, bytes]]) -> Path:
 
 
 def save_corpus_upload(release_id: str, name: str, content: bytes) -> Path:
-    """An uploaded corpus file (.txt, .jsonl or .parquet) stored under the release's uploads."""
+    """An uploaded corpus file (.txt, .jsonl or .parquet) stored under the release's uploads. Its name only chooses
+    the reader (it is stored under a name made of its contents); one with a path separator or a control character
+    (a NUL that hides another suffix) is refused, not cleaned."""
     suffix = Path(name).suffix.lower()
-    if suffix not in CORPUS_SUFFIXES:
-        raise AtlasError(f"A corpus upload is a {', '.join(CORPUS_SUFFIXES)} file; got {name!r:.80}.")
+    if any(ord(c) < 32 or c in "/\\" for c in name) or suffix not in CORPUS_SUFFIXES:
+        raise AtlasError(
+            f"A corpus upload is a {', '.join(CORPUS_SUFFIXES)} file whose name has no path or control characters; "
+            f"got {name!r:.80}. Rename it and upload it again."
+        )
     path = uploads(safe_id(release_id, "Release id")) / f"corpus-{_digest([(name, content)])}{suffix}"
     write_bytes_atomic(path, content)
     return path

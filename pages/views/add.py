@@ -62,7 +62,9 @@ with st.form("add"):
     convention = left.selectbox("Convention", ["from the SAE", "hf", "transformer_lens"])
     kind = right.selectbox("Corpus", list(CORPORA), format_func=CORPORA.__getitem__)
     offered_file = left.selectbox("Corpus file this server offers", [NO_OFFER, *(o.label for o in corpus_offers)])
-    corpus_upload = right.file_uploader("Corpus upload", type=[s.lstrip(".") for s in CORPUS_SUFFIXES])
+    # No `type=`: Streamlit would refuse other names with its own error box before this script runs; the app's
+    # check (save_corpus_upload) refuses them with a sentence.
+    corpus_upload = right.file_uploader(f"Corpus upload ({', '.join(CORPUS_SUFFIXES)})")
     dataset = left.text_input("Hub dataset repo (Hub corpus)", placeholder="NeelNanda/pile-10k")
     column = right.text_input("Text column (.jsonl, .parquet, Hub)", value="text")
     contexts = left.number_input("Contexts to index", 8, 100_000, 1024)

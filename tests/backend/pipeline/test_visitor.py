@@ -79,8 +79,9 @@ def test_uploads_are_saelens_files_or_corpus_files_and_land_under_the_release(ti
     with pytest.raises(AtlasError, match="must be 1-64 letters"):
         save_sae_upload("../../etc", [("cfg.json", b"{}"), ("sae_weights.safetensors", b"w")])
     assert save_corpus_upload("mine", "Texts.TXT", b"a\n").suffix == ".txt"
-    with pytest.raises(AtlasError, match="A corpus upload is"):
-        save_corpus_upload("mine", "run.sh", b"#!")
+    for name in ("run.sh", "notes.exe", "x.txt\x00.parquet", "../up.txt", "a\\b.txt", "..", "line\nbreak.txt"):
+        with pytest.raises(AtlasError, match=r"A corpus upload is a \.txt, \.jsonl, \.parquet file"):
+            save_corpus_upload("mine", name, b"#!")
 
 
 def visitor(tiny_world: dict[str, Path], sae: Path | str, **changes: object) -> AddRequest:
