@@ -20,11 +20,10 @@ from backend.core.files import locked, write_json_atomic
 from backend.core.paths import ReleasePaths
 from backend.sources.fields import MAX_CONTEXT, choice, hub_repo, inside, no_parent, number, safe_id, table, text, whole
 from backend.sources.hub import Location, fetch_snapshot
+from backend.sources.registrations import ADDED, REGISTRATIONS, added_releases, registered_meta_saes
 
 SHIPPED_CATALOG = ASSETS / "catalog.toml"
 CATALOG_ENV = "ATLAS_CATALOG"
-REGISTRATIONS = "registrations.json"
-ADDED = "added-releases.json"
 """Releases added with `python -m backend add`, as catalog tables (the catalog files win on a shared id)."""
 Convention = Literal["hf", "transformer_lens"]
 CONVENTIONS = ("hf", "transformer_lens")
@@ -329,49 +328,12 @@ def raw_catalog() -> dict[str, Any]:
             raise CatalogError(f"Catalog file {path} is not a valid catalog ({err}).") from err
     for rid, added in added_releases().items():
         raw.setdefault(rid, added)
-    for rid, metas in _registrations().items():
+    for rid, metas in registered_meta_saes().items():
         if rid in raw:
             known = {m.get("id") for m in raw[rid].get("meta_saes", [])}
             extra = [{**m, "source": {"kind": "local", "root": "/"}} for m in metas if m.get("id") not in known]
             raw[rid] = {**raw[rid], "meta_saes": [*raw[rid].get("meta_saes", []), *extra]}
     return raw
-
-
-def _machine_file(name: str, redo: str) -> dict[str, Any]:
-    """A JSON object this machine wrote into the data directory ({} when absent); `redo` says how to recreate it."""
-    path = data_dir() / name
-    if not path.exists():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, RecursionError) as err:
-        raise CatalogError(f"{path} is corrupt ({err}); delete it and {redo}.") from err
-    if not isinstance(data, dict):
-        raise CatalogError(f"{path} must hold a JSON object; delete it and {redo}.")
-    return data
-
-
-def _registrations() -> dict[str, list[dict[str, Any]]]:
-    """Meta-SAEs registered on this machine, by release; each must live inside the data directory."""
-    data = _machine_file(REGISTRATIONS, "register the meta-SAEs again")
-    path = data_dir() / REGISTRATIONS
-    root = data_dir().resolve()
-    for rid, entries in data.items():
-        where = f"{path} ({rid!r:.40})"
-        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-            raise CatalogError(f"{where} must list meta-SAE entries; delete it and register them again.")
-        for entry in entries:
-            if not Path(text(entry.get("path"), f"{where} path")).resolve().is_relative_to(root):
-                raise CatalogError(f"{where}: a registered meta-SAE must live inside {root}; delete the entry.")
-    return data
-
-
-def added_releases() -> dict[str, dict[str, Any]]:
-    """The release tables `python -m backend add` registered on this machine."""
-    data = _machine_file(ADDED, "add the releases again")
-    if not all(isinstance(t, dict) for t in data.values()):
-        raise CatalogError(f"{data_dir() / ADDED} must hold release tables; delete it and add the releases again.")
-    return data
 
 
 def register_release(release_id: str, table: dict[str, Any]) -> None:
@@ -388,7 +350,7 @@ def register_meta_sae(release_id: str, entry: dict[str, Any]) -> None:
     """Record a meta-SAE trained here; it appears in the catalog from the next load. Read, change and
     write happen under one lock, so concurrent registrations are all kept."""
     with locked(data_dir() / f"{REGISTRATIONS}.lock"):
-        data = _registrations()
+        data = registered_meta_saes()
         data[release_id] = [m for m in data.get(release_id, []) if m.get("id") != entry["id"]] + [entry]
         write_json_atomic(data_dir() / REGISTRATIONS, data)
 

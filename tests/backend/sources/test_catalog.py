@@ -86,10 +86,11 @@ def test_a_release_id_that_is_a_path_is_refused() -> None:
 def test_concurrent_registrations_are_all_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from backend.sources.catalog import _registrations, register_meta_sae
+    from backend.sources.catalog import register_meta_sae
+    from backend.sources.registrations import registered_meta_saes
 
     monkeypatch.setenv("ATLAS_DATA_DIR", str(tmp_path))
     entries = [{"id": f"meta-{i}", "over": "128", "path": str(tmp_path / f"m{i}")} for i in range(12)]
     with ThreadPoolExecutor(6) as pool:
         list(pool.map(lambda e: register_meta_sae("tiny", e), entries))
-    assert sorted(m["id"] for m in _registrations()["tiny"]) == sorted(e["id"] for e in entries)
+    assert sorted(m["id"] for m in registered_meta_saes()["tiny"]) == sorted(e["id"] for e in entries)

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from backend.core.config import data_dir
 from backend.core.errors import CatalogError
-from backend.sources.catalog import REGISTRATIONS, load_catalog, parse_release
+from backend.sources.catalog import load_catalog, parse_release
+from backend.sources.registrations import REGISTRATIONS
 
 EXAMPLES = 300
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
