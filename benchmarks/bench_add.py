@@ -54,8 +54,8 @@ def main() -> None:
             AddRequest("mine", (str(folder),), CorpusSpec("local", path=str(corpus)), contexts=contexts)
         )
         added = time.perf_counter() - start
-        card = CardReader(IndexReader(release.paths.index(release.sae_ids[0]))).card(0)
-        meta = IndexReader(release.paths.index(release.sae_ids[0])).meta
+        card = CardReader(IndexReader.open(release.paths.index(release.sae_ids[0]))).card(0)
+        meta = IndexReader.open(release.paths.index(release.sae_ids[0])).meta
         print("| SAE | contexts | tokens indexed | add, total s | first card |")
         print("| --- | --- | --- | --- | --- |")
         print(

@@ -102,7 +102,7 @@ def main() -> None:
     start = time.perf_counter()
     synthetic_index(folder, args.latents)
     print(f"wrote a {args.latents}-latent index in {time.perf_counter() - start:.0f} s")
-    reader = CardReader(IndexReader(folder))
+    reader = CardReader(IndexReader.open(folder))
     reader.card(0)
     rng = random.Random(0)
     timings = []

@@ -57,7 +57,7 @@ def main() -> None:
     print("\n| SAE | distance cut | facets per latent | one facet | time (s) |")
     print("| --- | --- | --- | --- | --- |")
     for sae_id in release.sae_ids:
-        reader = IndexReader(release.paths.index(sae_id))
+        reader = IndexReader.open(release.paths.index(sae_id))
         samples = reader.interval_samples()
         n = len(reader.tokens)
         vectors = facets.context_vectors(data.acts[-n:], samples["token"].to_numpy())

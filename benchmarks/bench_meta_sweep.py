@@ -50,7 +50,7 @@ def main() -> None:
     print(
         f"{release.id} SAE {sae_id} ({base.cfg.d_sae} latents, k={release.sae(sae_id).k}); {len(held):,} held-out tokens"
     )
-    index = IndexReader(release.paths.index(sae_id))
+    index = IndexReader.open(release.paths.index(sae_id))
     labels = list(index.table(["latent", "label"])["label"])
     print("| meta-latents | k | VE | coherence (random) | agreement / chance | catch-alls | spelling groups "
           "| spelling in 5 most used (top share) | Start here | train s |")  # fmt: skip

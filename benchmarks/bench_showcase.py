@@ -38,7 +38,7 @@ def main() -> None:
     meta_entry = release.meta_saes[0] if args.sae is None else release.meta_for(args.sae)[0]
     sae = load_sae(release, meta_entry.over).sae
     meta = load_meta_sae(release, meta_entry.id, sae)
-    index = IndexReader(release.paths.index(meta_entry.over))
+    index = IndexReader.open(release.paths.index(meta_entry.over))
     labels = list(index.table(["latent", "label"])["label"])
     decomps = build_decompositions(meta, sae)
     found = meaning(index, decomps, meta, sae)

@@ -45,7 +45,7 @@ def main() -> None:
     lm = load_language_model(release.model, device)
     loaded = time.perf_counter() - start
     sae = load_sae(release, sae_id, device).sae
-    cards = CardReader(IndexReader(release.paths.index(sae_id)))
+    cards = CardReader(IndexReader.open(release.paths.index(sae_id)))
     live = cards.index.table(["latent", "max"]).query("max > 0")["latent"].tolist()
     print(f"device {device}, {torch.get_num_threads()} threads; model load {loaded:.2f} s (once per server)")
     print("| latent | strength | first token s | tokens/s (both rows) | differs from unsteered |")

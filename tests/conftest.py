@@ -6,6 +6,13 @@ import tempfile
 from pathlib import Path
 
 _ROOT = Path(tempfile.mkdtemp(prefix="atlas-tests-"))
+_SHARED_ENV = "ATLAS_TESTS_SHARED"
+_OWNS_SHARED = _SHARED_ENV not in os.environ
+# The run's shared folder: made by the first process (pytest-xdist's controller, or pytest alone) before workers
+# start, and inherited by them through the environment.
+if _OWNS_SHARED:
+    os.environ[_SHARED_ENV] = tempfile.mkdtemp(prefix="atlas-shared-")
+_SHARED = Path(os.environ[_SHARED_ENV])
 # Set before anything imports huggingface_hub, which reads these at import time.
 if os.environ.get("ATLAS_ONLINE_TESTS") != "1":
     os.environ["HF_HUB_OFFLINE"] = "1"
@@ -24,14 +31,41 @@ import torch  # noqa: E402
 TINY_RELEASE = "tiny"
 
 
-@pytest.fixture(scope="session")
-def tiny_release() -> str:
-    """The test catalog's release, built once per session with the real embedded model (tiny profile)."""
+def _build_once() -> Path:
+    """The tiny build, made once per run (the first worker to ask builds it; the others wait) in the shared folder."""
+    from backend.core.files import locked
     from backend.pipeline.build import build_release
     from backend.sources.catalog import get_release
 
-    build_release(get_release(TINY_RELEASE), "tiny", report=lambda *_: None)
+    built, done = _SHARED / "tiny-data", _SHARED / "tiny-built"
+    with locked(_SHARED / "tiny.lock"):
+        if not done.exists():
+            own = os.environ["ATLAS_DATA_DIR"]
+            os.environ["ATLAS_DATA_DIR"] = str(built)
+            try:
+                build_release(get_release(TINY_RELEASE), "tiny", report=lambda *_: None)
+            finally:
+                os.environ["ATLAS_DATA_DIR"] = own
+            done.touch()
+    return built
+
+
+@pytest.fixture(scope="session")
+def tiny_release() -> str:
+    """The test catalog's release, built once per run with the real embedded model (tiny profile) and copied into
+    this process's data directory. Tests that change its files take `tiny_copy` instead."""
+    shutil.copytree(_build_once(), os.environ["ATLAS_DATA_DIR"], dirs_exist_ok=True)
     return TINY_RELEASE
+
+
+@pytest.fixture
+def tiny_copy(tiny_release: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The tiny release as built (not as earlier tests left it), in a data directory of this test's own, to change as
+    it likes."""
+    own = tmp_path / "data"
+    shutil.copytree(_build_once(), own)
+    monkeypatch.setenv("ATLAS_DATA_DIR", str(own))
+    return tiny_release
 
 
 @pytest.fixture
@@ -69,3 +103,5 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shutil.rmtree(_ROOT, ignore_errors=True)
+    if _OWNS_SHARED:
+        shutil.rmtree(_SHARED, ignore_errors=True)

@@ -112,7 +112,7 @@ def _indexed(folder: Path) -> str:
     """What an index holds, as the index and add commands say it."""
     from backend.index.store import IndexReader
 
-    meta = IndexReader(folder).meta
+    meta = IndexReader.open(folder).meta
     return f"indexed {meta['n_contexts']:,} contexts ({meta['n_tokens']:,} tokens counted)"
 
 
@@ -166,7 +166,9 @@ def _steering_direction(args: argparse.Namespace, release: "Release") -> "Direct
     from backend.metasae.decompose import build_decompositions
     from backend.models.loading import load_meta_sae, load_sae
 
-    max_acts = torch.tensor(IndexReader(release.paths.index(args.sae)).table(["max"])["max"].to_numpy(dtype="float32"))
+    max_acts = torch.tensor(
+        IndexReader.open(release.paths.index(args.sae)).table(["max"])["max"].to_numpy(dtype="float32")
+    )
     sae = load_sae(release, args.sae).sae
     if args.meta is None:
         return direction_for(sae, max_acts, args.latent)
@@ -235,12 +237,12 @@ def export(args: argparse.Namespace) -> None:
     if args.what == "card":
         if args.latent is None:
             raise AtlasError("Exporting a card needs --latent.")
-        card = CardReader(IndexReader(release.paths.index(args.sae))).card(args.latent)
+        card = CardReader(IndexReader.open(release.paths.index(args.sae))).card(args.latent)
         profile = latent_profiles(release, args.sae, release_lenses(release)).iloc[args.latent].to_dict()
         _write(exports.card_json(card, release.id, args.sae, profile).encode(), args.out)
         return
     if args.what == "latents":
-        frame = IndexReader(release.paths.index(args.sae)).table()
+        frame = IndexReader.open(release.paths.index(args.sae)).table()
     elif args.what == "canonicality":
         frame = latent_profiles(release, args.sae, release_lenses(release))
     elif args.what == "decompositions":

@@ -59,21 +59,19 @@ class LatentIndex(Artifact[IndexReader]):
     def stored_key(self) -> str | None:
         """The key of the intact index in the folder (every data file checked against its checksum)."""
         try:
-            return canonical(IndexReader(self.folder).meta.get("key"))
+            return canonical(IndexReader.open(self.folder).meta.get("key"))
         except StoreError:
             return None
 
     def load(self) -> IndexReader | None:
-        reader = IndexReader(self.folder)
         try:
-            reader.meta  # noqa: B018 - reading the metadata checks the files
+            return IndexReader.open(self.folder)
         except StoreError:
             return None
-        return reader
 
     def compute(self, report: Reporter = silent) -> IndexReader:
         build_index(self.plan, step_progress(report, self.name))
-        return IndexReader(self.folder)
+        return IndexReader.open(self.folder)
 
     def stamp(self) -> tuple[str, str | None]:
         """Cheap enough for every rerun of a page: the seal of the index's metadata (which holds every data

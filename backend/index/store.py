@@ -127,66 +127,76 @@ def write_index(
     shutil.rmtree(retired, ignore_errors=True)
 
 
-@dataclass
+def _checked_meta(folder: Path) -> dict[str, Any]:
+    """The index's metadata, after checking every data file against the manifest and every value's range."""
+    recover(folder)
+    path = folder / META
+    if not path.exists():
+        raise StoreError(f"No finished index in {folder}: build it with `python -m backend index`.")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, RecursionError) as err:
+        raise StoreError(f"{path} is corrupt ({first_line(err)}); rebuild the index.") from err
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise StoreError(f"{folder} is not an SAE Atlas index (no {FORMAT!r} tag); refusing to read it.")
+    if meta.get("version") != VERSION:
+        raise StoreError(
+            f"{folder} is index format version {meta.get('version')}, this app reads {VERSION}: rebuild it."
+        )
+    if meta.pop(SEAL, None) != _seal(meta):
+        raise StoreError(f"{path} is corrupt (its checksum does not match); rebuild the index.")
+    _verify(folder, meta.get("manifest"))
+    if not isinstance(meta.get("d_sae"), int) or meta["d_sae"] <= 0:
+        raise StoreError(f"{path} gives no valid d_sae; rebuild the index.")
+    meta.setdefault(GROUP_KEY, LATENTS_PER_GROUP)
+    if not isinstance(meta[GROUP_KEY], int) or isinstance(meta[GROUP_KEY], bool) or meta[GROUP_KEY] <= 0:
+        raise StoreError(f"{path} gives no valid {GROUP_KEY}; rebuild the index.")
+    _check_values(folder, meta)
+    return meta
+
+
+def _check_values(folder: Path, meta: dict[str, Any]) -> None:
+    try:
+        tokens = np.load(folder / TOKENS, mmap_mode="r")
+        vocab = json.loads((folder / VOCAB).read_text(encoding="utf-8"))
+        if not isinstance(vocab, list):
+            raise StoreError(f"{folder / VOCAB} is not a list of tokens; rebuild the index.")
+        files = pq.ParquetFile(folder / LATENTS), pq.ParquetFile(folder / EXAMPLES)
+        groups = LATENTS_PER_GROUP, meta[GROUP_KEY]
+        check_index_values(str(folder), meta, *files, tokens, len(vocab), groups)
+    except (OSError, ValueError, TypeError, KeyError, RecursionError, pa.ArrowException) as err:
+        raise StoreError(f"{folder} is unreadable ({first_line(err)}); rebuild the index.") from err
+
+
+def _verify(folder: Path, listed: Any) -> None:
+    if not isinstance(listed, dict) or set(listed) != set(DATA_FILES):
+        raise StoreError(f"{folder} has no checksums (written by an older version); rebuild the index.")
+    for name, expected in listed.items():
+        path = folder / name
+        if not path.exists():
+            raise StoreError(f"{path} is missing; rebuild the index.")
+        if not isinstance(expected, dict) or expected.get("bytes") != path.stat().st_size:
+            raise StoreError(f"{path} has the wrong size (truncated or replaced); rebuild the index.")
+        if expected.get("sha256") != _digest(path):
+            raise StoreError(f"{path} is corrupt (its checksum does not match); rebuild the index.")
+
+
+@dataclass(frozen=True, eq=False)
 class IndexReader:
-    """Read access to one index folder. Cheap to create; files open lazily."""
+    """Read access to one index folder, opened with `open`: the one place every file is checked (a reader is the
+    proof that its folder was whole when opened). Data files open lazily."""
 
     folder: Path
+    meta: dict[str, Any]
+    """The index's metadata, checked."""
 
-    @cached_property
-    def meta(self) -> dict[str, Any]:
-        """The index's metadata, after checking every data file against the manifest (once per reader)."""
-        recover(self.folder)
-        path = self.folder / META
-        if not path.exists():
-            raise StoreError(f"No finished index in {self.folder}: build it with `python -m backend index`.")
-        try:
-            meta = json.loads(path.read_text(encoding="utf-8"))
-        except (ValueError, RecursionError) as err:
-            raise StoreError(f"{path} is corrupt ({first_line(err)}); rebuild the index.") from err
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-            raise StoreError(f"{self.folder} is not an SAE Atlas index (no {FORMAT!r} tag); refusing to read it.")
-        if meta.get("version") != VERSION:
-            raise StoreError(
-                f"{self.folder} is index format version {meta.get('version')}, this app reads {VERSION}: rebuild it."
-            )
-        if meta.pop(SEAL, None) != _seal(meta):
-            raise StoreError(f"{path} is corrupt (its checksum does not match); rebuild the index.")
-        self._verify(meta.get("manifest"))
-        if not isinstance(meta.get("d_sae"), int) or meta["d_sae"] <= 0:
-            raise StoreError(f"{path} gives no valid d_sae; rebuild the index.")
-        meta.setdefault(GROUP_KEY, LATENTS_PER_GROUP)
-        if not isinstance(meta[GROUP_KEY], int) or isinstance(meta[GROUP_KEY], bool) or meta[GROUP_KEY] <= 0:
-            raise StoreError(f"{path} gives no valid {GROUP_KEY}; rebuild the index.")
-        self._check_values(meta)
-        return meta
-
-    def _check_values(self, meta: dict[str, Any]) -> None:
-        try:
-            tokens = np.load(self.folder / TOKENS, mmap_mode="r")
-            vocab = json.loads((self.folder / VOCAB).read_text(encoding="utf-8"))
-            if not isinstance(vocab, list):
-                raise StoreError(f"{self.folder / VOCAB} is not a list of tokens; rebuild the index.")
-            files = pq.ParquetFile(self.folder / LATENTS), pq.ParquetFile(self.folder / EXAMPLES)
-            groups = LATENTS_PER_GROUP, meta[GROUP_KEY]
-            check_index_values(str(self.folder), meta, *files, tokens, len(vocab), groups)
-        except (OSError, ValueError, TypeError, KeyError, RecursionError, pa.ArrowException) as err:
-            raise StoreError(f"{self.folder} is unreadable ({first_line(err)}); rebuild the index.") from err
-
-    def _verify(self, listed: Any) -> None:
-        if not isinstance(listed, dict) or set(listed) != set(DATA_FILES):
-            raise StoreError(f"{self.folder} has no checksums (written by an older version); rebuild the index.")
-        for name, expected in listed.items():
-            path = self.folder / name
-            if not path.exists():
-                raise StoreError(f"{path} is missing; rebuild the index.")
-            if not isinstance(expected, dict) or expected.get("bytes") != path.stat().st_size:
-                raise StoreError(f"{path} has the wrong size (truncated or replaced); rebuild the index.")
-            if expected.get("sha256") != _digest(path):
-                raise StoreError(f"{path} is corrupt (its checksum does not match); rebuild the index.")
+    @classmethod
+    def open(cls, folder: Path) -> "IndexReader":
+        """Check every data file against the seal and manifest and every value against its range, then read.
+        StoreError (saying how to rebuild) when the folder is missing, not an index, altered or corrupt."""
+        return cls(folder, _checked_meta(folder))
 
     def _parquet(self, name: str) -> pq.ParquetFile:
-        self.meta  # noqa: B018 - verifies the files first
         try:
             return pq.ParquetFile(self.folder / name)
         except (OSError, pa.ArrowInvalid) as err:
@@ -303,7 +313,6 @@ class IndexReader:
     @cached_property
     def tokens(self) -> np.ndarray:
         """`[n_contexts, context_size]` token ids, memory-mapped."""
-        self.meta  # noqa: B018 - verifies the files first
         try:
             return np.load(self.folder / TOKENS, mmap_mode="r")
         except (OSError, ValueError) as err:
@@ -311,7 +320,6 @@ class IndexReader:
 
     @cached_property
     def vocab(self) -> list[str]:
-        self.meta  # noqa: B018 - verifies the files first
         try:
             return list(json.loads((self.folder / VOCAB).read_text(encoding="utf-8")))
         except (OSError, ValueError, TypeError) as err:

@@ -21,7 +21,7 @@ from backend.core.errors import AtlasError
 from backend.lenses.kinds import LENSES
 from backend.lenses.kinds.absorption import Absorption
 from backend.lenses.kinds.facets import Facets
-from backend.lenses.lens import At, Badge, LensArtifact, artifacts_of
+from backend.lenses.lens import At, Badge, artifacts_of
 from backend.lenses.source import LensSource
 from backend.models.formats import is_dead
 from backend.models.loading import load_sae
@@ -31,10 +31,6 @@ from backend.sources.catalog import Release
 def lens_artifacts(release: Release, source: LensSource) -> list[Artifact]:
     """Every lens artifact the release can have, in build order."""
     return artifacts_of(LENSES, release, source)
-
-
-def is_lens_artifact(artifact: Artifact) -> bool:
-    return isinstance(artifact, LensArtifact)
 
 
 def latent_profiles(release: Release, sae_id: str, stored: list[Artifact]) -> pd.DataFrame:

@@ -1,11 +1,13 @@
 """Every artifact a release can have on this machine, in one list: what publish copies and the build panel lists."""
 
+from collections.abc import Callable
+
 from backend.core.artifacts import Artifact
 from backend.core.errors import AtlasError
 from backend.explore.latent_map import LatentMap
 from backend.index.artifact import LatentIndex
-from backend.lenses.profile import is_lens_artifact, lens_artifacts
-from backend.lenses.source import LensSource, release_source
+from backend.lenses.profile import lens_artifacts
+from backend.lenses.source import LensData, LensSource, built_source, release_source
 from backend.models.language import load_language_model
 from backend.pipeline.build import plan, read_summary
 from backend.pipeline.profiles import PROFILES
@@ -29,12 +31,23 @@ def release_artifacts(release: Release, complete: bool = True) -> list[Artifact]
         planned = [LatentIndex.served(release, sae_id) for sae_id in release.sae_ids]
         planned += [PairMatching(release, small, large) for small, large in release.neighbour_pairs]
         planned += [Curves(release), *(LatentMap(release, sae_id) for sae_id in release.sae_ids)]
-        lm = lambda: load_language_model(release.model)  # noqa: E731 - loaded only if a lens is computed
-        source = LensSource.served() if release.published is not None else release_source(release, lm)
-        planned += lens_artifacts(release, source)
+        planned += release_lenses(release)
     return [*planned, *Predictions.stored(release)]
 
 
 def release_lenses(release: Release) -> list[Artifact]:
-    """The release's canonical-units lenses, as its build (or `lenses`, for a release not built here) makes them."""
-    return [artifact for artifact in release_artifacts(release, complete=False) if is_lens_artifact(artifact)]
+    """The release's canonical-units lenses, to read (and, for a release not built here, to compute: `lenses`).
+    No build plan is made: a built release's lenses are keyed as its build keys them, and computed only by it."""
+    if release.built:
+        return lens_artifacts(release, built_source(release, _built_by_build(release)))
+    if release.published is not None:
+        return lens_artifacts(release, LensSource.served())
+    lm = lambda: load_language_model(release.model)  # noqa: E731 - loaded only if a lens is computed
+    return lens_artifacts(release, release_source(release, lm))
+
+
+def _built_by_build(release: Release) -> Callable[[], LensData]:
+    def refuse() -> LensData:
+        raise AtlasError(f"The lenses of {release.id} are computed by its build: run `python -m backend build`.")
+
+    return refuse

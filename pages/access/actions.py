@@ -1,5 +1,5 @@
 """The pages' one door to computing: each control that makes an artifact (or registers a meta-SAE, or imports
-labels) calls one function here, with a progress reporter; pages/access/data.py then reads what was made. Each
+labels) calls one function here, with a progress reporter; the read modules then read what was made. Each
 says, when done, that stored data changed (`stamps_changed`), so the rerun that follows reads it."""
 
 import functools
@@ -18,8 +18,8 @@ from backend.sources.neuronpedia import import_explanations
 from backend.stitching.curves import CurveConfig
 from backend.stitching.family import Curves, PairMatching
 from backend.training.meta import MetaTrainConfig, train_meta_for
-from pages.access.data import language_model
 from pages.access.keyed import stamps_changed
+from pages.access.saes import language_model
 from pages.access.state import catalog, refresh_catalog
 
 P = ParamSpec("P")

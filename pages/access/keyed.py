@@ -1,22 +1,40 @@
-"""The pages' caches: a Streamlit cache keyed on a function's arguments and on the stamp of the artifacts it reads
-(backend/core/artifacts.py), so a rebuilt SAE, index or analysis is never served stale; and stamps read once for many
-calls (`memo_stamp`), not once per cached call."""
+"""The pages' caches. A cached read (`cached`) is keyed on its arguments and stays valid while what it read is
+unchanged. What it read is recorded as it runs, never listed by hand: every read of stored data goes through a
+*stamp* (`stamp`: a cheap function naming the version of one artifact: stat calls and small reads), and a cached
+read keeps the stamps taken while it computed, its own and those of the cached reads it called. A hit checks those
+stamps again (memoised, so a card's dozens of hits cost dict lookups) and recomputes when one changed: a rebuilt SAE,
+index or analysis is never served stale, and no list of inputs can forget one.
 
+Stamps are read once for many calls (`stamp`): a run takes a reading any session made since the run began, or one
+its own session made in the last second, never one from before the app last wrote (`stamps_changed`)."""
+
+import contextlib
 import functools
+import pickle
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar
 
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
+from backend.core.errors import AtlasError
+
 P = ParamSpec("P")
 R = TypeVar("R")
+Reading = tuple[Callable[..., Any], tuple, tuple]
+"""One stamp read: (stamp function, args, kwargs items)."""
 
 READ_SECONDS = 1.0
 """How long a session keeps its own stamp readings across its reruns (a visitor clicking through cards), and how
 long a fragment's rerun, which does not start a run of the router, trusts the stamps its run read."""
+
+MISSING = "missing"
+"""What a stamp reads as while its artifact cannot be read (it raised AtlasError): a cached read that met it (and,
+say, showed "not built yet") is computed again once the artifact exists."""
 
 _clock = time.monotonic
 _run = threading.local()
@@ -41,54 +59,141 @@ def stamps_changed() -> None:
     _changed_at = _clock()
 
 
-def memo_stamp(fn: Callable[P, R]) -> Callable[P, R]:
-    """`fn` (a stamp: stat calls and small reads) read once for many calls: a latent card asks for the same SAEs' and
-    indexes' stamps dozens of times a run. A run takes a reading any session made since the run began (fifty
-    sessions' overlapping runs read each stamp once between them) or one its own session made in the last
-    `READ_SECONDS`; never one from before the app last wrote (`stamps_changed`). So a new visitor's run sees every
-    change made before it began, and a visitor's own reruns see a build's progress within a second. Outside a
-    script run (the command line, tests calling a page's functions) nothing is memoised. Errors are not memoised."""
+def _frames() -> list[dict[Reading, Any]]:
+    """The stamps read by each cached read this thread is computing, innermost last."""
+    if not hasattr(_run, "frames"):
+        _run.frames = []
+    return _run.frames
+
+
+def _note(reading: Reading, value: Any) -> None:
+    frames = _frames()
+    if frames:
+        frames[-1][reading] = value
+
+
+def _memoised(fn: Callable[..., R], args: tuple, kwargs: dict[str, Any]) -> R:
+    ctx = get_script_run_ctx(suppress_warning=True)
+    if ctx is None:
+        return fn(*args, **kwargs)
+    now = _clock()
+    if getattr(_run, "since", None) is None or now - _run.since > READ_SECONDS:
+        new_run()
+    key = (fn, args, tuple(kwargs.items()))
+    if _OWN not in ctx.session_state:
+        ctx.session_state[_OWN] = {}
+    own: dict[Hashable, tuple[float, Any]] = ctx.session_state[_OWN]
+    for found, oldest in ((_read.get(key), _run.since), (own.get(key), now - READ_SECONDS)):
+        if found is not None and found[0] >= oldest and found[0] > _changed_at:
+            return found[1]
+    value = fn(*args, **kwargs)
+    _read[key] = own[key] = (now, value)
+    return value
+
+
+def memo(fn: Callable[P, R]) -> Callable[P, R]:
+    """`fn` read once for many calls within a script run, as a stamp is, but not recorded (the catalog: the
+    cached reads record the one release they read, `stamps.release`)."""
 
     @functools.wraps(fn)
-    def memoised(*args: P.args, **kwargs: P.kwargs) -> R:
-        ctx = get_script_run_ctx(suppress_warning=True)
-        if ctx is None:
-            return fn(*args, **kwargs)
-        now = _clock()
-        if getattr(_run, "since", None) is None or now - _run.since > READ_SECONDS:
-            new_run()
-        key = (fn, args, tuple(kwargs.items()))
-        if _OWN not in ctx.session_state:
-            ctx.session_state[_OWN] = {}
-        own: dict[Hashable, tuple[float, Any]] = ctx.session_state[_OWN]
-        for found, oldest in ((_read.get(key), _run.since), (own.get(key), now - READ_SECONDS)):
-            if found is not None and found[0] >= oldest and found[0] > _changed_at:
-                return found[1]
-        value = fn(*args, **kwargs)
-        _read[key] = own[key] = (now, value)
+    def read(*args: P.args, **kwargs: P.kwargs) -> R:
+        return _memoised(fn, args, kwargs)
+
+    return read
+
+
+def stamp(fn: Callable[P, R]) -> Callable[P, R]:
+    """`fn` names the version of what one read of stored data reads (stat calls and small reads). Read once for many
+    calls within a script run (see the module's docstring); outside one (the command line, tests calling a page's
+    functions) every call reads. Each reading is recorded for the cached reads computing now; one that raises
+    AtlasError is recorded as `MISSING`, then raised. Errors are not memoised."""
+
+    @functools.wraps(fn)
+    def read(*args: P.args, **kwargs: P.kwargs) -> R:
+        reading = (read, args, tuple(kwargs.items()))
+        try:
+            value = _memoised(fn, args, kwargs)
+        except AtlasError:
+            _note(reading, MISSING)
+            raise
+        _note(reading, value)
         return value
 
-    return memoised
+    return read
 
 
-def keyed(
-    stamp: Callable[..., Hashable], *, resource: bool = False, **options: Any
+def _current(reading: Reading) -> Any:
+    fn, args, kwargs = reading
+    try:
+        return fn(*args, **dict(kwargs))
+    except AtlasError:
+        return MISSING
+
+
+@dataclass
+class _Slot:
+    """One cached value with the stamps it was computed under; its lock makes concurrent sessions compute it once."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    value: Any = None
+    readings: dict[Reading, Any] | None = None
+
+    def valid(self) -> bool:
+        """The stamps it was computed under read the same now (read again, and so recorded for the caller)."""
+        return self.readings is not None and all(_current(r) == value for r, value in self.readings.items())
+
+
+def _spinner(text: str | None) -> contextlib.AbstractContextManager:
+    if text and get_script_run_ctx(suppress_warning=True) is not None:
+        return st.spinner(text)
+    return contextlib.nullcontext()
+
+
+def cached(
+    reads: Callable[..., Any] | None = None, *, shared: bool = False, max_entries: int = 8, spinner: str | None = None
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Cache the decorated function (`st.cache_resource` when `resource`: one shared object, never to be changed;
-    else `st.cache_data`: a copy per call) on its arguments and `stamp(*args)`, which names the versions of the
-    artifacts it reads. `options` go to Streamlit (max_entries, show_spinner)."""
+    """Cache the decorated read on its arguments, valid while every stamp it read is unchanged. `reads` is the
+    stamp of what it reads directly from disk (a `stamp` taking the same arguments); what it reads through other
+    cached reads is recorded from them. `shared`: every caller gets the one object (models, SAEs, readers, tables
+    read-only by convention); otherwise each gets its own copy (a pickled value, as `st.cache_data` does).
+    `spinner` is shown while it computes in a page."""
 
     def wrap(fn: Callable[P, R]) -> Callable[P, R]:
-        def stamped(*args: Any, artifact_stamp: Hashable, **kwargs: Any) -> R:
-            return fn(*args, **kwargs)
+        slots: OrderedDict[Hashable, _Slot] = OrderedDict()
+        guard = threading.Lock()
 
-        # Streamlit names a cache by the function's qualified name and source: those of `fn`, not of `stamped`.
-        functools.update_wrapper(stamped, fn)
-        cached = (st.cache_resource if resource else st.cache_data)(**options)(stamped)
+        def slot_for(key: Hashable) -> _Slot:
+            with guard:
+                slot = slots.get(key)
+                if slot is None:
+                    slot = slots[key] = _Slot()
+                    while len(slots) > max_entries:
+                        slots.popitem(last=False)
+                slots.move_to_end(key)
+                return slot
+
+        def compute(args: tuple, kwargs: dict[str, Any]) -> tuple[Any, dict[Reading, Any]]:
+            frames = _frames()
+            frames.append({})
+            try:
+                if reads is not None:
+                    reads(*args, **kwargs)
+                with _spinner(spinner):
+                    value = fn(*args, **kwargs)
+            finally:
+                found = frames.pop()
+                if frames:
+                    frames[-1].update(found)
+            return (value if shared else pickle.dumps(value, pickle.HIGHEST_PROTOCOL)), found
 
         @functools.wraps(fn)
         def call(*args: P.args, **kwargs: P.kwargs) -> R:
-            return cached(*args, artifact_stamp=stamp(*args, **kwargs), **kwargs)
+            slot = slot_for((args, tuple(kwargs.items())))
+            with slot.lock:
+                if not slot.valid():
+                    slot.value, slot.readings = compute(args, kwargs)
+                value = slot.value
+            return value if shared else pickle.loads(value)
 
         return call
 

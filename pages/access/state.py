@@ -10,7 +10,7 @@ from backend.sources.catalog import CATALOG_ENV, Release, load_catalog
 from backend.stitching.matching import DEFAULT_THRESHOLD
 from backend.web.render import md
 from backend.web.urlstate import View, parse_view
-from pages.access.keyed import memo_stamp, stamps_changed
+from pages.access.keyed import memo, stamps_changed
 
 
 @st.cache_resource(ttl=60, max_entries=4)
@@ -18,7 +18,7 @@ def _catalog(data: str, files: str) -> dict[str, Release]:
     return load_catalog()
 
 
-@memo_stamp
+@memo
 def catalog() -> dict[str, Release]:
     """The catalog, cached for a minute per data directory and catalog files (the inputs it is read from). A
     shared resource, not a copy per call (a rerun asks for it dozens of times): callers must not change it."""

@@ -10,7 +10,7 @@ from backend.pipeline.build import read_summary, ready_saes
 from backend.pipeline.progress import read_progress
 from backend.sources.catalog import Release
 from backend.web.urlstate import View
-from pages.access.data import build_artifacts
+from pages.access.saes import build_artifacts
 from pages.access.state import page
 
 REFRESH_SECONDS = 5

@@ -7,7 +7,7 @@ from backend.lenses.lens import known
 from backend.lenses.seeds import SHARED_COSINE as SHARED
 from backend.web.render import md
 from backend.web.urlstate import View
-from pages.access.lens_data import badges, canonicality, facets_of, family_canonicality, lenses_missing
+from pages.access.lenses import badges, canonicality, facets_of, family_canonicality, lenses_missing
 from pages.sections.figures import size_trend_figure
 
 PAPER_NOVEL = 0.35

@@ -10,7 +10,8 @@ from backend.metasae.decompose import Decompositions, meta_label
 from backend.metasae.graph import related_graph
 from backend.web.render import md
 from backend.web.urlstate import View
-from pages.access.data import decompositions, latent_labels, meta_logit_lens, meta_names, row_cosine
+from pages.access.indexes import latent_labels, meta_names
+from pages.access.saes import decompositions, meta_logit_lens, row_cosine
 from pages.access.state import page
 from pages.sections.figures import decomposition_bars, related_graph_figure
 from pages.sections.widgets import latent_link, meta_link, table_downloads

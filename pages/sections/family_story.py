@@ -8,8 +8,9 @@ from backend.pipeline.build import ready_saes
 from backend.stitching.curves import CurveConfig
 from backend.stitching.matching import DEFAULT_THRESHOLD
 from backend.web.urlstate import View
-from pages.access.data import classification, member_metrics, stitching_curves
+from pages.access.saes import member_metrics
 from pages.access.state import catalog
+from pages.access.stitching import classification, stitching_curves
 
 
 def _rows(view: View) -> pd.DataFrame:

@@ -11,8 +11,9 @@ from backend.stitching.lineage import PER_LEVEL, Lineage
 from backend.stitching.matching import EDGE_FLOOR
 from backend.web.render import md
 from backend.web.urlstate import View
-from pages.access.data import closest_in_smaller, family_lineage, latent_labels
+from pages.access.indexes import latent_labels
 from pages.access.state import catalog, stitch_threshold
+from pages.access.stitching import closest_in_smaller, family_lineage
 from pages.sections.figures import lineage_figure
 from pages.sections.widgets import latent_link
 

@@ -9,7 +9,8 @@ from backend.metasae.semantics import CATCH_ALL_MULTIPLE, MEMBERS, TOP_EXAMPLES
 from backend.metasae.showcase import MAX_SHARED, MIN_COSINE, NAME_SHARE
 from backend.web.render import md
 from backend.web.urlstate import View
-from pages.access.data import decomposition_meaning, decompositions, latent_labels, meta_names
+from pages.access.indexes import decomposition_meaning, latent_labels, meta_names
+from pages.access.saes import decompositions
 from pages.sections.widgets import latent_link, meta_link
 
 _KIND_MARK = {"person": "👤 ", "place": "📍 ", "other": ""}

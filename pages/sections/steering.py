@@ -10,7 +10,7 @@ from backend.steering.directions import Direction
 from backend.steering.generate import SteerConfig, steered_generation
 from backend.web.render import continuation_html, md
 from backend.web.urlstate import MAX_PROMPT, View
-from pages.access.data import language_model
+from pages.access.saes import language_model
 from pages.access.state import catalog
 
 DEFAULT_PROMPT = "My favourite thing to talk about is"

@@ -4,8 +4,9 @@ what the latent becomes in the next larger one."""
 import streamlit as st
 
 from backend.web.urlstate import View
-from pages.access.data import classification, latent_labels
+from pages.access.indexes import latent_labels
 from pages.access.state import family_neighbours, stitch_threshold
+from pages.access.stitching import classification
 from pages.sections.widgets import latent_link
 
 

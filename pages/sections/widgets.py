@@ -13,7 +13,7 @@ from backend.explore.exports import quick_list_link, table_bytes
 from backend.sources.catalog import Release
 from backend.web.render import md
 from backend.web.urlstate import View
-from pages.access.data import cards
+from pages.access.indexes import cards
 from pages.access.state import catalog, page
 
 CSS = (ASSETS / "style.css").read_text()
@@ -22,7 +22,7 @@ CSS = (ASSETS / "style.css").read_text()
 def index_ready(view: View, quiet: bool = False) -> bool:
     """Whether the SAE has an index; if not, say how to build one (unless `quiet`) and return False."""
     try:
-        cards(view.release, view.sae).index.meta  # noqa: B018 - reading meta validates the store
+        cards(view.release, view.sae)  # opening the index checks every file
     except AtlasError as err:
         if quiet:
             return False

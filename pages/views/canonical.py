@@ -6,7 +6,7 @@ import streamlit as st
 from backend.lenses.absorption import MIN_LETTER_TOKENS, MIN_PROBE_F1, measurable
 from backend.lenses.profile import family_findings
 from backend.web.render import md
-from pages.access.lens_data import absorption_of, canonicality, family_canonicality, lenses_missing
+from pages.access.lenses import absorption_of, canonicality, family_canonicality, lenses_missing
 from pages.access.state import catalog, current_view
 from pages.sections.canonical_badges import complete_and_unique
 from pages.sections.figures import size_trend_figure

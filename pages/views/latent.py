@@ -9,8 +9,8 @@ from backend.core.errors import AtlasError
 from backend.explore.exports import card_json
 from backend.index.cards import Card, Example, Interval
 from backend.web.render import highlighted_tokens, md
-from pages.access.data import card, cards, latent_steering
-from pages.access.lens_data import canonicality
+from pages.access.indexes import card, cards, latent_steering
+from pages.access.lenses import canonicality
 from pages.access.state import catalog, current_view, family_neighbours, meta_id_for
 from pages.sections.canonical_badges import canonicality_section
 from pages.sections.decomposition import decomposition_section

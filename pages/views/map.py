@@ -6,8 +6,8 @@ from backend.core.errors import AtlasError
 from backend.web.render import md
 from backend.web.urlstate import MAP_COLOURS
 from pages.access.actions import compute_map
-from pages.access.data import map_data
 from pages.access.state import catalog, current_view, family_neighbours, meta_id_for, page, stitch_threshold
+from pages.access.stitching import map_data
 from pages.sections.figures import STATUS_COLOURS, latent_map_figure
 from pages.sections.widgets import action_allowed, progress_bar
 

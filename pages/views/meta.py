@@ -6,7 +6,8 @@ from backend.core.errors import AtlasError
 from backend.metasae.decompose import meta_label
 from backend.pipeline.build import ready_saes
 from backend.web.render import md
-from pages.access.data import decompositions, latent_table, meta_steering
+from pages.access.indexes import latent_table, meta_steering
+from pages.access.saes import decompositions
 from pages.access.state import catalog, current_view, meta_id_for
 from pages.sections.decomposition import logit_lens_table, threshold_control
 from pages.sections.figures import meta_activation_histogram

@@ -8,15 +8,9 @@ from backend.core.errors import AtlasError
 from backend.explore.overview import log_density
 from backend.metasae.atomicity import ATOM_COSINE, COMPOSITION_COSINE, summarise_atomicity
 from backend.web.render import md
-from pages.access.data import (
-    family_differences_of,
-    latent_atomicity,
-    member_metrics,
-    random_nn_cosine,
-    sae,
-)
-from pages.access.data import summary as sae_summary_of
-from pages.access.lens_data import overview_table
+from pages.access.lenses import overview_table
+from pages.access.saes import family_differences_of, latent_atomicity, member_metrics, random_nn_cosine, sae
+from pages.access.saes import summary as sae_summary_of
 from pages.access.state import catalog, current_view, meta_id_for
 from pages.sections.build_status import build_complete, build_panel
 from pages.sections.family_story import family_figures

@@ -12,14 +12,9 @@ from backend.polysemy.summary import FOLDS, beyond_argmax, pair_table, size_tren
 from backend.web.render import md
 from backend.web.urlstate import PROBE_SETS
 from pages.access.actions import run_benchmark
-from pages.access.data import (
-    family_sizes,
-    latent_labels,
-    probe_pairs,
-    stored_predictions,
-    uploaded_pairs,
-    word_probe,
-)
+from pages.access.indexes import latent_labels
+from pages.access.polysemy import probe_pairs, stored_predictions, uploaded_pairs, word_probe
+from pages.access.saes import family_sizes
 from pages.access.state import catalog, current_view
 from pages.sections.figures import benchmark_figure
 from pages.sections.widgets import action_allowed, latent_link, progress_bar, table_downloads

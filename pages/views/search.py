@@ -5,7 +5,7 @@ import streamlit as st
 from backend.core.errors import AtlasError
 from backend.explore.search import per_token_top, rank_latents, search_table
 from backend.web.render import highlighted_tokens, md
-from pages.access.data import latent_table, text_activations
+from pages.access.indexes import latent_table, text_activations
 from pages.access.state import catalog, current_view
 from pages.sections.widgets import index_ready, latent_link, quick_list
 

@@ -12,8 +12,9 @@ from backend.stitching.curves import ORDER_HELP, ORDERS, CurveConfig
 from backend.stitching.matching import EDGE_FLOOR
 from backend.web.render import md
 from pages.access.actions import compute_curves, compute_matchings
-from pages.access.data import classification, latent_labels, stitching_curves
+from pages.access.indexes import latent_labels
 from pages.access.state import catalog, current_view, stitch_threshold
+from pages.access.stitching import classification, stitching_curves
 from pages.sections.canonical_badges import complete_and_unique
 from pages.sections.figures import stitching_figure
 from pages.sections.widgets import action_allowed, latent_link, progress_bar, table_downloads

@@ -109,7 +109,7 @@ def test_index_on_a_local_ray_cluster_from_the_command_line(tiny_world, capsys: 
     ]
     assert main(args) == 0
     assert "indexed 12 contexts" in capsys.readouterr().out
-    assert IndexReader(release.paths.index("32")).meta["n_contexts"] == 12
+    assert IndexReader.open(release.paths.index("32")).meta["n_contexts"] == 12
 
 
 def test_index_on_ray_without_ray_says_how_to_install_it(
@@ -168,7 +168,7 @@ def test_a_token_file_is_indexed_whole_unless_contexts_are_given(tiny_world, cap
     np.save(tokens, np.random.default_rng(0).integers(3, 50, (3, 16)))
     assert main(["index", "--release", "r", "--sae", "32", "--tokens", str(tokens)]) == 0
     assert "indexed 3 contexts (48 tokens counted)" in capsys.readouterr().out
-    assert IndexReader(release.paths.index("32")).meta["n_contexts"] == 3
+    assert IndexReader.open(release.paths.index("32")).meta["n_contexts"] == 3
     assert main(["index", "--release", "r", "--sae", "32", "--tokens", str(tokens), "--contexts", "2"]) == 0
     assert "indexed 2 contexts" in capsys.readouterr().out
 

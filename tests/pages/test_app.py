@@ -44,7 +44,7 @@ def test_latent_card_renders(tiny_release: str) -> None:
     from backend.index.store import IndexReader
     from backend.sources.catalog import get_release
 
-    card = CardReader(IndexReader(get_release(tiny_release).paths.index("64"))).card(3)
+    card = CardReader(IndexReader.open(get_release(tiny_release).paths.index("64"))).card(3)
     intervals = next(h.proto.body for h in at.html if "<details" in h.proto.body)
     assert intervals.count("<details") == len(card.intervals)
     assert intervals.count('class="example"') == sum(len(i.examples) for i in card.intervals)
@@ -78,31 +78,19 @@ def test_search_by_label_and_by_text(tiny_release: str) -> None:
     assert at.dataframe, "the per-token table is shown"
 
 
-def test_broken_sae_shows_an_error(tiny_release: str, data_dir: Path) -> None:
-    folder = data_dir / "releases" / tiny_release / "sae-64"
-    backup = folder.with_name("sae-64.bak")
-    shutil.copytree(folder, backup)
-    try:
-        replace_bytes(folder / "sae_weights.safetensors", b"broken")
-        at = run(None, release=tiny_release, sae="64")
-        no_crash(at)
-        assert "cannot be loaded" in at.error[0].value
-    finally:
-        shutil.rmtree(folder)
-        backup.rename(folder)
+def test_broken_sae_shows_an_error(tiny_copy: str, data_dir: Path) -> None:
+    replace_bytes(data_dir / "releases" / tiny_copy / "sae-64" / "sae_weights.safetensors", b"broken")
+    at = run(None, release=tiny_copy, sae="64")
+    no_crash(at)
+    assert "cannot be loaded" in at.error[0].value
 
 
 @pytest.mark.parametrize("page", ["latent", "search"])
-def test_missing_index_says_how_to_build_it(tiny_release: str, data_dir: Path, page: str) -> None:
-    index = data_dir / "releases" / tiny_release / "index" / "64"
-    moved = index.with_name("64.moved")
-    index.rename(moved)
-    try:
-        at = run(page, release=tiny_release, sae="64")
-        no_crash(at)
-        assert "python -m backend build" in at.error[0].value
-    finally:
-        moved.rename(index)
+def test_missing_index_says_how_to_build_it(tiny_copy: str, data_dir: Path, page: str) -> None:
+    shutil.rmtree(data_dir / "releases" / tiny_copy / "index" / "64")
+    at = run(page, release=tiny_copy, sae="64")
+    no_crash(at)
+    assert "python -m backend build" in at.error[0].value
 
 
 def test_latent_card_shows_its_decomposition_and_related_latents(tiny_release: str) -> None:
@@ -340,68 +328,53 @@ def test_stitching_page_says_where_the_family_differs_from_the_paper(tiny_releas
         assert not off or "35%" in said
 
 
-def test_a_family_still_building_shows_its_progress_and_what_is_ready(tiny_release: str, data_dir: Path) -> None:
+def test_a_family_still_building_shows_its_progress_and_what_is_ready(tiny_copy: str, data_dir: Path) -> None:
     """Mid-build (no complete summary, a live build process): the overview shows the progress; an SAE
     without its index says it is not built yet; a link naming no SAE opens the largest ready one."""
     import json
     import os
 
-    root = data_dir / "releases" / tiny_release
+    root = data_dir / "releases" / tiny_copy
     summary, index, weights = root / "build.json", root / "index" / "128", root / "sae-128"
     stitching, lenses = root / "stitching", root / "lenses"
-    saved = summary.read_text()
     summary.unlink()
-    index.rename(index.with_name("128.moved"))
-    weights.rename(weights.with_name("sae-128.moved"))
-    stitching.rename(stitching.with_name("stitching.moved"))  # as on a first build: no curves yet
-    lenses.rename(lenses.with_name("lenses.moved"))
+    for folder in (index, weights, stitching, lenses):  # as on a first build: no curves or lenses yet
+        shutil.rmtree(folder)
     progress = {"stages": ["activations", "train SAE-64", "index SAE-64", "usable", "train SAE-128"],
                 "finished": ["activations", "train SAE-64", "index SAE-64", "usable"], "stage": "train SAE-128",
                 "step": "train SAE-128", "done": 3, "total": 10, "state": "running", "pid": os.getpid()}  # fmt: skip
     (root / "build-progress.json").write_text(json.dumps(progress))
-    try:
-        at = run(None, release=tiny_release, sae="64")
-        no_crash(at)
-        assert not at.error, [e.value for e in at.error]
-        assert at.header[0].value.endswith("SAE 64")
-        assert "Building the rest of the family" in str(at.get("progress")[0].proto)
-        made = next(d.value for d in at.dataframe if "artifact" in d.value).set_index("artifact")["on disk"]
-        assert (
-            made["index SAE-64"] == "yes"
-            and made["index SAE-128"] == "not yet"
-            and made["stitching curves"] == "not yet"
-        )
-        at = run("latent", release=tiny_release, sae="128", latent="1")
-        no_crash(at)
-        assert "SAE-128 is not built yet" in at.info[0].value
-        at = run("latent", release=tiny_release, sae="64", latent="1")
-        no_crash(at)
-        assert not at.error, [e.value for e in at.error]
-        assert any("SAE-128 is still being built" in i.value for i in at.info)
-        assert "Is it a canonical unit?" in [h.value for h in at.subheader]
-        assert any("still being trained or aligned" in c.value for c in at.caption)
-        at = run("canonical", release=tiny_release, sae="64")
-        no_crash(at)
-        assert not at.error, [e.value for e in at.error]
-        at = run(None, release=tiny_release)
-        no_crash(at)
-        assert at.query_params["sae"] == "64"
-        at = run("stitching", release=tiny_release)
-        no_crash(at)
-        assert "needs the whole family" in at.info[0].value
-        at = run("meta", release=tiny_release)
-        no_crash(at)
-        assert not at.error, [e.value for e in at.error]
-        # SAE-64 has a meta-SAE when an earlier test registered one; otherwise the card says what it waits for.
-        said = [i.value for i in at.info]
-        assert any("SAE-128, which is still being built" in i for i in said) or at.header[0].value.startswith("Meta")
-    finally:
-        stitching.with_name("stitching.moved").rename(stitching)
-        lenses.with_name("lenses.moved").rename(lenses)
-        summary.write_text(saved)
-        index.with_name("128.moved").rename(index)
-        weights.with_name("sae-128.moved").rename(weights)
-        (root / "build-progress.json").unlink()
+    at = run(None, release=tiny_copy, sae="64")
+    no_crash(at)
+    assert not at.error, [e.value for e in at.error]
+    assert at.header[0].value.endswith("SAE 64")
+    assert "Building the rest of the family" in str(at.get("progress")[0].proto)
+    made = next(d.value for d in at.dataframe if "artifact" in d.value).set_index("artifact")["on disk"]
+    assert (
+        made["index SAE-64"] == "yes" and made["index SAE-128"] == "not yet" and made["stitching curves"] == "not yet"
+    )
+    at = run("latent", release=tiny_copy, sae="128", latent="1")
+    no_crash(at)
+    assert "SAE-128 is not built yet" in at.info[0].value
+    at = run("latent", release=tiny_copy, sae="64", latent="1")
+    no_crash(at)
+    assert not at.error, [e.value for e in at.error]
+    assert any("SAE-128 is still being built" in i.value for i in at.info)
+    assert "Is it a canonical unit?" in [h.value for h in at.subheader]
+    assert any("still being trained or aligned" in c.value for c in at.caption)
+    at = run("canonical", release=tiny_copy, sae="64")
+    no_crash(at)
+    assert not at.error, [e.value for e in at.error]
+    at = run(None, release=tiny_copy)
+    no_crash(at)
+    assert at.query_params["sae"] == "64"
+    at = run("stitching", release=tiny_copy)
+    no_crash(at)
+    assert "needs the whole family" in at.info[0].value
+    at = run("meta", release=tiny_copy)
+    no_crash(at)
+    assert not at.error, [e.value for e in at.error]
+    assert any("SAE-128, which is still being built" in i.value for i in at.info)
 
 
 def test_overview_shows_atomicity_as_sortable_columns_and_a_summary(tiny_release: str) -> None:

@@ -1,4 +1,4 @@
-"""Stamps memoised by `memo_stamp` (pages/access/keyed.py): shared by overlapping runs, kept by a session for a
+"""Stamps memoised by `stamp` (pages/access/keyed.py): shared by overlapping runs, kept by a session for a
 second, forgotten when the app writes, never memoised outside a script run."""
 
 import threading
@@ -13,7 +13,7 @@ from pages.access import keyed
 def test_outside_a_script_run_nothing_is_memoised() -> None:
     calls: list[str] = []
 
-    @keyed.memo_stamp
+    @keyed.stamp
     def stamp(name: str) -> str:
         calls.append(name)
         return name
@@ -40,7 +40,7 @@ class Sessions:
 def counted() -> tuple[list[str], object]:
     reads: list[str] = []
 
-    @keyed.memo_stamp
+    @keyed.stamp
     def stamp(name: str) -> int:
         reads.append(name)
         return len(reads)
@@ -107,11 +107,11 @@ def test_runs_share_a_reading_made_since_they_began_and_never_an_older_one(monke
 def _script() -> None:
     import streamlit as st
 
-    from pages.access.keyed import memo_stamp, new_run
+    from pages.access.keyed import new_run, stamp
 
     counts = st.session_state.setdefault("counts", [])
 
-    @memo_stamp
+    @stamp
     def stamp(name: str) -> int:
         counts.append(name)
         return len(counts)

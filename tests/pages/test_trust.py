@@ -1,7 +1,6 @@
 """AppTest for the app under bad input and faults: corrupt stores give an error with the repair command, echoed
 parameters are inert Markdown, a read-only deployment hides every action that trains, computes or parses."""
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -13,20 +12,14 @@ ATTACK = "![p](https://x.invalid/p.png) [Session expired: log in](https://x.inva
 
 
 @pytest.mark.parametrize("name", ["examples.parquet", "tokens.npy", "vocab.json", "latents.parquet", "meta.json"])
-def test_a_corrupt_store_file_is_an_error_with_the_repair_command(tiny_release: str, data_dir: Path, name: str) -> None:
-    index = data_dir / "releases" / tiny_release / "index" / "64"
-    backup = index.with_name("64.bak")
-    shutil.copytree(index, backup)
-    try:
-        data = bytearray((index / name).read_bytes())
-        data[len(data) // 2] ^= 0x55
-        replace_bytes(index / name, bytes(data))
-        at = run("latent", release=tiny_release, sae="64", latent="3")
-        no_crash(at)
-        assert "corrupt" in at.error[0].value and "python -m backend build" in at.error[0].value
-    finally:
-        shutil.rmtree(index)
-        backup.rename(index)
+def test_a_corrupt_store_file_is_an_error_with_the_repair_command(tiny_copy: str, data_dir: Path, name: str) -> None:
+    index = data_dir / "releases" / tiny_copy / "index" / "64"
+    data = bytearray((index / name).read_bytes())
+    data[len(data) // 2] ^= 0x55
+    replace_bytes(index / name, bytes(data))
+    at = run("latent", release=tiny_copy, sae="64", latent="3")
+    no_crash(at)
+    assert "corrupt" in at.error[0].value and "python -m backend build" in at.error[0].value
 
 
 def test_echoed_parameters_are_escaped_and_truncated(tiny_release: str) -> None:
@@ -74,18 +67,12 @@ def test_no_page_shows_where_the_server_keeps_its_files(tiny_release: str, data_
     assert str(data_dir.parent) not in text and str(Path.home()) + "/" not in text
 
 
-def test_an_error_names_no_server_folder(tiny_release: str, data_dir: Path) -> None:
-    folder = data_dir / "releases" / tiny_release / "sae-64"
-    weights = folder / "sae_weights.safetensors"
-    saved = weights.read_bytes()
-    try:
-        replace_bytes(weights, b"broken")
-        at = run(None, release=tiny_release, sae="64")
-        no_crash(at)
-        assert at.error and "‹data›" in at.error[0].value
-        assert str(data_dir.parent) not in shown_text(at)
-    finally:
-        replace_bytes(weights, saved)
+def test_an_error_names_no_server_folder(tiny_copy: str, data_dir: Path) -> None:
+    replace_bytes(data_dir / "releases" / tiny_copy / "sae-64" / "sae_weights.safetensors", b"broken")
+    at = run(None, release=tiny_copy, sae="64")
+    no_crash(at)
+    assert at.error and "‹data›" in at.error[0].value
+    assert str(data_dir.parent) not in shown_text(at)
 
 
 def test_unknown_link_parameters_are_named_and_long_names_are_read(tiny_release: str) -> None:

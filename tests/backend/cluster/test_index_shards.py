@@ -140,7 +140,7 @@ def test_a_run_stopped_by_a_failed_shard_resumes_from_its_checkpoint(
 def test_the_store_written_from_ray_equals_the_one_process_store(release: Release, ray: ModuleType) -> None:
     settings = IndexSettings(contexts=CONTEXTS)
     folder = index_release_sae(release, "32", settings, report=lambda *_: None)
-    local = CardReader(IndexReader(folder))
+    local = CardReader(IndexReader.open(folder))
     cards = [local.card(latent) for latent in range(32)]
     (folder / "meta.json").unlink()
     progress: list[tuple[int, int]] = []
@@ -149,7 +149,7 @@ def test_the_store_written_from_ray_equals_the_one_process_store(release: Releas
         RayConfig(shard_contexts=SHARD),
         lambda d, t: progress.append((d, t)),
     )
-    distributed = CardReader(IndexReader(folder))
+    distributed = CardReader(IndexReader.open(folder))
     for latent, card in enumerate(cards):
         other = distributed.card(latent)
         assert (other.count, other.max, other.histogram) == (card.count, card.max, card.histogram)

@@ -33,7 +33,7 @@ def test_an_exported_card_reads_back_equal(tmp_path: Path) -> None:
     build_index(
         IndexPlan(random_sae("standard"), TOKENS, activations, CFG, tmp_path, KEY, [f"<t{i}>" for i in range(50)], None)
     )
-    reader = CardReader(IndexReader(tmp_path))
+    reader = CardReader(IndexReader.open(tmp_path))
     for latent in range(reader.index.d_sae):
         card = reader.card(latent)
         text = card_json(card, "rel", "10")
@@ -45,7 +45,7 @@ def test_examples_give_the_tokens_position_in_its_context(tmp_path: Path) -> Non
     build_index(
         IndexPlan(random_sae("standard"), TOKENS, activations, CFG, tmp_path, KEY, [f"<t{i}>" for i in range(50)], None)
     )
-    reader = CardReader(IndexReader(tmp_path))
+    reader = CardReader(IndexReader.open(tmp_path))
     for example in reader.card(0).top:
         assert f"<t{int(TOKENS[example.context, example.position])}>" == example.tokens[example.focus]
 

@@ -67,19 +67,19 @@ def test_built_index_reads_cards_and_refuses_foreign_stores(tmp_path: Path) -> N
     sae = random_sae("standard")
     vocab = [f"<t{i}>" for i in range(50)]
     folder = build_index(IndexPlan(sae, TOKENS, activations, CFG, tmp_path / "idx", KEY, vocab, torch.randn(50, 6)))
-    card = CardReader(IndexReader(folder)).card(3)
+    card = CardReader(IndexReader.open(folder)).card(3)
     assert card.top and card.top[0].value == pytest.approx(card.max)
     assert card.top[0].tokens[card.top[0].focus].startswith("<t")
     assert len(card.neighbours) == 9 and len(card.lens_pos) == 10
     with pytest.raises(StoreError, match="out of range"):
-        CardReader(IndexReader(folder)).card(10)
+        CardReader(IndexReader.open(folder)).card(10)
     meta = json.loads((folder / "meta.json").read_text())
     (folder / "meta.json").write_text(json.dumps({**meta, "format": "something-else"}))
     with pytest.raises(StoreError, match="not an SAE Atlas index"):
-        IndexReader(folder).meta  # noqa: B018
+        IndexReader.open(folder)
     (folder / "meta.json").write_text("{broken")
     with pytest.raises(StoreError, match="corrupt"):
-        IndexReader(folder).meta  # noqa: B018
+        IndexReader.open(folder)
 
 
 def test_top_example_tokens_are_the_vocabulary_ids_the_cards_show(tmp_path: Path) -> None:
@@ -87,7 +87,7 @@ def test_top_example_tokens_are_the_vocabulary_ids_the_cards_show(tmp_path: Path
     sae = random_sae("standard")
     vocab = [f"<t{i}>" for i in range(50)]
     folder = build_index(IndexPlan(sae, TOKENS, activations, CFG, tmp_path / "idx", KEY, vocab, None))
-    reader = IndexReader(folder)
+    reader = IndexReader.open(folder)
     top = reader.top_example_tokens(5)
     cards = CardReader(reader)
     for latent in range(sae.cfg.d_sae):

@@ -30,7 +30,7 @@ def test_an_index_on_fixed_tokens_equals_brute_force(tiny_world: dict[str, Path]
     np.save(tiny_world["root"] / "tokens.npy", tokens.numpy())
     settings = IndexSettings(tokens=tiny_world["root"] / "tokens.npy", positions=POSITIONS, top_k=TOP)
     index_release_sae(release, "32", settings)
-    reader = CardReader(IndexReader(release.paths.index("32")))
+    reader = CardReader(IndexReader.open(release.paths.index("32")))
     assert reader.index.meta["precision"] == "fp32" and reader.index.meta["positions"] == list(POSITIONS)
 
     lm = load_language_model(release.model)

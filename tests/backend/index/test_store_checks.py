@@ -106,14 +106,14 @@ def test_a_crafted_but_sealed_index_is_a_store_error(original: Path, tmp_path: P
     shutil.copytree(original, folder)
     CHANGES[name](folder)
     reseal(folder)
-    reader = CardReader(IndexReader(folder))
     with pytest.raises(StoreError, match="rebuild"):
+        reader = CardReader(IndexReader.open(folder))
         for latent in range(10):
             reader.card(latent)
 
 
 def test_the_untouched_index_passes_the_checks(original: Path) -> None:
-    reader = CardReader(IndexReader(original))
+    reader = CardReader(IndexReader.open(original))
     assert [reader.card(i).latent for i in range(10)] == list(range(10))
 
 
@@ -122,7 +122,7 @@ def test_cards_are_the_same_whatever_the_examples_row_groups(
 ) -> None:
     """Groups of 3 latents (several groups at d_sae 10), and an index written before meta.json named the groups
     (one group per LATENTS_PER_GROUP latents), read the same cards as the original."""
-    expected = [CardReader(IndexReader(original)).card(i) for i in range(10)]
+    expected = [CardReader(IndexReader.open(original)).card(i) for i in range(10)]
     monkeypatch.setattr(store, "EXAMPLES_PER_GROUP", 3)
     small = tmp_path / "small"
     unembed = np.random.default_rng(0).standard_normal((len(VOCAB), 6)).astype("float32")
@@ -133,7 +133,7 @@ def test_cards_are_the_same_whatever_the_examples_row_groups(
     )
     assert json.loads((small / META).read_text())[store.GROUP_KEY] == 3
     assert pq.ParquetFile(small / EXAMPLES).num_row_groups == 4
-    assert [CardReader(IndexReader(small)).card(i) for i in range(10)] == expected
+    assert [CardReader(IndexReader.open(small)).card(i) for i in range(10)] == expected
 
     older = tmp_path / "older"
     shutil.copytree(original, older)
@@ -141,4 +141,4 @@ def test_cards_are_the_same_whatever_the_examples_row_groups(
     del meta[store.GROUP_KEY]
     (older / META).write_text(json.dumps(meta))
     reseal(older)
-    assert [CardReader(IndexReader(older)).card(i) for i in range(10)] == expected
+    assert [CardReader(IndexReader.open(older)).card(i) for i in range(10)] == expected

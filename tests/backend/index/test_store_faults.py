@@ -26,7 +26,7 @@ VOCAB = [f"<t{i}>" for i in range(50)]
 
 
 def cards(folder: Path) -> list[object]:
-    reader = CardReader(IndexReader(folder))
+    reader = CardReader(IndexReader.open(folder))
     return [reader.card(i) for i in range(reader.index.d_sae)]
 
 
@@ -63,7 +63,7 @@ def test_a_truncated_or_missing_file_is_a_store_error(
         cards(folder)
     (folder / name).unlink()
     with pytest.raises(StoreError, match="missing"):
-        IndexReader(folder).meta  # noqa: B018
+        IndexReader.open(folder)
 
 
 def test_a_corrupt_index_is_rebuilt_by_the_same_command(built: tuple[Path, list[object]], tmp_path: Path) -> None:

@@ -33,7 +33,7 @@ def test_add_a_saelens_folder_reads_hook_model_and_context_from_its_config(tiny_
         16,
         ["32"],
     )
-    reader = CardReader(IndexReader(release.paths.index("32")))
+    reader = CardReader(IndexReader.open(release.paths.index("32")))
     assert reader.index.meta["n_contexts"] == 24 and reader.card(0).latent == 0
 
 
@@ -45,7 +45,7 @@ def test_add_from_a_populated_hub_cache_offline(tiny_world: dict[str, Path]) -> 
         "path": "layer2",
     }
     release = add_release(request(tiny_world, "someone/my-saes/layer2"))
-    assert IndexReader(release.paths.index("32")).meta["d_sae"] == 32
+    assert IndexReader.open(release.paths.index("32")).meta["d_sae"] == 32
 
 
 def test_add_a_family_sorts_by_size_and_matches_neighbours(tiny_world: dict[str, Path]) -> None:
@@ -95,7 +95,7 @@ def test_a_corpus_shorter_than_asked_is_a_note_the_caller_shows(tiny_world: dict
     folder = saelens_folder(tiny_world["root"], "sae", tiny_world["model"], 32)
     notes: list[str] = []
     release = add_release(request(tiny_world, folder, contexts=100_000), report=lambda *_: None, note=notes.append)
-    filled = IndexReader(release.paths.index("32")).meta["n_contexts"]
+    filled = IndexReader.open(release.paths.index("32")).meta["n_contexts"]
     assert notes == [f"The corpus fills {filled} contexts of 16 tokens, not 100000."] and filled < 100_000
 
 

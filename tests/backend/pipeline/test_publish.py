@@ -21,7 +21,7 @@ REPO = "someone/tiny-atlas"
 
 
 def cards(release_id: str) -> list[object]:
-    reader = CardReader(IndexReader(get_release(release_id).paths.index("128")))
+    reader = CardReader(IndexReader.open(get_release(release_id).paths.index("128")))
     return [reader.card(i) for i in range(0, 128, 16)]
 
 

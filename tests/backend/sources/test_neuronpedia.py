@@ -44,14 +44,14 @@ def small_index(tmp_path: Path) -> Path:
 
 def test_imported_labels_replace_automatic_ones_in_cards_and_table(tmp_path: Path) -> None:
     folder = small_index(tmp_path)
-    auto = IndexReader(folder).latent_row(3)["label"]
+    auto = IndexReader.open(folder).latent_row(3)["label"]
     count = import_explanations("gpt2-small/8-res_fs49152-jb", folder, fetch=lambda _url: FIXTURE.read_bytes())
     assert count == 3
-    card = CardReader(IndexReader(folder)).card(3)
+    card = CardReader(IndexReader.open(folder)).card(3)
     assert card.label == "the word 'river' and bodies of water" and card.auto_label == auto
-    table = IndexReader(folder).table()
+    table = IndexReader.open(folder).table()
     assert table.loc[table["latent"] == 3, "label"].item() == card.label
-    assert table.loc[table["latent"] == 2, "label"].item() == IndexReader(folder).latent_row(2)["auto_label"]
+    assert table.loc[table["latent"] == 2, "label"].item() == IndexReader.open(folder).latent_row(2)["auto_label"]
 
 
 def test_offline_import_is_a_clear_error_and_keeps_labels(tmp_path: Path) -> None:
@@ -62,4 +62,4 @@ def test_offline_import_is_a_clear_error_and_keeps_labels(tmp_path: Path) -> Non
 
     with pytest.raises(SourceUnavailable, match="automatic labels stay"):
         import_explanations("gpt2-small/8-res_fs49152-jb", folder, fetch=offline)
-    assert IndexReader(folder).explanations == {}
+    assert IndexReader.open(folder).explanations == {}

@@ -41,8 +41,8 @@ def test_curves_are_computed_once_per_settings(tiny_release: str) -> None:
     assert first["dloss"].isna().all()
 
 
-def test_a_corrupt_matching_file_is_recomputed(tiny_release: str) -> None:
-    release = get_release(tiny_release)
+def test_a_corrupt_matching_file_is_recomputed(tiny_copy: str) -> None:
+    release = get_release(tiny_copy)
     path: Path = release.paths.matching("64", "128")
     replace_bytes(path, b"not a safetensors file")
     assert pair_classification(release, "64", "128", 0.7) is None
