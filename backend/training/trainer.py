@@ -133,7 +133,7 @@ class _Weights(nn.Module):
         objective = cfg.objective
         sae_cfg = SAEConfig(
             d_in=d_in, d_sae=d_sae, architecture=objective.architecture, k=objective.sae_k(),
-            extra=objective.saved_config(),
+            extra=objective.saved_config(d_sae),
         )  # fmt: skip
         sae = SAE(sae_cfg, device=self.dec.device)
         with torch.no_grad():
@@ -198,8 +198,12 @@ def _step_loss(
     recon = sparse_decode(w.dec, rows, cols, vals, batch) + w.b_dec
     err = x - recon
     mse = err.pow(2).sum(dim=1).mean()
+    fit = cfg.objective.fit(
+        err, cols, len(w.dec), lambda mask: sparse_decode(w.dec, rows[mask], cols[mask], vals[mask], batch)
+    )
+    loss = mse if fit is None else fit
     penalty = cfg.objective.penalty(vals, batch, *when)
-    loss = mse + penalty if penalty is not None else mse
+    loss = loss + penalty if penalty is not None else loss
     dead = (tokens_seen - last_fired) > cfg.dead_after_tokens
     n_dead = int(dead.sum())
     if n_dead > 0 and cfg.objective.auxiliary_loss:

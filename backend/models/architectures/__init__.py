@@ -4,10 +4,10 @@ Adding one: a module here with an `Architecture` subclass and its instance, list
 """
 
 from backend.core.errors import SAEFormatError
-from backend.models.architectures import batchtopk, jumprelu, standard, topk
+from backend.models.architectures import batchtopk, jumprelu, matryoshka_batchtopk, standard, topk
 from backend.models.architectures.base import COMMON_TENSORS, Architecture
 
-_MODULES = (standard, jumprelu, topk, batchtopk)
+_MODULES = (standard, jumprelu, topk, batchtopk, matryoshka_batchtopk)
 ARCHITECTURES: dict[str, Architecture] = {m.ARCHITECTURE.name: m.ARCHITECTURE for m in _MODULES}
 
 

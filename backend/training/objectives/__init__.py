@@ -10,8 +10,9 @@ from backend.training.objectives.base import Objective, Run
 from backend.training.objectives.batchtopk import BatchTopK
 from backend.training.objectives.gba import GBA
 from backend.training.objectives.l1 import L1
+from backend.training.objectives.matryoshka import Matryoshka
 
-OBJECTIVES: dict[str, type[Objective]] = {cls.name: cls for cls in (L1, BatchTopK, GBA)}
+OBJECTIVES: dict[str, type[Objective]] = {cls.name: cls for cls in (L1, BatchTopK, GBA, Matryoshka)}
 
 
 def objective_from(table: dict[str, Any]) -> tuple[Objective, dict[str, Any]]:
@@ -32,4 +33,4 @@ def objective_from(table: dict[str, Any]) -> tuple[Objective, dict[str, Any]]:
     return cls(**own), rest
 
 
-__all__ = ["GBA", "L1", "OBJECTIVES", "BatchTopK", "Objective", "Run", "objective_from"]
+__all__ = ["GBA", "L1", "OBJECTIVES", "BatchTopK", "Matryoshka", "Objective", "Run", "objective_from"]

@@ -7,6 +7,7 @@ settings are written flat as `<objective>_<setting>` (`l1_coef`, `gba_window`), 
 """
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
@@ -81,10 +82,16 @@ class Objective(ABC):
         step `step` of `total`; None: none."""
         return None
 
+    def fit(self, err: Tensor, cols: Tensor, d_sae: int, decode: Callable[[Tensor], Tensor]) -> Tensor | None:
+        """The reconstruction term of the loss, given the whole dictionary's error `err [batch, d_in]`, the kept
+        entries' latents `cols [n]`, and `decode(mask)`: what the kept entries where `mask [n]` decode to, `[batch,
+        d_in]`. None: the mean over tokens of `err`'s summed squares."""
+        return None
+
     def run(self, d_sae: int, device: torch.device) -> Run:
         return Run()
 
-    def saved_config(self) -> dict[str, Any]:
+    def saved_config(self, d_sae: int) -> dict[str, Any]:
         """What the saved SAE's `cfg.json` says of how it was trained, beyond its architecture's own fields."""
         return {}
 

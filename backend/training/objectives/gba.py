@@ -61,7 +61,7 @@ class GBA(Objective):
     def run(self, d_sae: int, device: torch.device) -> Run:
         return _Adapting(self, FiringWindow(d_sae, device), self.targets.per_latent(d_sae).to(device))
 
-    def saved_config(self) -> dict[str, Any]:
+    def saved_config(self, d_sae: int) -> dict[str, Any]:
         return {"trained_as": {"architecture": self.name}}
 
 
