@@ -25,6 +25,7 @@ SMALL = {
     "bench_seed_alignment.py": ("--release", "tiny", "--sizes", "256"),
     "bench_lenses.py": (*TINY, "--profile", "tiny", "--floors", "0.1", "--cuts", "0.8"),
     "bench_gba.py": ("--tiny",),
+    "bench_matryoshka_toy.py": ("--seeds", "1", "--epochs", "1"),
 }
 SLOW_OR_ELSEWHERE = {
     "bench_gpu.py": "runs on the lent GPU machine (benchmarks/gpu.sh); its --tiny mode takes minutes on 2 CPU cores",

@@ -224,14 +224,25 @@ class LanguageModel:
         return w_u * gain if gain is not None else w_u
 
 
-def load_language_model(spec: str, device: torch.device | None = None) -> LanguageModel:
-    """`embedded:<name>`, `local:<path>` or a Hub model id (e.g. `gpt2`), in float32 on `device`."""
+def _not_loaded_from_hub(spec: str) -> AtlasError:
+    return AtlasError(
+        f"Cannot load the language model {spec!r:.80} from the Hugging Face Hub: there is no such model, or this "
+        "server cannot reach the Hub (a Hub model needs the internet once, or a populated Hugging Face cache)."
+    )
+
+
+def load_language_model(spec: str, device: torch.device | None = None, hub_only: bool = False) -> LanguageModel:
+    """`embedded:<name>`, `local:<path>` or a Hub model id (e.g. `gpt2`), in float32 on `device`. With `hub_only`
+    (a visitor's request) a Hub id that fails to load gets one sentence whatever the reason, so the answer never
+    tells whether a folder of that name exists beside the server."""
     if spec.startswith("embedded:"):
         path: str | Path = embedded_model_dir(spec.removeprefix("embedded:"))
     elif spec.startswith("local:"):
         path = Path(spec.removeprefix("local:")).expanduser()
     elif Path(spec).expanduser().exists():
         # transformers would read a folder of that name relative to the server's working directory.
+        if hub_only:
+            raise _not_loaded_from_hub(spec)
         raise AtlasError(f"The model {spec!r:.80} is not a Hub id; write local:<path> for a model folder.")
     else:
         path = spec
@@ -239,6 +250,8 @@ def load_language_model(spec: str, device: torch.device | None = None) -> Langua
         tokenizer = AutoTokenizer.from_pretrained(path)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     except OSError as err:
+        if hub_only:
+            raise _not_loaded_from_hub(spec) from err
         raise AtlasError(
             f"Cannot load the language model {spec!r}: {first_line(err)} "
             "Hub models need the internet once (or a populated Hugging Face cache)."

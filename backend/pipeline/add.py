@@ -83,6 +83,16 @@ def source_table(source: str, confine: bool = False) -> dict[str, Any]:
     return {"source": hub, "path": match["subfolder"] or ""}
 
 
+def typed_hub_source(line: str) -> str:
+    """A Hub repo typed into the app's form, as it was typed; anything else (a server path above all) is refused
+    with the same sentence whether or not it exists."""
+    if not HUB_SOURCE.match(line) or ".." in line.split("/"):
+        raise AtlasError(
+            f"{line!r:.120} is not a Hub repo (owner/name[@revision][/subfolder]); the form takes no paths."
+        )
+    return line
+
+
 def _shown(source: str) -> str:
     """A source as the release's description names it: a Hub repo as written, a folder by its name only (the
     description is shown to visitors; the folder's place on the server is not theirs to see)."""
@@ -140,10 +150,12 @@ def plan_release(request: AddRequest) -> tuple[dict[str, Any], list[SAE]]:
     return table, [saes[i] for i in order]
 
 
-def check_release(release: Release, saes: list[SAE], contexts: int, note: Callable[[str], None]) -> LanguageModel:
+def check_release(
+    release: Release, saes: list[SAE], contexts: int, note: Callable[[str], None], confine: bool = False
+) -> LanguageModel:
     """Everything that must hold before the release is registered; returns the loaded model. What is allowed
-    but less than asked goes to `note`."""
-    lm = load_language_model(release.model)
+    but less than asked goes to `note`. Confined (a visitor's request), the model is a Hub id or nothing."""
+    lm = load_language_model(release.model, hub_only=confine)
     d_in = saes[0].cfg.d_in
     if lm.d_model != d_in:
         raise AtlasError(f"{release.model} has width {lm.d_model} but the SAEs read {d_in}: wrong --model or --hook?")
@@ -183,7 +195,8 @@ def add_release(
             f"The SAEs were trained on {', '.join(sorted(trained_on))}; a Hub corpus of that dataset indexes that text."
         )
     # With a token file the corpus is checked but not what gets indexed, so its length is no news.
-    check_release(release, saes, request.contexts or DEFAULT_CONTEXTS, note if request.tokens is None else _quiet)
+    contexts = request.contexts or DEFAULT_CONTEXTS
+    check_release(release, saes, contexts, note if request.tokens is None else _quiet, request.confined)
     if request.d_meta is not None:
         MetaTrainConfig(d_meta=request.d_meta)  # refuses bad sizes before anything is written
     register_release(release.id, table)

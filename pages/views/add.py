@@ -9,7 +9,7 @@ import streamlit as st
 
 from backend.core.config import read_only
 from backend.core.errors import AtlasError
-from backend.pipeline.add import AddRequest, add_release
+from backend.pipeline.add import AddRequest, add_release, typed_hub_source
 from backend.pipeline.visitor import Offer, offered_corpora, offered_saes, save_corpus_upload, save_sae_upload
 from backend.sources.catalog import CORPUS_SUFFIXES, CorpusKind, CorpusSpec
 from backend.web.render import md
@@ -74,7 +74,7 @@ if submitted:
     notes: list[str] = []
     try:
         sources = [_picked(sae_offers, label) for label in picked]
-        sources += [line.strip() for line in hub_sources.splitlines() if line.strip()]
+        sources += [typed_hub_source(line.strip()) for line in hub_sources.splitlines() if line.strip()]
         if uploaded:
             sources.append(save_sae_upload(release_id.strip(), [(f.name, f.getvalue()) for f in uploaded]).as_posix())
         if not sources:

@@ -67,3 +67,33 @@ def test_the_add_form_is_hidden_when_read_only(monkeypatch) -> None:  # type: ig
     at = run("add")
     no_crash(at)
     assert "read-only" in at.info[0].value and not at.get("form")
+
+
+def test_the_add_form_answers_alike_whether_a_typed_name_exists(tiny_world, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A model name or a Hub-repo line that names something beside the server reads exactly as one that names
+    nothing: the form tells a visitor nothing of the server's files."""
+    from tests.backend.tiny_models import saelens_folder
+
+    root = tiny_world["root"]
+    allowed = root / "allowed"
+    saelens_folder(allowed, "sae", tiny_world["model"], 32)
+    saelens_folder(root / "data" / "kept", "sae", tiny_world["model"], 32)
+    monkeypatch.setenv("ATLAS_ALLOWED_ROOTS", f"{allowed}:{tiny_world['model']}")
+
+    def answer(field: str, typed: str) -> str:
+        at = run("add")
+        at.text_input[0].input("mine")
+        if field == "model":
+            next(m for m in at.multiselect if m.label.startswith("SAE folders")).set_value(["allowed/sae"])
+            next(t for t in at.text_input if t.label.startswith("Model")).input(typed)
+        else:
+            next(t for t in at.text_area if t.label.startswith("Hub repos")).input(typed)
+        add_button(at).click().run()
+        no_crash(at)
+        assert "Nothing was registered" in at.error[0].value, typed
+        echoed = repr(typed).replace(str(root / "data"), "‹data›")  # the app names its data folder so
+        return at.error[0].value.replace("\\", "").replace(echoed, "‹typed›")  # Markdown escapes off
+
+    assert answer("model", "tests") == answer("model", "no-such-folder-here")
+    existing, missing = root / "data" / "kept" / "sae", root / "data" / "missing"
+    assert answer("hub", str(existing)) == answer("hub", str(missing))
