@@ -34,3 +34,7 @@ def first_line(err: BaseException, limit: int = 200) -> str:
     messages that quote a library's error without its traceback-sized detail."""
     lines = str(err).strip().splitlines()
     return (lines[0] if lines else type(err).__name__)[:limit]
+
+
+class DiskFull(AtlasError):
+    """A write ran out of disk space; what was there before is left as it was."""

@@ -1,9 +1,11 @@
 """Atomic file writes (a reader sees the old file or the new one, never half of one), and keyed Parquet
 caches: a table stored with the key of what it was computed from, reused only when the key matches."""
 
+import errno
 import fcntl
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +15,8 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from backend.core.errors import DiskFull
 
 KEY_FIELD = b"key"
 
@@ -28,11 +32,33 @@ def fsync_path(path: Path) -> None:
         os.close(fd)
 
 
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def is_disk_full(err: BaseException) -> bool:
+    """`err` (an OSError, or a library's error wrapping one, such as safetensors') says the disk or quota is full."""
+    if isinstance(err, DiskFull) or (isinstance(err, OSError) and err.errno in _FULL):
+        return True
+    return any(os.strerror(code) in str(err) for code in _FULL) or "os error 28" in str(err)
+
+
+def disk_full(where: Path) -> DiskFull:
+    """The typed error for a write under `where` that ran out of space, with what is free there now."""
+    try:
+        free = f"{shutil.disk_usage(where).free / 1e6:.0f} MB free"
+    except OSError:
+        free = "free space unknown"
+    return DiskFull(
+        f"The disk holding {where} is full ({free}): free some space and run it again. Nothing was half-written; "
+        "what was there before is unchanged."
+    )
+
+
 @contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
     """Yield a temporary path beside `target`; on success it is flushed to disk and replaces `target`
-    in one rename (then the folder's entry is flushed too). On any failure, a full disk included,
-    `target` is left as it was."""
+    in one rename (then the folder's entry is flushed too). On any failure `target` is left as it was and the
+    temporary file removed; a full disk raises `DiskFull`."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
@@ -42,6 +68,10 @@ def atomic_path(target: Path) -> Iterator[Path]:
         fsync_path(tmp)
         os.replace(tmp, target)
         fsync_path(target.parent)
+    except Exception as err:
+        if is_disk_full(err):
+            raise disk_full(target.parent) from err
+        raise
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from backend.core.errors import StoreError, first_line
-from backend.core.files import atomic_path, fsync_path, write_json_atomic
+from backend.core.files import atomic_path, disk_full, fsync_path, is_disk_full, write_json_atomic
 from backend.index.state import INTERVAL_GROUP
 from backend.index.store_checks import check_index_values, check_windows
 from backend.sources.neuronpedia import EXPLANATIONS, cached_explanations
@@ -93,6 +93,29 @@ def recover(folder: Path) -> None:
         os.replace(_retired(folder), folder)
 
 
+def _write_staging(
+    staging: Path,
+    folder: Path,
+    meta: dict[str, Any],
+    latents: pd.DataFrame,
+    examples: pd.DataFrame,
+    tokens: np.ndarray,
+    vocab: list[str],
+) -> None:
+    staging.mkdir(parents=True)
+    d_sae = int(meta["d_sae"])
+    write_grouped_parquet(staging / LATENTS, latents.sort_values("latent"), d_sae, LATENTS_PER_GROUP)
+    ordered = examples.sort_values(["latent", "kind", "interval", "rank"])
+    write_grouped_parquet(staging / EXAMPLES, ordered, d_sae, EXAMPLES_PER_GROUP)
+    with atomic_path(staging / TOKENS) as tmp, tmp.open("wb") as handle:
+        np.save(handle, tokens.astype(np.int32))
+    write_json_atomic(staging / VOCAB, vocab)
+    if (folder / EXPLANATIONS).exists():
+        shutil.copy2(folder / EXPLANATIONS, staging / EXPLANATIONS)
+    full = {"format": FORMAT, "version": VERSION, **meta, GROUP_KEY: EXAMPLES_PER_GROUP, "manifest": manifest(staging)}
+    write_json_atomic(staging / META, {**full, SEAL: _seal(full)})
+
+
 def write_index(
     folder: Path,
     meta: dict[str, Any],
@@ -106,18 +129,13 @@ def write_index(
     recover(folder)
     staging = _staging(folder)
     shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    d_sae = int(meta["d_sae"])
-    write_grouped_parquet(staging / LATENTS, latents.sort_values("latent"), d_sae, LATENTS_PER_GROUP)
-    ordered = examples.sort_values(["latent", "kind", "interval", "rank"])
-    write_grouped_parquet(staging / EXAMPLES, ordered, d_sae, EXAMPLES_PER_GROUP)
-    with atomic_path(staging / TOKENS) as tmp, tmp.open("wb") as handle:
-        np.save(handle, tokens.astype(np.int32))
-    write_json_atomic(staging / VOCAB, vocab)
-    if (folder / EXPLANATIONS).exists():
-        shutil.copy2(folder / EXPLANATIONS, staging / EXPLANATIONS)
-    full = {"format": FORMAT, "version": VERSION, **meta, GROUP_KEY: EXAMPLES_PER_GROUP, "manifest": manifest(staging)}
-    write_json_atomic(staging / META, {**full, SEAL: _seal(full)})
+    try:
+        _write_staging(staging, folder, meta, latents, examples, tokens, vocab)
+    except Exception as err:
+        shutil.rmtree(staging, ignore_errors=True)  # a full disk, say: no half-written copy is left behind
+        if is_disk_full(err):
+            raise disk_full(folder.parent) from err
+        raise
     retired = _retired(folder)
     shutil.rmtree(retired, ignore_errors=True)
     if folder.exists():

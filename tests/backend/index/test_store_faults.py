@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import backend.index.store as store
-from backend.core.errors import StoreError
+from backend.core.errors import DiskFull, StoreError
 from backend.index.build import CHECKPOINT, PROGRESS, build_index, run_pass
 from backend.index.cards import CardReader
 from backend.index.plan import IndexPlan
@@ -84,9 +84,10 @@ def test_a_failed_rewrite_keeps_the_old_index(
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(store.np, "save", disk_full)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(DiskFull, match="is full"):
         build_index(IndexPlan(random_sae("standard"), TOKENS, activations, CFG, folder, {"other": 1}, VOCAB, None))
     assert cards(folder) == built[1]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["idx"], "no half-written .idx.new is left"
 
 
 def test_a_crash_between_the_two_renames_is_undone(built: tuple[Path, list[object]], tmp_path: Path) -> None:
