@@ -26,6 +26,7 @@ SMALL = {
     "bench_lenses.py": (*TINY, "--profile", "tiny", "--floors", "0.1", "--cuts", "0.8"),
     "bench_gba.py": ("--tiny",),
     "bench_matryoshka_toy.py": ("--seeds", "1", "--epochs", "1"),
+    "bench_visitor_costs.py": (*TINY, "--pairs", "2", "--epochs", "1", "--d-meta", "8"),
 }
 SLOW_OR_ELSEWHERE = {
     "bench_gpu.py": "runs on the lent GPU machine (benchmarks/gpu.sh); its --tiny mode takes minutes on 2 CPU cores",

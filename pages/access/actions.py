@@ -18,8 +18,9 @@ from backend.sources.neuronpedia import import_explanations
 from backend.stitching.curves import CurveConfig
 from backend.stitching.family import Curves, PairMatching
 from backend.training.meta import MetaTrainConfig, train_meta_for
+from backend.web.budget import VISITOR_SECONDS_ENV, meta_cost, probe_set_cost
 from pages.access.keyed import stamps_changed
-from pages.access.saes import language_model
+from pages.access.saes import language_model, sae
 from pages.access.state import catalog, refresh_catalog
 
 P = ParamSpec("P")
@@ -68,14 +69,21 @@ def compute_map(release_id: str, sae_id: str, report: Reporter) -> None:
 
 @writes
 def run_benchmark(release_id: str, probe: pd.DataFrame, mode: Mode, report: Reporter) -> None:
-    """PS-Eval on every SAE of the family (SAEs already probed with this set are read back)."""
+    """PS-Eval on every SAE of the family (SAEs already probed with this set are read back), within a visitor's
+    bound (backend/web/budget.py)."""
     release = catalog()[release_id]
+    probe_set_cost(probe).check(f"run the app on your own machine with {VISITOR_SECONDS_ENV}=0 (no bound)")
     predictions(release, probe, mode, release.sae_ids, lambda: language_model(release.model), report)
 
 
 @writes
 def train_meta(release_id: str, sae_id: str, cfg: MetaTrainConfig, report: Reporter) -> str:
-    """Train a meta-SAE on the SAE's decoder rows and register it; returns its id."""
+    """Train a meta-SAE on the SAE's decoder rows and register it, within a visitor's bound; returns its id."""
+    base = sae(release_id, sae_id).cfg
+    meta_cost(cfg.epochs, base.d_sae, cfg.d_meta, base.d_in).check(
+        f"train it with `python -m backend train-meta --release {release_id} --sae {sae_id} --d-meta {cfg.d_meta} "
+        f"--epochs {cfg.epochs:g}`"
+    )
     meta_id = train_meta_for(catalog()[release_id], sae_id, cfg, step_progress(report, "Training the meta-SAE"))
     refresh_catalog()
     return meta_id

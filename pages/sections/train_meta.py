@@ -4,9 +4,11 @@ import streamlit as st
 
 from backend.core.errors import AtlasError
 from backend.training.meta import MetaTrainConfig
+from backend.web.budget import meta_cost
 from backend.web.render import md
 from backend.web.urlstate import View
 from pages.access.actions import train_meta
+from pages.access.saes import sae
 from pages.access.state import catalog
 from pages.sections.widgets import progress_bar
 
@@ -23,7 +25,9 @@ def meta_form(view: View, d_sae: int) -> None:
         )
         k = cols[1].number_input("k (active per latent)", 1, 32, 4)
         epochs = cols[2].number_input("Epochs over the decoder rows", 1, 2000, 200)
-        if not st.button("Train and register"):
+        cost = meta_cost(float(epochs), d_sae, int(d_meta), sae(view.release, view.sae).cfg.d_in)
+        st.caption(cost.sentence() if cost.allowed else f"{cost.sentence()} Fewer meta-latents or epochs fit.")
+        if not st.button("Train and register", disabled=not cost.allowed):
             return
         cfg = MetaTrainConfig(d_meta=int(d_meta), k=int(k), epochs=float(epochs))
         try:

@@ -9,6 +9,7 @@ from backend.core.errors import AtlasError
 from backend.polysemy.probe import MODES, RESIDUAL, TEMPLATE
 from backend.polysemy.probe_sets import COLUMNS, ProbeSetError
 from backend.polysemy.summary import FOLDS, beyond_argmax, pair_table, size_trend, summarise, threshold_readings
+from backend.web.budget import probe_limit, probe_set_cost
 from backend.web.render import md
 from backend.web.urlstate import PROBE_SETS
 from pages.access.actions import run_benchmark
@@ -119,6 +120,7 @@ def chosen_pairs(source: str) -> pd.DataFrame | None:
     if not action_allowed("reading uploaded probe sets", "the CLI on your own machine"):
         return None
     upload = st.file_uploader(f"CSV with a header row: {', '.join(COLUMNS[:3])}, label (1 = same meaning)", type="csv")
+    st.caption(probe_limit())
     if upload is None:
         return None
     try:
@@ -179,7 +181,7 @@ with bench_tab:
         if set(stored) == {*release.sae_ids, RESIDUAL}:
             show_benchmark(probe, stored)
         elif action_allowed("running the benchmark", "python -m backend build") and st.button(
-            "Run the benchmark on every SAE", type="primary"
+            "Run the benchmark on every SAE", type="primary", help=probe_set_cost(probe).sentence()
         ):
             report = progress_bar("Starting…")
             try:

@@ -129,20 +129,27 @@ def test_meta_latent_out_of_range_and_sae_without_meta(tiny_release: str) -> Non
     assert "has no meta-SAE" in at.error[0].value
 
 
-def test_train_a_meta_sae_from_the_overview(tiny_release: str, data_dir: Path) -> None:
-    registrations = data_dir / "registrations.json"
-    try:
-        at = run(None, release=tiny_release, sae="64")
-        at.number_input[0].set_value(8)
-        at.number_input[2].set_value(3)
-        next(b for b in at.button if b.label == "Train and register").click().run()
-        no_crash(at)
-        assert "Registered meta-64-8" in at.success[0].value
-        at = run("meta", release=tiny_release, sae="64", m="1")
-        no_crash(at)
-        assert at.header[0].value.startswith("Meta-latent 1:")
-    finally:
-        registrations.unlink(missing_ok=True)
+def test_train_a_meta_sae_from_the_overview(tiny_copy: str) -> None:
+    at = run(None, release=tiny_copy, sae="64")
+    at.number_input[0].set_value(8)
+    at.number_input[2].set_value(3)
+    next(b for b in at.button if b.label == "Train and register").click().run()
+    no_crash(at)
+    assert "Registered meta-64-8" in at.success[0].value
+    assert any("a meta-SAE of 8 meta-latents, 3 epochs: about" in c.value for c in at.caption)
+    at = run("meta", release=tiny_copy, sae="64", m="1")
+    no_crash(at)
+    assert at.header[0].value.startswith("Meta-latent 1:")
+
+
+def test_a_meta_sae_over_the_visitors_bound_cannot_be_started(
+    tiny_release: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ATLAS_VISITOR_SECONDS", "0.001")
+    at = run(None, release=tiny_release, sae="64")
+    no_crash(at)
+    assert any("Fewer meta-latents or epochs fit" in c.value for c in at.caption)
+    assert next(b for b in at.button if b.label == "Train and register").disabled
 
 
 def test_stitching_page_shows_the_pair_table_and_curves(tiny_release: str) -> None:

@@ -58,6 +58,10 @@ def test_csv_with_aliases_and_labels_is_read() -> None:
         (b"word,context1,label\nbank,a,1\n", "No 'context2' column"),
         (b"word,context1,context2,label\n", "no rows"),
         (b"", "Not a readable CSV"),
+        (
+            ("word,context1,context2,label," + ",".join(f"c{i}" for i in range(250_000))).encode()[:1_890_000],
+            "The header has 2.{6} columns",
+        ),
     ],
 )
 def test_malformed_csv_names_the_problem(data: bytes, message: str) -> None:
