@@ -11,7 +11,7 @@ from backend.web.render import md
 from backend.web.urlstate import share_link
 from pages.access.actions import fetch_published
 from pages.access.keyed import new_run
-from pages.access.state import catalog, current_view, remember_pages, show_warnings
+from pages.access.state import catalog, current_view, session_pages, show_warnings
 from pages.sections.build_status import build_complete, require_family, require_sae
 from pages.sections.widgets import repair_command, style
 from pages.specs import PAGE_SPECS, spec_at
@@ -21,12 +21,13 @@ new_run()
 st.set_page_config(page_title="SAE Atlas", page_icon="🗺️", layout="wide")
 style()
 
-PAGES = {
-    spec.key: st.Page(spec.script, title=spec.title, url_path=spec.url_path, default=spec.default)
-    for spec in PAGE_SPECS
-}
+PAGES = session_pages(
+    lambda: {
+        spec.key: st.Page(spec.script, title=spec.title, url_path=spec.url_path, default=spec.default)
+        for spec in PAGE_SPECS
+    }
+)
 navigation = st.navigation(list(PAGES.values()), position="hidden")
-remember_pages(PAGES)
 
 try:
     releases = catalog()

@@ -22,7 +22,8 @@ import itertools
 import json
 import os
 import shutil
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -207,6 +208,9 @@ class IndexReader:
     folder: Path
     meta: dict[str, Any]
     """The index's metadata, checked."""
+    _reading: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    """One read of the Parquet files at a time: the app shares a reader between sessions, and a ParquetFile read
+    from two threads at once fails ("ReadRangeCache did not find matching cache entry")."""
 
     @classmethod
     def open(cls, folder: Path) -> "IndexReader":
@@ -230,7 +234,9 @@ class IndexReader:
 
     def _read(self, handle: pq.ParquetFile, columns: list[str]) -> pd.DataFrame:
         try:
-            return handle.read(columns=columns).to_pandas()
+            with self._reading:
+                table = handle.read(columns=columns)
+            return table.to_pandas()
         except (OSError, pa.ArrowException, KeyError) as err:
             raise StoreError(f"{self.folder} is unreadable ({first_line(err)}); rebuild the index.") from err
 
@@ -246,7 +252,8 @@ class IndexReader:
         """The latent's rows of a file, from its one row group (filtered before any conversion: a card's read)."""
         self._in_range(latent)
         try:
-            group = handle.read_row_group(latent // per_group)
+            with self._reading:
+                group = handle.read_row_group(latent // per_group)
             return group.filter(pc.equal(group["latent"], latent))
         except (OSError, pa.ArrowException, IndexError) as err:
             raise StoreError(f"{self.folder} is unreadable ({first_line(err)}); rebuild the index.") from err
@@ -260,7 +267,8 @@ class IndexReader:
     def _latents(self) -> pa.Table:
         """Every latent's row, read once: a card's row is then a slice, not a row group of lists decoded per card."""
         try:
-            return self._latents_file.read()
+            with self._reading:
+                return self._latents_file.read()
         except (OSError, pa.ArrowException) as err:
             raise StoreError(f"{self.folder} is unreadable ({first_line(err)}); rebuild the index.") from err
 

@@ -48,8 +48,9 @@ _changed_at = 0.0
 
 def new_run() -> None:
     """Start this thread's run (the router calls it as each run starts): other sessions' readings from before now
-    are not taken."""
+    are not taken, and every cached read is checked again once."""
     _run.since = _clock()
+    _run.token = object()
 
 
 def stamps_changed() -> None:
@@ -57,6 +58,14 @@ def stamps_changed() -> None:
     the rerun that follows must see it."""
     global _changed_at
     _changed_at = _clock()
+
+
+def _this_run(now: float) -> object:
+    """This thread's run token; a new run begins when it is older than `READ_SECONDS` (a fragment's rerun, which
+    does not start a run of the router)."""
+    if getattr(_run, "since", None) is None or now - _run.since > READ_SECONDS:
+        new_run()
+    return _run.token
 
 
 def _frames() -> list[dict[Reading, Any]]:
@@ -77,12 +86,9 @@ def _memoised(fn: Callable[..., R], args: tuple, kwargs: dict[str, Any]) -> R:
     if ctx is None:
         return fn(*args, **kwargs)
     now = _clock()
-    if getattr(_run, "since", None) is None or now - _run.since > READ_SECONDS:
-        new_run()
+    _this_run(now)
     key = (fn, args, tuple(kwargs.items()))
-    if _OWN not in ctx.session_state:
-        ctx.session_state[_OWN] = {}
-    own: dict[Hashable, tuple[float, Any]] = ctx.session_state[_OWN]
+    own = _own_readings(ctx)
     for found, oldest in ((_read.get(key), _run.since), (own.get(key), now - READ_SECONDS)):
         if found is not None and found[0] >= oldest and found[0] > _changed_at:
             return found[1]
@@ -100,6 +106,16 @@ def memo(fn: Callable[P, R]) -> Callable[P, R]:
         return _memoised(fn, args, kwargs)
 
     return read
+
+
+def _own_readings(ctx: Any) -> dict[Hashable, tuple[float, Any]]:
+    """The session's own readings, fetched from its state once per run (session state is behind a lock)."""
+    if getattr(_run, "own_for", None) is not ctx:
+        if _OWN not in ctx.session_state:
+            ctx.session_state[_OWN] = {}
+        _run.own_for, _run.own = ctx, ctx.session_state[_OWN]
+    own: dict[Hashable, tuple[float, Any]] = _run.own
+    return own
 
 
 def stamp(fn: Callable[P, R]) -> Callable[P, R]:
@@ -137,10 +153,23 @@ class _Slot:
     lock: threading.Lock = field(default_factory=threading.Lock)
     value: Any = None
     readings: dict[Reading, Any] | None = None
+    checked_in: object = None
+    """The run (`new_run`'s token) that last found it valid: a run checks a read once, however often it asks."""
 
     def valid(self) -> bool:
         """The stamps it was computed under read the same now (read again, and so recorded for the caller)."""
-        return self.readings is not None and all(_current(r) == value for r, value in self.readings.items())
+        if self.readings is None:
+            return False
+        token = _this_run(_clock()) if get_script_run_ctx(suppress_warning=True) is not None else None
+        if token is not None and self.checked_in is token:
+            frames = _frames()
+            if frames:
+                frames[-1].update(self.readings)
+            return True
+        if all(_current(r) == value for r, value in self.readings.items()):
+            self.checked_in = token
+            return True
+        return False
 
 
 def _spinner(text: str | None) -> contextlib.AbstractContextManager:

@@ -90,7 +90,7 @@ def language_model(spec: str) -> LanguageModel:
     return load_language_model(spec)
 
 
-@cached(max_entries=64)
+@cached(max_entries=1024)  # a few KB each: every meta-latent of a meta-SAE a visitor browses at random
 def meta_logit_lens(release_id: str, meta_id: str, meta_latent: int, n: int = 10) -> LogitLens:
     """The tokens a meta-latent's decoder direction promotes and suppresses most (through the model's unembedding)."""
     lm = language_model(release(release_id).model)

@@ -1,6 +1,7 @@
 """The view every page shows: the catalog, the URL parsed into a `View`, and values derived from it."""
 
 import os
+from collections.abc import Callable
 
 import streamlit as st
 from streamlit.navigation.page import StreamlitPage
@@ -28,10 +29,14 @@ def catalog() -> dict[str, Release]:
 _PAGES = "atlas-pages"
 
 
-def remember_pages(pages: dict[str, StreamlitPage]) -> None:
-    """The router's pages of this run by name, for links to them (`page`). Kept per session: page objects shared
-    between sessions make concurrent reruns fail ("This page cannot be called directly")."""
-    st.session_state[_PAGES] = pages
+def session_pages(make: Callable[[], dict[str, StreamlitPage]]) -> dict[str, StreamlitPage]:
+    """The router's pages by name (also for links to them, `page`), made once per session: each `st.Page` resolves
+    its script's path, a realpath per page per run otherwise. Kept per session: page objects shared between
+    sessions make concurrent reruns fail ("This page cannot be called directly")."""
+    if _PAGES not in st.session_state:
+        st.session_state[_PAGES] = make()
+    pages: dict[str, StreamlitPage] = st.session_state[_PAGES]
+    return pages
 
 
 def page(name: str) -> StreamlitPage:
