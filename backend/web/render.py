@@ -2,6 +2,7 @@
 
 import functools
 import html
+import itertools
 import os
 import re
 from pathlib import Path
@@ -45,6 +46,8 @@ MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$])")
 AUTOLINK = re.compile(r"(?i)(https?|ftp|mailto|www|@)")
 """Where GitHub-flavoured Markdown starts a bare link: escaping does not stop it (measured in Chromium)."""
 WORD_JOINER = "\u2060"
+CODE_SPAN = re.compile(r"`([^`\n]+)`")
+"""A code span: Markdown shows what is inside literally (no link, image, HTML or math)."""
 
 
 @functools.lru_cache(maxsize=8)
@@ -75,10 +78,16 @@ def md(text: object, limit: int = 300) -> str:
     """Untrusted text (URL parameters, labels, error messages quoting inputs) made inert for Markdown: every
     special character escaped, so `![x](https://...)` shows as typed instead of fetching an image, bare
     URLs and addresses kept from turning into links, and at most `limit` characters kept (with an
-    ellipsis), so a 100 KB parameter is not echoed back. Server folders are named, not spelled out."""
+    ellipsis), so a 100 KB parameter is not echoed back. Server folders are named, not spelled out. A code span
+    (`python -m backend build`) stays one: Markdown reads nothing inside it, so it shows the command as code."""
     value = hide_paths(str(text))
     if len(value) > limit:
         value = value[:limit] + "…"
+    parts = CODE_SPAN.split(value)
+    return "".join(f"`{part}`" if odd else _inert(part) for odd, part in zip(itertools.cycle((False, True)), parts))
+
+
+def _inert(value: str) -> str:
     escaped = MARKDOWN_SPECIAL.sub(r"\\\1", value).replace("\n", " ")
     # An invisible word joiner inside each scheme, `www` and `@` breaks the bare-link patterns.
     return AUTOLINK.sub(lambda m: m.group(0)[:-1] + WORD_JOINER + m.group(0)[-1], escaped)

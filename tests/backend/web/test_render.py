@@ -40,3 +40,12 @@ def test_server_folders_are_named_not_spelled_out(tmp_path, monkeypatch) -> None
     assert hide_paths(said) == "‹data›/releases/r/cfg.json; ‹shared›/x; ‹app›/app.py; ~/.ssh"
     assert str(tmp_path) not in md(said, 1000) and "‹data›" in md(said, 1000)
     assert hide_paths("no path here") == "no path here"
+
+
+def test_a_code_span_shows_as_code_and_everything_around_it_stays_inert() -> None:
+    from backend.web.render import md
+
+    shown = md("Rebuild it with `python -m backend build`; see ![x](https://e.com/a.png)")
+    assert "`python -m backend build`" in shown
+    assert "\\!\\[x\\]\\(" in shown and "https://" not in shown
+    assert md("`a` and `b") == "`a` and \\`b", "an unmatched backtick is escaped"
