@@ -48,3 +48,16 @@ def positions(text: str) -> tuple[int, int | None]:
         return int(start or 0), int(stop) if stop else None
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r:.40} is not START:STOP, e.g. 6:-6") from None
+
+
+def widths(text: str) -> tuple[int, ...]:
+    """`A,B,C` whole numbers (a Matryoshka SAE's prefix widths) as an argparse type."""
+    try:
+        found = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r:.40} is not whole numbers separated by commas, e.g. 1152,2304"
+        ) from None
+    if not found or min(found) < 1 or len(found) > 64:
+        raise argparse.ArgumentTypeError(f"{text!r:.40}: give 1 to 64 widths, each at least 1")
+    return found

@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import TypeAlias
 
 from backend.cli import commands
-from backend.cli.arguments import finite, positions, whole
+from backend.cli.arguments import finite, positions, whole, widths
 
 Sub: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
@@ -123,6 +123,10 @@ def _add(sub: Sub) -> None:
         "--contexts", type=whole(1, 10**7), help="contexts to index (default: 1024 of the corpus, or all of --tokens)"
     )
     add.add_argument("--meta-sae", type=whole(1, 1 << 20), help="also train a meta-SAE with this many meta-latents")
+    add.add_argument(
+        "--widths", type=widths, help="one Matryoshka SAE as a family of its prefixes, e.g. 1152,2304,4608 (default: "
+        "its cfg.json's matryoshka_widths)"
+    )  # fmt: skip
     add.add_argument("--tokens", type=Path, help="index this fixed token file instead of the corpus")
     add.add_argument("--title")
     add.set_defaults(run=commands.add)

@@ -26,7 +26,11 @@ def _fetch(entry: SAEEntry) -> LoadedSAE:
     else:
         folder = fetch_folder(entry.location, [SAELENS_CFG, SAELENS_WEIGHTS], optional=[SAELENS_SPARSITY])
     threshold = entry.threshold if isinstance(entry, MetaEntry) else None
-    return load_sae_dir(folder, device=torch.device("cpu"), threshold=threshold)
+    loaded = load_sae_dir(folder, device=torch.device("cpu"), threshold=threshold)
+    if entry.prefix is None:
+        return loaded
+    density = loaded.log10_density[: entry.prefix] if loaded.log10_density is not None else None
+    return loaded._replace(sae=loaded.sae.prefix(entry.prefix), log10_density=density)
 
 
 def load_sae(release: Release, sae_id: str, device: torch.device | None = None) -> LoadedSAE:
@@ -56,7 +60,8 @@ def source_key(release: Release, sae_id: str) -> str:
     weights = PAPER_WEIGHTS if entry.layout == "paper-meta" else SAELENS_WEIGHTS
     path = cached_file(entry.location, weights) or fetch_folder(entry.location, [weights]) / weights
     stat = path.stat()
-    return _file_digest(str(path.resolve()), stat.st_size, stat.st_mtime)
+    digest = _file_digest(str(path.resolve()), stat.st_size, stat.st_mtime)
+    return digest if entry.prefix is None else f"{digest}[:{entry.prefix}]"
 
 
 def _entry(release: Release, member_id: str) -> SAEEntry:

@@ -60,6 +60,8 @@ class AddRequest:
     title: str = ""
     tokens: Path | None = None
     """Index a fixed token file instead of the corpus (so results line up with another tool's)."""
+    widths: tuple[int, ...] | None = None
+    """One Matryoshka SAE as a family of its prefixes of these widths (default: its cfg.json's `matryoshka_widths`)."""
     confined: bool = False
     """A visitor's request from the app: every local path (SAEs, model, corpus) must lie in an allowed folder
     (pipeline/visitor.py), and a source that is not an absolute path is a Hub repo, never a folder."""
@@ -100,6 +102,34 @@ def _shown(source: str) -> str:
     return folder.name if folder.is_absolute() or folder.is_dir() else source
 
 
+NESTED = (
+    " One Matryoshka SAE: its SAEs are its nested prefixes of {widths} latents, one dictionary (latent i is the same "
+    "latent at every width)."
+)
+
+
+def _levels(request: AddRequest, saes: list[SAE]) -> list[int] | None:
+    """The prefix widths when the request is one Matryoshka SAE (`--widths`, else its cfg.json's
+    `matryoshka_widths`), ending at its width; None for any other request."""
+    recorded = saes[0].cfg.extra.get("matryoshka_widths") if len(saes) == 1 else None
+    widths = list(request.widths or recorded or [])
+    if not widths:
+        return None
+    if len(saes) != 1:
+        raise AtlasError("--widths reads one Matryoshka SAE as a family of its prefixes; give one --sae.")
+    d_sae = saes[0].cfg.d_sae
+    if widths[-1] != d_sae:
+        widths.append(d_sae)
+    if (
+        any(not isinstance(w, int) or isinstance(w, bool) for w in widths)
+        or widths != sorted(set(widths))
+        or widths[0] < 1
+        or widths[-1] > d_sae
+    ):
+        raise AtlasError(f"The prefix widths must increase from 1 to the SAE's {d_sae:,} latents, got {widths}.")
+    return widths
+
+
 def _convention(sae: SAE) -> str:
     recorded = sae.cfg.extra.get("convention")
     if recorded in ("hf", "transformer_lens"):
@@ -128,6 +158,10 @@ def plan_release(request: AddRequest) -> tuple[dict[str, Any], list[SAE]]:
         raise AtlasError(
             f"The SAEs read vectors of different widths ({sorted({s.cfg.d_in for s in saes})}); add them separately."
         )
+    levels = _levels(request, saes)
+    if levels is not None:
+        entries = [{**entries[0], "prefix": width} for width in levels]
+        saes = [saes[0].prefix(width) for width in levels]
     order = sorted(range(len(saes)), key=lambda i: saes[i].cfg.d_sae)
     ids = [str(saes[i].cfg.d_sae) for i in order]
     if len(set(ids)) != len(ids):
@@ -136,7 +170,8 @@ def plan_release(request: AddRequest) -> tuple[dict[str, Any], list[SAE]]:
     corpus = {k: v for k, v in vars(request.corpus).items() if v not in (None, "")}
     table: dict[str, Any] = {
         "title": request.title or f"{release_id} (added)",
-        "description": f"Added with `python -m backend add` from {', '.join(_shown(s) for s in request.sources)}.",
+        "description": f"Added with `python -m backend add` from {', '.join(_shown(s) for s in request.sources)}."
+        + (NESTED.format(widths=", ".join(f"{w:,}" for w in levels)) if levels else ""),
         "model": TRANSFORMER_LENS_NAMES.get(model, model),
         "hook": request.hook or _one({s.cfg.hook_name for s in saes}, "hook", "--hook"),
         "convention": request.convention or _one({_convention(s) for s in saes}, "convention", "--convention"),

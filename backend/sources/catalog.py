@@ -41,6 +41,9 @@ class SAEEntry:
     """Size, for SAEs this machine builds (Hub releases read it from cfg.json)."""
     k: int | None = None
     neuronpedia_id: str | None = None
+    prefix: int | None = None
+    """The SAE is the first `prefix` latents of the SAE at `location` (one level of a Matryoshka SAE: latent i is the
+    same latent at every width); None: all of them."""
 
 
 @dataclass(frozen=True)
@@ -145,6 +148,11 @@ class Release:
         return metas[0] if metas else None
 
     @property
+    def nested(self) -> bool:
+        """The family is the nested prefixes of one SAE (a Matryoshka SAE): every SAE a prefix of the same weights."""
+        return len(self.saes) > 1 and all(e.prefix and e.location == self.saes[0].location for e in self.saes)
+
+    @property
     def neighbour_pairs(self) -> list[tuple[str, str]]:
         """Each SAE with the next larger one, in catalog order (smallest first)."""
         return list(pairwise(self.sae_ids))
@@ -204,6 +212,7 @@ def _entry(
         d_sae=whole(raw.get("d_sae"), f"{where} d_sae"),
         k=whole(raw.get("k"), f"{where} k"),
         neuronpedia_id=text(raw.get("neuronpedia_id"), f"{where} neuronpedia_id") or None,
+        prefix=whole(raw.get("prefix"), f"{where} prefix"),
     )
     if seed:
         of = safe_id(raw.get("of", ""), f"{where} of")

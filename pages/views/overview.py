@@ -23,6 +23,11 @@ from pages.sections.widgets import index_ready, table_downloads
 view = current_view()
 release = catalog()[view.release]
 st.header(f"{release.title} — SAE {view.sae}")
+if release.nested:
+    st.caption(
+        f"One nested dictionary: SAE {view.sae} is the first {release.sae(view.sae).prefix:,} latents of a Matryoshka "
+        "SAE, and its latent i is latent i of every wider SAE of this family."
+    )
 if not build_complete(release):
     build_panel(release)
 
