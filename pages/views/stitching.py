@@ -125,7 +125,8 @@ else:
 
 if table is not None:
     novel = dict(zip(table["pair"], table["novel fraction"], strict=True))
-    differences = stitching_differences(novel, curves)
+    # A nested family's novel fraction is the share of latents each prefix adds: no figure of the paper's to meet.
+    differences = "" if release.nested else stitching_differences(novel, curves)
     if differences:
         st.info(differences, icon="📄")
     st.subheader("Components")
