@@ -58,6 +58,11 @@ class Artifact(ABC, Generic[Value]):
     def compute(self, report: Reporter = silent) -> Value:
         """Make it from its inputs, store it (atomically, under `key()`) and return it."""
 
+    def finished(self) -> bool:
+        """A whole stored copy is on disk (what the router, the build panel and the pages ask of a build under way;
+        whether it is current is `is_current`, which asks its inputs)."""
+        return bool(self.files())
+
     def is_current(self) -> bool:
         stored = self.stored_key()
         return stored is not None and stored == self.key()

@@ -56,6 +56,9 @@ class LatentIndex(Artifact[IndexReader]):
             return self.stored_key() or ""
         return canonical(as_stored(self._key() if self._key else self.plan.key))
 
+    def finished(self) -> bool:
+        return (self.folder / META).exists()  # written last, after the manifest of every data file
+
     def stored_key(self) -> str | None:
         """The key of the intact index in the folder (every data file checked against its checksum)."""
         try:

@@ -26,12 +26,12 @@ from backend.core.progress import Reporter, TqdmReporter, tee
 from backend.data.activations import kept_positions
 from backend.data.heldout import HELDOUT_CONTEXTS, HeldOut, Split, held_out_from, read_split
 from backend.explore.latent_map import LatentMap
-from backend.index.store import META
+from backend.index.artifact import LatentIndex
 from backend.lenses.profile import lens_artifacts
 from backend.lenses.source import LensData, built_source
 from backend.models.language import LanguageModel, load_language_model
 from backend.pipeline.family_data import FamilyData, data_key, family_data
-from backend.pipeline.members import METRICS, TrainedMeta, TrainedSAE, family_index, train_config
+from backend.pipeline.members import METRICS, TrainedMeta, TrainedSAE, family_index, train_config, trained
 from backend.pipeline.profiles import PROFILES, BuildConfig
 from backend.pipeline.progress import ProgressWriter, build_lock
 from backend.sources.catalog import Release, SAEEntry, SeedEntry
@@ -177,11 +177,12 @@ def build_release(
 
 
 def ready_saes(release: Release) -> list[str]:
-    """SAEs of a built release whose weights and index are both finished (in catalog order)."""
+    """SAEs of a built release whose weights and index are both finished (in catalog order), as their artifacts
+    answer it (`finished`): the one answer the router, the build panel and the pages read."""
     return [
         entry.id
         for entry in release.saes
-        if (Path(entry.location.path) / METRICS).exists() and (release.paths.index(entry.id) / META).exists()
+        if trained(Path(entry.location.path)) and LatentIndex.served(release, entry.id).finished()
     ]
 
 

@@ -68,12 +68,17 @@ def _folder_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
 
 
+def trained(folder: Path) -> bool:
+    """A trained SAE or meta-SAE is finished in `folder`: its metrics (written last) and a whole weights file."""
+    return (folder / METRICS).exists() and weights_complete(folder)
+
+
 def _trained_key(folder: Path, config: str, input_field: str, current_input: str) -> str | None:
     """The key of a trained folder: its trainer settings and its input (None before its metrics are written, and
     when its weights file is missing or truncated: the build owns it and trains it again)."""
     if not (folder / METRICS).exists():
         return None
-    if not weights_complete(folder):
+    if not trained(folder):
         LOG.warning("%s: its weights file is missing or truncated; the build trains it again.", folder.name)
         return None
     stored_input = json_field(folder / config, input_field)
@@ -98,6 +103,9 @@ class TrainedSAE(Artifact[Path]):
 
     def files(self) -> list[Path]:
         return _folder_files(self.folder)
+
+    def finished(self) -> bool:
+        return trained(self.folder)
 
     def key(self) -> str:
         return canonical({"training": as_stored(self.cfg.table()), "input": self.data_key})

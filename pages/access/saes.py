@@ -118,7 +118,8 @@ def build_artifacts(release_id: str) -> pd.DataFrame:
     """What the release's build makes (the same artifacts publish copies), each with what of it is on disk."""
     rows = []
     for artifact in release_artifacts(release(release_id), complete=False):
-        files = artifact.files()
-        size = sum(f.stat().st_size for f in files) / 1e6
-        rows.append({"artifact": artifact.name, "on disk": "yes" if files else "not yet", "MB": round(size, 1)})
+        size = sum(f.stat().st_size for f in artifact.files()) / 1e6
+        rows.append(
+            {"artifact": artifact.name, "on disk": "yes" if artifact.finished() else "not yet", "MB": round(size, 1)}
+        )
     return pd.DataFrame(rows)

@@ -89,3 +89,10 @@ def test_a_keyed_table_keeps_its_key_and_a_missing_file_is_not_current(tmp_path:
     assert FakeTable(tmp_path, 4).read() is None and len(FakeTable(tmp_path, 4).get()) == 4
     table.path.unlink()
     assert table.stored_key() is None and table.load() is None
+
+
+def test_finished_says_a_stored_copy_is_on_disk_whatever_it_was_made_from(tmp_path: Path) -> None:
+    fake = Fake(tmp_path, "a")
+    assert not fake.finished()
+    fake.get()
+    assert fake.finished() and Fake(tmp_path, "b").finished() and not Fake(tmp_path, "b").is_current()

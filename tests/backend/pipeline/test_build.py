@@ -108,3 +108,13 @@ def test_a_release_whose_training_table_says_gba_builds_gba_saes(
     sae = load_sae(release, "64").sae
     assert sae.cfg.extra["training"]["objective"] == "gba"
     assert sae_summary(sae, release, "64")["config"]["value"]["architecture"] == "standard (trained as gba)"
+
+
+def test_an_sae_whose_weights_are_truncated_is_not_ready(tiny_copy: str) -> None:
+    """The router, the build panel and the pages ask the artifacts (`finished`): a truncated weights file is not a
+    finished SAE, and the build trains it again."""
+    release = get_release(tiny_copy)
+    assert ready_saes(release) == ["64", "128"]
+    weights = Path(release.sae("64").location.path) / "sae_weights.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    assert ready_saes(release) == ["128"]
