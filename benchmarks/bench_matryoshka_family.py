@@ -19,6 +19,7 @@ import torch
 
 from backend.models.geometry import nearest_rows
 from backend.models.loading import load_sae
+from backend.models.sae import SAE
 from backend.pipeline.build import _Inputs
 from backend.pipeline.members import train_config
 from backend.pipeline.profiles import PROFILES
@@ -37,7 +38,7 @@ def matched(rows: torch.Tensor, other: torch.Tensor) -> float:
 
 
 @torch.no_grad()
-def prefix_figures(sae: torch.nn.Module, x: torch.Tensor, width: int) -> tuple[float, float]:
+def prefix_figures(sae: SAE, x: torch.Tensor, width: int) -> tuple[float, float]:
     acts = sae.encode(x)
     acts[:, width:] = 0
     err = x - (acts @ sae.W_dec + sae.b_dec)
