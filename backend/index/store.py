@@ -23,6 +23,8 @@ import json
 import os
 import shutil
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -94,27 +96,20 @@ def recover(folder: Path) -> None:
         os.replace(_retired(folder), folder)
 
 
-def _write_staging(
-    staging: Path,
-    folder: Path,
-    meta: dict[str, Any],
-    latents: pd.DataFrame,
-    examples: pd.DataFrame,
-    tokens: np.ndarray,
-    vocab: list[str],
-) -> None:
-    staging.mkdir(parents=True)
-    d_sae = int(meta["d_sae"])
-    write_grouped_parquet(staging / LATENTS, latents.sort_values("latent"), d_sae, LATENTS_PER_GROUP)
-    ordered = examples.sort_values(["latent", "kind", "interval", "rank"])
-    write_grouped_parquet(staging / EXAMPLES, ordered, d_sae, EXAMPLES_PER_GROUP)
-    with atomic_path(staging / TOKENS) as tmp, tmp.open("wb") as handle:
-        np.save(handle, tokens.astype(np.int32))
-    write_json_atomic(staging / VOCAB, vocab)
-    if (folder / EXPLANATIONS).exists():
-        shutil.copy2(folder / EXPLANATIONS, staging / EXPLANATIONS)
-    full = {"format": FORMAT, "version": VERSION, **meta, GROUP_KEY: EXAMPLES_PER_GROUP, "manifest": manifest(staging)}
-    write_json_atomic(staging / META, {**full, SEAL: _seal(full)})
+@contextmanager
+def _staged(folder: Path) -> Iterator[Path]:
+    """An empty staging folder beside `folder`; removed again when writing it fails (a full disk raises DiskFull), so
+    no half-written copy is left behind."""
+    staging = _staging(folder)
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        staging.mkdir(parents=True)
+        yield staging
+    except Exception as err:
+        shutil.rmtree(staging, ignore_errors=True)
+        if is_disk_full(err):
+            raise disk_full(folder.parent) from err
+        raise
 
 
 def write_index(
@@ -128,15 +123,19 @@ def write_index(
     """Write a complete index into a staging folder (`meta.json` with the manifest last), then swap it in.
     Imported labels (Neuronpedia) carry over; the old index is readable until the swap."""
     recover(folder)
-    staging = _staging(folder)
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
-        _write_staging(staging, folder, meta, latents, examples, tokens, vocab)
-    except Exception as err:
-        shutil.rmtree(staging, ignore_errors=True)  # a full disk, say: no half-written copy is left behind
-        if is_disk_full(err):
-            raise disk_full(folder.parent) from err
-        raise
+    with _staged(folder) as staging:
+        d_sae = int(meta["d_sae"])
+        write_grouped_parquet(staging / LATENTS, latents.sort_values("latent"), d_sae, LATENTS_PER_GROUP)
+        ordered = examples.sort_values(["latent", "kind", "interval", "rank"])
+        write_grouped_parquet(staging / EXAMPLES, ordered, d_sae, EXAMPLES_PER_GROUP)
+        with atomic_path(staging / TOKENS) as tmp, tmp.open("wb") as handle:
+            np.save(handle, tokens.astype(np.int32))
+        write_json_atomic(staging / VOCAB, vocab)
+        if (folder / EXPLANATIONS).exists():
+            shutil.copy2(folder / EXPLANATIONS, staging / EXPLANATIONS)
+        manifested = {"format": FORMAT, "version": VERSION, **meta, GROUP_KEY: EXAMPLES_PER_GROUP}
+        full = {**manifested, "manifest": manifest(staging)}
+        write_json_atomic(staging / META, {**full, SEAL: _seal(full)})
     retired = _retired(folder)
     shutil.rmtree(retired, ignore_errors=True)
     if folder.exists():

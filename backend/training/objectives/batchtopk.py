@@ -20,7 +20,7 @@ class BatchTopK(Objective):
 
     def check(self, d_sae: int) -> None:
         if self.k > d_sae:
-            raise ValueError(f"batchtopk_k must be at most d_sae ({d_sae}), got {self.k}.")
+            raise ValueError(f"{self.name}_k must be at most d_sae ({d_sae}), got {self.k}.")
 
     def sae_k(self) -> int:
         return self.k

@@ -26,9 +26,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from backend.core.typed import ranged
-from backend.training.objectives.base import Objective
-from backend.training.sparse import select_top
+from backend.training.objectives.batchtopk import BatchTopK
 
 MAX_LEVELS = 16
 """More nested prefixes than this is a typo, not a design: each one is a decode per step."""
@@ -40,12 +38,13 @@ def squared_error(err: Tensor) -> Tensor:
 
 
 @dataclass(frozen=True)
-class Matryoshka(Objective):
+class Matryoshka(BatchTopK):
+    """BatchTopK's selection, encoder scale and saved `k` (its `k` counts over the whole dictionary), with the
+    nested loss."""
+
     name = "matryoshka"
     architecture = "matryoshka_batchtopk"
 
-    k: int = ranged(32, 1, None)
-    """Active latents per token, on average over a batch (over the whole dictionary)."""
     widths: tuple[int, ...] = ()
     """The nested prefixes' sizes, increasing, the last being d_sae; empty: d_sae/8, d_sae/4, d_sae/2, d_sae."""
 
@@ -63,8 +62,7 @@ class Matryoshka(Objective):
         return self.widths or (d_sae // 8, d_sae // 4, d_sae // 2, d_sae)
 
     def check(self, d_sae: int) -> None:
-        if self.k > d_sae:
-            raise ValueError(f"matryoshka_k must be at most d_sae ({d_sae}), got {self.k}.")
+        super().check(d_sae)
         levels = self.levels(d_sae)
         if len(levels) > MAX_LEVELS:
             raise ValueError(f"matryoshka_widths lists {len(levels)} prefixes; at most {MAX_LEVELS}.")
@@ -72,16 +70,6 @@ class Matryoshka(Objective):
             raise ValueError(
                 f"matryoshka_widths must increase from at least 1 and end at d_sae ({d_sae}), got {list(levels)}."
             )
-
-    def sae_k(self) -> int:
-        return self.k
-
-    def encoder_scale(self) -> float:
-        # As BatchTopK: the k active latents of a token should add up to roughly one input.
-        return 1 / self.k
-
-    def keep(self, pre: Tensor, floor: float) -> tuple[Tensor, Tensor]:
-        return select_top(pre, self.k * len(pre), floor)
 
     def fit(self, err: Tensor, cols: Tensor, d_sae: int, decode: Callable[[Tensor], Tensor]) -> Tensor:
         """The mean of every prefix's squared error and the bias-only one. `err [batch, d_in]` is the whole
