@@ -222,6 +222,7 @@ def cached(
                 if not slot.valid():
                     slot.value, slot.readings = compute(args, kwargs)
                 value = slot.value
+            # Bytes this process pickled itself (compute, above): each caller's own copy, as st.cache_data gives.
             return value if shared else pickle.loads(value)
 
         return call
