@@ -3,6 +3,8 @@ release, an SAE's weights, an index, a pair's matching, the curves, a map, the l
 artifact's own (backend/core/artifacts.py), so the app and the backend trust the same key; a cached read names the
 one it reads directly (`cached(reads=...)`) and inherits those of the cached reads it calls."""
 
+from collections.abc import Callable
+
 from backend.core.errors import AtlasError
 from backend.explore.latent_map import LatentMap
 from backend.index.artifact import LatentIndex
@@ -54,9 +56,10 @@ def latent_map(release_id: str, sae_id: str) -> tuple[str, str | None]:
     return LatentMap(release(release_id), sae_id).stamp()
 
 
-def _or_missing(read: object, *args: object) -> object:
+def _or_missing(read: Callable[..., object], *args: str) -> object:
+    """`read(*args)`, or MISSING while what it reads is still being built."""
     try:
-        return read(*args)  # type: ignore[operator]
+        return read(*args)
     except AtlasError:
         return MISSING
 
