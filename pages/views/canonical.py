@@ -10,11 +10,13 @@ from pages.access.lenses import absorption_of, canonicality, family_canonicality
 from pages.access.state import catalog, current_view
 from pages.sections.canonical_badges import complete_and_unique
 from pages.sections.figures import size_trend_figure
+from pages.sections.nested import nested_note
 from pages.sections.widgets import table_downloads
 
 view = current_view()
 release = catalog()[view.release]
 st.header("Canonical units?")
+nested_note(release)
 st.caption(
     "The paper asks whether SAEs find a canonical set of units: a unique, complete list of atomic features. Each "
     "lens below measures one part of that against SAE size; the table joins them on every latent, so you can sort "

@@ -17,15 +17,10 @@ from pages.access.state import catalog, current_view, stitch_threshold
 from pages.access.stitching import classification, stitching_curves
 from pages.sections.canonical_badges import complete_and_unique
 from pages.sections.figures import stitching_figure
+from pages.sections.nested import nested_note
 from pages.sections.widgets import action_allowed, latent_link, progress_bar, table_downloads
 
 KINDS = ("1→n", "n→1", "n→m", "1→1", "novel", "dropped")
-NESTED_STITCHING = (
-    "These SAEs are the nested prefixes of one Matryoshka SAE: each wider one holds the narrower one's latents "
-    "unchanged, so every latent of a narrower width is its own partner (cosine 1) and the novel latents are exactly "
-    "those a wider prefix adds. The curves below measure what those added latents buy, not how two SAEs trained "
-    "apart relate."
-)
 SHOW = 40
 
 view = current_view()
@@ -40,8 +35,7 @@ st.caption(
 if not pairs:
     st.info(f"Release {release.title!r} has one SAE; stitching needs a family of at least two sizes.")
     st.stop()
-if release.nested:
-    st.info(NESTED_STITCHING)
+nested_note(release)
 
 cols = st.columns([2, 2, 2])
 threshold = cols[0].slider("Reconstruction threshold (cosine)", EDGE_FLOOR, 0.95, stitch_threshold(view), 0.05)

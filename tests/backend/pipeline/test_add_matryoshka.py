@@ -62,6 +62,9 @@ def test_the_app_says_the_family_is_one_nested_dictionary(tiny_world: dict[str, 
     no_crash(at)
     assert any("nested prefixes of one Matryoshka SAE" in i.value for i in at.info)
     assert not any("differs from the paper" in i.value for i in at.info), "50% novel is by construction here"
+    at = run("canonical", release="mine", sae="16")
+    no_crash(at)
+    assert any("nested prefixes of one Matryoshka SAE" in i.value for i in at.info)
 
 
 def test_widths_given_on_the_command_line_make_prefixes_of_any_per_latent_sae(tiny_world: dict[str, Path]) -> None:
