@@ -11,7 +11,7 @@ Needs = Literal["sae", "family", "nothing"]
 @dataclass(frozen=True)
 class PageSpec:
     key: str
-    """The name pages link to it by (`st.switch_page`, `page_link` through `remember_pages`)."""
+    """The name pages link to it by (`st.switch_page`, `page_link` through `session_pages`)."""
     title: str
     url_path: str
     needs: Needs = "sae"
