@@ -10,15 +10,30 @@ from backend.pipeline.build import read_summary, ready_saes
 from backend.pipeline.progress import read_progress
 from backend.sources.catalog import Release
 from backend.web.urlstate import View
+from pages.access.keyed import memo
 from pages.access.saes import build_artifacts
-from pages.access.state import page
+from pages.access.state import catalog, page
 
 REFRESH_SECONDS = 5
 
 
 def build_complete(release: Release) -> bool:
     """True for releases that are not built here, and for built ones whose build has finished."""
-    return not release.built or bool(read_summary(release).get("complete"))
+    return not release.built or _finished(release.id)
+
+
+@memo
+def _finished(release_id: str) -> bool:
+    """The build summary's verdict, read once per run (the router and the page ask it)."""
+    return bool(read_summary(catalog()[release_id]).get("complete"))
+
+
+def still_building(release: Release) -> list[str]:
+    """The family's SAEs whose weights or index are not finished yet ([] once the build is complete)."""
+    if build_complete(release):
+        return []
+    ready = ready_saes(release)
+    return [sae_id for sae_id in release.sae_ids if sae_id not in ready]
 
 
 def _resume_hint(release: Release) -> str:

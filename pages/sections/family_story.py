@@ -4,18 +4,18 @@ the next smaller size and the model's next-token loss with the SAE spliced in; t
 import pandas as pd
 import streamlit as st
 
-from backend.pipeline.build import ready_saes
 from backend.stitching.curves import CurveConfig
 from backend.stitching.matching import DEFAULT_THRESHOLD
 from backend.web.urlstate import View
 from pages.access.saes import member_metrics
 from pages.access.state import catalog
 from pages.access.stitching import classification, stitching_curves
+from pages.sections.build_status import still_building
 
 
 def _rows(view: View) -> pd.DataFrame:
     release = catalog()[view.release]
-    ready = set(ready_saes(release)) if release.built else set(release.sae_ids)
+    ready = set(release.sae_ids) - set(still_building(release))
     novel = {}
     for small, large in release.neighbour_pairs:
         if not {small, large} <= ready:

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 import streamlit as st
 
 from backend.core.errors import AtlasError
-from backend.pipeline.build import ready_saes
 from backend.stitching.lineage import PER_LEVEL, Lineage
 from backend.stitching.matching import EDGE_FLOOR
 from backend.web.render import md
@@ -14,6 +13,7 @@ from backend.web.urlstate import View
 from pages.access.indexes import latent_labels
 from pages.access.state import catalog, stitch_threshold
 from pages.access.stitching import closest_in_smaller, family_lineage
+from pages.sections.build_status import still_building
 from pages.sections.figures import lineage_figure
 from pages.sections.widgets import latent_link
 
@@ -28,7 +28,7 @@ def lineage_section(view: View, latent: int) -> None:
     if len(release.sae_ids) < 2:
         return
     st.subheader("Lineage across sizes")
-    building = [sae_id for sae_id in release.sae_ids if sae_id not in ready_saes(release)] if release.built else []
+    building = still_building(release)
     if building:
         names = ", ".join(f"SAE-{sae_id}" for sae_id in building)
         st.info(

@@ -4,11 +4,11 @@ import streamlit as st
 
 from backend.core.errors import AtlasError
 from backend.metasae.decompose import meta_label
-from backend.pipeline.build import ready_saes
 from backend.web.render import md
 from pages.access.indexes import latent_table, meta_steering
 from pages.access.saes import decompositions
 from pages.access.state import catalog, current_view, meta_id_for
+from pages.sections.build_status import still_building
 from pages.sections.decomposition import logit_lens_table, threshold_control
 from pages.sections.figures import meta_activation_histogram
 from pages.sections.steering import steering_section
@@ -19,7 +19,8 @@ release = catalog()[view.release]
 meta_id = meta_id_for(view)
 if meta_id is None:
     bases = [meta.over for meta in release.meta_saes]
-    waiting = [sae_id for sae_id in bases if release.built and sae_id not in ready_saes(release)]
+    building = still_building(release)
+    waiting = [sae_id for sae_id in bases if sae_id in building]
     if waiting:
         st.info(f"The meta-SAE sits on SAE-{waiting[0]}, which is still being built; its card opens once it is ready.")
     else:
