@@ -9,7 +9,7 @@ from backend.core.errors import AtlasError
 from backend.explore.directions import MetaTarget, direction_for
 from backend.explore.latent_map import meta_labels
 from backend.explore.meaning import Meaning, meaning
-from backend.explore.search import TextActivations, encode_text
+from backend.explore.search import TextActivations, encode_text, search_table
 from backend.index.artifact import LatentIndex
 from backend.index.cards import Card, CardReader
 from backend.index.store import IndexReader
@@ -36,6 +36,13 @@ def card(release_id: str, sae_id: str, latent: int) -> Card:
 def latent_table(release_id: str, sae_id: str, with_tokens: bool = False) -> pd.DataFrame:
     columns = ["latent", "density", "max", "mean", "label"] + (["top_tokens"] if with_tokens else [])
     return cards(release_id, sae_id).index.table(columns)
+
+
+@cached(shared=True, max_entries=256)
+def label_search(release_id: str, sae_id: str, query: str) -> pd.DataFrame:
+    """The latents whose label or top tokens contain `query`, best first (shared, read-only: a query's rerun, or
+    another visitor's same query, does not copy and scan the whole table again)."""
+    return search_table(latent_table(release_id, sae_id, with_tokens=True), query)
 
 
 @cached(shared=True, max_entries=16)

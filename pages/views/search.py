@@ -3,9 +3,9 @@
 import streamlit as st
 
 from backend.core.errors import AtlasError
-from backend.explore.search import per_token_top, rank_latents, search_table
+from backend.explore.search import per_token_top, rank_latents
 from backend.web.render import highlighted_tokens, md
-from pages.access.indexes import latent_table, text_activations
+from pages.access.indexes import label_search, latent_labels, text_activations
 from pages.access.state import catalog, current_view
 from pages.sections.widgets import index_ready, latent_link, quick_list
 
@@ -13,7 +13,7 @@ view = current_view()
 release = catalog()[view.release]
 if not index_ready(view):
     st.stop()
-labels = latent_table(view.release, view.sae)["label"].tolist()
+labels = latent_labels(view.release, view.sae) or ()
 
 st.header("Search latents")
 TABS = ["By label or token", "By typing text"]
@@ -25,7 +25,7 @@ with by_label:
     if query != view.query:
         st.query_params.from_dict(view.params(q=query))
     if query:
-        hits = search_table(latent_table(view.release, view.sae, with_tokens=True), query)
+        hits = label_search(view.release, view.sae, query)
         st.caption(f"{len(hits)} latents match '{md(query)}'.")
         quick_list(view, hits["latent"].astype(int).tolist(), f"SAE Atlas search: {query}")
         for row in hits.itertuples():
