@@ -35,7 +35,7 @@ def _build_once() -> Path:
     """The tiny build, made once per run (the first worker to ask builds it; the others wait) in the shared folder."""
     from backend.core.files import locked
     from backend.pipeline.build import build_release
-    from backend.sources.catalog import get_release
+    from backend.sources.catalog import get_release, trained_from
 
     built, done = _SHARED / "tiny-data", _SHARED / "tiny-built"
     with locked(_SHARED / "tiny.lock"):
@@ -43,7 +43,9 @@ def _build_once() -> Path:
             own = os.environ["ATLAS_DATA_DIR"]
             os.environ["ATLAS_DATA_DIR"] = str(built)
             try:
-                build_release(get_release(TINY_RELEASE), "tiny", report=lambda *_: None)
+                release = get_release(TINY_RELEASE)
+                for family in (release, *trained_from(release)):  # the Matryoshka family follows, as `build` runs it
+                    build_release(family, "tiny", report=lambda *_: None)
             finally:
                 os.environ["ATLAS_DATA_DIR"] = own
             done.touch()

@@ -6,11 +6,11 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from backend.cli.arguments import from_flags
 from backend.core.errors import AtlasError
-from backend.sources.catalog import default_release_id, download_published, get_release, load_catalog
+from backend.sources.catalog import default_release_id, download_published, get_release, load_catalog, trained_from
 
 if TYPE_CHECKING:
     from backend.sources.catalog import Release
@@ -38,13 +38,15 @@ def list_releases(_args: argparse.Namespace) -> None:
 
 
 def build(args: argparse.Namespace) -> None:
-    from backend.pipeline.build import USABLE, build_release, read_summary, ready_saes
-    from backend.pipeline.progress import BuildRunning, read_progress, start_background_build
+    from backend.pipeline.build import USABLE, read_summary
+    from backend.pipeline.progress import read_progress, start_background_build
 
     release = _release(args)
+    # The families trained from its data follow it: they read its activations, and the app compares them.
+    releases = [release, *trained_from(release)]
     if args.background:
-        if read_summary(release).get("complete"):
-            print(f"{release.id} is built.")
+        if all(read_summary(one).get("complete") for one in releases):
+            print(f"{', '.join(one.id for one in releases)} built.")
             return
         progress = read_progress(release)
         if progress is not None and progress.state == "running":
@@ -56,21 +58,28 @@ def build(args: argparse.Namespace) -> None:
         )
         return
     until = USABLE if args.until == "usable" else None
+    for one in releases[:1] if until else releases:
+        summary = _build_one(one, args.profile, until)
+        if summary.get("complete"):
+            print(f"{one.id}:", json.dumps(summary["metrics"], indent=1))
+
+
+def _build_one(release: "Release", profile: str, until: str | None) -> dict[str, Any]:
+    """Build one release, waiting for another build of it (e.g. the background one from an earlier run) to end,
+    or only until the app is usable when that is all this run needs."""
+    from backend.pipeline.build import build_release, ready_saes
+    from backend.pipeline.progress import BuildRunning, read_progress
+
     while True:
         try:
-            summary = build_release(release, args.profile, until=until)
-            break
+            return build_release(release, profile, until=until)
         except BuildRunning as err:
-            # Another build (e.g. the background one from an earlier run) holds the release: wait for it,
-            # or only until the app is usable when that is all this run needs.
             if until and ready_saes(release):
-                return
+                return {}
             progress = read_progress(release)
             where = f" ({progress.step}: {progress.done}/{progress.total})" if progress else ""
             print(f"{err} Waiting for it{where}…", file=sys.stderr)
             time.sleep(WAIT_SECONDS)
-    if summary.get("complete"):
-        print(json.dumps(summary["metrics"], indent=1))
 
 
 def index(args: argparse.Namespace) -> None:
@@ -142,9 +151,10 @@ def stitch(args: argparse.Namespace) -> None:
 
 def lenses(args: argparse.Namespace) -> None:
     from backend.core.progress import TqdmReporter
-    from backend.lenses.profile import family_lenses
-    from backend.pipeline.artifacts import release_lenses
+    from backend.lenses.compare import findings
+    from backend.pipeline.artifacts import families_table, release_lenses
     from backend.pipeline.build import build_release, read_summary
+    from backend.sources.catalog import families_of
 
     release = _release(args)
     if release.built:  # the lenses are part of a built release's plan, at the profile it was built with
@@ -154,7 +164,15 @@ def lenses(args: argparse.Namespace) -> None:
         for artifact in release_lenses(release):
             if not artifact.is_current():
                 artifact.compute(report)
-    print(family_lenses(release, release_lenses(release)).to_string(index=False))
+    table = families_table(release)
+    print(table.to_string(index=False))
+    families = families_of(release)
+    if families:
+        unfinished = [f.family_name for f in families if not read_summary(f).get("complete")]
+        print(f"\nStill being built: {', '.join(unfinished)}." if unfinished else "")
+        nested = next((f.family_name for f in families if f.nested), None)
+        for sentence in findings(table, families[0].family_name, nested):
+            print(f"- {sentence}")
 
 
 def _steering_direction(args: argparse.Namespace, release: "Release") -> "Direction":
@@ -162,12 +180,12 @@ def _steering_direction(args: argparse.Namespace, release: "Release") -> "Direct
     import torch
 
     from backend.explore.directions import MetaTarget, direction_for
-    from backend.index.store import IndexReader
+    from backend.index.artifact import LatentIndex
     from backend.metasae.decompose import build_decompositions
     from backend.models.loading import load_meta_sae, load_sae
 
     max_acts = torch.tensor(
-        IndexReader.open(release.paths.index(args.sae)).table(["max"])["max"].to_numpy(dtype="float32")
+        LatentIndex.served(release, args.sae).reader().table(["max"])["max"].to_numpy(dtype="float32")
     )
     sae = load_sae(release, args.sae).sae
     if args.meta is None:
@@ -203,6 +221,7 @@ def steer(args: argparse.Namespace) -> None:
 
 
 def add(args: argparse.Namespace) -> None:
+    from backend.index.artifact import LatentIndex
     from backend.pipeline.add import AddRequest, add_release
     from backend.sources.catalog import CorpusSpec
 
@@ -218,15 +237,15 @@ def add(args: argparse.Namespace) -> None:
     )  # fmt: skip
     release = add_release(request)
     for sae_id in release.sae_ids:
-        print(f"SAE {sae_id}: {_indexed(release.paths.index(sae_id))}")
+        print(f"SAE {sae_id}: {_indexed(LatentIndex.served(release, sae_id).folder)}")
     print(f"added {release.id} (SAEs {', '.join(release.sae_ids)}); open it with:")
     print(f"  scripts/run.sh, then /latent?release={release.id}&sae={release.sae_ids[-1]}&latent=0")
 
 
 def export(args: argparse.Namespace) -> None:
     from backend.explore import exports
+    from backend.index.artifact import LatentIndex
     from backend.index.cards import CardReader
-    from backend.index.store import IndexReader
     from backend.lenses.profile import latent_profiles
     from backend.metasae.decompose import build_decompositions
     from backend.models.loading import load_meta_sae, load_sae
@@ -234,15 +253,22 @@ def export(args: argparse.Namespace) -> None:
     from backend.stitching.family import pair_classification
 
     release = _release(args)
+    if args.what == "families":
+        from backend.pipeline.artifacts import families_table
+
+        _write(exports.table_bytes(families_table(release), args.format), args.out)
+        return
+    if args.sae is None:
+        raise AtlasError(f"Exporting {args.what} needs --sae.")
     if args.what == "card":
         if args.latent is None:
             raise AtlasError("Exporting a card needs --latent.")
-        card = CardReader(IndexReader.open(release.paths.index(args.sae))).card(args.latent)
+        card = CardReader(LatentIndex.served(release, args.sae).reader()).card(args.latent)
         profile = latent_profiles(release, args.sae, release_lenses(release)).iloc[args.latent].to_dict()
         _write(exports.card_json(card, release.id, args.sae, profile).encode(), args.out)
         return
     if args.what == "latents":
-        frame = IndexReader.open(release.paths.index(args.sae)).table()
+        frame = LatentIndex.served(release, args.sae).reader().table()
     elif args.what == "canonicality":
         frame = latent_profiles(release, args.sae, release_lenses(release))
     elif args.what == "decompositions":

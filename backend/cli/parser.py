@@ -134,8 +134,11 @@ def _add(sub: Sub) -> None:
 
 def _export(sub: Sub, release: argparse.ArgumentParser) -> None:
     export = sub.add_parser("export", parents=[release], help="a card as JSON, or a table as CSV/Parquet")
-    export.add_argument("what", choices=["card", "latents", "decompositions", "stitching", "canonicality"])
-    export.add_argument("--sae", required=True, help="SAE id (for stitching: the larger SAE of the pair)")
+    export.add_argument(
+        "what", choices=["card", "latents", "decompositions", "stitching", "canonicality", "families"],
+        help="families: the families trained from the release's data side by side, per size (no --sae)",
+    )  # fmt: skip
+    export.add_argument("--sae", help="SAE id, for all but families (for stitching: the larger SAE of the pair)")
     export.add_argument("--latent", type=whole(0, 1 << 30), help="the latent, for a card")
     export.add_argument("--format", choices=["csv", "parquet"], default="csv", help="for tables")
     export.add_argument("--threshold", type=finite(0.5, 1.0), default=0.7, help="for stitching")

@@ -2,7 +2,8 @@
 
 <data dir>/uploads/<release id>/     SAE folders and corpora uploaded through the app's add form
 <data dir>/releases/<release id>/
-    corpus.npy  split.json  build.json  build-progress.json  build.lock  build.log
+    corpus.npy  split.json             the data (a family built from another's data reads that one's: `data_root`)
+    build.json  build-progress.json  build.lock  build.log
     <sae path>/ and <meta-SAE path>/   SAEs and meta-SAEs built here (SAELens / paper layouts)
     index/<sae id>/                     the latent index behind the cards
     stitching/  maps/  polysemy/        cached analyses, each keyed on the files it came from
@@ -30,20 +31,27 @@ def uploads(release_id: str) -> Path:
 @dataclass(frozen=True)
 class ReleasePaths:
     root: Path
+    data_root: Path | None = None
+    """Where the corpus, its activations and the split live when they are another release's (a second family trained
+    from the same activations); None: `root`."""
 
     @classmethod
-    def of(cls, release_id: str) -> "ReleasePaths":
-        return cls(data_dir() / RELEASES / release_id)
+    def of(cls, release_id: str, data_of: str | None = None) -> "ReleasePaths":
+        return cls(data_dir() / RELEASES / release_id, data_dir() / RELEASES / data_of if data_of else None)
+
+    @property
+    def _data(self) -> Path:
+        return self.data_root or self.root
 
     @property
     def corpus(self) -> Path:
         """The built release's token contexts, `[n_contexts, context_size]` int32."""
-        return self.root / "corpus.npy"
+        return self._data / "corpus.npy"
 
     @property
     def split(self) -> Path:
         """Which contexts of `corpus` trained and which are held out (data/heldout.py)."""
-        return self.root / "split.json"
+        return self._data / "split.json"
 
     @property
     def summary(self) -> Path:
@@ -63,10 +71,10 @@ class ReleasePaths:
 
     @property
     def activations(self) -> Path:
-        return self.root / "work" / "activations"
+        return self._data / "work" / "activations"
 
     def heldout_activations(self, n_contexts: int) -> Path:
-        return self.root / "work" / f"heldout-{n_contexts}"
+        return self._data / "work" / f"heldout-{n_contexts}"
 
     def checkpoint(self, name: str) -> Path:
         """Training checkpoint of an SAE or meta-SAE."""
@@ -82,7 +90,7 @@ class ReleasePaths:
     @property
     def corpus_record(self) -> Path:
         """What `corpus` was made from (its artifact's key)."""
-        return self.root / "corpus.json"
+        return self._data / "corpus.json"
 
     def matching(self, small_id: str, large_id: str) -> Path:
         """The stitching matching of a neighbouring pair of SAEs."""

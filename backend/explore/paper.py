@@ -79,7 +79,7 @@ class FamilySetting:
     @classmethod
     def of(cls, release: Release, sizes: dict[str, int], d_model: int) -> "FamilySetting":
         """From `sizes` (d_sae per SAE id), the SAEs' width and the metrics stored beside each member."""
-        metrics = [read_metrics(Path(e.location.path)) or {} for e in release.saes] if release.built else []
+        metrics = [read_metrics(Path(e.location.path), e.prefix) or {} for e in release.saes] if release.built else []
         metas = [read_metrics(Path(m.location.path)) or {} for m in release.meta_saes] if release.built else []
         return cls(
             d_model,

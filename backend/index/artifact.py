@@ -27,13 +27,17 @@ class LatentIndex(Artifact[IndexReader]):
         sae_id: str,
         plan: Callable[[], IndexPlan] | None = None,
         key: Callable[[], dict[str, Any]] | None = None,
+        width: int | None = None,
     ) -> None:
-        self.folder, self.sae_id, self._plan, self._key = folder, sae_id, plan, key
+        self.folder, self.sae_id, self._plan, self._key, self.width = folder, sae_id, plan, key, width
 
     @classmethod
     def served(cls, release: Release, sae_id: str) -> "LatentIndex":
-        """The index at `ReleasePaths.index` as it is (what the app reads and publish copies)."""
-        return cls(release.paths.index(sae_id), sae_id)
+        """The index at `ReleasePaths.index` as it is (what the app reads and publish copies). A prefix of a
+        Matryoshka SAE reads the index of its widest prefix, cut to its own latents."""
+        widest = release.widest(sae_id)
+        width = release.sae(sae_id).prefix if widest.id != sae_id else None
+        return cls(release.paths.index(widest.id), sae_id, width=width)
 
     @property
     def name(self) -> str:
@@ -66,15 +70,19 @@ class LatentIndex(Artifact[IndexReader]):
         except StoreError:
             return None
 
+    def reader(self) -> IndexReader:
+        """The index as stored, checked (StoreError saying how to rebuild when it is missing or damaged)."""
+        return IndexReader.open(self.folder, self.width)
+
     def load(self) -> IndexReader | None:
         try:
-            return IndexReader.open(self.folder)
+            return self.reader()
         except StoreError:
             return None
 
     def compute(self, report: Reporter = silent) -> IndexReader:
         build_index(self.plan, step_progress(report, self.name))
-        return IndexReader.open(self.folder)
+        return self.reader()
 
     def stamp(self) -> tuple[str, str | None]:
         """Cheap enough for every rerun of a page: the seal of the index's metadata (which holds every data

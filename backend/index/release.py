@@ -93,7 +93,10 @@ def plan_release_index(release: Release, sae_id: str, settings: IndexSettings) -
 def release_index(release: Release, sae_id: str, settings: IndexSettings = IndexSettings()) -> LatentIndex:
     """The index of one SAE of `release` over its corpus or a fixed token file, as an artifact (its plan, which
     loads the model and the SAE, is made on first use)."""
-    return LatentIndex(release.paths.index(sae_id), sae_id, plan=lambda: plan_release_index(release, sae_id, settings))
+    served, widest = LatentIndex.served(release, sae_id), release.widest(sae_id).id  # a prefix's is its widest's
+    return LatentIndex(
+        served.folder, sae_id, plan=lambda: plan_release_index(release, widest, settings), width=served.width
+    )
 
 
 def index_release_sae(
@@ -103,8 +106,9 @@ def index_release_sae(
     (progress to `report`, a terminal bar by default)."""
     settings = IndexSettings(contexts=settings) if isinstance(settings, int) else settings
     release.family_sae(sae_id)
-    release_index(release, sae_id, settings).get(report or TqdmReporter(unit="batch"))
-    return release.paths.index(sae_id)
+    artifact = release_index(release, sae_id, settings)
+    artifact.get(report or TqdmReporter(unit="batch"))
+    return artifact.folder
 
 
 def _norm_cap(lm: LanguageModel, release: Release, tokens: torch.Tensor, bos: int | None) -> float | None:

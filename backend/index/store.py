@@ -207,15 +207,22 @@ class IndexReader:
     folder: Path
     meta: dict[str, Any]
     """The index's metadata, checked."""
+    width: int | None = None
+    """Read as its first `width` latents: a prefix of a Matryoshka SAE, whose latent i is the same latent at every
+    width, is served by the index of the whole dictionary. None: every latent."""
     _reading: threading.Lock = field(default_factory=threading.Lock, repr=False)
     """One read of the Parquet files at a time: the app shares a reader between sessions, and a ParquetFile read
     from two threads at once fails ("ReadRangeCache did not find matching cache entry")."""
 
     @classmethod
-    def open(cls, folder: Path) -> "IndexReader":
+    def open(cls, folder: Path, width: int | None = None) -> "IndexReader":
         """Check every data file against the seal and manifest and every value against its range, then read.
-        StoreError (saying how to rebuild) when the folder is missing, not an index, altered or corrupt."""
-        return cls(folder, _checked_meta(folder))
+        StoreError (saying how to rebuild) when the folder is missing, not an index, altered or corrupt, or has
+        fewer than `width` latents."""
+        meta = _checked_meta(folder)
+        if width is not None and not 0 < width <= int(meta["d_sae"]):
+            raise StoreError(f"{folder} indexes {meta['d_sae']} latents, not the {width} of this prefix; rebuild it.")
+        return cls(folder, meta, width)
 
     def _parquet(self, name: str) -> pq.ParquetFile:
         try:
@@ -241,7 +248,13 @@ class IndexReader:
 
     @property
     def d_sae(self) -> int:
-        return int(self.meta["d_sae"])
+        return self.width or int(self.meta["d_sae"])
+
+    def _first(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The rows of this reader's latents (every row when it reads them all)."""
+        if self.width is None:
+            return frame
+        return frame[frame["latent"] < self.width] if "latent" in frame else frame.iloc[: self.width]
 
     def _in_range(self, latent: int) -> None:
         if not 0 <= latent < self.d_sae:
@@ -277,6 +290,9 @@ class IndexReader:
         if not rows or rows[0]["latent"] != latent:  # rows are written in latent order, one per latent
             raise StoreError(f"The index has no row for latent {latent}; rebuild it.")
         row: dict[str, Any] = rows[0]
+        if self.width is not None:  # neighbours within the prefix: the nearest of the whole list, in order
+            kept = [n for n, other in enumerate(row["nn_latent"]) if other < self.width]
+            row["nn_latent"], row["nn_cos"] = [row["nn_latent"][n] for n in kept], [row["nn_cos"][n] for n in kept]
         row["auto_label"] = row["label"]
         row["label"] = self.explanations.get(latent, row["label"])
         return row
@@ -290,7 +306,7 @@ class IndexReader:
 
     def table(self, columns: list[str] | None = None) -> pd.DataFrame:
         """All latents, only the named columns (default: id, density, max, mean, label)."""
-        table = self._read(self._latents_file, columns or TABLE_COLUMNS)
+        table = self._first(self._read(self._latents_file, columns or TABLE_COLUMNS))
         if "label" in table and self.explanations:
             imported = table["latent"].map(self.explanations) if "latent" in table else None
             if imported is None:
@@ -302,7 +318,7 @@ class IndexReader:
         """Columns latent, token, previous, next: the vocabulary ids at and beside each of every latent's
         `per_latent` strongest examples (the store keeps an example's flat position in `tokens`, not its id);
         -1 where the example opens or closes its context."""
-        frame = self._read(self._examples_file, ["latent", "kind", "rank", "token"])
+        frame = self._first(self._read(self._examples_file, ["latent", "kind", "rank", "token"]))
         top = frame[(frame["kind"] == "top") & (frame["rank"] < per_latent)]
         flat, width = self.tokens.reshape(-1), self.tokens.shape[1]
         where = top["token"].to_numpy()
@@ -322,7 +338,7 @@ class IndexReader:
         """Columns latent, token (flat position in `tokens`), weight: every interval example, weighted by how many
         tokens of the index it stands for (its interval's count over the examples kept from it), so weighted
         shares of them estimate shares of the latent's firing."""
-        frame = self._read(self._examples_file, ["latent", "kind", "interval", "token"])
+        frame = self._first(self._read(self._examples_file, ["latent", "kind", "interval", "token"]))
         sampled = frame[frame["kind"] == "interval"]
         hist = self._read(self._latents_file, ["latent", "hist_bins", "hist_counts"]).explode(
             ["hist_bins", "hist_counts"]

@@ -110,6 +110,25 @@ class At:
             return None
 
 
+@dataclass(frozen=True)
+class Measure:
+    """A per-size figure two families are compared on (backend/lenses/compare.py)."""
+
+    column: str
+    """Its column of `family_lenses` (or of the family's quality table)."""
+    label: str
+    better: Literal["higher", "lower"] | None
+    """Which way is closer to canonical units (or to a better SAE); None: neither, it is a setting."""
+    matryoshka_paper: Literal["higher", "lower"] | None = None
+    """How the Matryoshka paper (Bussmann et al. 2025) reports a Matryoshka SAE's figure against a standard one's,
+    where it reports it."""
+    share: bool = True
+    """A fraction (said as a percentage); False: a number."""
+
+    def said(self, value: float) -> str:
+        return f"{value:.0%}" if self.share else f"{value:.3g}"
+
+
 class Lens:
     """One lens. Subclasses set `name`, `needs` and `columns`, and override what they have."""
 
@@ -119,6 +138,8 @@ class Lens:
     """One sentence: what it measures and what a release needs to have it."""
     columns: ClassVar[dict[str, Any]]
     """Its per-latent columns and their value where it has none (None, NaN or "")."""
+    compared: ClassVar[tuple[Measure, ...]] = ()
+    """Its per-size figures that families trained from the same data are compared on."""
 
     def artifacts(self, release: Release, source: LensSource) -> list[Artifact]:
         """What the build stores for it on `release`, in build order (none where the release cannot have it)."""

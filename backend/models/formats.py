@@ -37,13 +37,24 @@ METRICS = "metrics.json"
 """What a build measured of an SAE or meta-SAE it trained, beside its weights."""
 
 
-def read_metrics(folder: Path) -> dict[str, float] | None:
-    """The metrics a build wrote beside a member it trained (None when there are none or they are unreadable)."""
+PREFIXES = "prefixes"
+"""The metrics of a Matryoshka SAE's listed prefixes, by width, beside its own."""
+
+
+def read_metrics(folder: Path, prefix: int | None = None) -> dict[str, Any] | None:
+    """The metrics a build wrote beside a member it trained, those of its first `prefix` latents when given (None
+    when there are none or they are unreadable)."""
     try:
         raw = json.loads((folder / METRICS).read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError):
         return None
-    return raw if isinstance(raw, dict) else None
+    if not isinstance(raw, dict):
+        return None
+    own = raw.pop(PREFIXES, None)
+    if prefix is None or not isinstance(own, dict) or str(prefix) not in own:
+        return raw
+    found = own[str(prefix)]
+    return {**found, "train_tokens": raw.get("train_tokens")} if isinstance(found, dict) else None
 
 
 DENSITY_FLOOR = 1e-10

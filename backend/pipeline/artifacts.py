@@ -1,19 +1,25 @@
 """Every artifact a release can have on this machine, in one list: what publish copies and the build panel lists."""
 
 from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
 
 from backend.core.artifacts import Artifact
 from backend.core.errors import AtlasError
 from backend.explore.latent_map import LatentMap
 from backend.index.artifact import LatentIndex
-from backend.lenses.profile import lens_artifacts
+from backend.lenses.compare import side_by_side, with_quality
+from backend.lenses.profile import family_lenses, lens_artifacts
 from backend.lenses.source import LensData, LensSource, built_source, release_source
+from backend.models.formats import read_metrics
 from backend.models.language import load_language_model
 from backend.pipeline.build import plan, read_summary
 from backend.pipeline.profiles import PROFILES
 from backend.pipeline.progress import read_progress
 from backend.polysemy.bench import Predictions
-from backend.sources.catalog import Release
+from backend.sources.catalog import Release, families_of
+from backend.stitching.curves import CurveConfig
 from backend.stitching.family import Curves, PairMatching
 
 
@@ -44,6 +50,19 @@ def release_lenses(release: Release) -> list[Artifact]:
         return lens_artifacts(release, LensSource.served())
     lm = lambda: load_language_model(release.model)  # noqa: E731 - loaded only if a lens is computed
     return lens_artifacts(release, release_source(release, lm))
+
+
+def families_table(release: Release) -> pd.DataFrame:
+    """Every family trained from the same data as `release` side by side, one row per family and size (the lenses
+    compared and each SAE's quality, backend/lenses/compare.py); `release` alone when it has no other."""
+    tables = {}
+    for family in families_of(release) or [release]:
+        metrics = (
+            {e.id: read_metrics(Path(e.location.path), e.prefix) or {} for e in family.saes} if family.built else {}
+        )
+        table = family_lenses(family, release_lenses(family))
+        tables[family.family_name] = with_quality(table, metrics, Curves(family, CurveConfig()).read())
+    return side_by_side(tables)
 
 
 def _built_by_build(release: Release) -> Callable[[], LensData]:

@@ -11,7 +11,9 @@ at the chunk or step) where it stopped. `scripts/run.sh` runs the plan up to `US
 rest behind the app (backend/pipeline/progress.py).
 """
 
+import hashlib
 import json
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,12 +31,13 @@ from backend.explore.latent_map import LatentMap
 from backend.index.artifact import LatentIndex
 from backend.lenses.profile import lens_artifacts
 from backend.lenses.source import LensData, built_source
+from backend.models.formats import read_metrics
 from backend.models.language import LanguageModel, load_language_model
 from backend.pipeline.family_data import FamilyData, data_key, family_data
-from backend.pipeline.members import METRICS, TrainedMeta, TrainedSAE, family_index, train_config, trained
+from backend.pipeline.members import TrainedMeta, TrainedSAE, family_index, train_config, trained
 from backend.pipeline.profiles import PROFILES, BuildConfig
 from backend.pipeline.progress import ProgressWriter, build_lock
-from backend.sources.catalog import Release, SAEEntry, SeedEntry
+from backend.sources.catalog import Release, SAEEntry, SeedEntry, get_release
 from backend.stitching.family import Curves, PairMatching
 from backend.training.meta import MetaTrainConfig
 from backend.training.trainer import TrainConfig
@@ -96,17 +99,31 @@ class BuildPlan:
         return [*names[: self.usable], USABLE, *names[self.usable :]]
 
 
+def _family_seed(release: Release) -> int:
+    """0 for a family with its own data; a family trained from another's data starts from seeds of its own (from
+    its id, so they stay put when the catalog changes): two families from one seed would start from the same
+    inputs, and their cross-family matches would be a shared starting point."""
+    return 0 if release.data_of is None else int(hashlib.sha256(release.id.encode()).hexdigest()[:6], 16)
+
+
 def _sae_cfg(release: Release, profile: BuildConfig, entry: SAEEntry) -> TrainConfig:
     # Its own seed per size: with one seed, the data initialisation of every size would start
     # from the same inputs, and stitching would match latents by shared starting point.
-    seed = len(release.saes) - 1 - release.saes.index(entry)
+    seed = _family_seed(release) + len(release.saes) - 1 - release.saes.index(entry)
     return train_config(release, entry, profile.epochs, profile.batch_size, profile.seed + seed)
 
 
 def _second_seed_cfg(release: Release, profile: BuildConfig, entry: SeedEntry) -> TrainConfig:
     # Seeds no family member uses: the two SAEs share data, recipe and budget, and differ only in the seed.
-    seed = len(release.saes) + release.second_seeds.index(entry)
+    seed = _family_seed(release) + len(release.saes) + release.second_seeds.index(entry)
     return train_config(release, entry, profile.epochs, profile.batch_size, profile.seed + seed)
+
+
+def _trained(entries: tuple[SAEEntry, ...], release: Release) -> list[SAEEntry]:
+    """Each set of weights the entries read, once, as the entry it is trained as (`Release.widest`: the prefixes
+    of one Matryoshka SAE are one training)."""
+    widest = [release.widest(entry.id) for entry in entries if entry.d_sae]
+    return [entry for n, entry in enumerate(widest) if entry not in widest[:n]]
 
 
 def plan(release: Release, profile: BuildConfig, inputs: _Inputs | None = None) -> BuildPlan:
@@ -115,7 +132,7 @@ def plan(release: Release, profile: BuildConfig, inputs: _Inputs | None = None) 
     key = data_key(release, profile)
     artifacts: list[Artifact] = []
     usable = 0
-    for number, entry in enumerate(s for s in release.saes if s.d_sae):
+    for number, entry in enumerate(_trained(release.saes, release)):
         artifacts.append(TrainedSAE(release, entry, _sae_cfg(release, profile, entry), key, inputs.data))
         artifacts.append(family_index(release, entry, profile.index_contexts, inputs.lm, inputs.data, inputs.cap))
         if number == 0:
@@ -128,9 +145,12 @@ def plan(release: Release, profile: BuildConfig, inputs: _Inputs | None = None) 
     artifacts += [PairMatching(release, small, large) for small, large in release.neighbour_pairs]
     artifacts.append(Curves(release, lm=inputs.lm, held_out=inputs.held_out))
     artifacts += [LatentMap(release, sae_id) for sae_id in release.sae_ids]
-    for twin in release.second_seeds:
+    for twin in _trained(release.second_seeds, release):
+        assert isinstance(twin, SeedEntry)
         artifacts.append(TrainedSAE(release, twin, _second_seed_cfg(release, profile, twin), key, inputs.data))
-    artifacts += lens_artifacts(release, built_source(release, inputs.lens_data))
+    lenses = lens_artifacts(release, built_source(release, inputs.lens_data))
+    # A lens may read a file another family keeps (the cross-family matches live with the family built second).
+    artifacts += [artifact for artifact in lenses if getattr(artifact, "release", release).id == release.id]
     return BuildPlan(artifacts, usable)
 
 
@@ -150,9 +170,12 @@ def build_release(
     if profile_name not in PROFILES:
         raise AtlasError(f"Unknown build profile {profile_name!r}; choose one of {', '.join(PROFILES)}.")
     profile = PROFILES[profile_name]
-    for entry in (*release.saes, *release.second_seeds):  # a bad `training` table is refused before hours of work
-        train_config(release, entry, profile.epochs, profile.batch_size, profile.seed)
-    with build_lock(release):
+    for entry in (*_trained(release.saes, release), *_trained(release.second_seeds, release)):
+        train_config(release, entry, profile.epochs, profile.batch_size, profile.seed)  # refused before hours of work
+    with ExitStack() as held:
+        if release.data_of is not None:  # its data is that release's: never made by two builds at once
+            held.enter_context(build_lock(get_release(release.data_of)))
+        held.enter_context(build_lock(release))
         inputs = _Inputs(release, profile)
         build = plan(release, profile, inputs)
         writer = ProgressWriter(release, build.stage_names(), profile_name)
@@ -205,7 +228,7 @@ def _write_summary(release: Release, profile_name: str, c: _Inputs) -> dict[str,
         "profile": profile_name,
         **{key: counts[key] for key in ("norm_cap", "tokens", "excluded_fraction")},
         "metrics": {
-            e.id: json.loads((Path(e.location.path) / METRICS).read_text()) for e in (*release.saes, *release.meta_saes)
+            e.id: read_metrics(Path(e.location.path), e.prefix) or {} for e in (*release.saes, *release.meta_saes)
         },
     }
     write_json_atomic(release.paths.summary, summary)

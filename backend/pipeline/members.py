@@ -27,7 +27,15 @@ from backend.index.build import as_stored
 from backend.index.plan import IndexConfig, IndexPlan
 from backend.index.release import index_key
 from backend.metasae.decompose import decompose_all
-from backend.models.formats import METRICS, PAPER_CFG, SAELENS_CFG, log10_density, save_saelens, weights_complete
+from backend.models.formats import (
+    METRICS,
+    PAPER_CFG,
+    PREFIXES,
+    SAELENS_CFG,
+    log10_density,
+    save_saelens,
+    weights_complete,
+)
 from backend.models.language import LanguageModel
 from backend.models.loading import load_sae
 from backend.models.sae import SAE
@@ -56,6 +64,8 @@ def train_config(release: Release, entry: SAEEntry, epochs: float, batch_size: i
             raise CatalogError(f"{fail}: {key} is set by the build (the SAE's entry or the profile), not there.")
     if entry.k is not None:
         table[f"{table.get('objective')}_k"] = entry.k
+    if (widths := release.widths(entry.id)) is not None:  # a nested objective's prefixes: refused by the others
+        table[f"{table.get('objective')}_widths"] = list(widths)
     try:
         return TrainConfig.from_table(
             {**table, "d_sae": entry.d_sae, "epochs": epochs, "batch_size": batch_size, "seed": seed}
@@ -136,7 +146,12 @@ class TrainedSAE(Artifact[Path]):
             device=trained.device,
         )  # fmt: skip
         sae.load_state_dict(trained.state_dict())
-        metrics = {**reconstruction_metrics(sae, data.eval_x), **decoder_geometry(sae, result.init_decoder)}
+        metrics: dict[str, object] = {
+            **reconstruction_metrics(sae, data.eval_x),
+            **decoder_geometry(sae, result.init_decoder),
+        }
+        if (widths := release.widths(entry.id)) is not None:
+            metrics[PREFIXES] = {str(w): reconstruction_metrics(sae.prefix(w), data.eval_x) for w in widths}
         save_saelens(sae, self.folder, log10_density=log10_density(_density(sae, data.eval_x)))
         write_json_atomic(self.folder / METRICS, {**metrics, "train_tokens": len(data.train_x)})
         for meta in release.meta_for(entry.id):

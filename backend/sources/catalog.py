@@ -8,7 +8,7 @@ recorded in `<data dir>/registrations.json` and added to their release's meta-SA
 import json
 import os
 import tomllib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from functools import lru_cache
 from itertools import pairwise
 from pathlib import Path
@@ -112,6 +112,19 @@ class Release:
     published: Location | None = None
     """A Hub repo written by `python -m backend publish`: the release's derived artifacts (and built SAEs) are
     read from it through the Hub cache instead of being computed here."""
+    data_of: str | None = None
+    """A second family trained from another built release's data: its model, hook, corpus and activations are
+    that release's (`DATA_FIELDS`, read from its table), and its build follows that one's."""
+    family: str = ""
+    """What its family is called beside another trained from the same data ("standard ReLU + L1", "Matryoshka");
+    empty: its id (`family_name`)."""
+    siblings: tuple[str, ...] = ()
+    """The other built families trained from the same data, in catalog order: what the Canonical units? page
+    compares this family with (set by `load_catalog`)."""
+
+    @property
+    def family_name(self) -> str:
+        return self.family or self.id
 
     def sae(self, sae_id: str) -> SAEEntry:
         """A family SAE or a second seed of one."""
@@ -134,6 +147,23 @@ class Release:
     @property
     def sae_ids(self) -> list[str]:
         return [entry.id for entry in self.saes]
+
+    def _same_weights(self, entry: SAEEntry) -> list[SAEEntry]:
+        """The entries (of the family, or of the second seeds) that are prefixes of `entry`'s weights."""
+        if entry.prefix is None:
+            return [entry]
+        pool = self.second_seeds if isinstance(entry, SeedEntry) else self.saes
+        return [other for other in pool if other.prefix is not None and other.location == entry.location]
+
+    def widest(self, sae_id: str) -> SAEEntry:
+        """The entry that reads the most of `sae_id`'s weights: the one its weights are trained and indexed as
+        (itself unless it is a prefix of a Matryoshka SAE listed at several widths)."""
+        return max(self._same_weights(self.sae(sae_id)), key=lambda e: e.prefix or 0)
+
+    def widths(self, sae_id: str) -> tuple[int, ...] | None:
+        """The prefix widths listed of `sae_id`'s weights, increasing (None when it is not a prefix)."""
+        entry = self.sae(sae_id)
+        return tuple(sorted(e.prefix or 0 for e in self._same_weights(entry))) if entry.prefix else None
 
     def second_seed(self, sae_id: str) -> SeedEntry | None:
         """The second seed of family SAE `sae_id` (None when the release has none)."""
@@ -175,7 +205,7 @@ class Release:
         snapshot in the Hub cache, read only from the cache (`download_published` fetches it)."""
         if self.published is not None:
             return ReleasePaths(published_snapshot(self.published))
-        return ReleasePaths.of(self.id)
+        return ReleasePaths.of(self.id, self.data_of)
 
 
 def _location(raw: Any, path: Any, release_id: str, where: str, published: Location | None = None) -> Location:
@@ -214,6 +244,10 @@ def _entry(
         neuronpedia_id=text(raw.get("neuronpedia_id"), f"{where} neuronpedia_id") or None,
         prefix=whole(raw.get("prefix"), f"{where} prefix"),
     )
+    if entry.prefix is not None and entry.d_sae not in (None, entry.prefix):
+        raise CatalogError(f"{where}: d_sae {entry.d_sae} differs from its prefix {entry.prefix}; give one of them.")
+    if entry.prefix is not None:
+        entry = replace(entry, d_sae=entry.prefix)
     if seed:
         of = safe_id(raw.get("of", ""), f"{where} of")
         return SeedEntry(**{f.name: getattr(entry, f.name) for f in fields(entry)}, of=of)
@@ -269,6 +303,8 @@ def parse_release(release_id: str, raw: dict[str, Any]) -> Release:
         outlier_norm_multiple=number(raw.get("outlier_norm_multiple"), f"{where} outlier_norm_multiple", 1.0),
         training=table(raw.get("training"), f"{where} training"),
         published=published,
+        data_of=safe_id(raw["data_of"], f"{where} data_of") if "data_of" in raw else None,
+        family=text(raw.get("family"), f"{where} family"),
     )
     if not release.saes:
         raise CatalogError(f"{where} lists no SAEs.")
@@ -317,9 +353,46 @@ def catalog_files() -> list[Path]:
     return [SHIPPED_CATALOG, *extra]
 
 
+DATA_FIELDS = ("model", "hook", "convention", "context_size", "corpus", "outlier_norm_multiple")
+"""What a family trained from another release's data (`data_of`) takes from that release's table."""
+
+
 def load_catalog() -> dict[str, Release]:
     """All releases, in file order; a later file's release replaces an earlier one of the same id."""
-    return {rid: parse_release(rid, body) for rid, body in raw_catalog().items()}
+    raw = raw_catalog()
+    return _linked({rid: parse_release(rid, _with_data(rid, body, raw)) for rid, body in raw.items()})
+
+
+def _with_data(release_id: str, body: Any, raw: dict[str, Any]) -> Any:
+    """A `data_of` family's table with the data fields of the release it names (CatalogError when it sets them)."""
+    if not isinstance(body, dict) or "data_of" not in body:
+        return body
+    where = f"Release {release_id!r:.40}"
+    owner = raw.get(body["data_of"]) if isinstance(body["data_of"], str) else None
+    if not isinstance(owner, dict) or "data_of" in owner or body["data_of"] == release_id:
+        raise CatalogError(f"{where}: data_of must name another release of the catalog that has its own data.")
+    if own := [name for name in DATA_FIELDS if name in body]:
+        raise CatalogError(f"{where} reads its data from {body['data_of']!r}: it cannot set {', '.join(own)}.")
+    return {**{name: owner[name] for name in DATA_FIELDS if name in owner}, **body}
+
+
+def _linked(releases: dict[str, Release]) -> dict[str, Release]:
+    """Each built family with the others trained from the same data (`siblings`)."""
+    for release in releases.values():
+        if release.data_of is not None and not (release.built and releases[release.data_of].built):
+            raise CatalogError(
+                f"Release {release.id!r}: data_of is for families built here from a release built here; "
+                f"{release.id!r} or {release.data_of!r} is not."
+            )
+    groups: dict[str, list[str]] = {}
+    for release in releases.values():
+        if release.built:
+            groups.setdefault(release.data_of or release.id, []).append(release.id)
+    return {
+        rid: replace(release, siblings=tuple(o for o in groups.get(release.data_of or rid, []) if o != rid))
+        if release.built else release
+        for rid, release in releases.items()
+    }  # fmt: skip
 
 
 def raw_catalog() -> dict[str, Any]:
@@ -372,6 +445,19 @@ def default_release_id(catalog: dict[str, Release]) -> str:
     if not catalog:
         raise CatalogError("The catalog holds no releases.")
     return next(iter(catalog))
+
+
+def families_of(release: Release) -> list[Release]:
+    """Every family trained from `release`'s data, the release that owns the data first; [] when it has no other."""
+    if not release.siblings:
+        return []
+    owner = get_release(release.data_of) if release.data_of else release
+    return [owner, *map(get_release, owner.siblings)]
+
+
+def trained_from(release: Release) -> list[Release]:
+    """The families trained from `release`'s data (`data_of`), in catalog order: its build is followed by theirs."""
+    return [other for other in map(get_release, release.siblings) if other.data_of == release.id]
 
 
 def get_release(release_id: str) -> Release:

@@ -12,7 +12,6 @@ from backend.explore.meaning import Meaning, meaning
 from backend.explore.search import TextActivations, encode_text, search_table
 from backend.index.artifact import LatentIndex
 from backend.index.cards import Card, CardReader
-from backend.index.store import IndexReader
 from backend.steering.directions import Direction
 from pages.access import stamps
 from pages.access.keyed import cached
@@ -23,7 +22,7 @@ from pages.access.stamps import release
 @cached(stamps.index, shared=True, max_entries=8)
 def cards(release_id: str, sae_id: str) -> CardReader:
     """The SAE's index, opened (every file checked: a missing or corrupt index says so here, as a StoreError)."""
-    return CardReader(IndexReader.open(LatentIndex.served(release(release_id), sae_id).folder))
+    return CardReader(LatentIndex.served(release(release_id), sae_id).reader())
 
 
 # A shared resource (cards are frozen and read only): a copy per call would pickle each new card into the cache.

@@ -3,6 +3,7 @@ reads the lens files and, through them, what lenses are computed from: one stamp
 
 import pandas as pd
 
+from backend.lenses.compare import side_by_side, with_quality
 from backend.lenses.profile import (
     absorption_letters,
     facet_rows,
@@ -12,11 +13,14 @@ from backend.lenses.profile import (
     profile_badges,
 )
 from backend.pipeline.artifacts import release_lenses
+from backend.sources.catalog import families_of
+from backend.stitching.curves import CurveConfig
 from pages.access import stamps
 from pages.access.indexes import latent_table
 from pages.access.keyed import cached
-from pages.access.saes import latent_atomicity
+from pages.access.saes import latent_atomicity, member_metrics
 from pages.access.stamps import release
+from pages.access.stitching import stitching_curves
 
 
 def _lenses(release_id: str, *_: object) -> tuple:
@@ -79,3 +83,14 @@ def overview_table(release_id: str, sae_id: str, meta_id: str | None) -> pd.Data
         seeds = lenses[["latent", "seed_partner", "seed_cosine", "seed_shared"]]
         table = table.merge(seeds.rename(columns=lambda c: c.replace("_", " ")), on="latent", how="left")
     return table
+
+
+def families_compared(release_id: str) -> pd.DataFrame:
+    """Every family trained from the same data as `release_id` side by side, one row per family and size
+    (backend/lenses/compare.py; empty when it has no other)."""
+    tables = {}
+    for family in families_of(release(release_id)):
+        table = family_canonicality(family.id)
+        metrics = {sae_id: member_metrics(family.id, sae_id) or {} for sae_id in table.get("sae", [])}
+        tables[family.family_name] = with_quality(table, metrics, stitching_curves(family.id, CurveConfig()))
+    return side_by_side(tables)

@@ -82,7 +82,7 @@ def member_metrics(release_id: str, member_id: str) -> dict[str, float] | None:
     entry = release(release_id)
     metas = {m.id: m for m in entry.meta_saes}
     member = metas[member_id] if member_id in metas else entry.sae(member_id)
-    return read_metrics(Path(member.location.path)) if entry.built else None
+    return read_metrics(Path(member.location.path), member.prefix) if entry.built else None
 
 
 @cached(shared=True, max_entries=2, spinner="Loading the language model…")

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from backend.explore.latent_map import NO_META
 from backend.metasae.graph import Graph
@@ -180,6 +181,26 @@ def size_trend_figure(
         fig.add_hline(y=value, line={"dash": "dash", "color": "gray"}, annotation_text=text)
     fig.update_layout(height=340, xaxis_title="SAE latents (log)", yaxis_title=y_title, margin={"t": 20})
     fig.update_xaxes(type="log")
+    return fig
+
+
+def families_figure(table: pd.DataFrame, measures: Sequence[tuple[str, str]]) -> go.Figure:
+    """One panel per measure (column, title) against SAE size (log), one line per family (`side_by_side`'s table)."""
+    columns = 3
+    rows = -(-len(measures) // columns)
+    fig = make_subplots(rows=rows, cols=columns, subplot_titles=[plain(title) for _, title in measures])
+    for number, (column, _) in enumerate(measures):
+        for colour, (family, frame) in zip(PALETTE, table.groupby("family", sort=False), strict=False):
+            shown = frame.dropna(subset=[column])
+            fig.add_trace(
+                go.Scatter(
+                    x=shown["latents"], y=shown[column], mode="lines+markers", name=plain(str(family)),
+                    line={"color": colour}, legendgroup=str(family), showlegend=number == 0,
+                ),
+                row=number // columns + 1, col=number % columns + 1,
+            )  # fmt: skip
+    fig.update_xaxes(type="log")
+    fig.update_layout(height=240 * rows, margin={"t": 40, "b": 20, "l": 10, "r": 10})
     return fig
 
 

@@ -9,6 +9,7 @@ from backend.web.render import md
 from pages.access.lenses import absorption_of, canonicality, family_canonicality, lenses_missing
 from pages.access.state import catalog, current_view
 from pages.sections.canonical_badges import complete_and_unique
+from pages.sections.families import families_section
 from pages.sections.figures import size_trend_figure
 from pages.sections.nested import nested_note
 from pages.sections.widgets import table_downloads
@@ -72,6 +73,7 @@ with left:
 with right:
     st.subheader("Per SAE")
     st.dataframe(family, hide_index=True)
+families_section(release)
 
 st.subheader(f"Every latent of SAE-{view.sae}")
 missing = lenses_missing(view.release, view.sae)

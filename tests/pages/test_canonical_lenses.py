@@ -42,3 +42,20 @@ def test_canonical_units_page_plots_every_lens_and_tables_every_latent(tiny_rele
     no_crash(at)
     at = run(None, release=tiny_release, sae="64")
     assert any("seed cosine" in d.value.columns for d in at.dataframe)  # the overview's latent table
+
+
+def test_the_canonical_page_compares_the_families_and_the_card_marks_latents_found_both_ways(tiny_release: str) -> None:
+    at = run("canonical", release="tiny-matryoshka", sae="64")
+    no_crash(at)
+    assert not at.error, [e.value for e in at.error]
+    assert "Families compared: standard · Matryoshka" in [h.value for h in at.subheader]
+    side = next(d.value for d in at.dataframe if "found_by_other_family" in d.value and "family" in d.value)
+    assert list(dict.fromkeys(side["family"])) == ["standard", "Matryoshka"]
+    said = str([m.value for m in at.markdown])
+    assert "absorption fraction: Matryoshka is" in said and "one dictionary read at several widths" in str(
+        [c.value for c in at.caption]
+    )
+    at = run("latent", release=tiny_release, sae="64", latent="3")
+    no_crash(at)
+    badges = str([m.value for m in at.markdown])
+    assert "found by both families: Matryoshka latent" in badges or "not found by the Matryoshka family" in badges

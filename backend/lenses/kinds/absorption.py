@@ -11,7 +11,7 @@ from backend.core.artifacts import Artifact, KeyedTable, canonical
 from backend.core.config import default_device
 from backend.core.progress import Reporter, silent
 from backend.lenses import absorption
-from backend.lenses.lens import At, Badge, Lens, LensArtifact, latents, stored_missing, trend, within
+from backend.lenses.lens import At, Badge, Lens, LensArtifact, Measure, latents, stored_missing, trend, within
 from backend.lenses.source import LensData, LensSource
 from backend.models.formats import LoadedSAE
 from backend.models.loading import load_sae, source_key
@@ -90,6 +90,10 @@ class AbsorptionLens(Lens):
     name = "absorption"
     needs = "First-letter absorption: needs word tokens the probe knows (a tokenizer with whole words)."
     columns: ClassVar[dict[str, Any]] = {"absorption": ""}
+    compared = (
+        Measure("absorption_fraction", "absorption fraction", "lower", matryoshka_paper="lower"),
+        Measure("full_absorption", "full absorption", "lower", matryoshka_paper="lower"),
+    )
 
     def artifacts(self, release: Release, source: LensSource) -> list[Artifact]:
         return [Absorption(release, sae_id, source) for sae_id in release.sae_ids]

@@ -13,7 +13,7 @@ from backend.core.progress import Reporter, silent
 from backend.index.artifact import LatentIndex
 from backend.lenses import facets
 from backend.lenses.kinds.absorption import SAELensTable
-from backend.lenses.lens import At, Badge, Lens, latents, rows, stored_missing, trend, within
+from backend.lenses.lens import At, Badge, Lens, Measure, latents, rows, stored_missing, trend, within
 from backend.lenses.source import LensData, LensSource
 from backend.models.formats import LoadedSAE
 from backend.sources.catalog import Release
@@ -71,6 +71,7 @@ class FacetsLens(Lens):
     name = "facets"
     needs = "Facets: the index's examples clustered by context."
     columns: ClassVar[dict[str, Any]] = {"facets": np.nan, "top_facet_share": np.nan, "top_facet": ""}
+    compared = (Measure("facets_per_latent", "facets per latent", "lower", share=False),)
 
     def artifacts(self, release: Release, source: LensSource) -> list[Artifact]:
         return [Facets(release, sae_id, source) for sae_id in release.sae_ids]

@@ -13,7 +13,7 @@ from backend.core.artifacts import Artifact, canonical, safetensors_key
 from backend.core.config import default_device
 from backend.core.files import atomic_path
 from backend.core.progress import Reporter, silent
-from backend.lenses.lens import At, Badge, Lens, LensArtifact, known, latents, trend, within
+from backend.lenses.lens import At, Badge, Lens, LensArtifact, Measure, known, latents, trend, within
 from backend.lenses.seeds import SeedAlignment, align_seeds
 from backend.lenses.source import LensSource
 from backend.models.formats import LoadedSAE, is_dead
@@ -79,6 +79,7 @@ class Seeds(Lens):
     needs = "Uniqueness across seeds: needs a second seed of the SAE (`second_seeds` in the catalog)."
     columns: ClassVar[dict[str, Any]] = {"seed_partner": None, "seed_cosine": None, "seed_encoder_cosine": None,
                                "seed_shared": None}  # fmt: skip
+    compared = (Measure("shared_across_seeds", "shared across seeds", "higher"),)
 
     def artifacts(self, release: Release, source: LensSource) -> list[Artifact]:
         return [SeedMatch(release, twin.of) for twin in release.second_seeds]

@@ -11,7 +11,7 @@ from backend.core.artifacts import Artifact, KeyedTable, canonical
 from backend.core.config import default_device
 from backend.core.progress import Reporter, silent
 from backend.lenses import cofiring
-from backend.lenses.lens import At, Badge, Lens, LensArtifact, latents, rows, stored_missing, within
+from backend.lenses.lens import At, Badge, Lens, LensArtifact, Measure, latents, rows, stored_missing, within
 from backend.lenses.source import LensSource
 from backend.models.formats import LoadedSAE
 from backend.models.loading import load_sae
@@ -68,6 +68,7 @@ class Splits(Lens):
     name = "splits"
     needs = "Clean splits: co-firing on the lineage edges, over held-out tokens (needs a next larger SAE)."
     columns: ClassVar[dict[str, Any]] = {"split": "", "split_coverage": np.nan, "parent_given_child": np.nan}
+    compared = (Measure("partition_share", "splits that partition", "higher"),)
 
     def artifacts(self, release: Release, source: LensSource) -> list[Artifact]:
         return [CoFiring(release, small, large, source) for small, large in release.neighbour_pairs]

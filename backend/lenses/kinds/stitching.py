@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from backend.lenses.lens import At, Badge, Lens, known
+from backend.lenses.lens import At, Badge, Lens, Measure, known
 from backend.models.formats import LoadedSAE
 from backend.stitching.family import pair_classification
 from backend.stitching.matching import DEFAULT_THRESHOLD
@@ -17,6 +17,7 @@ class Stitching(Lens):
     name = "stitching"
     needs = "Novel or reconstruction: the pair matchings of neighbouring sizes (built with the family)."
     columns: ClassVar[dict[str, Any]] = {"novel": None, "kept": None}
+    compared = (Measure("novel_fraction", "novel fraction", "lower"),)
 
     def fill(self, frame: pd.DataFrame, at: At) -> None:
         if at.smaller and (found := pair_classification(at.release, at.smaller, at.sae_id, DEFAULT_THRESHOLD)):

@@ -116,6 +116,6 @@ def test_the_lenses_run_on_an_added_release_and_say_what_it_cannot_have(tiny_wor
         artifact.compute()
     assert all(a.is_current() for a in lenses)
     missing = missing_lenses(release, "48", lenses)
-    assert set(missing) == {"seeds", "atomicity", "absorption"} and "too few" in missing["absorption"]
+    assert set(missing) == {"seeds", "atomicity", "absorption", "families"} and "too few" in missing["absorption"]
     family = family_lenses(release, lenses).set_index("sae")
     assert family.at["48", "facets_per_latent"] >= 1 and 0 <= family.at["48", "novel_fraction"] <= 1

@@ -1,14 +1,15 @@
 """`add` reads one Matryoshka SAE as a family of its nested prefixes (widths from its cfg.json's `matryoshka_widths`,
 or `--widths`): each prefix is an SAE of the family, and latent i reads the same at every width."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 
-from backend.core.errors import AtlasError
+from backend.core.errors import AtlasError, StoreError
+from backend.index.artifact import LatentIndex
 from backend.index.cards import CardReader
-from backend.index.store import IndexReader
 from backend.models.formats import save_saelens
 from backend.models.loading import load_sae
 from backend.models.sae import SAE, SAEConfig
@@ -44,11 +45,15 @@ def test_a_matryoshka_sae_is_a_family_of_its_prefixes_that_read_each_latent_alik
     assert small.cfg.d_sae == 8 and torch.equal(small.W_dec, whole.W_dec[:8])
     x = torch.randn(50, 16)
     assert torch.allclose(small.encode(x), whole.encode(x)[:, :8], atol=1e-5)  # the same up to the matmul's rounding
-    cards = {w: CardReader(IndexReader.open(release.paths.index(w))) for w in ("8", "32")}
+    assert sorted(p.name for p in (release.paths.root / "index").iterdir()) == ["32"]  # one index for every width
+    cards = {w: CardReader(LatentIndex.served(release, w).reader()) for w in ("8", "32")}
     for latent in range(8):
         narrow, wide = cards["8"].card(latent), cards["32"].card(latent)
-        assert narrow.count == wide.count and narrow.max == pytest.approx(wide.max, rel=1e-5), latent
-        assert [(e.context, e.position) for e in narrow.top] == [(e.context, e.position) for e in wide.top], latent
+        assert replace(narrow, neighbours=[]) == replace(wide, neighbours=[]), latent
+        assert narrow.neighbours == [n for n in wide.neighbours if n[0] < 8], latent  # its nearest within the prefix
+    assert len(cards["8"].labels) == 8 and len(cards["8"].index.table()) == 8
+    with pytest.raises(StoreError, match="latents 0 to 7"):
+        cards["8"].card(8)
 
 
 def test_the_app_says_the_family_is_one_nested_dictionary(tiny_world: dict[str, Path]) -> None:

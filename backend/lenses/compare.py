@@ -1,0 +1,95 @@
+"""Families trained from the same data, side by side (the question after the paper: does another way of training
+find more canonical units?): every lens's per-size figure that a lens marks `compared`, and each SAE's quality, one
+row per family and size; and one sentence per figure on which family does better at the sizes both have, by how
+much, and whether that agrees with what the Matryoshka paper reports."""
+
+import numpy as np
+import pandas as pd
+
+from backend.lenses.kinds import LENSES
+from backend.lenses.lens import Measure
+
+QUALITY = (
+    Measure("fvu", "FVU", "lower", matryoshka_paper="higher", share=False),
+    Measure("l0", "L0", None, share=False),
+    Measure("dloss", "Δ next-token loss (nats)", "lower", share=False),
+)
+"""Each SAE's reconstruction, sparsity and cost to the model. The Matryoshka paper reports slightly worse
+reconstruction at matched sparsity, and similar downstream loss."""
+MEASURES: tuple[Measure, ...] = (*QUALITY, *(measure for lens in LENSES for measure in lens.compared))
+
+
+def with_quality(
+    table: pd.DataFrame, metrics: dict[str, dict[str, float]], curves: pd.DataFrame | None
+) -> pd.DataFrame:
+    """`family_lenses`' table (one row per SAE) with each SAE's FVU and L0 from its build's `metrics` and its Δ
+    next-token loss from the family's stitching `curves` (NaN where there are none)."""
+    loss: dict[str, float] = {}
+    if curves is not None:
+        points = curves[curves["kind"] == "sae"]
+        loss = dict(zip(points["pair"].str.removeprefix("SAE-"), points["dloss"], strict=True))
+    ids = list(table["sae"]) if "sae" in table else []
+    return table.assign(
+        fvu=[metrics.get(sae_id, {}).get("fvu", np.nan) for sae_id in ids],
+        l0=[metrics.get(sae_id, {}).get("l0", np.nan) for sae_id in ids],
+        dloss=[loss.get(sae_id, np.nan) for sae_id in ids],
+    )
+
+
+def side_by_side(families: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """One row per family and size (`latents`), one column per measure that any family has; `families` maps a
+    family's name to its per-size table (`family_lenses` joined with its quality columns)."""
+    frames = []
+    for name, table in families.items():
+        shown = [m.column for m in MEASURES if m.column in table]
+        frames.append(table[["latents", *shown]].assign(family=name))
+    if not frames:
+        return pd.DataFrame(columns=["family", "latents"])
+    joined = pd.concat(frames, ignore_index=True)
+    return joined[["family", "latents", *(c for c in joined if c not in ("family", "latents"))]]
+
+
+def _sizes(table: pd.DataFrame, first: str, second: str, column: str) -> pd.DataFrame:
+    """The sizes both families have a value of `column` at: columns latents, first, second."""
+    if column not in table:
+        return pd.DataFrame(columns=["latents", first, second])
+    wide = table.pivot_table(index="latents", columns="family", values=column, aggfunc="first")
+    if first not in wide or second not in wide:
+        return pd.DataFrame(columns=["latents", first, second])
+    return wide[[first, second]].dropna().reset_index()
+
+
+def finding(table: pd.DataFrame, measure: Measure, first: str, second: str, nested: str | None) -> str | None:
+    """One sentence comparing `second` with `first` on `measure` over the sizes both have (None below one).
+    `nested` names the family that is a Matryoshka SAE, for the paper's report."""
+    both = _sizes(table, first, second, measure.column)
+    if both.empty:
+        return None
+    a, b = both[first].to_numpy(dtype=float), both[second].to_numpy(dtype=float)
+    above = int((b > a).sum())
+    sizes = f"{len(both)} size{'s' if len(both) > 1 else ''}"
+    said = (
+        f"{measure.label}: {second} is higher at {above} of {sizes}, lower at {int((b < a).sum())} "
+        f"(mean {measure.said(float(b.mean()))} against {measure.said(float(a.mean()))} for {first})"
+    )
+    if np.isclose(a.mean(), b.mean()):
+        return said + "; the same on the mean."
+    if measure.better is not None:
+        higher = second if b.mean() > a.mean() else first
+        winner = higher if measure.better == "higher" else (first if higher == second else second)
+        said += f"; {measure.better} is better here, so {winner} does better on the mean"
+    if measure.matryoshka_paper is not None and nested in (first, second):
+        ours, other = (b, a) if nested == second else (a, b)
+        went, paper = ("higher" if ours.mean() > other.mean() else "lower"), measure.matryoshka_paper
+        said += (
+            f". As the Matryoshka paper reports, it is {paper} for the Matryoshka SAEs" if went == paper else
+            f". The Matryoshka paper reports it {paper} for Matryoshka SAEs; here it is {went}"
+        )  # fmt: skip
+    return said + "."
+
+
+def findings(table: pd.DataFrame, first: str, nested: str | None) -> list[str]:
+    """One sentence per measure for every other family of `table` against `first` (`side_by_side`'s table)."""
+    others = [name for name in dict.fromkeys(table["family"]) if name != first]
+    said = (finding(table, measure, first, other, nested) for other in others for measure in MEASURES)
+    return [sentence for sentence in said if sentence is not None]

@@ -1,0 +1,61 @@
+"""Families trained from the same data, side by side where the paper's question is asked (the Canonical units?
+page): every compared lens and each SAE's quality against size, one line per family, with one sentence per figure on
+which family does better (backend/lenses/compare.py), and each family's meta-SAE."""
+
+import pandas as pd
+import streamlit as st
+
+from backend.lenses.compare import MEASURES, findings
+from backend.sources.catalog import Release, families_of
+from pages.access.lenses import families_compared
+from pages.access.saes import member_metrics
+from pages.sections.build_status import build_complete
+from pages.sections.figures import families_figure
+
+
+def _meta_row(family: Release) -> dict[str, object]:
+    """The family's meta-SAE over its largest SAE, as the overview reads it."""
+    meta = family.primary_meta(family.sae_ids[-1])
+    metrics = (member_metrics(family.id, meta.id) if meta else None) or {}
+    return {
+        "family": family.family_name,
+        "meta-SAE": f"{meta.id} over SAE-{meta.over}" if meta else "none",
+        "variance explained": metrics.get("variance_explained"),
+        "coherence of meta-latents": metrics.get("coherence_mean"),
+        "random baseline": metrics.get("coherence_random_baseline"),
+        "meta-latents with members": metrics.get("meta_latents_with_members"),
+    }
+
+
+def families_section(release: Release) -> None:
+    """The comparison, for a release that has another family trained from its data (nothing otherwise)."""
+    families = families_of(release)
+    if not families:
+        return
+    names = [family.family_name for family in families]
+    st.subheader(f"Families compared: {' · '.join(names)}")
+    st.caption(
+        f"{' and '.join(names)} are trained from the same activations with the same budget; each line is one "
+        "family, each point an SAE of that size. Found by the other family: the share of a family's latents whose "
+        "decoder direction has a partner at cosine ≥ 0.7 in the other family's SAE of the same size (the cards "
+        "mark them)."
+    )
+    building = [family.family_name for family in families if not build_complete(family)]
+    if building:
+        st.info(f"Still being built: {', '.join(building)}. Its points appear as its build makes them.")
+    table = families_compared(release.id)
+    shown = [(m.column, m.label) for m in MEASURES if m.column in table and table[m.column].notna().any()]
+    if table.empty or not shown:
+        return
+    st.plotly_chart(families_figure(table, shown), width="stretch")
+    nested = next((f.family_name for f in families if f.nested), None)
+    said = findings(table, names[0], nested)
+    if said:
+        st.markdown("\n".join(f"- {sentence}" for sentence in said))
+    if nested is not None:
+        st.caption(
+            f"The {nested} family is one dictionary read at several widths: its novel fraction is the share of "
+            "latents each wider prefix adds, by construction, and its seeds are the prefixes of one second SAE."
+        )
+    st.dataframe(table, hide_index=True)
+    st.dataframe(pd.DataFrame([_meta_row(family) for family in families]), hide_index=True)

@@ -1,0 +1,112 @@
+"""A second family trained from another release's data (`data_of`: the tiny Matryoshka family beside the tiny
+standard one, both built once per run): the catalog links them, the build trains the Matryoshka SAE once for all its
+widths from the first family's activations and indexes it once, and the lenses compare the families."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from backend.core.errors import CatalogError
+from backend.index.artifact import LatentIndex
+from backend.lenses.compare import findings, side_by_side
+from backend.lenses.kinds.families import CrossMatch
+from backend.lenses.profile import latent_profiles
+from backend.models.formats import read_metrics
+from backend.models.loading import load_sae
+from backend.pipeline.artifacts import families_table, release_lenses
+from backend.pipeline.build import PROFILES, plan
+from backend.pipeline.members import TrainedSAE
+from backend.sources.catalog import families_of, get_release, load_catalog, parse_release, trained_from
+from backend.stitching.matching import DEFAULT_THRESHOLD
+
+MATRYOSHKA = "tiny-matryoshka"
+
+
+def test_a_family_from_another_release_data_reads_its_data_and_knows_its_sibling(tiny_release: str) -> None:
+    standard, nested = get_release(tiny_release), get_release(MATRYOSHKA)
+    assert nested.model == standard.model and nested.hook == standard.hook and nested.corpus == standard.corpus
+    assert nested.paths.activations == standard.paths.activations and nested.paths.corpus == standard.paths.corpus
+    assert nested.paths.index("64") != standard.paths.index("64")
+    assert standard.siblings == (MATRYOSHKA,) and nested.siblings == (tiny_release,)
+    assert [r.id for r in trained_from(standard)] == [MATRYOSHKA] and trained_from(nested) == []
+    assert [r.id for r in families_of(nested)] == [tiny_release, MATRYOSHKA]
+    assert nested.nested and nested.widest("64").id == "128" and nested.widths("64") == (64, 128)
+
+
+def test_one_matryoshka_training_and_one_index_serve_every_width(tiny_release: str) -> None:
+    nested = get_release(MATRYOSHKA)
+    artifacts = plan(nested, PROFILES["tiny"]).artifacts
+    trained = [a for a in artifacts if isinstance(a, TrainedSAE)]
+    assert [a.entry.id for a in trained] == ["128", "128-seed2"]
+    assert trained[0].cfg.objective.widths == (64, 128)  # type: ignore[attr-defined]
+    standard_seeds = {a.cfg.seed for a in plan(get_release(tiny_release), PROFILES["tiny"]).artifacts
+                      if isinstance(a, TrainedSAE)}  # fmt: skip
+    assert not standard_seeds & {a.cfg.seed for a in trained}  # no shared starting point across families
+    assert [a.sae_id for a in artifacts if isinstance(a, LatentIndex)] == ["128"]
+    assert sorted(p.name for p in (nested.paths.root / "index").iterdir()) == ["128"]
+    narrow, wide = (LatentIndex.served(nested, w).reader() for w in ("64", "128"))
+    assert narrow.d_sae == 64 and len(narrow.table()) == 64 and narrow.latent_row(5) == wide.latent_row(5)
+    whole = load_sae(nested, "128").sae
+    assert torch.equal(load_sae(nested, "64").sae.W_dec, whole.W_dec[:64])
+    folder = Path(nested.sae("64").location.path)
+    small, large = read_metrics(folder, 64), read_metrics(folder, 128)
+    assert small and large and small["l0"] < large["l0"] and small["fvu"] > large["fvu"]
+
+
+def test_the_cross_family_matches_mark_latents_found_both_ways(tiny_release: str) -> None:
+    standard, nested = get_release(tiny_release), get_release(MATRYOSHKA)
+    pairs = [a for a in release_lenses(standard) if isinstance(a, CrossMatch)]
+    assert [a.release.id for a in pairs] == [MATRYOSHKA, MATRYOSHKA]  # kept by the family built second
+    stored = pairs[0].read()
+    assert stored is not None
+    a, b = (load_sae(r, "64").sae.W_dec for r in (standard, nested))
+    cosines = torch.nn.functional.normalize(a, dim=1) @ torch.nn.functional.normalize(b, dim=1).T
+    assert torch.allclose(stored["first_cosine"], cosines.max(dim=1).values, atol=1e-5)
+    assert torch.equal(stored["second_partner"], cosines.max(dim=0).indices)
+    for release in (standard, nested):
+        profile = latent_profiles(release, "64", release_lenses(release))
+        assert set(profile["family_of"]) == {MATRYOSHKA if release is standard else tiny_release}
+        assert (profile["family_shared"] == (profile["family_cosine"] >= DEFAULT_THRESHOLD)).all()
+
+
+def test_the_families_side_by_side_name_which_does_better(tiny_release: str) -> None:
+    table = families_table(get_release(tiny_release))
+    assert list(dict.fromkeys(table["family"])) == ["standard", "Matryoshka"]
+    assert set(table["latents"]) == {64, 128} and table[["fvu", "l0", "found_by_other_family"]].notna().all().all()
+    said = findings(table, "standard", "Matryoshka")
+    assert any(s.startswith("FVU: Matryoshka is") for s in said)
+    assert any(s.startswith("found by the other family") for s in said)
+
+
+def test_a_comparison_sentence_says_the_better_family_and_the_matryoshka_paper() -> None:
+    table = side_by_side({
+        "standard": _sizes(absorption_fraction=[0.4, 0.5], fvu=[0.2, 0.1]),
+        "Matryoshka": _sizes(absorption_fraction=[0.1, 0.2], fvu=[0.2, 0.1]),
+    })  # fmt: skip
+    said = {s.split(":")[0]: s for s in findings(table, "standard", "Matryoshka")}
+    assert said["absorption fraction"] == (
+        "absorption fraction: Matryoshka is higher at 0 of 2 sizes, lower at 2 (mean 15% against 45% for standard); "
+        "lower is better here, so Matryoshka does better on the mean. As the Matryoshka paper reports, it is lower "
+        "for the Matryoshka SAEs."
+    )
+    assert said["FVU"].endswith("the same on the mean.")
+
+
+def _sizes(**columns: list[float]) -> pd.DataFrame:
+    return pd.DataFrame({"sae": ["64", "128"], "latents": [64, 128], **columns})
+
+
+def test_a_family_trained_from_another_release_data_cannot_set_its_own_data() -> None:
+    from backend.sources import catalog
+
+    raw = {"a": {"model": "m", "hook": "h", "saes": [{"id": "x", "d_sae": 8}]},
+           "b": {"data_of": "a", "hook": "other", "saes": [{"id": "x", "d_sae": 8}]}}  # fmt: skip
+    with pytest.raises(CatalogError, match="reads its data from 'a': it cannot set hook"):
+        catalog._with_data("b", raw["b"], raw)
+    with pytest.raises(CatalogError, match="data_of must name another release"):
+        catalog._with_data("b", {"data_of": "b"}, raw)
+    with pytest.raises(CatalogError, match="differs from its prefix"):
+        parse_release("r", {"model": "m", "hook": "h", "saes": [{"id": "x", "prefix": 8, "d_sae": 16}]})
+    assert set(load_catalog()["smollm2-wordnet-matryoshka"].sae_ids) == {"1152", "2304", "4608", "9216"}
