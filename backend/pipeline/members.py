@@ -151,12 +151,20 @@ class TrainedSAE(Artifact[Path]):
             **decoder_geometry(sae, result.init_decoder),
         }
         if (widths := release.widths(entry.id)) is not None:
-            metrics[PREFIXES] = {str(w): reconstruction_metrics(sae.prefix(w), data.eval_x) for w in widths}
+            metrics[PREFIXES] = {
+                str(w): _prefix_metrics(sae.prefix(w), data.eval_x, result.init_decoder) for w in widths
+            }
         save_saelens(sae, self.folder, log10_density=log10_density(_density(sae, data.eval_x)))
         write_json_atomic(self.folder / METRICS, {**metrics, "train_tokens": len(data.train_x)})
         for meta in release.meta_for(entry.id):
             (Path(meta.location.path) / METRICS).unlink(missing_ok=True)
         return self.folder
+
+
+def _prefix_metrics(prefix: SAE, eval_x: Tensor, init_decoder: Tensor | None) -> dict[str, float]:
+    """What the build measures of an SAE, for one prefix of a Matryoshka SAE (its first latents' share of it)."""
+    init = init_decoder[: prefix.cfg.d_sae] if init_decoder is not None else None
+    return {**reconstruction_metrics(prefix, eval_x), **decoder_geometry(prefix, init)}
 
 
 @torch.no_grad()

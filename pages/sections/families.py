@@ -10,6 +10,7 @@ from backend.sources.catalog import Release, families_of
 from pages.access.lenses import families_compared
 from pages.access.saes import member_metrics
 from pages.sections.build_status import build_complete
+from pages.access.state import page
 from pages.sections.figures import families_figure
 
 
@@ -59,3 +60,13 @@ def families_section(release: Release) -> None:
         )
     st.dataframe(table, hide_index=True)
     st.dataframe(pd.DataFrame([_meta_row(family) for family in families]), hide_index=True)
+
+
+def families_link(release: Release, sae_id: str) -> None:
+    """Where a family with another trained from the same data is compared with it (the overview's pointer)."""
+    others = [family.family_name for family in families_of(release) if family.id != release.id]
+    if others:
+        st.page_link(
+            page("canonical"), icon="⚖️", query_params={"release": release.id, "sae": sae_id},
+            label=f"Compare this {release.family_name} family with the {' and '.join(others)} family, lens by lens",
+        )  # fmt: skip

@@ -13,6 +13,7 @@ from pages.access.saes import family_differences_of, latent_atomicity, member_me
 from pages.access.saes import summary as sae_summary_of
 from pages.access.state import catalog, current_view, meta_id_for
 from pages.sections.build_status import build_complete, build_panel
+from pages.sections.families import families_link
 from pages.sections.family_story import family_figures
 from pages.sections.figures import atomicity_histogram, density_histogram
 from pages.sections.neuronpedia_import import import_form
@@ -42,6 +43,7 @@ found = read_meaning(view, meta_id) if meta_id and index_ready(view, quiet=True)
 if meta_id and found is not None:
     start_here(view, meta_id, found)
 family_figures(view)
+families_link(release, view.sae)
 if release.built and build_complete(release):
     differences = family_differences_of(view.release)
     if differences:
