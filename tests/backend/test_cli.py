@@ -173,8 +173,19 @@ def test_a_token_file_is_indexed_whole_unless_contexts_are_given(tiny_world, cap
     assert "indexed 2 contexts" in capsys.readouterr().out
 
 
-def test_lenses_prints_each_lens_per_size(tiny_release: str, capsys: pytest.CaptureFixture) -> None:
+def test_lenses_prints_each_lens_per_size_for_both_families(tiny_release: str, capsys: pytest.CaptureFixture) -> None:
     assert main(["lenses", "--release", tiny_release]) == 0
     printed = capsys.readouterr().out.splitlines()
-    assert "shared_across_seeds" in printed[0] and "facets_per_latent" in printed[0]
-    assert [line.split()[0] for line in printed[1:]] == ["64", "128"]
+    assert "shared_across_seeds" in printed[0] and "found_by_other_family" in printed[0] and "fvu" in printed[0]
+    assert [line.split()[:2] for line in printed[1:5]] == [
+        ["standard", "64"], ["standard", "128"], ["Matryoshka", "64"], ["Matryoshka", "128"]
+    ]  # fmt: skip
+    assert any(line.startswith("- absorption fraction: Matryoshka is") for line in printed[5:])
+
+
+def test_export_families_writes_the_side_by_side_table(tiny_release: str, capsys: pytest.CaptureFixture) -> None:
+    assert main(["export", "families", "--release", "tiny-matryoshka"]) == 0
+    header, *rows = capsys.readouterr().out.splitlines()
+    assert header.startswith("family,latents,fvu,l0,dloss,") and len(rows) == 4
+    assert main(["export", "latents", "--release", tiny_release]) == 2
+    assert "Exporting latents needs --sae." in capsys.readouterr().err
