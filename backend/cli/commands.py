@@ -62,6 +62,11 @@ def build(args: argparse.Namespace) -> None:
         summary = _build_one(one, args.profile, until)
         if summary.get("complete"):
             print(f"{one.id}:", json.dumps(summary["metrics"], indent=1))
+        progress = read_progress(one)
+        if progress is not None and progress.seconds:
+            spent = sorted(progress.seconds.items(), key=lambda item: -item[1])
+            shown = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in spent if seconds >= 1)
+            print(f"{one.id}: {sum(progress.seconds.values()):.0f} s in this run ({shown or 'every stage current'})")
 
 
 def _build_one(release: "Release", profile: str, until: str | None) -> dict[str, Any]:

@@ -49,6 +49,8 @@ class BuildProgress:
     updated: float = 0.0
     profile: str = "default"
     """The build profile (backend/pipeline/profiles.py) it runs."""
+    seconds: dict[str, float] = field(default_factory=dict)
+    """Wall seconds each finished stage took in this run (a stage found current takes about none)."""
 
     @property
     def fraction(self) -> float:
@@ -93,10 +95,16 @@ class ProgressWriter:
         self.path = progress_path(release)
         self.progress = BuildProgress(stages=stages, pid=os.getpid(), profile=profile)
         self._written = 0.0
+        self._began = time.monotonic()
 
-    def stage(self, name: str) -> None:
+    def _close_stage(self) -> None:
         if self.progress.stage and self.progress.stage not in self.progress.finished:
             self.progress.finished.append(self.progress.stage)
+            self.progress.seconds[self.progress.stage] = round(time.monotonic() - self._began, 2)
+        self._began = time.monotonic()
+
+    def stage(self, name: str) -> None:
+        self._close_stage()
         self.progress.stage, self.progress.step, self.progress.done, self.progress.total = name, name, 0, 0
         self._write(force=True)
 
@@ -105,8 +113,8 @@ class ProgressWriter:
         self._write(force=False)
 
     def finish(self, state: State, error: str = "") -> None:
-        if state == "complete" and self.progress.stage and self.progress.stage not in self.progress.finished:
-            self.progress.finished.append(self.progress.stage)
+        if state == "complete":
+            self._close_stage()
         self.progress.state, self.progress.error = state, error
         self._write(force=True)
 
