@@ -156,8 +156,8 @@ def stitch(args: argparse.Namespace) -> None:
 
 def lenses(args: argparse.Namespace) -> None:
     from backend.core.progress import TqdmReporter
-    from backend.lenses.compare import findings
-    from backend.pipeline.artifacts import families_table, release_lenses
+    from backend.lenses.compare import META, findings
+    from backend.pipeline.artifacts import families_meta, families_table, release_lenses
     from backend.pipeline.build import build_release, read_summary
     from backend.sources.catalog import families_of
 
@@ -176,7 +176,11 @@ def lenses(args: argparse.Namespace) -> None:
         unfinished = [f.family_name for f in families if not read_summary(f).get("complete")]
         print(f"\nStill being built: {', '.join(unfinished)}." if unfinished else "")
         nested = next((f.family_name for f in families if f.nested), None)
-        for sentence in findings(table, families[0].family_name, nested):
+        metas = families_meta(release)
+        print(metas.to_string(index=False))
+        for sentence in findings(table, families[0].family_name, nested) + findings(
+            metas, families[0].family_name, nested, META
+        ):
             print(f"- {sentence}")
 
 

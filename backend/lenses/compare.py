@@ -17,6 +17,13 @@ QUALITY = (
 """Each SAE's reconstruction, sparsity and cost to the model. The Matryoshka paper reports slightly worse
 reconstruction at matched sparsity, and similar downstream loss."""
 MEASURES: tuple[Measure, ...] = (*QUALITY, *(measure for lens in LENSES for measure in lens.compared))
+META = (
+    Measure("variance_explained", "meta-SAE variance explained", "lower"),
+    Measure("coherence_ratio", "meta-latents' member coherence over random", "higher", share=False),
+    Measure("wordnet_ratio", "meta-latents' WordNet category agreement over chance", "higher", share=False),
+)
+"""Each family's meta-SAE over its largest SAE. Lower variance explained: its latents are less compositions of
+shared meta-latents (more atomic, by the paper's measure); higher ratios: the meta-latents mean more."""
 
 
 def with_quality(
@@ -34,6 +41,19 @@ def with_quality(
         l0=[metrics.get(sae_id, {}).get("l0", np.nan) for sae_id in ids],
         dloss=[loss.get(sae_id, np.nan) for sae_id in ids],
     )
+
+
+def meta_row(family: str, latents: int, metrics: dict[str, float], wordnet_ratio: float | None) -> dict[str, object]:
+    """One family's meta-SAE figures (`META`) from its build's metrics and its meta-latents' WordNet judgement."""
+    baseline = metrics.get("coherence_random_baseline")
+    coherence = metrics.get("coherence_mean")
+    return {
+        "family": family,
+        "latents": latents,
+        "variance_explained": metrics.get("variance_explained", np.nan),
+        "coherence_ratio": coherence / baseline if coherence is not None and baseline else np.nan,
+        "wordnet_ratio": wordnet_ratio if wordnet_ratio is not None else np.nan,
+    }
 
 
 def side_by_side(families: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -66,18 +86,25 @@ def finding(table: pd.DataFrame, measure: Measure, first: str, second: str, nest
     if both.empty:
         return None
     a, b = both[first].to_numpy(dtype=float), both[second].to_numpy(dtype=float)
-    above = int((b > a).sum())
-    sizes = f"{len(both)} size{'s' if len(both) > 1 else ''}"
-    said = (
-        f"{measure.label}: {second} is higher at {above} of {sizes}, lower at {int((b < a).sum())} "
-        f"(mean {measure.said(float(b.mean()))} against {measure.said(float(a.mean()))} for {first})"
-    )
+    if len(both) == 1:
+        said = (
+            f"{measure.label} at {int(both['latents'].iloc[0]):,} latents: {second} {measure.said(float(b[0]))} "
+            f"against {measure.said(float(a[0]))} for {first}"
+        )
+    else:
+        said = (
+            f"{measure.label}: {second} is higher at {int((b > a).sum())} of {len(both)} sizes, lower at "
+            f"{int((b < a).sum())} (mean {measure.said(float(b.mean()))} against {measure.said(float(a.mean()))} for "
+            f"{first})"
+        )
     if np.isclose(a.mean(), b.mean()):
         return said + "; the same on the mean."
+    if measure.nested and nested in (first, second):
+        return said + f"; not a contest: in the {nested} family {measure.nested}."
     if measure.better is not None:
         higher = second if b.mean() > a.mean() else first
         winner = higher if measure.better == "higher" else (first if higher == second else second)
-        said += f"; {measure.better} is better here, so {winner} does better on the mean"
+        said += f"; {measure.better} is better here, so {winner} does better{' on the mean' if len(both) > 1 else ''}"
     if measure.matryoshka_paper is not None and nested in (first, second):
         ours, other = (b, a) if nested == second else (a, b)
         went, paper = ("higher" if ours.mean() > other.mean() else "lower"), measure.matryoshka_paper
@@ -88,8 +115,11 @@ def finding(table: pd.DataFrame, measure: Measure, first: str, second: str, nest
     return said + "."
 
 
-def findings(table: pd.DataFrame, first: str, nested: str | None) -> list[str]:
-    """One sentence per measure for every other family of `table` against `first` (`side_by_side`'s table)."""
-    others = [name for name in dict.fromkeys(table["family"]) if name != first]
-    said = (finding(table, measure, first, other, nested) for other in others for measure in MEASURES)
+def findings(
+    table: pd.DataFrame, first: str, nested: str | None, measures: tuple[Measure, ...] = MEASURES
+) -> list[str]:
+    """One sentence per measure for every other family of `table` against `first` (`side_by_side`'s table, or one
+    of each family's meta-SAE with `META`)."""
+    others = [name for name in dict.fromkeys(table["family"]) if name != first] if "family" in table else []
+    said = (finding(table, measure, first, other, nested) for other in others for measure in measures)
     return [sentence for sentence in said if sentence is not None]

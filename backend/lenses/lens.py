@@ -124,6 +124,9 @@ class Measure:
     where it reports it."""
     share: bool = True
     """A fraction (said as a percentage); False: a number."""
+    nested: str = ""
+    """Why a family of nested prefixes (one Matryoshka SAE) has its figure by construction, where it does: then no
+    family is said to do better on it."""
 
     def said(self, value: float) -> str:
         return f"{value:.0%}" if self.share else f"{value:.3g}"

@@ -8,12 +8,15 @@ import pandas as pd
 from backend.core.artifacts import Artifact
 from backend.core.errors import AtlasError
 from backend.explore.latent_map import LatentMap
+from backend.explore.meaning import meaning
 from backend.index.artifact import LatentIndex
-from backend.lenses.compare import side_by_side, with_quality
+from backend.lenses.compare import meta_row, side_by_side, with_quality
 from backend.lenses.profile import family_lenses, lens_artifacts
 from backend.lenses.source import LensData, LensSource, built_source, release_source
+from backend.metasae.decompose import build_decompositions
 from backend.models.formats import read_metrics
 from backend.models.language import load_language_model
+from backend.models.loading import load_meta_sae, load_sae
 from backend.pipeline.build import plan, read_summary
 from backend.pipeline.profiles import PROFILES
 from backend.pipeline.progress import read_progress
@@ -63,6 +66,25 @@ def families_table(release: Release) -> pd.DataFrame:
         table = family_lenses(family, release_lenses(family))
         tables[family.family_name] = with_quality(table, metrics, Curves(family, CurveConfig()).read())
     return side_by_side(tables)
+
+
+def families_meta(release: Release) -> pd.DataFrame:
+    """Each family's meta-SAE over its largest SAE (`compare.META`), for the families trained from `release`'s data."""
+    rows = []
+    for family in families_of(release):
+        largest = family.sae_ids[-1]
+        meta = family.primary_meta(largest)
+        metrics = (read_metrics(Path(meta.location.path)) or {}) if meta is not None else {}
+        ratio = None
+        if metrics:
+            sae = load_sae(family, largest).sae
+            meta_sae = load_meta_sae(family, meta.id, sae)  # type: ignore[union-attr]
+            found = meaning(
+                LatentIndex.served(family, largest).reader(), build_decompositions(meta_sae, sae), meta_sae, sae
+            )
+            ratio = found.judgement.ratio
+        rows.append(meta_row(family.family_name, family.sae(largest).d_sae or 0, metrics, ratio))
+    return pd.DataFrame(rows)
 
 
 def _built_by_build(release: Release) -> Callable[[], LensData]:

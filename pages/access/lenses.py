@@ -3,7 +3,8 @@ reads the lens files and, through them, what lenses are computed from: one stamp
 
 import pandas as pd
 
-from backend.lenses.compare import side_by_side, with_quality
+from backend.core.errors import AtlasError
+from backend.lenses.compare import meta_row, side_by_side, with_quality
 from backend.lenses.profile import (
     absorption_letters,
     facet_rows,
@@ -16,7 +17,7 @@ from backend.pipeline.artifacts import release_lenses
 from backend.sources.catalog import families_of
 from backend.stitching.curves import CurveConfig
 from pages.access import stamps
-from pages.access.indexes import latent_table
+from pages.access.indexes import decomposition_meaning, latent_table
 from pages.access.keyed import cached
 from pages.access.saes import latent_atomicity, member_metrics
 from pages.access.stamps import release
@@ -94,3 +95,19 @@ def families_compared(release_id: str) -> pd.DataFrame:
         metrics = {sae_id: member_metrics(family.id, sae_id) or {} for sae_id in table.get("sae", [])}
         tables[family.family_name] = with_quality(table, metrics, stitching_curves(family.id, CurveConfig()))
     return side_by_side(tables)
+
+
+def families_meta(release_id: str) -> pd.DataFrame:
+    """Each family's meta-SAE over its largest SAE (backend/lenses/compare.py `META`), for the families trained from
+    the same data as `release_id`; NaN where a meta-SAE is still being built."""
+    rows = []
+    for family in families_of(release(release_id)):
+        largest = family.sae_ids[-1]
+        meta = family.primary_meta(largest)
+        metrics = (member_metrics(family.id, meta.id) or {}) if meta is not None else {}
+        try:
+            ratio = decomposition_meaning(family.id, largest, meta.id).judgement.ratio if metrics and meta else None
+        except AtlasError:  # its index or meta-SAE is still being built
+            ratio = None
+        rows.append(meta_row(family.family_name, family.sae(largest).d_sae or 0, metrics, ratio))
+    return pd.DataFrame(rows)

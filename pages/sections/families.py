@@ -2,30 +2,15 @@
 page): every compared lens and each SAE's quality against size, one line per family, with one sentence per figure on
 which family does better (backend/lenses/compare.py), and each family's meta-SAE."""
 
-import pandas as pd
 import streamlit as st
 
-from backend.lenses.compare import MEASURES, findings
+from backend.lenses.compare import MEASURES, META, findings
 from backend.sources.catalog import Release, families_of
-from pages.access.lenses import families_compared
-from pages.access.saes import member_metrics
-from pages.sections.build_status import build_complete
+from pages.access.lenses import families_compared, families_meta
 from pages.access.state import page
+from pages.sections.build_status import build_complete
 from pages.sections.figures import families_figure
-
-
-def _meta_row(family: Release) -> dict[str, object]:
-    """The family's meta-SAE over its largest SAE, as the overview reads it."""
-    meta = family.primary_meta(family.sae_ids[-1])
-    metrics = (member_metrics(family.id, meta.id) if meta else None) or {}
-    return {
-        "family": family.family_name,
-        "meta-SAE": f"{meta.id} over SAE-{meta.over}" if meta else "none",
-        "variance explained": metrics.get("variance_explained"),
-        "coherence of meta-latents": metrics.get("coherence_mean"),
-        "random baseline": metrics.get("coherence_random_baseline"),
-        "meta-latents with members": metrics.get("meta_latents_with_members"),
-    }
+from pages.sections.widgets import table_downloads
 
 
 def families_section(release: Release) -> None:
@@ -50,7 +35,8 @@ def families_section(release: Release) -> None:
         return
     st.plotly_chart(families_figure(table, shown), width="stretch")
     nested = next((f.family_name for f in families if f.nested), None)
-    said = findings(table, names[0], nested)
+    metas = families_meta(release.id)
+    said = findings(table, names[0], nested) + findings(metas, names[0], nested, META)
     if said:
         st.markdown("\n".join(f"- {sentence}" for sentence in said))
     if nested is not None:
@@ -59,7 +45,13 @@ def families_section(release: Release) -> None:
             "latents each wider prefix adds, by construction, and its seeds are the prefixes of one second SAE."
         )
     st.dataframe(table, hide_index=True)
-    st.dataframe(pd.DataFrame([_meta_row(family) for family in families]), hide_index=True)
+    table_downloads(lambda: table, f"{release.id}-families", "families")
+    st.caption(
+        "Each family's meta-SAE over its largest SAE: variance explained (lower: its latents are less compositions "
+        "of shared meta-latents), its meta-latents' member coherence and WordNet category agreement, each over its "
+        "chance level (as the overview reads them)."
+    )
+    st.dataframe(metas, hide_index=True)
 
 
 def families_link(release: Release, sae_id: str) -> None:

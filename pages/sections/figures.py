@@ -199,7 +199,8 @@ def families_figure(table: pd.DataFrame, measures: Sequence[tuple[str, str]]) ->
                 ),
                 row=number // columns + 1, col=number % columns + 1,
             )  # fmt: skip
-    fig.update_xaxes(type="log")
+    low, high = np.log10(table["latents"].min()), np.log10(table["latents"].max())
+    fig.update_xaxes(type="log", range=[low - 0.1, high + 0.1])  # every panel on the same sizes
     fig.update_layout(height=240 * rows, margin={"t": 40, "b": 20, "l": 10, "r": 10})
     return fig
 

@@ -80,7 +80,7 @@ if metrics:
     cols[2].metric("Dead latents", f"{metrics['dead_fraction']:.1%}")
     cols[3].metric(
         "Nearest-neighbour decoder cosine",
-        f"{metrics['nn_cosine_mean']:.3f}",
+        f"{metrics.get('nn_cosine_mean', float('nan')):.3f}",  # an older build's prefix metrics lack it
         help=f"A random dictionary of this shape gives {random_nn_cosine(model.cfg.d_sae, model.cfg.d_in):.3f}.",
     )
     cols[4].metric(

@@ -128,8 +128,8 @@ class Families(Lens):
         "Found by another family: needs a second family trained from the same data with an SAE of this size "
         "(`data_of` in the catalog)."
     )
-    columns: ClassVar[dict[str, Any]] = {"family_of": "", "family_partner": None, "family_cosine": np.nan,
-                                         "family_shared": None}  # fmt: skip
+    columns: ClassVar[dict[str, Any]] = {"family_of": "", "family_sae": "", "family_partner": None,
+                                         "family_cosine": np.nan, "family_shared": None}  # fmt: skip
     compared = (Measure("found_by_other_family", "found by the other family", None),)
 
     def artifacts(self, release: Release, source: LensSource) -> list[Artifact]:
@@ -143,8 +143,9 @@ class Families(Lens):
                 continue
             cosine, partner = stored[f"{side}_cosine"].numpy(), stored[f"{side}_partner"].numpy()
             better = cosine > best
-            other_release, _ = artifact.ends["second" if side == "first" else "first"]
+            other_release, other_sae = artifact.ends["second" if side == "first" else "first"]
             frame.loc[better, "family_of"] = other_release.id
+            frame.loc[better, "family_sae"] = other_sae
             frame.loc[better, "family_partner"] = partner[better]
             frame.loc[better, "family_cosine"] = cosine[better]
             best = np.maximum(best, cosine)

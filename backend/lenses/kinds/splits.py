@@ -68,7 +68,12 @@ class Splits(Lens):
     name = "splits"
     needs = "Clean splits: co-firing on the lineage edges, over held-out tokens (needs a next larger SAE)."
     columns: ClassVar[dict[str, Any]] = {"split": "", "split_coverage": np.nan, "parent_given_child": np.nan}
-    compared = (Measure("partition_share", "splits that partition", "higher"),)
+    compared = (
+        Measure(
+            "partition_share", "splits that partition", "higher",
+            nested="a prefix's latent is its own child in the next wider prefix (cosine 1), which covers all its firing",
+        ),
+    )  # fmt: skip
 
     def artifacts(self, release: Release, source: LensSource) -> list[Artifact]:
         return [CoFiring(release, small, large, source) for small, large in release.neighbour_pairs]

@@ -17,7 +17,12 @@ class Stitching(Lens):
     name = "stitching"
     needs = "Novel or reconstruction: the pair matchings of neighbouring sizes (built with the family)."
     columns: ClassVar[dict[str, Any]] = {"novel": None, "kept": None}
-    compared = (Measure("novel_fraction", "novel fraction", "lower"),)
+    compared = (
+        Measure(
+            "novel_fraction", "novel fraction", "lower",
+            nested="each wider prefix keeps the narrower one's latents and adds as many, so about half are new",
+        ),
+    )  # fmt: skip
 
     def fill(self, frame: pd.DataFrame, at: At) -> None:
         if at.smaller and (found := pair_classification(at.release, at.smaller, at.sae_id, DEFAULT_THRESHOLD)):
