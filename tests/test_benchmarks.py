@@ -28,6 +28,7 @@ SMALL = {
     "bench_matryoshka_toy.py": ("--seeds", "1", "--epochs", "1"),
     "bench_visitor_costs.py": (*TINY, "--pairs", "2", "--epochs", "1", "--d-meta", "8"),
     "bench_matryoshka_family.py": (*TINY, "--profile", "tiny", "--k", "4", "--eval-tokens", "500"),
+    "bench_families.py": ("--built",),
 }
 SLOW_OR_ELSEWHERE = {
     "bench_gpu.py": "runs on the lent GPU machine (benchmarks/gpu.sh); its --tiny mode takes minutes on 2 CPU cores",

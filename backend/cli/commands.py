@@ -53,8 +53,10 @@ def build(args: argparse.Namespace) -> None:
             print(f"{release.id} is already being built (pid {progress.pid}); progress is on the overview page.")
             return
         pid, log = start_background_build(release, args.profile)
+        then = "".join(f", then {other.id}" for other in releases[1:])
         print(
-            f"Building the rest of {release.id} in the background (pid {pid}): progress on the overview page, log {log}"
+            f"Building the rest of {release.id}{then} in the background (pid {pid}): progress on the overview page, "
+            f"log {log}"
         )
         return
     until = USABLE if args.until == "usable" else None

@@ -3,6 +3,7 @@ caches: a table stored with the key of what it was computed from, reused only wh
 
 import errno
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -88,6 +89,12 @@ def locked(path: Path, wait: bool = True) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def file_digest(path: Path) -> str:
+    """The SHA-256 of a file's bytes, hex."""
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def write_bytes_atomic(target: Path, data: bytes) -> None:

@@ -37,7 +37,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from backend.core.errors import StoreError, first_line
-from backend.core.files import atomic_path, disk_full, fsync_path, is_disk_full, write_json_atomic
+from backend.core.files import atomic_path, disk_full, file_digest, fsync_path, is_disk_full, write_json_atomic
 from backend.index.state import INTERVAL_GROUP
 from backend.index.store_checks import check_index_values, check_windows
 from backend.sources.neuronpedia import EXPLANATIONS, cached_explanations
@@ -67,11 +67,6 @@ def write_grouped_parquet(path: Path, frame: pd.DataFrame, d_sae: int, per_group
             writer.write_table(table.slice(0, 0))
 
 
-def _digest(path: Path) -> str:
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
-
-
 def _seal(meta: dict[str, Any]) -> str:
     """SHA-256 of the metadata itself (canonical JSON), so a changed count in meta.json is caught too."""
     return hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()
@@ -79,7 +74,9 @@ def _seal(meta: dict[str, Any]) -> str:
 
 def manifest(folder: Path) -> dict[str, dict[str, Any]]:
     """Size and SHA-256 of each data file of an index folder."""
-    return {name: {"bytes": (folder / name).stat().st_size, "sha256": _digest(folder / name)} for name in DATA_FILES}
+    return {
+        name: {"bytes": (folder / name).stat().st_size, "sha256": file_digest(folder / name)} for name in DATA_FILES
+    }
 
 
 def _staging(folder: Path) -> Path:
@@ -195,7 +192,7 @@ def _verify(folder: Path, listed: Any) -> None:
             raise StoreError(f"{path} is missing; rebuild the index.")
         if not isinstance(expected, dict) or expected.get("bytes") != path.stat().st_size:
             raise StoreError(f"{path} has the wrong size (truncated or replaced); rebuild the index.")
-        if expected.get("sha256") != _digest(path):
+        if expected.get("sha256") != file_digest(path):
             raise StoreError(f"{path} is corrupt (its checksum does not match); rebuild the index.")
 
 

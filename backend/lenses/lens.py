@@ -12,13 +12,16 @@ import math
 from abc import abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
 import numpy as np
 import pandas as pd
 
 from backend.core.artifacts import Artifact
-from backend.core.errors import AtlasError, StoreError
+from backend.core.errors import AtlasError, StoreError, first_line
+from backend.core.files import file_digest, write_bytes_atomic
+from backend.core.progress import Reporter, silent
 from backend.lenses.source import LensSource
 from backend.models.formats import LoadedSAE
 from backend.models.loading import load_sae
@@ -31,12 +34,40 @@ Badge = tuple[str, Colour]
 """A badge's text and colour on the latent card."""
 
 
+CHECKSUM = ".sha256"
+"""Beside each lens file: the SHA-256 of the bytes its build wrote."""
+
+
 class LensArtifact(Artifact[V]):
-    """A lens's stored file, checked like an index when read: its values against their ranges and the SAEs' sizes
-    (`check`). A damaged one is never read as a fact: `read` raises StoreError, and it is not current, so `build` and
-    `sae-atlas lenses` compute it again (saying so)."""
+    """A lens's stored file, checked like an index when read: its bytes against the checksum written beside it, its
+    values against their ranges and the SAEs' sizes (`check`). A damaged one is never read as a fact: `read` raises
+    StoreError, and it is not current, so `build` and `sae-atlas lenses` compute it again (saying so)."""
 
     release: Release
+
+    @property
+    @abstractmethod
+    def path(self) -> Path:
+        """Its one file."""
+
+    @property
+    def checksum(self) -> Path:
+        return self.path.with_name(self.path.name + CHECKSUM)
+
+    def files(self) -> list[Path]:
+        return [path for path in (self.path, self.checksum) if path.exists()]
+
+    def finished(self) -> bool:
+        return self.path.exists() and self.checksum.exists()
+
+    @abstractmethod
+    def make(self, report: Reporter) -> V:
+        """Compute it and write `path` (atomically, under `key()`)."""
+
+    def compute(self, report: Reporter = silent) -> V:
+        value = self.make(report)
+        write_bytes_atomic(self.checksum, file_digest(self.path).encode())
+        return value
 
     @abstractmethod
     def check(self, value: V) -> None:
@@ -44,10 +75,19 @@ class LensArtifact(Artifact[V]):
 
     def damage(self) -> str | None:
         """Why the stored copy cannot be read as a fact, or None (also when there is none)."""
+        if not self.path.exists():
+            return None
         try:
+            sealed = self.checksum.read_text(encoding="utf-8").strip()
+            if sealed != file_digest(self.path):
+                raise self.damaged("does not match the checksum its build wrote beside it (altered or corrupt)")
             value = self.load()
             if value is not None:
                 self.check(value)
+        except FileNotFoundError:
+            return str(self.damaged("has no checksum beside it (written before lens files had one, or it was removed)"))
+        except (OSError, UnicodeDecodeError) as err:
+            return str(self.damaged(f"cannot be checked ({first_line(err)})"))
         except StoreError as err:
             return str(err)
         return None

@@ -37,7 +37,7 @@ from backend.pipeline.family_data import FamilyData, data_key, family_data
 from backend.pipeline.members import TrainedMeta, TrainedSAE, family_index, train_config, trained
 from backend.pipeline.profiles import PROFILES, BuildConfig
 from backend.pipeline.progress import ProgressWriter, build_lock
-from backend.sources.catalog import Release, SAEEntry, SeedEntry, get_release
+from backend.sources.catalog import Release, SAEEntry, SeedEntry, data_source
 from backend.stitching.family import Curves, PairMatching
 from backend.training.meta import MetaTrainConfig
 from backend.training.trainer import TrainConfig
@@ -172,9 +172,10 @@ def build_release(
     profile = PROFILES[profile_name]
     for entry in (*_trained(release.saes, release), *_trained(release.second_seeds, release)):
         train_config(release, entry, profile.epochs, profile.batch_size, profile.seed)  # refused before hours of work
+    owner = data_source(release)
     with ExitStack() as held:
-        if release.data_of is not None:  # its data is that release's: never made by two builds at once
-            held.enter_context(build_lock(get_release(release.data_of)))
+        if owner is not None:  # its data is that release's: never made by two builds at once
+            held.enter_context(build_lock(owner))
         held.enter_context(build_lock(release))
         inputs = _Inputs(release, profile)
         build = plan(release, profile, inputs)

@@ -20,7 +20,7 @@ from huggingface_hub import HfApi
 from backend.core.artifacts import published_files
 from backend.core.errors import AtlasError, first_line
 from backend.pipeline.artifacts import release_artifacts
-from backend.sources.catalog import Release, raw_catalog
+from backend.sources.catalog import Release, release_table
 from backend.sources.fields import hub_repo
 from backend.sources.hub import Location
 
@@ -41,7 +41,7 @@ def publish_folder(release: Release, out: Path, repo: str, revision: str | None 
             target = out / path.resolve().relative_to(source.resolve())
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, target)
-    table = dict(raw_catalog()[release.id])
+    table = release_table(release.id)
     table["saes"] = [_entry(raw, e.location, source, out) for raw, e in zip(table["saes"], release.saes, strict=True)]
     table["meta_saes"] = [
         _entry(raw, e.location, source, out)

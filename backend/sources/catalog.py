@@ -363,6 +363,15 @@ def load_catalog() -> dict[str, Release]:
     return _linked({rid: parse_release(rid, _with_data(rid, body, raw)) for rid, body in raw.items()})
 
 
+def release_table(release_id: str) -> dict[str, Any]:
+    """A release's catalog table with everything it reads from another release (`data_of`) written in, standing
+    alone (what `publish` writes for a deployment, which has no other release's data)."""
+    raw = raw_catalog()
+    table = dict(_with_data(release_id, raw[release_id], raw))
+    table.pop("data_of", None)
+    return table
+
+
 def _with_data(release_id: str, body: Any, raw: dict[str, Any]) -> Any:
     """A `data_of` family's table with the data fields of the release it names (CatalogError when it sets them)."""
     if not isinstance(body, dict) or "data_of" not in body:
@@ -377,17 +386,13 @@ def _with_data(release_id: str, body: Any, raw: dict[str, Any]) -> Any:
 
 
 def _linked(releases: dict[str, Release]) -> dict[str, Release]:
-    """Each built family with the others trained from the same data (`siblings`)."""
-    for release in releases.values():
-        if release.data_of is not None and not (release.built and releases[release.data_of].built):
-            raise CatalogError(
-                f"Release {release.id!r}: data_of is for families built here from a release built here; "
-                f"{release.id!r} or {release.data_of!r} is not."
-            )
+    """Each family built here with the others built here from the same data (`siblings`). A family whose data is a
+    release not built here (published, say) has none: its build says why it cannot run (`data_source`)."""
     groups: dict[str, list[str]] = {}
     for release in releases.values():
-        if release.built:
-            groups.setdefault(release.data_of or release.id, []).append(release.id)
+        owner = releases[release.data_of] if release.data_of else release
+        if release.built and owner.built:
+            groups.setdefault(owner.id, []).append(release.id)
     return {
         rid: replace(release, siblings=tuple(o for o in groups.get(release.data_of or rid, []) if o != rid))
         if release.built else release
@@ -453,6 +458,20 @@ def families_of(release: Release) -> list[Release]:
         return []
     owner = get_release(release.data_of) if release.data_of else release
     return [owner, *map(get_release, owner.siblings)]
+
+
+def data_source(release: Release) -> Release | None:
+    """The release whose data `release` is trained from (None when it has its own); CatalogError when that one is not
+    built here, so there are no activations to read."""
+    if release.data_of is None:
+        return None
+    owner = get_release(release.data_of)
+    if not owner.built:
+        raise CatalogError(
+            f"{release.id} is trained from the data of {owner.id}, which is not built here (it is read from the Hub "
+            f"or a folder); build {owner.id} here first, or give {release.id} its own model, hook and corpus."
+        )
+    return owner
 
 
 def trained_from(release: Release) -> list[Release]:

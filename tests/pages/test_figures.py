@@ -12,6 +12,7 @@ from pages.sections.figures import (
     atomicity_histogram,
     decomposition_bars,
     edge_width,
+    families_figure,
     latent_map_figure,
     lineage_figure,
     meta_activation_histogram,
@@ -96,3 +97,16 @@ def test_histograms_bin_the_finite_values_and_mark_their_cut_offs() -> None:
     meta = meta_activation_histogram(np.array([0.0, 1.0, 2.0]), threshold=0.5)
     assert [(s.x0, s.line.dash) for s in meta.layout.shapes] == [(0.5, "dash")]
     assert meta.layout.yaxis.title.text == "decoder rows"
+
+
+def test_the_families_figure_has_a_panel_per_measure_a_line_per_family_on_the_same_sizes() -> None:
+    table = pd.DataFrame(
+        {"family": ["a", "a", "b<i>", "b<i>"], "latents": [64, 128, 64, 128], "fvu": [0.3, 0.2, 0.25, 0.15],
+         "novel_fraction": [np.nan, 0.4, np.nan, 0.5]}
+    )  # fmt: skip
+    fig = families_figure(table, [("fvu", "FVU"), ("novel_fraction", "novel fraction")])
+    assert [(t.name, list(t.x)) for t in fig.data] == [
+        ("a", [64, 128]), ("b&lt;i&gt;", [64, 128]), ("a", [128]), ("b&lt;i&gt;", [128])
+    ]  # fmt: skip
+    assert [t.showlegend for t in fig.data] == [True, True, False, False]
+    assert fig.layout.xaxis.range == fig.layout.xaxis2.range  # both panels over the same sizes

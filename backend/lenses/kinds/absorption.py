@@ -9,7 +9,7 @@ import pandas as pd
 
 from backend.core.artifacts import Artifact, KeyedTable, canonical
 from backend.core.config import default_device
-from backend.core.progress import Reporter, silent
+from backend.core.progress import Reporter
 from backend.lenses import absorption
 from backend.lenses.lens import At, Badge, Lens, LensArtifact, Measure, latents, stored_missing, trend, within
 from backend.lenses.source import LensData, LensSource
@@ -67,7 +67,7 @@ class Absorption(SAELensTable):
         if not all(within(value[column].dropna(), 0, 1) for column in shares):
             raise self.damaged("holds rates outside [0, 1]")
 
-    def compute(self, report: Reporter = silent) -> pd.DataFrame:
+    def make(self, report: Reporter) -> pd.DataFrame:
         report(self.name, 0, 2)
         data = self.source()
         found = words(data)

@@ -9,7 +9,7 @@ from torch import Tensor
 
 from backend.core.artifacts import Artifact, canonical
 from backend.core.errors import AtlasError
-from backend.core.progress import Reporter, silent
+from backend.core.progress import Reporter
 from backend.index.artifact import LatentIndex
 from backend.lenses import facets
 from backend.lenses.kinds.absorption import SAELensTable
@@ -41,7 +41,7 @@ class Facets(SAELensTable):
         ):
             raise self.damaged("holds shares outside [0, 1] or negative facet numbers or counts")
 
-    def compute(self, report: Reporter = silent) -> pd.DataFrame:
+    def make(self, report: Reporter) -> pd.DataFrame:
         report(self.name, 0, 3)
         reader = LatentIndex.served(self.release, self.sae_id).get()
         samples = reader.interval_samples()

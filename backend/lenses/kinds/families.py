@@ -18,7 +18,7 @@ from torch import Tensor
 from backend.core.artifacts import Artifact, canonical, safetensors_key
 from backend.core.errors import AtlasError
 from backend.core.files import atomic_path
-from backend.core.progress import Reporter, silent
+from backend.core.progress import Reporter
 from backend.lenses.lens import At, Badge, Lens, LensArtifact, Measure, known, latents, trend, within
 from backend.lenses.source import LensSource
 from backend.models.formats import LoadedSAE, is_dead
@@ -53,9 +53,6 @@ class CrossMatch(LensArtifact[dict[str, Tensor]]):
         first, first_id = self.ends["first"]
         return self.release.paths.lens(f"families-{first.id}-{first_id}-{self.ends['second'][1]}.safetensors")
 
-    def files(self) -> list[Path]:
-        return [self.path] if self.path.exists() else []
-
     def key(self) -> str:
         return canonical([source_key(release, sae_id) for release, sae_id in self.ends.values()])
 
@@ -79,7 +76,7 @@ class CrossMatch(LensArtifact[dict[str, Tensor]]):
             if not within(cosine.numpy(), -1.001, 1.001):
                 raise self.damaged("holds cosines outside [-1, 1]")
 
-    def compute(self, report: Reporter = silent) -> dict[str, Tensor]:
+    def make(self, report: Reporter) -> dict[str, Tensor]:
         report(self.name, 0, 1)
         first, second = (load_sae(release, sae_id).sae.W_dec.detach() for release, sae_id in self.ends.values())
         found: dict[str, Tensor] = {}

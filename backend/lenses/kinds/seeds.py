@@ -12,7 +12,7 @@ from safetensors.torch import load_file, save_file
 from backend.core.artifacts import Artifact, canonical, safetensors_key
 from backend.core.config import default_device
 from backend.core.files import atomic_path
-from backend.core.progress import Reporter, silent
+from backend.core.progress import Reporter
 from backend.lenses.lens import At, Badge, Lens, LensArtifact, Measure, known, latents, trend, within
 from backend.lenses.seeds import SeedAlignment, align_seeds
 from backend.lenses.source import LensSource
@@ -38,9 +38,6 @@ class SeedMatch(LensArtifact[SeedAlignment]):
     def path(self) -> Path:
         return self.release.paths.lens(f"seeds-{self.sae_id}.safetensors")
 
-    def files(self) -> list[Path]:
-        return [self.path] if self.path.exists() else []
-
     def key(self) -> str:
         return canonical([source_key(self.release, self.sae_id), source_key(self.release, self.twin_id)])
 
@@ -62,7 +59,7 @@ class SeedMatch(LensArtifact[SeedAlignment]):
         if not (within(value.decoder_cos.numpy(), -1.001, 1.001) and within(value.encoder_cos.numpy(), -1.001, 1.001)):
             raise self.damaged("holds cosines outside [-1, 1]")
 
-    def compute(self, report: Reporter = silent) -> SeedAlignment:
+    def make(self, report: Reporter) -> SeedAlignment:
         report(self.name, 0, 1)
         device = default_device()
         found = align_seeds(

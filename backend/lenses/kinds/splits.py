@@ -9,7 +9,7 @@ import pandas as pd
 
 from backend.core.artifacts import Artifact, KeyedTable, canonical
 from backend.core.config import default_device
-from backend.core.progress import Reporter, silent
+from backend.core.progress import Reporter
 from backend.lenses import cofiring
 from backend.lenses.lens import At, Badge, Lens, LensArtifact, Measure, latents, rows, stored_missing, within
 from backend.lenses.source import LensSource
@@ -52,7 +52,7 @@ class CoFiring(LensArtifact[pd.DataFrame], KeyedTable):
         if not set(value["verdict"].dropna()) <= {"partition", "hole", "overlap"}:
             raise self.damaged("holds verdicts other than partition, hole and overlap")
 
-    def compute(self, report: Reporter = silent) -> pd.DataFrame:
+    def make(self, report: Reporter) -> pd.DataFrame:
         report(self.name, 0, 2)
         matching = PairMatching(self.release, self.small_id, self.large_id).get()
         vectors = self.source().held_out_vectors

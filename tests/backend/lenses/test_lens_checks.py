@@ -1,5 +1,5 @@
-"""Lens files are checked like indexes: a crafted or truncated one is never shown as a fact, says why on the card's
-list of missing lenses, and is computed again by the build."""
+"""Lens files are checked like indexes: an altered, truncated or crafted one (its checksum rewritten to match) is never
+shown as a fact, says why on the card's list of missing lenses, and is computed again by the build."""
 
 import shutil
 from pathlib import Path
@@ -10,9 +10,10 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from backend.core.files import write_keyed_parquet
+from backend.core.files import file_digest, write_bytes_atomic, write_keyed_parquet
 from backend.lenses.kinds.facets import Facets
 from backend.lenses.kinds.seeds import SeedMatch
+from backend.lenses.lens import CHECKSUM
 from backend.lenses.profile import family_lenses, latent_profiles, missing_lenses
 from backend.pipeline.artifacts import release_lenses
 from backend.pipeline.build import build_release
@@ -27,16 +28,23 @@ def copy(tiny_release: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     return get_release(tiny_release)
 
 
+def reseal(path: Path) -> None:
+    """Write the crafted file's checksum as the build would: only the value checks can tell it now."""
+    write_bytes_atomic(path.with_name(path.name + CHECKSUM), file_digest(path).encode())
+
+
 def craft_facets(release: Release, change: dict[str, object]) -> None:
     path = release.paths.lens("facets-64.parquet")
     key = (pq.read_schema(path).metadata or {})[b"key"].decode()
     write_keyed_parquet(path, pd.read_parquet(path).assign(**change), key)
+    reseal(path)
 
 
 def craft_seeds(release: Release, edit: "dict[str, torch.Tensor]") -> None:
     path = release.paths.lens("seeds-64.safetensors")
     tensors, key = load_file(str(path)), SeedMatch(release, "64").stored_key()
     save_file({**tensors, **edit}, str(path), metadata={"key": str(key)})
+    reseal(path)
 
 
 @pytest.mark.parametrize(
@@ -77,6 +85,22 @@ def test_the_build_computes_a_crafted_lens_again(copy: Release) -> None:
 def test_a_truncated_lens_file_is_missing_and_rebuilt(copy: Release) -> None:
     path = copy.paths.lens("seeds-64.safetensors")
     path.write_bytes(path.read_bytes()[:100])
-    assert "still being trained or aligned" in missing_lenses(copy, "64", release_lenses(copy))["seeds"]
+    assert "does not match the checksum its build wrote" in missing_lenses(copy, "64", release_lenses(copy))["seeds"]
     build_release(copy, "tiny", report=lambda *_: None)
     assert "seeds" not in missing_lenses(copy, "64", release_lenses(copy))
+
+
+@pytest.mark.parametrize("damage", ["flip", "unsealed"])
+def test_a_lens_file_altered_in_place_or_without_its_checksum_is_not_read(copy: Release, damage: str) -> None:
+    path = copy.paths.lens("facets-64.parquet")
+    if damage == "flip":  # one byte inside the data, where the values stay readable
+        raw = bytearray(path.read_bytes())
+        raw[len(raw) // 2] ^= 0x01
+        path.write_bytes(bytes(raw))
+    else:
+        path.with_name(path.name + CHECKSUM).unlink()
+    said = missing_lenses(copy, "64", release_lenses(copy))["facets"]
+    assert ("does not match the checksum" if damage == "flip" else "has no checksum beside it") in said
+    assert latent_profiles(copy, "64", release_lenses(copy))["facets"].isna().all()
+    build_release(copy, "tiny", report=lambda *_: None)
+    assert "facets" not in missing_lenses(copy, "64", release_lenses(copy))

@@ -42,6 +42,8 @@ def test_build_until_usable_then_resume_to_complete(tmp_path: Path, monkeypatch:
     progress = read_progress(release)
     assert progress is not None and progress.state == "complete" and progress.fraction == 1.0
     assert set(summary["metrics"]) == {"64", "128", "meta-128"}
+    assert set(progress.seconds) == set(progress.stages) and all(s >= 0 for s in progress.seconds.values())
+    assert progress.seconds["train SAE-128"] > progress.seconds["train SAE-64"]  # this run trained only the first
 
 
 def test_a_second_build_of_the_same_release_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

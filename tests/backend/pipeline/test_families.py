@@ -8,9 +8,10 @@ import pandas as pd
 import pytest
 import torch
 
-from backend.core.errors import CatalogError
+from backend.core.errors import CatalogError, StoreError
 from backend.index.artifact import LatentIndex
-from backend.lenses.compare import findings, side_by_side
+from backend.index.store import IndexReader
+from backend.lenses.compare import META, findings, meta_row, side_by_side
 from backend.lenses.kinds.families import CrossMatch
 from backend.lenses.profile import latent_profiles
 from backend.models.formats import read_metrics
@@ -47,7 +48,13 @@ def test_one_matryoshka_training_and_one_index_serve_every_width(tiny_release: s
     assert [a.sae_id for a in artifacts if isinstance(a, LatentIndex)] == ["128"]
     assert sorted(p.name for p in (nested.paths.root / "index").iterdir()) == ["128"]
     narrow, wide = (LatentIndex.served(nested, w).reader() for w in ("64", "128"))
-    assert narrow.d_sae == 64 and len(narrow.table()) == 64 and narrow.latent_row(5) == wide.latent_row(5)
+    assert narrow.d_sae == 64 and len(narrow.table()) == 64
+    assert {k: v for k, v in narrow.latent_row(5).items() if not k.startswith("nn_")} == {
+        k: v for k, v in wide.latent_row(5).items() if not k.startswith("nn_")
+    }
+    assert set(narrow.top_example_tokens(3)["latent"]) <= set(range(64))
+    with pytest.raises(StoreError, match="not the 129 of this prefix"):
+        IndexReader.open(wide.folder, 129)
     whole = load_sae(nested, "128").sae
     assert torch.equal(load_sae(nested, "64").sae.W_dec, whole.W_dec[:64])
     folder = Path(nested.sae("64").location.path)
@@ -92,6 +99,16 @@ def test_a_comparison_sentence_says_the_better_family_and_the_matryoshka_paper()
         "for the Matryoshka SAEs."
     )
     assert said["FVU"].endswith("the same on the mean.")
+    nested = side_by_side({"standard": _sizes(novel_fraction=[0.3, 0.4]), "M": _sizes(novel_fraction=[0.5, 0.5])})
+    (sentence,) = findings(nested, "standard", "M")
+    assert "not a contest: in the M family each wider prefix keeps" in sentence and "does better" not in sentence
+    meta = pd.DataFrame([meta_row("standard", 128, {"variance_explained": 0.6, "coherence_mean": 0.2,
+                                                    "coherence_random_baseline": 0.1}, 2.0),
+                         meta_row("M", 128, {"variance_explained": 0.3}, None)])  # fmt: skip
+    assert findings(meta, "standard", "M", META) == [
+        "meta-SAE variance explained at 128 latents: M 30% against 60% for standard; lower is better here, so M does "
+        "better."
+    ]
 
 
 def _sizes(**columns: list[float]) -> pd.DataFrame:

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from backend.core.errors import AtlasError
+from backend.core.errors import AtlasError, CatalogError
 from backend.explore.latent_map import LatentMap
 from backend.index.cards import CardReader
 from backend.index.store import IndexReader
 from backend.pipeline.artifacts import release_lenses
+from backend.pipeline.build import build_release
 from backend.pipeline.publish import CATALOG, publish_folder, upload
 from backend.sources.catalog import get_release
 from backend.stitching.family import Curves, pair_classification
@@ -46,3 +47,7 @@ def test_a_published_release_is_served_from_the_hub_cache_without_computing(
     lenses = release_lenses(release)
     assert len(lenses) == 6 and all(lens.is_current() for lens in lenses), [lens.name for lens in lenses]
     assert not (tmp_path / "empty" / "releases").exists(), "nothing was computed or written locally"
+    nested = get_release("tiny-matryoshka")  # trained from tiny's data, which this machine no longer builds
+    assert nested.siblings == () and release.siblings == ()
+    with pytest.raises(CatalogError, match="which is not built here"):
+        build_release(nested, "tiny", report=lambda *_: None)
