@@ -358,7 +358,25 @@ DATA_FIELDS = ("model", "hook", "convention", "context_size", "corpus", "outlier
 
 
 def load_catalog() -> dict[str, Release]:
-    """All releases, in file order; a later file's release replaces an earlier one of the same id."""
+    """All releases, in file order; a later file's release replaces an earlier one of the same id. Parsed again only
+    when a file it is read from changes (a page asks for a release many times a rerun)."""
+    return dict(_parsed(_sources()))
+
+
+def _sources() -> tuple[tuple[str, int, int, int], ...]:
+    """Each file the catalog is read from, with what tells a rewrite (inode: files are replaced, not edited)."""
+    found = []
+    for path in (*catalog_files(), data_dir() / ADDED, data_dir() / REGISTRATIONS):
+        try:
+            stat = path.stat()
+            found.append((str(path), stat.st_ino, stat.st_mtime_ns, stat.st_size))
+        except OSError:
+            found.append((str(path), 0, 0, 0))
+    return tuple(found)
+
+
+@lru_cache(maxsize=8)
+def _parsed(_sources: tuple[tuple[str, int, int, int], ...]) -> dict[str, Release]:
     raw = raw_catalog()
     return _linked({rid: parse_release(rid, _with_data(rid, body, raw)) for rid, body in raw.items()})
 

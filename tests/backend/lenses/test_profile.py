@@ -22,7 +22,8 @@ def test_the_build_makes_every_lens_the_release_can_have(tiny_release: str) -> N
     lenses = release_lenses(release)
     assert sorted(a.name for a in lenses) == sorted([
         "seed alignment SAE-64", "co-firing SAE-64→128", "absorption SAE-64", "absorption SAE-128",
-        "facets SAE-64", "facets SAE-128",
+        "facets SAE-64", "facets SAE-128", "families SAE-64 of tiny · SAE-64 of tiny-matryoshka",
+        "families SAE-128 of tiny · SAE-128 of tiny-matryoshka",
     ])  # fmt: skip
     assert all(a.is_current() for a in lenses)
 
