@@ -61,6 +61,8 @@ def side_by_side(families: dict[str, pd.DataFrame]) -> pd.DataFrame:
     family's name to its per-size table (`family_lenses` joined with its quality columns)."""
     frames = []
     for name, table in families.items():
+        if "latents" not in table:  # no SAE of it is built yet
+            continue
         shown = [m.column for m in MEASURES if m.column in table]
         frames.append(table[["latents", *shown]].assign(family=name))
     if not frames:

@@ -46,6 +46,13 @@ def build_panel(release: Release) -> None:
     if build_complete(release):
         st.rerun(scope="app")
     progress = read_progress(release)
+    if progress is None and release.data_of is not None:
+        st.info(
+            f"This family is trained from the activations of {release.data_of}, after it: the build of "
+            f"{release.data_of} goes on to it (`python -m backend build --release {release.data_of}`), and its "
+            "progress shows here once it starts."
+        )
+        return
     if progress is None:
         st.info(f"This release is not built yet. Build it with `python -m backend build --release {release.id}`.")
         return

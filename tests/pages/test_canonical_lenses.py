@@ -59,3 +59,20 @@ def test_the_canonical_page_compares_the_families_and_the_card_marks_latents_fou
     no_crash(at)
     badges = str([m.value for m in at.markdown])
     assert "found by both families" in badges or "not found by the Matryoshka family" in badges
+
+
+def test_the_comparison_says_what_is_still_being_built(tiny_copy: str) -> None:
+    import shutil
+
+    from backend.sources.catalog import get_release
+
+    shutil.rmtree(get_release("tiny-matryoshka").paths.root)  # the second family not started yet
+    at = run("canonical", release=tiny_copy, sae="64")
+    no_crash(at)
+    assert not at.error, [e.value for e in at.error]
+    assert any("Still being built: Matryoshka" in i.value for i in at.info)
+    side = next(d.value for d in at.dataframe if "found_by_other_family" in d.value and "family" in d.value)
+    assert set(side["family"]) == {"standard"}
+    at = run(None, release="tiny-matryoshka", sae="64")
+    no_crash(at)
+    assert any("is trained from the activations of tiny, after it" in i.value for i in at.info)

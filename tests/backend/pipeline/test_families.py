@@ -99,6 +99,7 @@ def test_a_comparison_sentence_says_the_better_family_and_the_matryoshka_paper()
         "for the Matryoshka SAEs."
     )
     assert said["FVU"].endswith("the same on the mean.")
+    assert set(side_by_side({"standard": _sizes(fvu=[0.2, 0.1]), "building": pd.DataFrame()})["family"]) == {"standard"}
     nested = side_by_side({"standard": _sizes(novel_fraction=[0.3, 0.4]), "M": _sizes(novel_fraction=[0.5, 0.5])})
     (sentence,) = findings(nested, "standard", "M")
     assert "not a contest: in the M family each wider prefix keeps" in sentence and "does better" not in sentence
