@@ -68,7 +68,7 @@ def build(args: argparse.Namespace) -> None:
         if progress is not None and progress.seconds:
             spent = sorted(progress.seconds.items(), key=lambda item: -item[1])
             shown = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in spent if seconds >= 1)
-            print(f"{one.id}: {sum(progress.seconds.values()):.0f} s in this run ({shown or 'every stage current'})")
+            print(f"{one.id}: {sum(progress.seconds.values()):.0f} s in this run ({shown or 'no stage took a second'})")
 
 
 def _build_one(release: "Release", profile: str, until: str | None) -> dict[str, Any]:

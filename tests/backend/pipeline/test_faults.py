@@ -104,7 +104,7 @@ def test_a_build_over_another_profiles_files_redoes_what_differs(
     second = snapshot(tmp_path)
     assert summary["complete"] and summary["tokens"]["contexts"] == 44
     for name in ("sae-64/sae_weights.safetensors", "sae-128/sae_weights.safetensors", "index/64/latents.parquet"):
-        assert first[name] != second[name], f"{name} was reused from the other profile"
+        assert first[f"tiny/{name}"] != second[f"tiny/{name}"], f"{name} was reused from the other profile"
     assert np.isfinite(summary["norm_cap"])
 
 

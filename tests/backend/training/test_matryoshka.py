@@ -1,6 +1,8 @@
 """Matryoshka BatchTopK (backend/training/objectives/matryoshka.py): the nested loss is its definition, every prefix
-reconstructs, and the saved SAE reads back through the SAELens loader with its widths."""
+reconstructs, the saved SAE reads back through the SAELens loader with its widths, and on the planted hierarchy of
+benchmarks/bench_matryoshka_toy.py its prefix holds more parents and it absorbs less than standard SAEs."""
 
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -8,7 +10,7 @@ import torch
 
 from backend.models.formats import load_sae_dir, save_saelens
 from backend.models.sae import SAE
-from backend.training.objectives import Matryoshka
+from backend.training.objectives import BatchTopK, Matryoshka
 from backend.training.sparse import sparse_decode
 from backend.training.trainer import TrainConfig, train_sae
 from tests.backend.training.test_trainer import planted
@@ -84,3 +86,20 @@ def test_widths_that_cannot_nest_are_refused_naming_the_setting() -> None:
     with pytest.raises(ValueError, match="matryoshka_widths must be a list of whole numbers"):
         Matryoshka(widths=("12", 96))  # type: ignore[arg-type]
     assert Matryoshka(widths=[12, 96]).widths == (12, 96)  # type: ignore[arg-type]  # as TOML reads it
+
+
+@pytest.mark.slow
+def test_on_a_planted_hierarchy_the_prefix_holds_more_parents_and_absorbs_less() -> None:
+    path = Path(__file__).resolve().parents[3] / "benchmarks" / "bench_matryoshka_toy.py"
+    spec = importlib.util.spec_from_file_location("bench_matryoshka_toy", path)
+    assert spec is not None and spec.loader is not None
+    toy = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(toy)  # the benchmark's data and measures, at its first seed
+    data = toy.hierarchy(16_000, 32, 4, 3, 0.5, seed=0)
+    common = {"batch_size": 256, "lr": 3e-3, "epochs": 8, "aux_k": 8, "dead_after_tokens": 5_000, "seed": 0}
+    matryoshka = train_sae(data["x"], TrainConfig(d_sae=16, objective=Matryoshka(k=2, widths=(4, 16)), **common)).sae
+    narrow = train_sae(data["x"], TrainConfig(d_sae=4, objective=BatchTopK(k=2), **common)).sae
+    wide = train_sae(data["x"], TrainConfig(d_sae=16, objective=BatchTopK(k=2), **common)).sae
+    found = toy.parents_found(matryoshka.W_dec[:4], data["parent_dirs"])
+    assert found > toy.parents_found(narrow.W_dec, data["parent_dirs"])
+    assert toy.absorption(matryoshka, data)["fraction"] < toy.absorption(wide, data)["fraction"]
