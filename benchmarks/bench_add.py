@@ -46,7 +46,7 @@ def main() -> None:
         from backend.index.cards import CardReader
         from backend.index.store import IndexReader
         from backend.pipeline.add import AddRequest, add_release
-        from backend.sources.catalog import CorpusSpec
+        from backend.sources.release import CorpusSpec
 
         contexts = args.tokens // 127  # 128-token contexts hold 127 corpus tokens after BOS
         start = time.perf_counter()

@@ -157,7 +157,8 @@ def family_part(args: argparse.Namespace) -> None:
     from backend.models.language import load_language_model
     from backend.pipeline.members import train_config
     from backend.polysemy.probe_sets import wordnet_probe_set
-    from backend.sources.catalog import SAEEntry, default_release_id, get_release, load_catalog
+    from backend.sources.catalog import default_release_id, get_release, load_catalog
+    from backend.sources.release import SAEEntry
 
     release = get_release(default_release_id(load_catalog()))
     device = default_device()

@@ -217,7 +217,8 @@ def main() -> None:
     from backend.models.language import load_language_model
     from backend.pipeline.members import train_config
     from backend.polysemy.probe_sets import wordnet_probe_set
-    from backend.sources.catalog import SAEEntry, default_release_id, get_release, load_catalog
+    from backend.sources.catalog import default_release_id, get_release, load_catalog
+    from backend.sources.release import SAEEntry
     from backend.training.trainer import train_sae
 
     torch.manual_seed(0)

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from backend.polysemy.probe import Mode
-    from backend.sources.catalog import Release
+    from backend.sources.release import Release
 
 
 def main() -> None:

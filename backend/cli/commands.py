@@ -13,7 +13,7 @@ from backend.core.errors import AtlasError
 from backend.sources.catalog import default_release_id, download_published, get_release, load_catalog, trained_from
 
 if TYPE_CHECKING:
-    from backend.sources.catalog import Release
+    from backend.sources.release import Release
     from backend.steering.directions import Direction
 
 WAIT_SECONDS = 10
@@ -234,7 +234,7 @@ def steer(args: argparse.Namespace) -> None:
 def add(args: argparse.Namespace) -> None:
     from backend.index.artifact import LatentIndex
     from backend.pipeline.add import AddRequest, add_release
-    from backend.sources.catalog import CorpusSpec
+    from backend.sources.release import CorpusSpec
 
     if args.corpus == "wordnet":
         corpus = CorpusSpec("wordnet")

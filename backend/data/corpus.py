@@ -16,8 +16,8 @@ from transformers import PreTrainedTokenizerBase
 
 from backend.core.errors import AtlasError, first_line
 from backend.data.wordnet import WORDNET_DIR, Synset, read_synsets
-from backend.sources.catalog import CORPUS_SUFFIXES, CorpusSpec
 from backend.sources.hub import Location, fetch_snapshot
+from backend.sources.release import CORPUS_SUFFIXES, CorpusSpec
 
 
 def wordnet_text(synset: Synset) -> str:

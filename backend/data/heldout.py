@@ -18,7 +18,7 @@ from backend.core.progress import Reporter, silent
 from backend.data.activations import CALIBRATION_CONTEXTS, Activations, kept_positions, norm_cap
 from backend.data.corpus import corpus_texts, pack_contexts
 from backend.models.language import LanguageModel
-from backend.sources.catalog import Release
+from backend.sources.release import Release
 
 HELDOUT_CONTEXTS = 128
 HELDOUT_SEED = 1

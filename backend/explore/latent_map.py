@@ -20,7 +20,7 @@ from backend.core.progress import Reporter, silent
 from backend.metasae.decompose import Decompositions, meta_label
 from backend.models.geometry import nearest_rows
 from backend.models.loading import load_sae, source_key
-from backend.sources.catalog import Release
+from backend.sources.release import Release
 from backend.stitching.matching import Classification
 
 NO_META = -1

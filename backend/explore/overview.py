@@ -8,7 +8,7 @@ import pandas as pd
 import torch
 
 from backend.models.sae import SAE
-from backend.sources.catalog import Release
+from backend.sources.release import Release
 
 
 @torch.no_grad()

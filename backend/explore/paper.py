@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from backend.models.formats import read_metrics
-from backend.sources.catalog import Release
+from backend.sources.release import Release
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from torch import Tensor
 
 from backend.models.language import LanguageModel
 from backend.models.sae import SAE
-from backend.sources.catalog import Release
+from backend.sources.release import Release
 
 
 def search_table(table: pd.DataFrame, query: str, limit: int = 50) -> pd.DataFrame:

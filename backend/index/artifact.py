@@ -12,8 +12,8 @@ from backend.core.progress import Reporter, silent, step_progress
 from backend.index.build import as_stored, build_index
 from backend.index.plan import IndexPlan
 from backend.index.store import DATA_FILES, META, SEAL, IndexReader
-from backend.sources.catalog import Release
 from backend.sources.neuronpedia import EXPLANATIONS
+from backend.sources.release import Release
 
 
 class LatentIndex(Artifact[IndexReader]):

@@ -12,7 +12,7 @@ from backend.index.state import TOP_K
 from backend.models.language import LanguageModel, load_language_model
 from backend.models.loading import load_sae
 from backend.models.sae import SAE
-from backend.sources.catalog import Release
+from backend.sources.release import Release
 
 ActivationFn = Callable[[int, Tensor], Tensor]
 """(index of the batch's first context, token ids `[batch, seq]`) -> activations `[batch, seq, d_in]`."""

@@ -21,7 +21,7 @@ from backend.index.state import N_INTERVALS, RESERVOIR, TOP_K, WINDOW
 from backend.index.store import VERSION
 from backend.models.language import LanguageModel, load_language_model
 from backend.models.loading import load_sae
-from backend.sources.catalog import Release
+from backend.sources.release import Release
 
 DEFAULT_CONTEXTS = 1024
 """Corpus contexts indexed when no number is given (a token file is indexed whole)."""

@@ -25,7 +25,7 @@ from backend.core.progress import Reporter, silent
 from backend.lenses.source import LensSource
 from backend.models.formats import LoadedSAE
 from backend.models.loading import load_sae
-from backend.sources.catalog import Release
+from backend.sources.release import Release
 
 LOG = logging.getLogger("sae_atlas")
 V = TypeVar("V")

@@ -25,7 +25,7 @@ from backend.lenses.lens import At, Badge, artifacts_of
 from backend.lenses.source import LensSource
 from backend.models.formats import is_dead
 from backend.models.loading import load_sae
-from backend.sources.catalog import Release
+from backend.sources.release import Release
 
 
 def lens_artifacts(release: Release, source: LensSource) -> list[Artifact]:

@@ -19,7 +19,7 @@ from backend.core.errors import AtlasError
 from backend.data.activations import CALIBRATION_CONTEXTS, Activations, kept_positions, norm_cap
 from backend.index.artifact import LatentIndex
 from backend.models.language import LanguageModel
-from backend.sources.catalog import Release
+from backend.sources.release import Release
 
 T = TypeVar("T")
 

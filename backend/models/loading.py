@@ -16,8 +16,8 @@ from backend.models.formats import (
     load_sae_dir,
 )
 from backend.models.sae import SAE
-from backend.sources.catalog import MetaEntry, Release, SAEEntry
 from backend.sources.hub import cached_file, fetch_folder
+from backend.sources.release import MetaEntry, Release, SAEEntry
 
 
 def _fetch(entry: SAEEntry) -> LoadedSAE:

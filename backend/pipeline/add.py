@@ -25,9 +25,10 @@ from backend.models.language import HookPoint, LanguageModel, load_language_mode
 from backend.models.loading import load_sae
 from backend.models.sae import SAE
 from backend.pipeline.visitor import confine_table, confined
-from backend.sources.catalog import CorpusSpec, Release, load_catalog, parse_release, register_release
+from backend.sources.catalog import load_catalog, parse_release, register_release
 from backend.sources.fields import safe_id
 from backend.sources.registrations import added_releases
+from backend.sources.release import CorpusSpec, Release
 from backend.stitching.family import PairMatching
 from backend.training.meta import MetaTrainConfig, train_meta_for
 

@@ -21,7 +21,8 @@ from backend.pipeline.build import plan, read_summary
 from backend.pipeline.profiles import PROFILES
 from backend.pipeline.progress import read_progress
 from backend.polysemy.bench import Predictions
-from backend.sources.catalog import Release, families_of
+from backend.sources.catalog import families_of
+from backend.sources.release import Release
 from backend.stitching.curves import CurveConfig
 from backend.stitching.family import Curves, PairMatching
 

@@ -37,7 +37,8 @@ from backend.pipeline.family_data import FamilyData, data_key, family_data
 from backend.pipeline.members import TrainedMeta, TrainedSAE, family_index, train_config, trained
 from backend.pipeline.profiles import PROFILES, BuildConfig
 from backend.pipeline.progress import ProgressWriter, build_lock
-from backend.sources.catalog import Release, SAEEntry, SeedEntry, data_source
+from backend.sources.catalog import data_source
+from backend.sources.release import Release, SAEEntry, SeedEntry
 from backend.stitching.family import Curves, PairMatching
 from backend.training.meta import MetaTrainConfig
 from backend.training.trainer import TrainConfig

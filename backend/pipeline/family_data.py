@@ -22,7 +22,7 @@ from backend.data.corpus import corpus_texts, pack_contexts
 from backend.data.heldout import Split, write_split
 from backend.models.language import LanguageModel
 from backend.pipeline.profiles import BuildConfig
-from backend.sources.catalog import Release
+from backend.sources.release import Release
 
 
 @dataclass

@@ -40,7 +40,7 @@ from backend.models.language import LanguageModel
 from backend.models.loading import load_sae
 from backend.models.sae import SAE
 from backend.pipeline.family_data import FamilyData
-from backend.sources.catalog import MetaEntry, Release, SAEEntry
+from backend.sources.release import MetaEntry, Release, SAEEntry
 from backend.training.meta import OVER_DIGEST, MetaTrainConfig, base_metrics, fit_meta, meta_train_config, save_meta
 from backend.training.metrics import decoder_geometry, member_coherence, reconstruction_metrics
 from backend.training.trainer import TrainConfig, train_sae

@@ -22,7 +22,7 @@ from typing import Literal
 from backend.core.config import PROJECT_ROOT
 from backend.core.errors import AtlasError
 from backend.core.files import locked, write_json_atomic
-from backend.sources.catalog import Release
+from backend.sources.release import Release
 
 WRITE_EVERY = 1.0
 State = Literal["running", "complete", "failed", "stopped"]

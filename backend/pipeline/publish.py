@@ -20,9 +20,10 @@ from huggingface_hub import HfApi
 from backend.core.artifacts import published_files
 from backend.core.errors import AtlasError, first_line
 from backend.pipeline.artifacts import release_artifacts
-from backend.sources.catalog import Release, release_table
+from backend.sources.catalog import release_table
 from backend.sources.fields import hub_repo
 from backend.sources.hub import Location
+from backend.sources.release import Release
 
 CATALOG = "catalog.json"
 

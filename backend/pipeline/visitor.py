@@ -20,8 +20,8 @@ from backend.core.errors import AtlasError
 from backend.core.files import write_bytes_atomic
 from backend.core.paths import DERIVED_FOLDERS, uploads
 from backend.models.formats import SAELENS_CFG, SAELENS_SPARSITY, SAELENS_WEIGHTS
-from backend.sources.catalog import CORPUS_SUFFIXES
 from backend.sources.fields import safe_id
+from backend.sources.release import CORPUS_SUFFIXES
 
 MAX_OFFERED = 200
 """Folders or files listed per kind: enough to pick from, bounded on a large tree."""

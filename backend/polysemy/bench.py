@@ -20,7 +20,7 @@ from backend.core.progress import Reporter, silent
 from backend.models.language import LanguageModel
 from backend.models.loading import load_sae, source_key
 from backend.polysemy.probe import RESIDUAL, Mode, encoded, strongest, word_vectors
-from backend.sources.catalog import Release
+from backend.sources.release import Release
 
 READING = "argmax+cosine"
 """What a stored reading holds; part of every key, so readings stored before the cosine was kept are redone."""

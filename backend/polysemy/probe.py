@@ -25,7 +25,7 @@ from torch import Tensor
 
 from backend.models.language import LanguageModel
 from backend.models.sae import SAE
-from backend.sources.catalog import Release
+from backend.sources.release import Release
 
 Mode = Literal["template", "context"]
 MODES: tuple[str, ...] = get_args(Mode)

@@ -26,7 +26,7 @@ from backend.models.geometry import fvu, total_variance
 from backend.models.language import LanguageModel, load_language_model
 from backend.models.loading import load_sae, source_key
 from backend.models.sae import SAE
-from backend.sources.catalog import Release
+from backend.sources.release import Release
 from backend.stitching.curves import CurveConfig, stitch_steps, stitched_reconstruction, stitching_curve
 from backend.stitching.matching import (
     EDGE_FLOOR,

@@ -12,7 +12,8 @@ from backend.core.files import write_json_atomic
 from backend.models.formats import METRICS, save_paper_meta
 from backend.models.loading import load_sae
 from backend.models.sae import SAE
-from backend.sources.catalog import Release, register_meta_sae
+from backend.sources.catalog import register_meta_sae
+from backend.sources.release import Release
 from backend.training.metrics import decoder_geometry, meta_variance_explained
 from backend.training.objectives import BatchTopK
 from backend.training.trainer import ProgressFn, TrainConfig, TrainResult, train_sae

@@ -10,7 +10,8 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from backend.polysemy.probe import DEFAULT_MODE, MODES, Mode
-from backend.sources.catalog import Release, default_release_id
+from backend.sources.catalog import default_release_id
+from backend.sources.release import Release
 from backend.steering.generate import MAX_STRENGTH
 from backend.stitching.curves import DEFAULT_ORDER, ORDERS, Order
 

@@ -10,7 +10,7 @@ from backend.explore.latent_map import LatentMap
 from backend.index.artifact import LatentIndex
 from backend.models.loading import source_key
 from backend.pipeline.artifacts import release_lenses
-from backend.sources.catalog import Release
+from backend.sources.release import Release
 from backend.stitching.curves import CurveConfig
 from backend.stitching.family import Curves, PairMatching
 from pages.access.keyed import MISSING, stamp

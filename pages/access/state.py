@@ -7,7 +7,8 @@ import streamlit as st
 from streamlit.navigation.page import StreamlitPage
 
 from backend.core.config import data_dir
-from backend.sources.catalog import CATALOG_ENV, Release, load_catalog
+from backend.sources.catalog import CATALOG_ENV, load_catalog
+from backend.sources.release import Release
 from backend.stitching.matching import DEFAULT_THRESHOLD
 from backend.web.render import md
 from backend.web.urlstate import View, parse_view

@@ -8,7 +8,7 @@ import streamlit as st
 
 from backend.pipeline.build import read_summary, ready_saes
 from backend.pipeline.progress import read_progress
-from backend.sources.catalog import Release
+from backend.sources.release import Release
 from backend.web.urlstate import View
 from pages.access.keyed import memo
 from pages.access.saes import build_artifacts

@@ -5,7 +5,8 @@ which family does better (backend/lenses/compare.py), and each family's meta-SAE
 import streamlit as st
 
 from backend.lenses.compare import MEASURES, META, findings
-from backend.sources.catalog import Release, families_of
+from backend.sources.catalog import families_of
+from backend.sources.release import Release
 from pages.access.lenses import families_compared, families_meta
 from pages.access.state import page
 from pages.sections.build_status import build_complete

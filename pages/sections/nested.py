@@ -3,7 +3,7 @@ its novel fractions are the share of latents each wider prefix adds, by construc
 
 import streamlit as st
 
-from backend.sources.catalog import Release
+from backend.sources.release import Release
 
 NESTED_FAMILY = (
     "These SAEs are the nested prefixes of one Matryoshka SAE: each wider one holds the narrower one's latents "

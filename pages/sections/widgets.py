@@ -10,7 +10,7 @@ from backend.core.config import ASSETS, read_only
 from backend.core.errors import AtlasError
 from backend.core.progress import Reporter
 from backend.explore.exports import quick_list_link, table_bytes
-from backend.sources.catalog import Release
+from backend.sources.release import Release
 from backend.web.render import md
 from backend.web.urlstate import View
 from pages.access.indexes import cards

@@ -11,7 +11,7 @@ from backend.core.config import read_only
 from backend.core.errors import AtlasError
 from backend.pipeline.add import AddRequest, add_release, typed_hub_source
 from backend.pipeline.visitor import Offer, offered_corpora, offered_saes, save_corpus_upload, save_sae_upload
-from backend.sources.catalog import CORPUS_SUFFIXES, CorpusKind, CorpusSpec
+from backend.sources.release import CORPUS_SUFFIXES, CorpusKind, CorpusSpec
 from backend.web.render import md
 from pages.access.state import page, refresh_catalog
 from pages.sections.widgets import progress_bar

@@ -86,7 +86,7 @@ def test_add_from_the_command_line(tiny_world, capsys: pytest.CaptureFixture) ->
 def test_index_on_a_local_ray_cluster_from_the_command_line(tiny_world, capsys: pytest.CaptureFixture) -> None:  # type: ignore[no-untyped-def]
     from backend.index.store import IndexReader
     from backend.pipeline.add import AddRequest, add_release
-    from backend.sources.catalog import CorpusSpec
+    from backend.sources.release import CorpusSpec
     from tests.backend.tiny_models import saelens_folder
 
     folder = saelens_folder(tiny_world["root"], "sae", tiny_world["model"], 32)
@@ -158,7 +158,7 @@ def test_a_token_file_is_indexed_whole_unless_contexts_are_given(tiny_world, cap
 
     from backend.index.store import IndexReader
     from backend.pipeline.add import AddRequest, add_release
-    from backend.sources.catalog import CorpusSpec
+    from backend.sources.release import CorpusSpec
     from tests.backend.tiny_models import saelens_folder
 
     folder = saelens_folder(tiny_world["root"], "sae", tiny_world["model"], 32)

@@ -15,7 +15,7 @@ from backend.lenses.lens import At, Badge, Lens, LensArtifact, Measure, latents,
 from backend.lenses.source import LensData, LensSource
 from backend.models.formats import LoadedSAE
 from backend.models.loading import load_sae, source_key
-from backend.sources.catalog import Release
+from backend.sources.release import Release
 
 
 class SAELensTable(LensArtifact[pd.DataFrame], KeyedTable):

@@ -16,7 +16,7 @@ from backend.lenses.kinds.absorption import SAELensTable
 from backend.lenses.lens import At, Badge, Lens, Measure, latents, rows, stored_missing, trend, within
 from backend.lenses.source import LensData, LensSource
 from backend.models.formats import LoadedSAE
-from backend.sources.catalog import Release
+from backend.sources.release import Release
 
 
 class Facets(SAELensTable):

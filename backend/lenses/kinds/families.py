@@ -24,7 +24,8 @@ from backend.lenses.source import LensSource
 from backend.models.formats import LoadedSAE, is_dead
 from backend.models.geometry import nearest_rows
 from backend.models.loading import load_sae, source_key
-from backend.sources.catalog import Release, get_release
+from backend.sources.catalog import get_release
+from backend.sources.release import Release
 from backend.stitching.matching import DEFAULT_THRESHOLD
 
 SIDES = ("first", "second")

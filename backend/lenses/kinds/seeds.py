@@ -18,7 +18,7 @@ from backend.lenses.seeds import SeedAlignment, align_seeds
 from backend.lenses.source import LensSource
 from backend.models.formats import LoadedSAE, is_dead
 from backend.models.loading import load_sae, source_key
-from backend.sources.catalog import Release
+from backend.sources.release import Release
 
 
 class SeedMatch(LensArtifact[SeedAlignment]):

@@ -15,7 +15,7 @@ from backend.lenses.lens import At, Badge, Lens, LensArtifact, Measure, latents,
 from backend.lenses.source import LensSource
 from backend.models.formats import LoadedSAE
 from backend.models.loading import load_sae
-from backend.sources.catalog import Release
+from backend.sources.release import Release
 from backend.stitching.family import PairMatching
 from backend.stitching.matching import DEFAULT_THRESHOLD
 

@@ -21,7 +21,7 @@ from backend.index.state import IndexState
 from backend.index.store import IndexReader
 from backend.models.sae import SAE
 from backend.pipeline.add import AddRequest, add_release
-from backend.sources.catalog import CorpusSpec, Release
+from backend.sources.release import CorpusSpec, Release
 from tests.backend.tiny_models import saelens_folder
 
 CONTEXTS = 40

@@ -15,7 +15,7 @@ from backend.index.store import IndexReader
 from backend.models.language import load_language_model
 from backend.models.loading import load_sae
 from backend.pipeline.add import AddRequest, add_release
-from backend.sources.catalog import CorpusSpec
+from backend.sources.release import CorpusSpec
 from tests.backend.tiny_models import HOOK, saelens_folder
 
 POSITIONS = (2, -2)

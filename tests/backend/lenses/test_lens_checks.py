@@ -17,7 +17,8 @@ from backend.lenses.lens import CHECKSUM
 from backend.lenses.profile import family_lenses, latent_profiles, missing_lenses
 from backend.pipeline.artifacts import release_lenses
 from backend.pipeline.build import build_release
-from backend.sources.catalog import Release, get_release
+from backend.sources.catalog import get_release
+from backend.sources.release import Release
 
 
 @pytest.fixture

@@ -10,8 +10,9 @@ from backend.core.errors import AtlasError
 from backend.index.cards import CardReader
 from backend.index.store import IndexReader
 from backend.pipeline.add import AddRequest, add_release, source_table
-from backend.sources.catalog import CorpusSpec, get_release, load_catalog
+from backend.sources.catalog import get_release, load_catalog
 from backend.sources.registrations import ADDED
+from backend.sources.release import CorpusSpec
 from tests.backend.sources.test_hub import populate_cache
 from tests.backend.tiny_models import HOOK, saelens_folder
 

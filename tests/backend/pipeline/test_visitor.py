@@ -15,7 +15,7 @@ from backend.pipeline.visitor import (
     save_corpus_upload,
     save_sae_upload,
 )
-from backend.sources.catalog import CorpusSpec
+from backend.sources.release import CorpusSpec
 from tests.backend.tiny_models import saelens_folder
 
 SECRET = "the-launch-code-is-0000"
