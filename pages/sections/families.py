@@ -29,7 +29,10 @@ def families_section(release: Release) -> None:
     )
     building = [family.family_name for family in families if not build_complete(family)]
     if building:
-        st.info(f"Still being built: {', '.join(building)}. Its points appear as its build makes them.")
+        their = (
+            "Its points appear as its build makes" if len(building) == 1 else "Their points appear as their builds make"
+        )
+        st.info(f"Still being built: {', '.join(building)}. {their} them.")
     table = families_compared(release.id)
     shown = [(m.column, m.label) for m in MEASURES if m.column in table and table[m.column].notna().any()]
     if table.empty or not shown:
