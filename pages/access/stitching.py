@@ -3,6 +3,7 @@ the curves, a latent's lineage and closest latents in smaller SAEs, and the late
 
 import numpy as np
 import pandas as pd
+import torch
 
 from backend.explore.latent_map import LatentMap, map_table, novelty, top_meta_latents
 from backend.models.formats import DENSITY_FLOOR
@@ -38,6 +39,15 @@ def closest_in_smaller(release_id: str, sae_id: str, latent: int) -> dict[str, l
     ids = release(release_id).sae_ids
     row = sae(release_id, sae_id).W_dec[latent]
     return best_matches(row, {other: unit_decoder(release_id, other) for other in ids[: ids.index(sae_id)]})
+
+
+def closest_members(
+    release_id: str, sae_id: str, latent: int, other: str, members: list[int]
+) -> list[tuple[int, float]]:
+    """`members` of SAE `other` with their decoder cosine to this latent, closest first."""
+    row = unit_decoder(release_id, sae_id)[latent]
+    cosines = unit_decoder(release_id, other)[torch.tensor(members, dtype=torch.long)] @ row
+    return sorted(zip(members, cosines.tolist(), strict=True), key=lambda pair: -pair[1])
 
 
 @cached(stamps.matchings, shared=True, max_entries=2, spinner="Matching the decoders of neighbouring sizes…")

@@ -6,14 +6,18 @@ import streamlit as st
 from backend.web.urlstate import View
 from pages.access.indexes import latent_labels
 from pages.access.state import family_neighbours, stitch_threshold
-from pages.access.stitching import classification
-from pages.sections.widgets import latent_link
+from pages.access.stitching import classification, closest_members
+from pages.sections.widgets import latent_link, linked_list
 
 
-def _links(view: View, latents: tuple[int, ...] | list[int], sae_id: str) -> None:
+def _group(view: View, latent: int, members: list[int], sae_id: str) -> None:
+    """The group's members in SAE `sae_id`, closest to this latent first, with their decoder cosine to it."""
+    linked_list(view, closest_members(view.release, view.sae, latent, sae_id, members), "cosine", sae=sae_id)
+
+
+def _closest_link(view: View, latent: int, sae_id: str) -> None:
     labels = latent_labels(view.release, sae_id)
-    for latent in latents:
-        latent_link(view, latent, labels[latent] if labels else "", sae=sae_id)
+    latent_link(view, latent, labels[latent] if labels else "", sae=sae_id)
 
 
 def stitching_badges(view: View, latent: int) -> None:
@@ -22,7 +26,10 @@ def stitching_badges(view: View, latent: int) -> None:
         return
     threshold = stitch_threshold(view)
     st.subheader("Across sizes (stitching)")
-    st.caption(f"Decoder cosine threshold {threshold:.2f}; change it in the lineage below or on the Stitching page.")
+    st.caption(
+        f"Decoder cosine threshold {threshold:.2f}; change it in the lineage below or on the Stitching page. Each "
+        "group's members are listed closest to this latent first, with their cosine to it."
+    )
     left, right = st.columns(2)
     with left:
         if smaller is not None:
@@ -33,17 +40,17 @@ def stitching_badges(view: View, latent: int) -> None:
                 component = found.by_large[latent]
                 st.badge(f"reconstruction ({component.kind})", color="blue")
                 st.caption(f"Reconstructs, in SAE-{smaller}:")
-                _links(view, component.small, smaller)
+                _group(view, latent, list(component.small), smaller)
                 if len(component.large) > 1:
                     st.caption(f"together with, in SAE-{view.sae}:")
-                    _links(view, [i for i in component.large if i != latent], view.sae)
+                    _group(view, latent, [i for i in component.large if i != latent], view.sae)
             else:
                 st.badge("novel", color="orange")
+                cosine = float(found.large_cos[latent])
                 st.caption(
-                    f"No latent of SAE-{smaller} has cosine ≥ {threshold:.2f} with it; the closest, at "
-                    f"{float(found.large_cos[latent]):.2f}:"
+                    f"No latent of SAE-{smaller} has cosine ≥ {threshold:.2f} with it; the closest, at {cosine:.2f}:"
                 )
-                _links(view, [int(found.large_best[latent])], smaller)
+                _closest_link(view, int(found.large_best[latent]), smaller)
     with right:
         if larger is not None:
             found = classification(view.release, view.sae, larger, threshold)
@@ -52,11 +59,11 @@ def stitching_badges(view: View, latent: int) -> None:
             elif latent in found.by_small:
                 component = found.by_small[latent]
                 st.badge(f"in SAE-{larger}: {component.kind}", color="green")
-                _links(view, component.large, larger)
+                _group(view, latent, list(component.large), larger)
             else:
                 st.badge(f"dropped in SAE-{larger}", color="gray")
+                cosine = float(found.small_cos[latent])
                 st.caption(
-                    f"No latent of SAE-{larger} has cosine ≥ {threshold:.2f} with it; the closest, at "
-                    f"{float(found.small_cos[latent]):.2f}:"
+                    f"No latent of SAE-{larger} has cosine ≥ {threshold:.2f} with it; the closest, at {cosine:.2f}:"
                 )
-                _links(view, [int(found.small_best[latent])], larger)
+                _closest_link(view, int(found.small_best[latent]), larger)

@@ -2,6 +2,7 @@
 progress adapter, the stylesheet."""
 
 from collections.abc import Callable
+from urllib.parse import urlencode
 
 import pandas as pd
 import streamlit as st
@@ -13,7 +14,7 @@ from backend.explore.exports import quick_list_link, table_bytes
 from backend.sources.release import Release
 from backend.web.render import md
 from backend.web.urlstate import View
-from pages.access.indexes import cards
+from pages.access.indexes import cards, latent_labels
 from pages.access.state import catalog, page
 
 CSS = (ASSETS / "style.css").read_text()
@@ -60,6 +61,40 @@ def latent_link(
         label=f"{prefix}#{latent} {md(label, limit)}".strip() + tail,
         query_params=view.params(latent=latent, sae=sae or view.sae, q=None, text=None, token=None),
     )
+
+
+LINKED = 12
+"""Latents of a long list linked one by one, first of the list; the whole list is one table (`linked_list`). Every
+link is a message the server sends on each rerun: a stitching group can hold hundreds of latents (the default's
+largest SAE-4608 → SAE-9216 group, at 0.70, has 846), and listing one in full made one card in twenty cost as much as
+twenty cards."""
+
+
+def linked_list(view: View, ranked: list[tuple[int, float]], value: str, sae: str | None = None) -> None:
+    """`ranked` latents of SAE `sae` (this one by default), each with its `value` (its column's name): the first
+    `LINKED` as links, and when there are more, every one in a table (under an expander) with a link to its card."""
+    sae_id = sae or view.sae
+    labels = latent_labels(view.release, sae_id)
+    for latent, number in ranked[:LINKED]:
+        latent_link(view, latent, labels[latent] if labels else "", sae=sae_id, value=f"{number:.3f}")
+    if len(ranked) <= LINKED:
+        return
+    with st.expander(f"All {len(ranked):,}" + (f" in SAE-{sae_id}" if sae_id != view.sae else "")):
+        table = pd.DataFrame(
+            {
+                "latent": [latent for latent, _ in ranked],
+                "label": [labels[latent] if labels else "" for latent, _ in ranked],
+                value: [round(number, 3) for _, number in ranked],
+                # Relative links: they resolve beside this page, under any base path the server has.
+                "card": [
+                    "latent?" + urlencode(view.params(latent=latent, sae=sae_id, q=None, text=None, token=None))
+                    for latent, _ in ranked
+                ],
+            }
+        )
+        st.dataframe(
+            table, hide_index=True, column_config={"card": st.column_config.LinkColumn("card", display_text="open")}
+        )
 
 
 def meta_link(view: View, meta_latent: int, label: str = "", value: str = "") -> None:

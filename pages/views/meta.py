@@ -12,7 +12,7 @@ from pages.sections.build_status import still_building
 from pages.sections.decomposition import logit_lens_table, threshold_control
 from pages.sections.figures import meta_activation_histogram
 from pages.sections.steering import steering_section
-from pages.sections.widgets import latent_link
+from pages.sections.widgets import linked_list
 
 view = current_view()
 release = catalog()[view.release]
@@ -62,8 +62,7 @@ with left:
     st.subheader("Member latents")
     if not members:
         st.info("No latent contains this meta-latent at this threshold.")
-    for latent, value in members[:60]:
-        latent_link(view, latent, labels[latent], value=f"{value:.3f}")
+    linked_list(view, members, "activation")
 with right:
     st.subheader("Activation over all latents")
     values = table.member_values(view.meta_latent).numpy()

@@ -29,11 +29,7 @@ with by_label:
         st.caption(f"{len(hits)} latents match '{md(query)}'.")
         quick_list(view, hits["latent"].astype(int).tolist(), f"SAE Atlas search: {query}")
         for row in hits.itertuples():
-            cols = st.columns([4, 1, 1])
-            with cols[0]:
-                latent_link(view, int(row.latent), str(row.label))
-            cols[1].write(f"density {row.density:.4%}")
-            cols[2].write(f"max {row.max:.2f}")
+            latent_link(view, int(row.latent), str(row.label), value=f"density {row.density:.4%} · max {row.max:.2f}")
 
 with by_text:
     text = st.text_area(
@@ -57,10 +53,7 @@ with by_text:
         if not ranked:
             st.info("No latent fires here.")
         for latent, value in ranked:
-            cols = st.columns([4, 1])
-            with cols[0]:
-                latent_link(view, latent, labels[latent])
-            cols[1].write(f"{value:.3f}")
+            latent_link(view, latent, labels[latent], value=f"{value:.3f}")
             st.html(highlighted_tokens(result.tokens, result.acts[:, latent].tolist(), max(value, 1e-6)))
         st.subheader("Top latents of each token")
         rows = [

@@ -120,6 +120,51 @@ def test_meta_latent_card_renders(tiny_release: str) -> None:
     assert any(m.label == "Latents containing it" for m in at.metric)
 
 
+def test_a_long_list_links_its_first_latents_and_tables_them_all(
+    tiny_release: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from backend.sources.catalog import get_release
+    from pages.access.saes import decompositions
+    from pages.sections import widgets
+
+    meta_id = get_release(tiny_release).meta_saes[0].id
+    table = decompositions(tiny_release, meta_id)
+    meta = max(range(table.n_meta), key=lambda m: len(table.members(m)))
+    members = table.members(meta)
+    assert len(members) >= 3
+    monkeypatch.setattr(widgets, "LINKED", 2)
+    at = run("meta", release=tiny_release, sae="128", m=str(meta))
+    no_crash(at)
+    linked = [link.proto.label for link in at.get("page_link") if link.proto.label.startswith("#")]
+    assert [label.split()[0] for label in linked] == [f"#{latent}" for latent, _ in members[:2]]
+    listed = next(d.value for d in at.dataframe if "card" in d.value.columns)
+    assert listed["latent"].tolist() == [latent for latent, _ in members]
+    assert listed["card"].iloc[0].startswith("latent?") and f"latent={members[0][0]}" in listed["card"].iloc[0]
+
+
+def test_a_stitching_group_lists_its_members_closest_first(tiny_release: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from backend.sources.catalog import get_release
+    from backend.stitching.family import pair_classification
+    from pages.access.saes import unit_decoder
+    from pages.sections import widgets
+
+    found = pair_classification(get_release(tiny_release), "64", "128", 0.5)
+    assert found is not None
+    component = max(found.components, key=lambda c: len(c.small))
+    assert len(component.small) >= 2
+    latent = component.large[0]
+    cosines = unit_decoder(tiny_release, "64")[list(component.small)] @ unit_decoder(tiny_release, "128")[latent]
+    closest_first = [component.small[i] for i in cosines.argsort(descending=True).tolist()]
+    monkeypatch.setattr(widgets, "LINKED", 1)
+    at = run("latent", release=tiny_release, sae="128", latent=str(latent), st="0.5")
+    no_crash(at)
+    linked = [link.proto.label for link in at.get("page_link") if link.proto.label.startswith("SAE-64 #")]
+    assert linked[0].startswith(f"SAE-64 #{closest_first[0]} ")
+    listed = next(d.value for d in at.dataframe if "cosine" in d.value.columns)
+    assert listed["latent"].tolist() == closest_first
+    assert listed["cosine"].is_monotonic_decreasing
+
+
 def test_meta_latent_out_of_range_and_sae_without_meta(tiny_release: str) -> None:
     at = run("meta", release=tiny_release, sae="128", m="999")
     no_crash(at)
