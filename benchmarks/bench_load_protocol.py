@@ -76,6 +76,8 @@ class Views:
 @dataclass
 class Results:
     times: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    messages: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    """ForwardMsgs each rerun received: every element, block and status the page sends is one."""
     errors: int = 0
     error_kinds: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
@@ -120,11 +122,13 @@ async def timed_rerun(ws: websockets.ClientConnection, view: tuple[str, str, dic
     start = time.perf_counter()
     await ws.send(rerun_message(page, params))
     problem = None
+    received = 0
     try:
         async with asyncio.timeout(RERUN_TIMEOUT):
             while True:
                 msg = ForwardMsg()
                 msg.ParseFromString(await ws.recv())
+                received += 1
                 problem = problem or failure(msg)
                 if msg.WhichOneof("type") == "script_finished":
                     if msg.script_finished == ForwardMsg.FINISHED_EARLY_FOR_RERUN:
@@ -138,6 +142,7 @@ async def timed_rerun(ws: websockets.ClientConnection, view: tuple[str, str, dic
         results.error_kinds[f"{name}: {problem}"] += 1
     else:
         results.times[name].append(elapsed)
+        results.messages[name].append(received)
 
 
 def start_servers(
@@ -178,20 +183,27 @@ async def run(sessions: int, seconds: float, ports: list[int], views: Views) -> 
     return results
 
 
-async def rerun(ws: websockets.ClientConnection, page: str, params: dict[str, str]) -> float:
+async def rerun(ws: websockets.ClientConnection, page: str, params: dict[str, str]) -> tuple[float, int]:
+    """Seconds to the rerun's end, and the messages it sent."""
     start = time.perf_counter()
     await ws.send(rerun_message(page, params))
+    received = 0
     while True:
         msg = ForwardMsg()
         msg.ParseFromString(await ws.recv())
+        received += 1
         if msg.WhichOneof("type") == "script_finished" and msg.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN:
-            return time.perf_counter() - start
+            return time.perf_counter() - start, received
 
 
-async def alternate(ports: list[int], views: Views, reruns: int) -> dict[str, tuple[list[float], list[float]]]:
-    """Each drawn view rerun on both servers, one after the other, the first server alternating."""
+Sides = tuple[list[tuple[float, int]], list[tuple[float, int]]]
+
+
+async def alternate(ports: list[int], views: Views, reruns: int) -> dict[str, Sides]:
+    """Each drawn view rerun on both servers, one after the other, the first server alternating: (seconds,
+    messages) of each rerun, by view and side."""
     rng = random.Random(7)
-    times: dict[str, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
+    times: dict[str, Sides] = defaultdict(lambda: ([], []))
     url = "ws://127.0.0.1:{}/_stcore/stream"
     async with (
         websockets.connect(url.format(ports[0]), subprotocols=["streamlit"], max_size=None) as a,  # type: ignore[list-item]
@@ -223,11 +235,15 @@ def against(rev: str, views: Views, reruns: int, log: Path | None) -> None:
                 server.wait(30)
             subprocess.run(["git", "worktree", "remove", "--force", str(other)], cwd=ROOT, check=False)
     print(f"{os.cpu_count()} cores, {views.release}/{views.sae}, {reruns} reruns each side, one at a time")
-    print(f"| view | p50 s at {rev} | p50 s here | here / {rev} |")
-    print("| --- | --- | --- | --- |")
-    for name, (base, here) in sorted(times.items()):
+    print(f"| view | p50 s at {rev} | p50 s here | here / {rev} | messages per rerun at {rev} / here |")
+    print("| --- | --- | --- | --- | --- |")
+    for name, sides in sorted(times.items()):
+        (base, base_sent), (here, here_sent) = ([list(column) for column in zip(*side, strict=True)] for side in sides)
         ratio = statistics.median(here) / statistics.median(base)
-        print(f"| {name} | {statistics.median(base):.3f} | {statistics.median(here):.3f} | {ratio:.2f} |")
+        print(
+            f"| {name} | {statistics.median(base):.3f} | {statistics.median(here):.3f} | {ratio:.2f} | "
+            f"{statistics.mean(base_sent):.0f} / {statistics.mean(here_sent):.0f} |"
+        )
 
 
 def main() -> None:
@@ -256,8 +272,11 @@ def main() -> None:
         print(
             f"{os.cpu_count()} cores, {args.servers} server process(es), {release.id}/{sae_id}, {args.seconds:g} s each"
         )
-        print("| sessions | reruns/s | p50 s | p95 s | max s | errors | server CPU s/s | RSS MB | p50 by view |")
-        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        print(
+            "| sessions | reruns/s | p50 s | p95 s | max s | errors | server CPU s/s | RSS MB | p50 by view "
+            "| messages per rerun by view (mean / max) |"
+        )
+        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         for count in args.sessions:
             cpu0 = sum(cpu_seconds(s.pid) for s in servers)
             start = time.perf_counter()
@@ -269,9 +288,11 @@ def main() -> None:
             p95 = every[int(0.95 * (len(every) - 1))] if every else float("nan")
             by_view = ", ".join(f"{k} {statistics.median(v):.3f}" for k, v in sorted(results.times.items()))
             rss = sum(rss_mb(s.pid) for s in servers)
+            sent = ", ".join(f"{k} {statistics.mean(v):.0f} / {max(v)}" for k, v in sorted(results.messages.items()))
             print(
                 f"| {count} | {(len(every) + results.errors) / wall:.1f} | {p50:.3f} | {p95:.3f} | "
-                f"{max(every, default=float('nan')):.2f} | {results.errors} | {cpu:.2f} | {rss:.0f} | {by_view} |"
+                f"{max(every, default=float('nan')):.2f} | {results.errors} | {cpu:.2f} | {rss:.0f} | {by_view} "
+                f"| {sent} |"
             )
             for kind, n in results.error_kinds.items():
                 print(f"  error: {kind} x{n}")
