@@ -5,6 +5,7 @@ baseline), measured side by side in one run.
     .venv/bin/python benchmarks/bench_index.py --shape gpt2         # GPT-2 shape, 24,576 latents, fp32
     .venv/bin/python benchmarks/bench_index.py --shape gpt2 --contexts 256 --profile
     .venv/bin/python benchmarks/bench_index.py --shape gpt2 --whole [--precision bf16]
+    .venv/bin/python benchmarks/bench_index.py --shape gpt2 --contexts 128 --syncs
 
 - floor: the model forward to the hook plus the SAE encode of every token (in the pass's chunks), nothing else;
 - ours: backend/index/build.py's pass (model once per token batch, all latents folded into running state);
@@ -232,6 +233,63 @@ def profile(lm: LanguageModel, sae: SAE, tokens: torch.Tensor, shape: Shape) -> 
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=20))
 
 
+SYNCING = {
+    "aten.nonzero.default",
+    "aten._local_scalar_dense.default",
+    "aten.unique_consecutive.default",
+    "aten._unique2.default",
+    "aten.masked_select.default",
+    "aten.bincount.default",
+    "aten.repeat_interleave.Tensor",
+}
+"""Operations that make the host wait for a CUDA device: the size of their output depends on the data (nonzero,
+unique, masked_select; bincount reads the largest value), or they return a Python number (item, int, bool)."""
+BOOL_INDEXED = {"aten.index.Tensor", "aten.index_put_.default", "aten.index_put.default"}
+"""Indexing with a boolean mask: a nonzero inside, so a wait on the host too."""
+
+
+def syncs(lm: LanguageModel, sae: SAE, tokens: torch.Tensor, shape: Shape) -> None:
+    """The host synchronisations a GPU would make in the pass's bookkeeping (`fold_batch`: encode, mask, fold into
+    the state), counted by operation on any device, per batch of BATCH_CONTEXTS contexts; the model forward is the
+    floor's and is left out."""
+    from collections import Counter
+
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from backend.index.build import fold_batch
+    from backend.index.state import IndexState
+
+    class Counted(TorchDispatchMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.counts: Counter[str] = Counter()
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            name = str(func)
+            masked = name in BOOL_INDEXED and any(
+                isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in (args[1] or ())
+            )
+            if name in SYNCING or masked:
+                self.counts[name + (" (boolean mask)" if masked else "")] += 1
+            return func(*args, **(kwargs or {}))
+
+    cfg = IndexConfig(batch_contexts=BATCH_CONTEXTS, bos_id=lm.bos_id)
+    state = IndexState.empty(shape.d_sae, sae.device)
+    batches = range(0, len(tokens), BATCH_CONTEXTS)
+    acts = activation_fn(lm, shape)
+    counter = Counted()
+    for start in batches:
+        batch = tokens[start : start + BATCH_CONTEXTS]
+        hidden = acts(start, batch)
+        with counter:
+            fold_batch(state, sae, batch, hidden, start, cfg)
+    total = sum(counter.counts.values())
+    print(f"shape={shape.hook} d_sae={shape.d_sae} batches={len(batches)} of {BATCH_CONTEXTS} contexts")
+    print(f"host synchronisations per batch in the bookkeeping: {total / len(batches):.1f}")
+    for name, count in counter.counts.most_common():
+        print(f"  {name}: {count / len(batches):.1f}")
+
+
 def print_whole(lm: LanguageModel, sae: SAE, tokens: torch.Tensor, shape: Shape, name: str) -> None:
     with tempfile.TemporaryDirectory() as work:
         folder = Path(work)
@@ -255,6 +313,7 @@ def main() -> None:
     parser.add_argument("--memory-probe", choices=["floor", "ours"])
     parser.add_argument("--profile", action="store_true", help="print where our pass spends its time")
     parser.add_argument("--whole", action="store_true", help="time the index command itself against the floor")
+    parser.add_argument("--syncs", action="store_true", help="count the pass's host synchronisations per batch")
     args = parser.parse_args()
     n_contexts = args.contexts or SHAPES[args.shape].contexts
     lm, sae, tokens, shape = setup(args.shape, n_contexts)
@@ -267,6 +326,9 @@ def main() -> None:
         return
     if args.profile:
         profile(lm, sae, tokens, shape)
+        return
+    if args.syncs:
+        syncs(lm, sae, tokens, shape)
         return
     n_tokens = tokens.numel()
     floor(lm, sae, tokens[:BATCH_CONTEXTS], shape)  # warm-up

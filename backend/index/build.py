@@ -72,8 +72,10 @@ def fold_batch(state: IndexState, sae: SAE, tokens: Tensor, acts: Tensor, first_
             # Where the activation is elementwise the state reads the pre-activations' firing entries
             # itself: the dense activations (a product and a scan over every latent) are never built.
             latent_acts = sae.encode(chunk) if activation is None else sae.pre_acts(chunk)
-            if not bool(chunk_mask.all()):
-                latent_acts[~chunk_mask] = 0 if activation is None else -torch.inf
+            # On a GPU asking whether every position counts would stop the host until the device answers; masking
+            # costs less there. On the CPU the question is free and saves a pass over the dense activations.
+            if latent_acts.is_cuda or not bool(chunk_mask.all()):
+                latent_acts.masked_fill_(~chunk_mask.unsqueeze(-1), 0 if activation is None else -torch.inf)
             state.update(latent_acts, chunk_mask, first_context + start, seq, first, activation)
 
 
@@ -148,7 +150,10 @@ def run_pass(
     """Fold every batch of `tokens [n_contexts, seq]` into a state, resuming from `work_dir`.
 
     `stop_after` ends the pass early after that many batches in this call (a time-boxed run);
-    the checkpoint is then current and None is returned.
+    the checkpoint is then current and None is returned. A finished pass is not checkpointed: its state goes
+    straight to `save_index`, which would delete the checkpoint (on a GPU, copying the state to the host and
+    writing it, hundreds of MB for SAE-24576, cost more than folding a batch); a process that dies before the
+    index is written resumes from the last periodic checkpoint.
     """
     key = as_stored(key)
     state, done = _resume(work_dir, key, sae.cfg.d_sae, sae.device, cfg.top_k)
@@ -159,9 +164,12 @@ def run_pass(
         if progress:
             progress(number + 1, len(batches))
         finished = number + 1
-        if finished % cfg.checkpoint_every == 0 or finished == len(batches):
+        if finished == len(batches):
+            break
+        stopping = stop_after is not None and finished - done >= stop_after
+        if stopping or finished % cfg.checkpoint_every == 0:
             save_checkpoint(work_dir, state, key, batches_done=finished)
-        if stop_after is not None and finished - done >= stop_after and finished < len(batches):
+        if stopping:
             return None
     return state
 

@@ -156,15 +156,12 @@ class IndexState:
         entries that can still enter them: the dense activations are scanned once, for their non-zeros."""
         n_ctx, width, d_sae = acts.shape
         seq = width if seq is None else seq
-        n_valid = int(valid.sum())
-        if n_valid == 0:
-            return
         flat = acts.reshape(n_ctx * width, d_sae)
-        self.n_tokens += n_valid
+        self.n_tokens += valid.sum()  # stays on the device: no host synchronisation for a count
         rows, cols = (flat > 0 if activation is None else activation.fires(flat)).nonzero(as_tuple=True)
         vals = flat[rows, cols]
         toks = (rows // width + first_context) * seq + rows % width + offset
-        self.count += torch.bincount(cols, minlength=d_sae)
+        self.count.index_add_(0, cols, torch.ones_like(cols))  # bincount would read the largest id on the host
         self.total.index_add_(0, cols, vals.double())
         self.max = self.max.scatter_reduce(0, cols, vals, "amax")
         bins = hist_bin(vals)
@@ -244,7 +241,8 @@ def _best_per_row(row: Tensor, rank_by: Tensor, toks: Tensor, limit: int) -> tup
     order = order[row[order].argsort(stable=True)]
     sorted_rows = row[order]
     column = torch.arange(len(order), device=row.device) - torch.searchsorted(sorted_rows, sorted_rows)
-    kept = column < limit
+    # One compaction for the three (a boolean mask would wait for the device once per tensor it selects from).
+    kept = (column < limit).nonzero().squeeze(1)
     order, sorted_rows, column = order[kept], sorted_rows[kept], column[kept]
     touched, slot = sorted_rows.unique_consecutive(return_inverse=True)
     return order, touched, slot, column
