@@ -1,5 +1,6 @@
 """Stitching curves on a synthetic family: exact end points, monotone where the truth says so."""
 
+import pytest
 import torch
 
 from backend.models.sae import SAE, SAEConfig
@@ -77,3 +78,17 @@ def test_the_stitched_reconstruction_matches_the_curve() -> None:
         recon = stitched_reconstruction(small, large, x, steps, done)
         nmse = float(((x - recon) ** 2).sum() / ((x - x.mean(dim=0)) ** 2).sum())
         assert abs(nmse - curve.set_index("steps").at[done, "nmse"]) < 1e-5
+
+
+def test_the_stitched_reconstruction_is_the_same_in_chunks_of_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A model's forward hands the splice `[contexts, seq, d]`; it is encoded a few tokens at a time."""
+    from backend.stitching import curves
+
+    small, large, x = family_and_data()
+    steps = steps_for(small, large, "interleaved")
+    batch = x[:60].reshape(4, 15, D)
+    whole = stitched_reconstruction(small, large, batch, steps, 3)
+    monkeypatch.setattr(curves, "ENCODE_ELEMENTS", 2 * large.cfg.d_sae + 1)  # two tokens a chunk
+    chunked = stitched_reconstruction(small, large, batch, steps, 3)
+    assert chunked.shape == batch.shape
+    torch.testing.assert_close(chunked, whole)
