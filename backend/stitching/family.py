@@ -21,6 +21,7 @@ from backend.core.config import default_device, fast_bf16
 from backend.core.files import atomic_path
 from backend.core.progress import Reporter, silent
 from backend.data.heldout import HeldOut, heldout
+from backend.index.build import ENCODE_ELEMENTS
 from backend.models.formats import is_dead
 from backend.models.geometry import fvu, total_variance
 from backend.models.language import LanguageModel, load_language_model
@@ -229,9 +230,16 @@ def _reference_points(
     total_var = total_variance(x)
     rows = []
     for sae_id, sae in saes.items():
+        # A few tokens at a time: every held-out token over 98,304 latents at once ran out of 24 GB (the paper's
+        # family, benchmarks/bench_paper_scale.py).
+        squared, fired = 0.0, 0
         with torch.no_grad():
-            acts = sae.encode(x.to(sae.device))
-            nmse = fvu(float(((x.to(sae.device) - sae.decode(acts)) ** 2).sum()), total_var)
+            for part in x.split(max(1, ENCODE_ELEMENTS // sae.cfg.d_sae)):
+                part = part.to(sae.device)
+                acts = sae.encode(part)
+                squared += float(((part - sae.decode(acts)) ** 2).sum())
+                fired += int((acts > 0).sum())
+        nmse = fvu(squared, total_var)
         dloss, dloss_se = float("nan"), float("nan")
         if clean is not None:
             dloss, dloss_se = loss_delta(context_losses(lm, release, data, settings.loss_contexts, sae.forward), clean)
@@ -241,7 +249,7 @@ def _reference_points(
                 "kind": "sae",
                 "steps": 0,
                 "latents": int((~dead_latents(release, sae_id)).sum()),
-                "l0": float((acts > 0).sum(dim=1).float().mean()),
+                "l0": fired / max(1, len(x)),
                 "nmse": nmse,
                 "dloss": dloss,
                 "dloss_se": dloss_se,

@@ -84,3 +84,22 @@ def test_loss_delta_is_paired_by_context_with_its_standard_error() -> None:
     # Differences 0.1, 0.3, 0.1, 0.3: mean 0.2, sample std 0.11547, SE = std / 2.
     assert mean == pytest.approx(0.2)
     assert se == pytest.approx(0.11547 / 2, rel=1e-3)
+
+
+def test_the_plain_saes_points_are_the_same_a_few_tokens_at_a_time(
+    tiny_release: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each plain SAE's FVU and L0 on the held-out tokens, encoded two tokens at a time, are those of one encode."""
+    from backend.data.heldout import heldout
+    from backend.models.loading import load_sae
+    from backend.stitching import family
+
+    release = get_release(tiny_release)
+    lm = load_language_model(release.model)
+    data = heldout(release, lm)
+    saes = {sae_id: load_sae(release, sae_id).sae for sae_id in ("64", "128")}
+    whole = family._reference_points(release, lm, data, saes, None, CurveConfig())
+    monkeypatch.setattr(family, "ENCODE_ELEMENTS", 2 * 128)
+    chunked = family._reference_points(release, lm, data, saes, None, CurveConfig())
+    assert chunked["l0"].tolist() == pytest.approx(whole["l0"].tolist(), rel=1e-6)
+    assert chunked["nmse"].tolist() == pytest.approx(whole["nmse"].tolist(), rel=1e-4)
