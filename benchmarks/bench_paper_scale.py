@@ -107,6 +107,7 @@ def main() -> None:
     )
     parser.add_argument("--meta-over", type=int, default=49152, help="the size the meta-SAE is trained on")
     parser.add_argument("--d-meta", type=int, default=2304)
+    parser.add_argument("--keep", type=Path, help="an empty folder to build in and keep (to serve the release after)")
     args = parser.parse_args()
     sizes = sorted(args.sizes)
     if args.meta_over not in sizes:
@@ -116,7 +117,10 @@ def main() -> None:
     device = torch.cuda.get_device_name() if gpu else f"CPU, {torch.get_num_threads()} threads"
     print(f"{device}, torch {torch.__version__}, {len(sizes)} sizes, {n_contexts:,} contexts of {SEQ} tokens")
     with tempfile.TemporaryDirectory() as scratch:
-        folder = Path(scratch)
+        folder = args.keep or Path(scratch)
+        folder.mkdir(parents=True, exist_ok=True)
+        if any(folder.iterdir()):
+            sys.exit(f"--keep {folder} is not empty.")
         start = time.perf_counter()
         write_inputs(folder, sizes, n_contexts)
         print(f"inputs written in {time.perf_counter() - start:.1f} s (not a stage)")
@@ -139,6 +143,8 @@ def main() -> None:
         print(f"| lenses | {lensed:.1f} | | |")
         per_size("latent maps (in process)", sizes, maps(folder, sizes))
         print(f"whole: {time.perf_counter() - start:.1f} s")
+        if args.keep:
+            print(f"kept: serve it with ATLAS_DATA_DIR={folder / 'data'}")
 
 
 if __name__ == "__main__":

@@ -93,3 +93,20 @@ def family_findings(family: pd.DataFrame) -> list[str]:
     where there is one), for the page to state plainly."""
     said = (lens.finding(family) for lens in LENSES)
     return [sentence for sentence in said if sentence is not None]
+
+
+def latent_filters(table: pd.DataFrame) -> dict[str, pd.Series]:
+    """The filters `latent_profiles`' table offers, each a row mask: a yes/no column as itself and "not <column>"
+    (a latent its lens has not measured is in neither), a verdict column (text, empty where there is none) as
+    "<column>" and "no <column>". Only filters that keep some rows and drop others are offered."""
+    masks: dict[str, pd.Series] = {}
+    for name in table.columns.drop(["latent", "dead"], errors="ignore"):
+        column = table[name]
+        values = column.dropna().unique()
+        if len(values) and all(isinstance(value, bool | np.bool_) for value in values):
+            masks[name] = column.eq(True)
+            masks[f"not {name}"] = column.eq(False)
+        elif pd.api.types.is_string_dtype(column):
+            masks[name] = column.fillna("").ne("")
+            masks[f"no {name}"] = ~masks[name]
+    return {name: mask for name, mask in masks.items() if 0 < int(mask.sum()) < len(table)}

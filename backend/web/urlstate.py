@@ -18,6 +18,7 @@ from backend.stitching.curves import DEFAULT_ORDER, ORDERS, Order
 MAP_COLOURS = ("meta-latent", "density", "novelty")
 PROBE_SETS = ("wordnet", "ps-eval", "upload")
 MAX_CONTEXTS = 8
+MAX_FILTERS = 12
 MAX_CONTEXT_CHARS = 500
 
 MAX_TEXT = 2000
@@ -59,6 +60,12 @@ class View:
     """Steering strength in units of the latent's largest activation; None = the page's default."""
     clamp: bool = False
     """Clamp the latent to the strength instead of adding its direction."""
+    sort: str = ""
+    """The column the Canonical page's latent table is sorted by; "" = its first. Checked against the table there."""
+    ascending: bool = False
+    """Sort that table smallest first (largest first by default)."""
+    only: tuple[str, ...] = ()
+    """The filters that table keeps rows by ("novel", "not seed_shared"); checked against the table there."""
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
     def params(self, **changes: object) -> dict[str, str]:
@@ -109,6 +116,14 @@ def _choice(raw: str | None, name: str, allowed: tuple[str, ...], warnings: list
         warnings.append(f"Ignored {name}={raw!r}: choose one of {', '.join(allowed)}.")
         return allowed[0]
     return str(raw)
+
+
+def _filters(raw: str, warnings: list[str]) -> tuple[str, ...]:
+    """Comma-separated filter names, at most MAX_FILTERS, each cut to 60 characters."""
+    names = tuple(dict.fromkeys(name.strip()[:60] for name in raw.split(",") if name.strip()))
+    if len(names) > MAX_FILTERS:
+        warnings.append(f"Kept the first {MAX_FILTERS} of {len(names)} filters.")
+    return names[:MAX_FILTERS]
 
 
 def _contexts(raw: str, warnings: list[str]) -> tuple[str, ...]:
@@ -191,6 +206,9 @@ PARAMS = (
     Param("prompt", "prompt", _text(MAX_PROMPT)),
     Param("strength", "strength", _strength),
     Param("clamp", "clamp", lambda raw, _w: raw == "1", format=lambda on: "1" if on else None),
+    Param("sort", "sort", _text(60, strip=True)),
+    Param("asc", "ascending", lambda raw, _w: raw == "1", format=lambda on: "1" if on else None),
+    Param("only", "only", lambda raw, w: _filters(raw or "", w), format=",".join),
 )
 """The one table of a view's URL: `View.params` writes it and `parse_view` reads it."""
 URL_KEYS = tuple(p.key for p in PARAMS)

@@ -1,10 +1,11 @@
 """Canonical units? Every lens of the paper's question against SAE size, and every latent with all lenses."""
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
 from backend.lenses.absorption import MIN_LETTER_TOKENS, MIN_PROBE_F1, measurable
-from backend.lenses.profile import family_findings
+from backend.lenses.profile import family_findings, latent_filters
 from backend.web.render import md
 from pages.access.lenses import absorption_of, canonicality, family_canonicality, lenses_missing
 from pages.access.state import catalog, current_view
@@ -80,15 +81,41 @@ missing = lenses_missing(view.release, view.sae)
 for reason in missing.values():
     st.caption(f"Not here yet: {md(reason)}")
 table = canonicality(view.release, view.sae)
-sort_by = st.selectbox("Sort by", [c for c in table.columns if c != "latent"], index=0, key="canonical-sort")
-descending = st.toggle("Largest first", value=True, key="canonical-descending")
-shown = table[~table["dead"]].sort_values(sort_by, ascending=not descending, na_position="last")
+columns = [c for c in table.columns if c != "latent"]
+if view.sort and view.sort not in columns:
+    st.warning(md(f"Ignored sort={view.sort!r}: this table has no such column; sorted by {columns[0]}."), icon="⚠️")
+left, right = st.columns([3, 1], vertical_alignment="bottom")
+sort_by = left.selectbox(
+    "Sort by", columns, index=columns.index(view.sort) if view.sort in columns else 0, key="canonical-sort"
+)
+descending = right.toggle("Largest first", value=not view.ascending, key="canonical-descending")
+live = table[~table["dead"]]
+filters = latent_filters(live)
+unknown = [name for name in view.only if name not in filters]
+if unknown:
+    st.warning(md(f"Ignored the filters {', '.join(unknown)}: this table offers none of that name."), icon="⚠️")
+only = st.multiselect(
+    "Only latents that are", list(filters), default=[n for n in view.only if n in filters], key="canonical-only",
+    help="Each yes/no lens as itself or negated (latents a lens has not measured are in neither), each verdict as "
+    "present or not; rows must pass every filter chosen.",
+)  # fmt: skip
+# The sort and the filters are part of the view: a shared link opens the table as it is here.
+chosen = view.params(
+    sort=sort_by if sort_by != columns[0] else "", asc=None if descending else "1", only=",".join(only)
+)
+if chosen != view.params():
+    st.query_params.from_dict(chosen)
+kept = live[np.logical_and.reduce([filters[name].to_numpy() for name in only])] if only else live
+shown = kept.sort_values(sort_by, ascending=not descending, na_position="last")
 # Relative links: they resolve beside this page, under any base path the server has.
 cards = shown.head(500).assign(
     card=lambda f: [f"latent?release={view.release}&sae={view.sae}&latent={n}" for n in f["latent"]]
 )
 st.dataframe(cards, hide_index=True, column_config={"card": st.column_config.LinkColumn("card", display_text="open")})
-st.caption(f"{len(shown):,} live latents (the first 500 shown); the downloads hold all {len(table):,}.")
+st.caption(
+    f"{len(shown):,} of {len(live):,} live latents{' pass the filters' if only else ''} (the first 500 shown); the "
+    f"downloads hold all {len(table):,}."
+)
 table_downloads(lambda: table, f"{view.release}-{view.sae}-canonicality", "canonicality")
 
 letters = absorption_of(view.release, view.sae)

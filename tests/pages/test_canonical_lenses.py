@@ -40,6 +40,22 @@ def test_canonical_units_page_plots_every_lens_and_tables_every_latent(tiny_rele
     assert {"novel", "kept", "seed_shared", "absorption", "split", "facets"} <= set(latents.columns)
     at.selectbox(key="canonical-sort").select("seed_cosine").run()
     no_crash(at)
+    assert at.query_params["sort"] == "seed_cosine"
+    at.toggle(key="canonical-descending").set_value(False).run()
+    assert at.query_params["asc"] == "1"
+    shared = run("canonical", release=tiny_release, sae="64", sort="seed_cosine", asc="1")  # the link, opened anew
+    no_crash(shared)
+    table = next(d.value for d in shared.dataframe if "card" in d.value)
+    cosines = table["seed_cosine"].dropna().tolist()
+    assert cosines == sorted(cosines) and shared.selectbox(key="canonical-sort").value == "seed_cosine"
+    wrong = run("canonical", release=tiny_release, sae="128", sort="nope", only="novel,nope")  # 64 is never novel
+    assert any("no such column" in w.value for w in wrong.warning) and "sort" not in wrong.query_params
+    assert any("filters nope" in w.value for w in wrong.warning) and wrong.query_params["only"] == "novel"
+    novel = next(d.value for d in wrong.dataframe if "card" in d.value)
+    assert len(novel) and novel["novel"].all()
+    wrong.multiselect(key="canonical-only").unselect("novel").select("not novel").run()
+    assert wrong.query_params["only"] == "not novel"
+    assert not next(d.value for d in wrong.dataframe if "card" in d.value)["novel"].any()
     at = run(None, release=tiny_release, sae="64")
     assert any("seed cosine" in d.value.columns for d in at.dataframe)  # the overview's latent table
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from backend.explore.exports import canonicality_from_json
-from backend.lenses.profile import family_lenses, latent_profiles, missing_lenses
+from backend.lenses.profile import family_lenses, latent_filters, latent_profiles, missing_lenses
 from backend.pipeline.artifacts import release_lenses
 from backend.sources.catalog import get_release
 
@@ -75,3 +75,29 @@ def test_the_findings_state_each_trend_with_its_figures() -> None:
     assert "rises from 50% at SAE-a to 80% at SAE-b (20x its random-direction baseline" in said
     assert "10% to 10% of splits" in said and "from 2.00 to 2.50" in said
     assert family_findings(family.iloc[:1].assign(partition_share=float("nan"))) == []
+
+
+def test_yes_no_and_verdict_columns_filter_both_ways_and_unmeasured_latents_pass_neither() -> None:
+    table = pd.DataFrame({
+        "latent": [0, 1, 2, 3],
+        "novel": [True, False, True, True],
+        "kept": pd.Series([True, None, False, True], dtype=object),
+        "split": ["", "hole", None, "partition"],
+        "top_facet": ["a", "b", "c", "d"],
+        "partner": pd.Series([1, 0, 1, 1], dtype=object),
+        "dead": [False] * 4,
+    })  # fmt: skip
+    masks = {name: mask.tolist() for name, mask in latent_filters(table).items()}
+    assert masks == {
+        "novel": [True, False, True, True],
+        "not novel": [False, True, False, False],
+        "kept": [True, False, False, True],
+        "not kept": [False, False, True, False],
+        "split": [False, True, False, True],
+        "no split": [True, False, True, False],
+    }
+
+
+def test_a_filter_that_keeps_every_row_or_none_is_not_offered() -> None:
+    table = pd.DataFrame({"latent": [0, 1], "novel": [True, True], "split": ["", ""], "dead": [False, False]})
+    assert latent_filters(table) == {}

@@ -60,3 +60,20 @@ def test_unknown_parameters_are_named_and_long_names_are_aliases() -> None:
     assert (view.meta_latent, view.stitch_threshold) == (3, 0.8)
     assert len(view.warnings) == 1 and "'colur'" in view.warnings[0] and "colour" in view.warnings[0]
     assert parse_view({"m": "5", "meta": "3"}, load_catalog()).meta_latent == 5, "the short name wins"
+
+
+def test_the_canonical_tables_sort_round_trips() -> None:
+    catalog = load_catalog()
+    view = parse_view({"release": "tiny", "sort": "seed_cosine", "asc": "1"}, catalog)
+    assert (view.sort, view.ascending) == ("seed_cosine", True)
+    assert view.params()["asc"] == "1" and parse_view(view.params(), catalog) == view
+    assert "asc" not in parse_view({"release": "tiny", "sort": "seed_cosine"}, catalog).params()
+
+
+def test_the_canonical_tables_filters_round_trip_capped() -> None:
+    catalog = load_catalog()
+    view = parse_view({"release": "tiny", "only": "novel, not seed_shared,novel"}, catalog)
+    assert view.only == ("novel", "not seed_shared") and view.params()["only"] == "novel,not seed_shared"
+    assert parse_view(view.params(), catalog) == view
+    many = parse_view({"release": "tiny", "only": ",".join(f"f{i}" for i in range(20))}, catalog)
+    assert len(many.only) == 12 and "first 12 of 20" in many.warnings[0]
