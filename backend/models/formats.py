@@ -6,6 +6,7 @@ Paper meta-SAE: `Config.json` + `SAE.pt`, a pickled state dict of plain tensors,
 """
 
 import json
+import mmap
 import zipfile
 from dataclasses import replace
 from pathlib import Path
@@ -102,15 +103,52 @@ def weights_complete(folder: Path) -> bool:
     truncated file is not."""
     try:
         if (folder / SAELENS_CFG).exists():
-            with open(folder / SAELENS_WEIGHTS, "rb") as handle:
-                size = int.from_bytes(handle.read(8), "little")
-                header = json.loads(handle.read(size))
+            start, header = _safetensors_header(folder / SAELENS_WEIGHTS)
             ends = [entry["data_offsets"][1] for name, entry in header.items() if name != "__metadata__"]
-            return (folder / SAELENS_WEIGHTS).stat().st_size == 8 + size + max(ends, default=0)
+            return (folder / SAELENS_WEIGHTS).stat().st_size == start + max(ends, default=0)
         with zipfile.ZipFile(folder / PAPER_WEIGHTS) as archive:
             return len(archive.namelist()) > 0
     except (OSError, ValueError, KeyError, TypeError, IndexError, RecursionError, zipfile.BadZipFile):
         return False
+
+
+def _safetensors_header(path: Path) -> tuple[int, dict[str, Any]]:
+    """Where a safetensors file's data begins, and its header: each tensor's dtype, shape and byte range from there
+    (the format: an 8-byte little-endian header length, then the header as JSON)."""
+    with open(path, "rb") as handle:
+        size = int.from_bytes(handle.read(8), "little")
+        if size > min(MAX_HEADER_BYTES, path.stat().st_size):  # not a safetensors file: its first bytes are text
+            raise ValueError(f"a header of {size:,} bytes")
+        return 8 + size, json.loads(handle.read(size))
+
+
+MAX_HEADER_BYTES = 100_000_000
+"""The longest header the safetensors format allows."""
+MAPPED_DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16}
+
+
+def mapped_decoder(folder: Path) -> Tensor:
+    """The decoder rows `[d_sae, d_in]` of a SAELens-layout SAE, mapped from its weights file rather than read: the
+    pages the operating system keeps are shared by every process and dropped under memory pressure, so serving the
+    paper's eight sizes holds none of their decoders on the heap (a read copy of all eight is 600 MB). The mapping
+    is private (copy-on-write): nothing written to the tensor reaches the file."""
+    path = folder / SAELENS_WEIGHTS
+    try:
+        start, header = _safetensors_header(path)
+        entry = header["W_dec"]
+        dtype = MAPPED_DTYPES[entry["dtype"]]
+        rows, width = entry["shape"]
+        begin, end = entry["data_offsets"]
+        with open(path, "rb") as handle:
+            mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_COPY)
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as err:
+        raise SAEFormatError(f"{path}: no readable W_dec to map ({first_line(err)}).") from err
+    count = rows * width
+    ends = [item["data_offsets"][1] for name, item in header.items() if name != "__metadata__"]
+    if end - begin != count * dtype.itemsize or start + max(ends) != len(mapped):
+        raise SAEFormatError(f"{path} is not as long as its header says, or W_dec's bytes do not fit its shape "
+                             f"{[rows, width]}: the file may be truncated. Download or build it again.")  # fmt: skip
+    return torch.frombuffer(mapped, dtype=dtype, count=count, offset=start + begin).view(rows, width)
 
 
 MAX_CONFIG_BYTES = 1 << 20

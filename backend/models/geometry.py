@@ -92,13 +92,14 @@ def logit_lens(decoder: Tensor, unembed: Tensor, n: int = 10, chunk: int = 1024)
 
 
 @torch.no_grad()
-def best_matches(row: Tensor, unit_decoders: dict[str, Tensor], n: int = 3) -> dict[str, list[tuple[int, float]]]:
-    """For one decoder direction `row [d]`, the `n` closest latents (cosine) in each SAE of `unit_decoders`
-    (each `[d_sae, d]` with unit rows: callers normalise once, not per query)."""
-    query = unit_rows(row.float().unsqueeze(0))
+def best_matches(row: Tensor, decoders: dict[str, Tensor], n: int = 3) -> dict[str, list[tuple[int, float]]]:
+    """For one decoder direction `row [d]`, the `n` closest latents (cosine) in each SAE of `decoders` (each
+    `[d_sae, d]`, rows of any norm: each product is divided by its row's norm, so no unit-norm copy is made)."""
+    query = unit_rows(row.float().unsqueeze(0))[0]
     out = {}
-    for sae_id, decoder in unit_decoders.items():
-        sims = (decoder.float() @ query.T)[:, 0]
+    for sae_id, decoder in decoders.items():
+        rows = decoder.float()
+        sims = (rows @ query) / rows.norm(dim=1).clamp_min(1e-12)
         top = sims.topk(min(n, len(sims)))
         out[sae_id] = [(int(i), float(c)) for i, c in zip(top.indices, top.values, strict=True)]
     return out

@@ -14,6 +14,7 @@ from backend.models.formats import (
     SAELENS_WEIGHTS,
     LoadedSAE,
     load_sae_dir,
+    mapped_decoder,
 )
 from backend.models.sae import SAE
 from backend.sources.hub import cached_file, fetch_folder
@@ -37,6 +38,14 @@ def load_sae(release: Release, sae_id: str, device: torch.device | None = None) 
     """The SAE `sae_id` of `release`, on `device` (CPU when None)."""
     loaded = _fetch(release.sae(sae_id))
     return loaded._replace(sae=loaded.sae.to(device or torch.device("cpu")))
+
+
+def decoder_rows(release: Release, sae_id: str) -> torch.Tensor:
+    """The decoder rows `[d_sae, d_in]` of SAE `sae_id`, mapped from its weights file (`mapped_decoder`), not
+    loaded: for reading a few rows, or all of them once, where holding the SAE would cost its whole weights."""
+    entry = release.sae(sae_id)
+    rows = mapped_decoder(fetch_folder(entry.location, [SAELENS_CFG, SAELENS_WEIGHTS]))
+    return rows if entry.prefix is None else rows[: entry.prefix]
 
 
 def load_meta_sae(release: Release, meta_id: str, over: SAE, device: torch.device | None = None) -> SAE:

@@ -14,7 +14,7 @@ from backend.metasae.decompose import Decompositions, build_decompositions, reco
 from backend.models.formats import read_metrics
 from backend.models.geometry import LogitLens, direction_lens
 from backend.models.language import LanguageModel, load_language_model
-from backend.models.loading import load_meta_sae, load_sae
+from backend.models.loading import decoder_rows, load_meta_sae, load_sae
 from backend.models.sae import SAE
 from backend.pipeline.artifacts import release_artifacts
 from backend.training.metrics import random_nn_cosine_baseline
@@ -70,10 +70,11 @@ def latent_atomicity(release_id: str, meta_id: str) -> pd.DataFrame:
     return atomicity(decompositions(release_id, meta_id), meta_sae(release_id, meta_id), base)
 
 
-@cached(shared=True, max_entries=8)
-def unit_decoder(release_id: str, sae_id: str) -> torch.Tensor:
-    """The SAE's unit-norm decoder rows, `[d_sae, d_in]`, normalised once per SAE rather than on every card."""
-    return sae(release_id, sae_id).unit_decoder()
+@cached(stamps.weights, shared=True, max_entries=16)
+def decoder(release_id: str, sae_id: str) -> torch.Tensor:
+    """The SAE's decoder rows, `[d_sae, d_in]`, mapped from its weights file: a card compares its latent with every
+    smaller SAE's decoder without this process holding any of them (backend/models/formats.py: mapped_decoder)."""
+    return decoder_rows(release(release_id), sae_id)
 
 
 def member_metrics(release_id: str, member_id: str) -> dict[str, float] | None:

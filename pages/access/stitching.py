@@ -7,7 +7,7 @@ import torch
 
 from backend.explore.latent_map import LatentMap, map_table, novelty, top_meta_latents
 from backend.models.formats import DENSITY_FLOOR
-from backend.models.geometry import best_matches
+from backend.models.geometry import best_matches, unit_rows
 from backend.stitching.curves import CurveConfig
 from backend.stitching.family import Curves, PairMatching, pair_classification
 from backend.stitching.lineage import Lineage, lineage
@@ -15,7 +15,7 @@ from backend.stitching.matching import Classification, Matching
 from pages.access import stamps
 from pages.access.indexes import latent_labels, latent_table, meta_names
 from pages.access.keyed import cached
-from pages.access.saes import decompositions, sae, unit_decoder
+from pages.access.saes import decoder, decompositions
 from pages.access.stamps import release
 
 
@@ -37,16 +37,16 @@ def stitching_curves(release_id: str, settings: CurveConfig) -> pd.DataFrame | N
 def closest_in_smaller(release_id: str, sae_id: str, latent: int) -> dict[str, list[tuple[int, float]]]:
     """For each smaller SAE of the family, the latents closest (decoder cosine) to this one."""
     ids = release(release_id).sae_ids
-    row = sae(release_id, sae_id).W_dec[latent]
-    return best_matches(row, {other: unit_decoder(release_id, other) for other in ids[: ids.index(sae_id)]})
+    row = decoder(release_id, sae_id)[latent]
+    return best_matches(row, {other: decoder(release_id, other) for other in ids[: ids.index(sae_id)]})
 
 
 def closest_members(
     release_id: str, sae_id: str, latent: int, other: str, members: list[int]
 ) -> list[tuple[int, float]]:
     """`members` of SAE `other` with their decoder cosine to this latent, closest first."""
-    row = unit_decoder(release_id, sae_id)[latent]
-    cosines = unit_decoder(release_id, other)[torch.tensor(members, dtype=torch.long)] @ row
+    row = unit_rows(decoder(release_id, sae_id)[latent].float().unsqueeze(0))[0]
+    cosines = unit_rows(decoder(release_id, other)[torch.tensor(members, dtype=torch.long)].float()) @ row
     return sorted(zip(members, cosines.tolist(), strict=True), key=lambda pair: -pair[1])
 
 

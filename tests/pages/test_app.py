@@ -143,9 +143,10 @@ def test_a_long_list_links_its_first_latents_and_tables_them_all(
 
 
 def test_a_stitching_group_lists_its_members_closest_first(tiny_release: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from backend.models.geometry import unit_rows
     from backend.sources.catalog import get_release
     from backend.stitching.family import pair_classification
-    from pages.access.saes import unit_decoder
+    from pages.access.saes import decoder
     from pages.sections import widgets
 
     found = pair_classification(get_release(tiny_release), "64", "128", 0.5)
@@ -153,7 +154,9 @@ def test_a_stitching_group_lists_its_members_closest_first(tiny_release: str, mo
     component = max(found.components, key=lambda c: len(c.small))
     assert len(component.small) >= 2
     latent = component.large[0]
-    cosines = unit_decoder(tiny_release, "64")[list(component.small)] @ unit_decoder(tiny_release, "128")[latent]
+    cosines = (
+        unit_rows(decoder(tiny_release, "64")[list(component.small)]) @ unit_rows(decoder(tiny_release, "128"))[latent]
+    )
     closest_first = [component.small[i] for i in cosines.argsort(descending=True).tolist()]
     monkeypatch.setattr(widgets, "LINKED", 1)
     at = run("latent", release=tiny_release, sae="128", latent=str(latent), st="0.5")

@@ -2,12 +2,15 @@
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 
+from backend.explore.latent_map import NO_META
 from backend.metasae.graph import Graph
 from backend.metasae.graph import Node as GraphNode
 from backend.stitching.lineage import Lineage, Node
 from pages.sections.figures import (
     LINEAGE_COLOURS,
+    PALETTE,
     STATUS_COLOURS,
     atomicity_histogram,
     decomposition_bars,
@@ -51,9 +54,28 @@ def test_latent_map_colours_by_status_and_marks_the_latent() -> None:
          "status": ["novel", "reconstruction", "dead"]}
     )  # fmt: skip
     fig = latent_map_figure(table, "status", marked=1)
-    assert list(fig.data[0].marker.color) == [STATUS_COLOURS[s] for s in table["status"]]
+    assert drawn_colours(fig.data[0].marker) == [STATUS_COLOURS[s] for s in table["status"]]
+    assert list(fig.data[0].customdata) == [0, 1, 2] and list(fig.data[0].hovertext) == ["a<br>novel",
+                                                                                      "b<br>reconstruction", "c<br>dead"]  # fmt: skip
     assert fig.layout.annotations[0].text == "#1"
     assert not latent_map_figure(table, "", marked=None).layout.annotations
+
+
+def drawn_colours(marker: go.scattergl.Marker) -> list[str]:
+    """The colour each point gets from its numeric code on the marker's stepped colour scale."""
+    span = marker.cmax - marker.cmin
+    at = [(code - marker.cmin) / span for code in marker.color]
+    return [next(colour for edge, colour in marker.colorscale[1::2] if x <= edge) for x in at]
+
+
+def test_latent_map_colours_meta_latents_repeating_and_greys_latents_without_one() -> None:
+    table = pd.DataFrame(
+        {"latent": np.arange(4), "label": ["<b>a</b>", "b", "c", "d"], "x": [0.0, 1, 2, 3], "y": [0.0, 1, 0, 1],
+         "meta": [0, 25, NO_META, 3], "meta label": ["m0", "m25", "none", "m3"]}
+    )  # fmt: skip
+    fig = latent_map_figure(table, "meta", marked=None)
+    assert drawn_colours(fig.data[0].marker) == [PALETTE[0], PALETTE[1], "#cccccc", PALETTE[3]]
+    assert fig.data[0].hovertext[0] == "&lt;b&gt;a&lt;/b&gt;<br>m0"
 
 
 def test_lineage_figure_marks_the_latent_and_carries_each_nodes_card() -> None:

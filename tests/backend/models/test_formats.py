@@ -7,7 +7,7 @@ import torch
 from safetensors.torch import save_file
 
 from backend.core.errors import SAEFormatError
-from backend.models.formats import load_sae_dir, save_paper_meta, save_saelens
+from backend.models.formats import load_sae_dir, mapped_decoder, save_paper_meta, save_saelens, weights_complete
 from backend.models.sae import SAE, SAEConfig
 
 
@@ -144,3 +144,36 @@ def test_pickled_object_in_sae_pt_is_refused_not_executed(tmp_path: Path) -> Non
     with pytest.raises(SAEFormatError, match="refusing"):
         load_sae_dir(tmp_path)
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_the_mapped_decoder_reads_the_saved_rows_and_never_writes_the_file(tmp_path: Path, dtype: torch.dtype) -> None:
+    sae = random_sae(d_in=6, d_sae=10)
+    save_saelens(sae, tmp_path)
+    weights = tmp_path / "sae_weights.safetensors"
+    if dtype != torch.float32:  # a published file may hold half-precision weights
+        tensors = {n: getattr(sae, n).detach().to(dtype) for n in ("W_enc", "b_enc", "W_dec", "b_dec")}
+        save_file(tensors, str(weights))
+    before = weights.read_bytes()
+    rows = mapped_decoder(tmp_path)
+    assert rows.dtype == dtype and torch.equal(rows, sae.W_dec.detach().to(dtype))
+    rows.mul_(0)
+    assert weights.read_bytes() == before and torch.equal(mapped_decoder(tmp_path), sae.W_dec.detach().to(dtype))
+
+
+def test_a_truncated_or_foreign_file_has_no_decoder_to_map(tmp_path: Path) -> None:
+    save_saelens(random_sae(), tmp_path)
+    weights = tmp_path / "sae_weights.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-40])
+    with pytest.raises(SAEFormatError, match="truncated"):
+        mapped_decoder(tmp_path)
+    weights.write_text("this is not safetensors")
+    with pytest.raises(SAEFormatError, match="no readable W_dec"):
+        mapped_decoder(tmp_path)
+
+
+def test_a_text_file_is_not_a_whole_weights_file(tmp_path: Path) -> None:
+    save_saelens(random_sae(), tmp_path)
+    assert weights_complete(tmp_path)
+    (tmp_path / "sae_weights.safetensors").write_text("this is not safetensors")
+    assert not weights_complete(tmp_path)
