@@ -69,6 +69,9 @@ def build(args: argparse.Namespace) -> None:
             spent = sorted(progress.seconds.items(), key=lambda item: -item[1])
             shown = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in spent if seconds >= 1)
             print(f"{one.id}: {sum(progress.seconds.values()):.0f} s in this run ({shown or 'no stage took a second'})")
+            usable = progress.reached(USABLE)
+            if usable is not None:
+                print(f"{one.id}: usable (its first SAE and index) after {usable:.0f} s")
 
 
 def _build_one(release: "Release", profile: str, until: str | None) -> dict[str, Any]:

@@ -52,6 +52,12 @@ class BuildProgress:
     seconds: dict[str, float] = field(default_factory=dict)
     """Wall seconds each finished stage took in this run (a stage found current takes about none)."""
 
+    def reached(self, stage: str) -> float | None:
+        """Wall seconds this run took to reach `stage` (its finished stages before it), None before it has."""
+        if stage not in self.finished and stage != self.stage:
+            return None
+        return sum(self.seconds.get(name, 0.0) for name in self.stages[: self.stages.index(stage)])
+
     @property
     def fraction(self) -> float:
         """Stages finished plus the fraction of the current one, over all stages."""

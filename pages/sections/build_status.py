@@ -4,6 +4,7 @@ The app opens once the first SAE and its index are built (`scripts/run.sh`); the
 is built by a background process that writes its progress to a file (backend/pipeline/progress.py).
 """
 
+import pandas as pd
 import streamlit as st
 
 from backend.pipeline.build import read_summary, ready_saes
@@ -73,6 +74,12 @@ def build_panel(release: Release) -> None:
         f"Ready to browse: {', '.join(f'SAE-{s}' for s in ready) or 'nothing yet'}. "
         "Meta-SAE decompositions, stitching curves and maps come at the end; this panel updates by itself."
     )
+    if progress.seconds:
+        with st.expander(f"Stages finished in this run: {sum(progress.seconds.values()):.0f} s"):
+            st.dataframe(
+                pd.DataFrame({"stage": list(progress.seconds), "seconds": list(progress.seconds.values())}),
+                hide_index=True,
+            )
     with st.expander("What the build makes, in order"):
         st.dataframe(build_artifacts(release.id), hide_index=True)
 

@@ -397,13 +397,17 @@ def test_a_family_still_building_shows_its_progress_and_what_is_ready(tiny_copy:
         shutil.rmtree(folder)
     progress = {"stages": ["activations", "train SAE-64", "index SAE-64", "usable", "train SAE-128"],
                 "finished": ["activations", "train SAE-64", "index SAE-64", "usable"], "stage": "train SAE-128",
-                "step": "train SAE-128", "done": 3, "total": 10, "state": "running", "pid": os.getpid()}  # fmt: skip
+                "step": "train SAE-128", "done": 3, "total": 10, "state": "running", "pid": os.getpid(),
+                "seconds": {"activations": 20.5, "train SAE-64": 6.0, "index SAE-64": 3.5, "usable": 0.0}}  # fmt: skip
     (root / "build-progress.json").write_text(json.dumps(progress))
     at = run(None, release=tiny_copy, sae="64")
     no_crash(at)
     assert not at.error, [e.value for e in at.error]
     assert at.header[0].value.endswith("SAE 64")
     assert "Building the rest of the family" in str(at.get("progress")[0].proto)
+    assert any(e.label == "Stages finished in this run: 30 s" for e in at.expander)
+    timed = next(d.value for d in at.dataframe if "seconds" in d.value)
+    assert timed.set_index("stage")["seconds"].to_dict()["train SAE-64"] == 6.0
     made = next(d.value for d in at.dataframe if "artifact" in d.value).set_index("artifact")["on disk"]
     assert (
         made["index SAE-64"] == "yes" and made["index SAE-128"] == "not yet" and made["stitching curves"] == "not yet"
