@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -68,7 +69,9 @@ def synthetic_index(folder: Path, d_sae: int) -> None:
         "n_contexts": N_CONTEXTS,
         "context_size": SEQ,
     }
-    write_index(folder, meta, latents, examples, tokens, [f"tok{i}" for i in range(VOCAB)])
+    ordered = examples.sort_values(["latent", "kind", "interval", "rank"])
+    table = pa.Table.from_pandas(ordered, preserve_index=False)
+    write_index(folder, meta, latents, table, tokens, [f"tok{i}" for i in range(VOCAB)])
 
 
 def bench_release(d_sae: int, prefix: str) -> Path:

@@ -117,7 +117,7 @@ def save_checkpoint(folder: Path, state: IndexState, key: dict[str, Any], **done
     folder.mkdir(parents=True, exist_ok=True)
     progress = {"key": key, **done, "state_n_tokens": int(state.n_tokens)}
     with atomic_path(folder / CHECKPOINT) as tmp:
-        tensors = {k: v.contiguous().cpu() for k, v in state.tensors().items()}
+        tensors = {k: v.contiguous() for k, v in state.host().tensors().items()}
         save_file(tensors, str(tmp), metadata={COVERS: _covers(progress)})
     write_json_atomic(folder / PROGRESS, progress)
 

@@ -133,6 +133,19 @@ class IndexState:
     def tensors(self) -> dict[str, Tensor]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
+    def host(self) -> "IndexState":
+        """The state in host memory. From a GPU, every tensor is copied into pinned memory and the copies are queued
+        before one wait: a copy into pageable memory runs at a fraction of the bus's speed and waits on its own
+        (a third of a GPU pass's device time when the state went to the host tensor by tensor)."""
+        if not self.top_val.is_cuda:
+            return self
+        copies = {}
+        for name, tensor in self.tensors().items():
+            copies[name] = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=True)
+            copies[name].copy_(tensor, non_blocking=True)
+        torch.cuda.synchronize(self.top_val.device)
+        return IndexState(**copies)
+
     def to(self, device: torch.device) -> "IndexState":
         return IndexState(**{name: t.to(device) for name, t in self.tensors().items()})
 

@@ -55,10 +55,9 @@ DATA_FILES = (LATENTS, EXAMPLES, TOKENS, VOCAB)
 SEAL = "sha256"
 
 
-def write_grouped_parquet(path: Path, frame: pd.DataFrame, d_sae: int, per_group: int) -> None:
-    """Write `frame` (sorted by `latent`) with one row group per `per_group` latents."""
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    latents = frame["latent"].to_numpy()
+def write_grouped_parquet(path: Path, table: pa.Table, d_sae: int, per_group: int) -> None:
+    """Write `table` (sorted by `latent`) with one row group per `per_group` latents."""
+    latents = table["latent"].to_numpy()
     bounds = np.searchsorted(latents, np.arange(0, d_sae + per_group, per_group))
     with atomic_path(path) as tmp, pq.ParquetWriter(tmp, table.schema) as writer:
         for lo, hi in itertools.pairwise(bounds):
@@ -113,18 +112,19 @@ def write_index(
     folder: Path,
     meta: dict[str, Any],
     latents: pd.DataFrame,
-    examples: pd.DataFrame,
+    examples: pa.Table,
     tokens: np.ndarray,
     vocab: list[str],
 ) -> None:
     """Write a complete index into a staging folder (`meta.json` with the manifest last), then swap it in.
+    `examples` come in the order a card reads them: by latent, kind, interval and rank (`finalize` makes them so).
     Imported labels (Neuronpedia) carry over; the old index is readable until the swap."""
     recover(folder)
     with _staged(folder) as staging:
         d_sae = int(meta["d_sae"])
-        write_grouped_parquet(staging / LATENTS, latents.sort_values("latent"), d_sae, LATENTS_PER_GROUP)
-        ordered = examples.sort_values(["latent", "kind", "interval", "rank"])
-        write_grouped_parquet(staging / EXAMPLES, ordered, d_sae, EXAMPLES_PER_GROUP)
+        by_latent = pa.Table.from_pandas(latents.sort_values("latent"), preserve_index=False)
+        write_grouped_parquet(staging / LATENTS, by_latent, d_sae, LATENTS_PER_GROUP)
+        write_grouped_parquet(staging / EXAMPLES, examples, d_sae, EXAMPLES_PER_GROUP)
         with atomic_path(staging / TOKENS) as tmp, tmp.open("wb") as handle:
             np.save(handle, tokens.astype(np.int32))
         write_json_atomic(staging / VOCAB, vocab)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -52,7 +53,8 @@ def parquet(name: str, change: Callable[[pd.DataFrame], None]) -> Change:
         change(frame)
         meta = json.loads((folder / META).read_text())
         per_group = store.LATENTS_PER_GROUP if name == LATENTS else meta[store.GROUP_KEY]
-        write_grouped_parquet(folder / name, frame, int(meta["d_sae"]), per_group)
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        write_grouped_parquet(folder / name, table, int(meta["d_sae"]), per_group)
 
     return apply
 
