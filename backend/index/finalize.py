@@ -38,22 +38,22 @@ def _examples(state: IndexState) -> pa.Table:
     from the state's tensors as they are: a full SAE-24,576 state holds 4.5 million, and a Python object per
     example (a frame row, a window array) cost 13.8 s to make, sort and write."""
     k, r = state.top_tok.shape[1], state.res_tok.shape[1]
-    # Interval slots first: a stable sort by latent then puts each latent's interval rows before its top rows.
     token = torch.cat([state.res_tok.ravel(), state.top_tok.ravel()])
     n_res = state.res_tok.numel()
-    kept = (token >= 0).nonzero().squeeze(1)  # slots no example has filled yet are left out
-    top = kept >= n_res
-    at = torch.where(top, kept - n_res, kept)
+    slot = (token >= 0).nonzero().squeeze(1)  # slots no example has filled yet are left out
+    top = slot >= n_res
+    at = torch.where(top, slot - n_res, slot)
     latent = torch.where(top, at // k, at // r // N_INTERVALS)
-    order = kept[latent.sort(stable=True).indices]
-    top, at = order >= n_res, torch.where(order >= n_res, order - n_res, order)
-    windows = torch.cat([state.res_win.reshape(-1, WINDOW), state.top_win.reshape(-1, WINDOW)])[order].float()
+    # Interval slots come first: a stable sort by latent keeps each latent's interval rows before its top rows.
+    order = latent.sort(stable=True).indices
+    slot, top, at, latent = slot[order], top[order], at[order], latent[order]
+    windows = torch.cat([state.res_win.reshape(-1, WINDOW), state.top_win.reshape(-1, WINDOW)])[slot].float()
     columns = {
-        "latent": torch.where(top, at // k, at // r // N_INTERVALS),
+        "latent": latent,
         "interval": torch.where(top, -1, at // r % N_INTERVALS),
         "rank": torch.where(top, at % k, at % r),
-        "value": torch.cat([state.res_val.ravel(), state.top_val.ravel()])[order],
-        "token": token[order],
+        "value": torch.cat([state.res_val.ravel(), state.top_val.ravel()])[slot],
+        "token": token[slot],
     }
     offsets = np.arange(0, windows.numel() + 1, WINDOW, dtype=np.int32)
     return pa.table({

@@ -135,8 +135,8 @@ class IndexState:
 
     def host(self) -> "IndexState":
         """The state in host memory. From a GPU, every tensor is copied into pinned memory and the copies are queued
-        before one wait: a copy into pageable memory runs at a fraction of the bus's speed and waits on its own
-        (a third of a GPU pass's device time when the state went to the host tensor by tensor)."""
+        before one wait: a copy into pageable memory runs at a fraction of the bus's speed and waits on its own (in
+        the first GPU profile of the pass, copies to pageable memory took a third of its device time)."""
         if not self.top_val.is_cuda:
             return self
         copies = {}
