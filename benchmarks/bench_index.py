@@ -278,11 +278,22 @@ def syncs(lm: LanguageModel, sae: SAE, tokens: torch.Tensor, shape: Shape) -> No
     batches = range(0, len(tokens), BATCH_CONTEXTS)
     acts = activation_fn(lm, shape)
     counter = Counted()
-    for start in batches:
-        batch = tokens[start : start + BATCH_CONTEXTS]
-        hidden = acts(start, batch)
-        with counter:
-            fold_batch(state, sae, batch, hidden, start, cfg)
+    # A tensor's `tolist` reads CPU memory without an operation the mode sees; from a GPU it is a copy and a wait.
+    tolist = torch.Tensor.tolist
+
+    def counted_tolist(tensor: torch.Tensor) -> object:
+        counter.counts["Tensor.tolist"] += 1
+        return tolist(tensor)
+
+    torch.Tensor.tolist = counted_tolist  # type: ignore[method-assign,assignment]
+    try:
+        for start in batches:
+            batch = tokens[start : start + BATCH_CONTEXTS]
+            hidden = acts(start, batch)
+            with counter:
+                fold_batch(state, sae, batch, hidden, start, cfg)
+    finally:
+        torch.Tensor.tolist = tolist  # type: ignore[method-assign]
     total = sum(counter.counts.values())
     print(f"shape={shape.hook} d_sae={shape.d_sae} batches={len(batches)} of {BATCH_CONTEXTS} contexts")
     print(f"host synchronisations per batch in the bookkeeping: {total / len(batches):.1f}")

@@ -179,39 +179,10 @@ class IndexState:
         self.max = self.max.scatter_reduce(0, cols, vals, "amax")
         bins = hist_bin(vals)
         self.hist.view(-1).index_add_(0, cols * N_BINS + bins, torch.ones_like(cols))
-        self._update_top(flat, rows, cols, toks, vals, width, activation)
         groups = cols * N_INTERVALS + bins // INTERVAL_GROUP
-        self._update_reservoir(flat, rows, cols, groups, toks, vals, width, activation)
+        self._update_examples(flat, rows, cols, groups, toks, vals, width, activation)
 
-    def _update_top(
-        self,
-        flat: Tensor,
-        rows: Tensor,
-        cols: Tensor,
-        toks: Tensor,
-        vals: Tensor,
-        seq: int,
-        activation: ElementwiseActivation | None,
-    ) -> None:
-        """Entries at least as large as their latent's current k-th example compete for its top k."""
-        can = (vals >= self.top_val[cols, -1]).nonzero().squeeze(1)
-        if len(can) == 0:
-            return
-        chosen, touched, slot, column = _best_per_row(cols[can], -vals[can], toks[can], self.top_k)
-        pick = can[chosen]
-        new_val = torch.full((len(touched), self.top_k), -torch.inf, device=vals.device)
-        new_tok = torch.full((len(touched), self.top_k), -1, dtype=torch.int64, device=vals.device)
-        new_win = torch.zeros((len(touched), self.top_k, WINDOW), dtype=torch.float16, device=vals.device)
-        new_val[slot, column], new_tok[slot, column] = vals[pick], toks[pick]
-        new_win[slot, column] = windows(flat, rows[pick], cols[pick], seq, activation)
-        self.top_val[touched], self.top_tok[touched], self.top_win[touched] = _sorted_top(
-            torch.cat([self.top_val[touched], new_val], dim=1),
-            torch.cat([self.top_tok[touched], new_tok], dim=1),
-            torch.cat([self.top_win[touched], new_win], dim=1),
-            self.top_k,
-        )
-
-    def _update_reservoir(
+    def _update_examples(
         self,
         flat: Tensor,
         rows: Tensor,
@@ -222,19 +193,56 @@ class IndexState:
         seq: int,
         activation: ElementwiseActivation | None,
     ) -> None:
-        """Entries whose sampling key is at most their interval's current R-th key compete for its R slots."""
+        """Entries at least as large as their latent's current k-th example compete for its top k; entries whose
+        sampling key is at most their interval's current R-th key compete for its R reservoir slots. Both contests
+        are settled in one pass over one candidate list, since on a GPU each selection of a data-dependent size
+        waits for the device: the latents' rows come first, the intervals' rows after them."""
         keys = sample_key(toks, cols)
-        can = (keys <= self.res_key[groups, -1]).nonzero().squeeze(1)
+        n = len(vals)
+        can = torch.cat([vals >= self.top_val[cols, -1], keys <= self.res_key[groups, -1]]).nonzero().squeeze(1)
         if len(can) == 0:
             return
-        chosen, touched, slot, column = _best_per_row(groups[can], keys[can], toks[can], RESERVOIR)
-        pick = can[chosen]
+        top = can < n
+        entry = torch.where(top, can, can - n)
+        row = torch.where(top, cols[entry], self.d_sae + groups[entry])
+        rank = torch.where(top, _descending(vals[entry]), keys[entry])
+        limit = torch.where(top, self.top_k, RESERVOIR)
+        chosen, touched, slot, column = _best_per_row(row, rank, toks[entry], limit)
+        pick = entry[chosen]
+        top_rows, top_kept = torch.stack([(touched < self.d_sae).sum(), top[chosen].sum()]).tolist()
+        win = windows(flat, rows[pick], cols[pick], seq, activation)
+        into_top, into_res = pick[:top_kept], pick[top_kept:]
+        self._fold_top(touched[:top_rows], slot[:top_kept], column[:top_kept], vals[into_top], toks[into_top],
+                       win[:top_kept])  # fmt: skip
+        self._fold_reservoir(touched[top_rows:] - self.d_sae, slot[top_kept:] - top_rows, column[top_kept:],
+                             keys[into_res], toks[into_res], vals[into_res], win[top_kept:])  # fmt: skip
+
+    def _fold_top(self, touched: Tensor, slot: Tensor, column: Tensor, vals: Tensor, toks: Tensor, win: Tensor) -> None:
+        """Merge the chosen entries (each at `[slot, column]` of a `[len(touched), k]` layout) into the top k of
+        the latents `touched`."""
+        new_val = torch.full((len(touched), self.top_k), -torch.inf, device=vals.device)
+        new_tok = torch.full((len(touched), self.top_k), -1, dtype=torch.int64, device=vals.device)
+        new_win = torch.zeros((len(touched), self.top_k, WINDOW), dtype=torch.float16, device=vals.device)
+        new_val[slot, column], new_tok[slot, column], new_win[slot, column] = vals, toks, win
+        self.top_val[touched], self.top_tok[touched], self.top_win[touched] = _sorted_top(
+            torch.cat([self.top_val[touched], new_val], dim=1),
+            torch.cat([self.top_tok[touched], new_tok], dim=1),
+            torch.cat([self.top_win[touched], new_win], dim=1),
+            self.top_k,
+        )
+
+    def _fold_reservoir(
+        self, touched: Tensor, slot: Tensor, column: Tensor, keys: Tensor, toks: Tensor, vals: Tensor, win: Tensor
+    ) -> None:
+        """Merge the chosen entries (each at `[slot, column]` of a `[len(touched), R]` layout) into the reservoirs
+        of the intervals `touched`."""
         new_key = torch.full((len(touched), RESERVOIR), _NO_KEY, dtype=torch.int64, device=keys.device)
         new_tok = torch.full_like(new_key, -1)
         new_val = torch.zeros((len(touched), RESERVOIR), device=vals.device)
         new_win = torch.zeros((len(touched), RESERVOIR, WINDOW), dtype=torch.float16, device=vals.device)
-        new_key[slot, column], new_tok[slot, column], new_val[slot, column] = keys[pick], toks[pick], vals[pick]
-        new_win[slot, column] = windows(flat, rows[pick], cols[pick], seq, activation)
+        new_key[slot, column], new_tok[slot, column], new_val[slot, column], new_win[slot, column] = (
+            keys, toks, vals, win,
+        )  # fmt: skip
         merged = _sorted_bottom_keys(
             torch.cat([self.res_key[touched], new_key], dim=1),
             torch.cat([self.res_tok[touched], new_tok], dim=1),
@@ -245,9 +253,16 @@ class IndexState:
         self.res_key[touched], self.res_tok[touched], self.res_val[touched], self.res_win[touched] = merged
 
 
-def _best_per_row(row: Tensor, rank_by: Tensor, toks: Tensor, limit: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Of entries belonging to state rows `row [n]`, the at most `limit` per row of smallest `rank_by`
-    (ties to the smaller token): their positions among the entries, the distinct rows they touch,
+def _descending(values: Tensor) -> Tensor:
+    """An int64 key per float32 value that sorts ascending as the values sort descending, equal where they are
+    equal: the value's bits read as an integer, negatives mirrored (an exact order, unlike a cast)."""
+    bits = values.float().view(torch.int32).long()
+    return -torch.where(bits < 0, -(bits & _MASK31), bits)
+
+
+def _best_per_row(row: Tensor, rank_by: Tensor, toks: Tensor, limit: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Of entries belonging to state rows `row [n]`, the at most `limit [n]` (each entry's row's) per row of
+    smallest `rank_by` (ties to the smaller token): their positions among the entries, the distinct rows they touch,
     and each kept entry's (slot among those rows, column) in a `[rows, limit]` layout."""
     order = toks.argsort(stable=True)
     order = order[rank_by[order].argsort(stable=True)]
@@ -255,7 +270,7 @@ def _best_per_row(row: Tensor, rank_by: Tensor, toks: Tensor, limit: int) -> tup
     sorted_rows = row[order]
     column = torch.arange(len(order), device=row.device) - torch.searchsorted(sorted_rows, sorted_rows)
     # One compaction for the three (a boolean mask would wait for the device once per tensor it selects from).
-    kept = (column < limit).nonzero().squeeze(1)
+    kept = (column < limit[order]).nonzero().squeeze(1)
     order, sorted_rows, column = order[kept], sorted_rows[kept], column[kept]
     touched, slot = sorted_rows.unique_consecutive(return_inverse=True)
     return order, touched, slot, column

@@ -135,3 +135,12 @@ def test_pre_activations_with_an_elementwise_activation_fold_as_the_dense_activa
     expected = fold(dense, valid)
     for name, tensor in expected.tensors().items():
         assert torch.equal(tensor, sparse.tensors()[name]), name
+
+
+def test_the_descending_key_orders_floats_exactly_negatives_and_ties_included() -> None:
+    from backend.index.state import _descending
+
+    values = torch.tensor([0.5, -2.0, 3.0, 0.5, -0.0, 0.0, 1e-30, -1e-30, 1e30, float(torch.finfo().tiny)])
+    keys = _descending(values)
+    assert torch.equal(values[keys.argsort(stable=True)], values.sort(descending=True, stable=True).values)
+    assert keys[0] == keys[3] and keys[4] == keys[5]  # equal values, equal keys: ties fall to the token
