@@ -87,15 +87,21 @@ def test_inconsistent_weights_are_refused(tmp_path: Path, mutate, message: str) 
         load_sae_dir(tmp_path)
 
 
-def test_truncated_and_foreign_weight_files_are_refused(tmp_path: Path) -> None:
+def test_truncated_and_foreign_weight_files_are_refused_loaded_or_mapped(tmp_path: Path) -> None:
     write_saelens(tmp_path, {"d_in": 4, "d_sae": 8}, tensors())
     weights = tmp_path / "sae_weights.safetensors"
-    weights.write_bytes(weights.read_bytes()[:50])
+    whole = weights.read_bytes()
+    weights.write_bytes(whole[:-40])
+    with pytest.raises(SAEFormatError, match="truncated"):
+        mapped_decoder(tmp_path)
+    weights.write_bytes(whole[:50])
     with pytest.raises(SAEFormatError, match="safetensors"):
         load_sae_dir(tmp_path)
     weights.write_text("this is not safetensors")
     with pytest.raises(SAEFormatError, match="safetensors"):
         load_sae_dir(tmp_path)
+    with pytest.raises(SAEFormatError, match="no readable W_dec"):
+        mapped_decoder(tmp_path)
 
 
 def test_unknown_architecture_is_refused(tmp_path: Path) -> None:
@@ -159,17 +165,6 @@ def test_the_mapped_decoder_reads_the_saved_rows_and_never_writes_the_file(tmp_p
     assert rows.dtype == dtype and torch.equal(rows, sae.W_dec.detach().to(dtype))
     rows.mul_(0)
     assert weights.read_bytes() == before and torch.equal(mapped_decoder(tmp_path), sae.W_dec.detach().to(dtype))
-
-
-def test_a_truncated_or_foreign_file_has_no_decoder_to_map(tmp_path: Path) -> None:
-    save_saelens(random_sae(), tmp_path)
-    weights = tmp_path / "sae_weights.safetensors"
-    weights.write_bytes(weights.read_bytes()[:-40])
-    with pytest.raises(SAEFormatError, match="truncated"):
-        mapped_decoder(tmp_path)
-    weights.write_text("this is not safetensors")
-    with pytest.raises(SAEFormatError, match="no readable W_dec"):
-        mapped_decoder(tmp_path)
 
 
 def test_a_text_file_is_not_a_whole_weights_file(tmp_path: Path) -> None:
