@@ -95,6 +95,14 @@ def family_findings(family: pd.DataFrame) -> list[str]:
     return [sentence for sentence in said if sentence is not None]
 
 
+def filter_column(name: str) -> str:
+    """The column a filter of `latent_filters` reads ("not seed_shared" reads seed_shared)."""
+    for negation in ("not ", "no "):
+        if name.startswith(negation):
+            return name[len(negation) :]
+    return name
+
+
 def latent_filters(table: pd.DataFrame) -> dict[str, pd.Series]:
     """The filters `latent_profiles`' table offers, each a row mask: a yes/no column as itself and "not <column>"
     (a latent its lens has not measured is in neither), a verdict column (text, empty where there is none) as

@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from backend.lenses.absorption import MIN_LETTER_TOKENS, MIN_PROBE_F1, measurable
-from backend.lenses.profile import family_findings, latent_filters
+from backend.lenses.profile import family_findings, filter_column, latent_filters
 from backend.web.render import md
 from pages.access.lenses import absorption_of, canonicality, family_canonicality, lenses_missing
 from pages.access.state import catalog, current_view
@@ -91,9 +91,18 @@ sort_by = left.selectbox(
 descending = right.toggle("Largest first", value=not view.ascending, key="canonical-descending")
 live = table[~table["dead"]]
 filters = latent_filters(live)
-unknown = [name for name in view.only if name not in filters]
+# A filter on a column that is here but does not split the latents yet (its lens is still being built) stays in the
+# link and applies once it does; a name no column has is dropped.
+waiting = [n for n in view.only if n not in filters and filter_column(n) in table.columns]
+unknown = [n for n in view.only if n not in filters and n not in waiting]
 if unknown:
-    st.warning(md(f"Ignored the filters {', '.join(unknown)}: this table offers none of that name."), icon="⚠️")
+    st.warning(md(f"Ignored the filters {', '.join(unknown)}: this table has no such column."), icon="⚠️")
+if waiting:
+    st.info(
+        md(f"Not applied yet: {', '.join(waiting)}. No latent is told apart by it here (its lens is not computed "
+           "yet, or every latent has the same value); the link keeps it, and it applies once it does."),
+        icon="⏳",
+    )  # fmt: skip
 only = st.multiselect(
     "Only latents that are", list(filters), default=[n for n in view.only if n in filters], key="canonical-only",
     help="Each yes/no lens as itself or negated (latents a lens has not measured are in neither), each verdict as "
@@ -101,7 +110,7 @@ only = st.multiselect(
 )  # fmt: skip
 # The sort and the filters are part of the view: a shared link opens the table as it is here.
 chosen = view.params(
-    sort=sort_by if sort_by != columns[0] else "", asc=None if descending else "1", only=",".join(only)
+    sort=sort_by if sort_by != columns[0] else "", asc=None if descending else "1", only=",".join([*only, *waiting])
 )
 if chosen != view.params():
     st.query_params.from_dict(chosen)

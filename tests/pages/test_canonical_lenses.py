@@ -53,6 +53,10 @@ def test_canonical_units_page_plots_every_lens_and_tables_every_latent(tiny_rele
     assert any("filters nope" in w.value for w in wrong.warning) and wrong.query_params["only"] == "novel"
     novel = next(d.value for d in wrong.dataframe if "card" in d.value)
     assert len(novel) and novel["novel"].all()
+    # The largest SAE is never kept or dropped (nothing larger): its filter waits in the link, as mid-build.
+    waiting = run("canonical", release=tiny_release, sae="128", only="not kept")
+    assert any("Not applied yet" in i.value and "not kept" in i.value for i in waiting.info)  # md escapes the colon
+    assert waiting.query_params["only"] == "not kept" and not waiting.warning
     wrong.multiselect(key="canonical-only").unselect("novel").select("not novel").run()
     assert wrong.query_params["only"] == "not novel"
     assert not next(d.value for d in wrong.dataframe if "card" in d.value)["novel"].any()

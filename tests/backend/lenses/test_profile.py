@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from backend.explore.exports import canonicality_from_json
-from backend.lenses.profile import family_lenses, latent_filters, latent_profiles, missing_lenses
+from backend.lenses.profile import family_lenses, filter_column, latent_filters, latent_profiles, missing_lenses
 from backend.pipeline.artifacts import release_lenses
 from backend.sources.catalog import get_release
 
@@ -101,3 +101,7 @@ def test_yes_no_and_verdict_columns_filter_both_ways_and_unmeasured_latents_pass
 def test_a_filter_that_keeps_every_row_or_none_is_not_offered() -> None:
     table = pd.DataFrame({"latent": [0, 1], "novel": [True, True], "split": ["", ""], "dead": [False, False]})
     assert latent_filters(table) == {}
+
+
+def test_a_filter_names_the_column_it_reads() -> None:
+    assert [filter_column(n) for n in ("novel", "not seed_shared", "no split")] == ["novel", "seed_shared", "split"]
