@@ -179,15 +179,27 @@ def write_inputs(lm: LanguageModel, sae: SAE, tokens: torch.Tensor, shape: Shape
     np.save(folder / "tokens.npy", tokens.numpy())
 
 
-def backend_command(folder: Path, *args: str) -> float:
-    """Seconds `python -m backend ARGS` takes in a fresh process, its data directory inside `folder`."""
+def backend_run(folder: Path, *args: str) -> tuple[float, float]:
+    """Seconds `python -m backend ARGS` takes in a fresh process, its data directory inside `folder`, and the
+    process's peak resident memory in MB (the kernel's own count, read when it ends)."""
     env = {**os.environ, "ATLAS_DATA_DIR": str(folder / "data")}
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "backend", *args], cwd=ROOT, env=env, capture_output=True, text=True)
-    if done.returncode != 0:
-        sys.exit(f"python -m backend {args[0]} failed:\n{done.stderr[-2000:]}")
-    print(done.stdout.strip().splitlines()[-1] if done.stdout.strip() else "", file=sys.stderr)
-    return time.perf_counter() - start
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        process = subprocess.Popen([sys.executable, "-m", "backend", *args], cwd=ROOT, env=env, stdout=out, stderr=err)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0), err.seek(0)
+        said, failed = out.read().strip(), err.read()
+    if process.returncode != 0:
+        sys.exit(f"python -m backend {args[0]} failed:\n{failed[-2000:]}")
+    print(said.splitlines()[-1] if said else "", file=sys.stderr)
+    return seconds, usage.ru_maxrss / 1024
+
+
+def backend_command(folder: Path, *args: str) -> float:
+    """Seconds `python -m backend ARGS` takes in a fresh process, its data directory inside `folder`."""
+    return backend_run(folder, *args)[0]
 
 
 def whole_command(folder: Path, n_contexts: int, shape: Shape) -> float:

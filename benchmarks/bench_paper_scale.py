@@ -31,7 +31,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_index import SEQ, SHAPES, backend_command, calibrated_sae, language_model
+from bench_index import SEQ, SHAPES, backend_run, calibrated_sae, language_model
 
 PAPER_SIZES = (768, 1536, 3072, 6144, 12288, 24576, 49152, 98304)
 HOOK = "blocks.8.hook_resid_pre"
@@ -62,20 +62,27 @@ def growth(sizes: list[int], seconds: list[float]) -> list[str]:
     return [f"{math.log(b / a) / math.log(m / n):.2f}" if a > 0 and b > 0 else "-" for n, m, a, b in steps]
 
 
-def per_size(name: str, sizes: list[int], seconds: list[float]) -> None:
+def row(name: str, run: tuple[float, float]) -> None:
+    """A stage run once: its seconds and its process's peak resident memory."""
+    print(f"| {name} | {run[0]:.1f} | | | {run[1]:,.0f} |")
+
+
+def per_size(name: str, sizes: list[int], runs: list[tuple[float, float]]) -> None:
+    seconds = [t for t, _ in runs]
     print(f"| {name} | {sum(seconds):.1f} | " + ", ".join(f"{n:,}: {t:.1f}" for n, t in zip(sizes, seconds, strict=True))
-          + f" | {', '.join(growth(sizes, seconds))} |")  # fmt: skip
+          + f" | {', '.join(growth(sizes, seconds))} | {max(peak for _, peak in runs):,.0f} |")  # fmt: skip
 
 
-def index(folder: Path, size: int, tokens: str, n_contexts: int) -> float:
+def index(folder: Path, size: int, tokens: str, n_contexts: int) -> tuple[float, float]:
     """`index` of one size over every token, at SAEDashboard's settings."""
-    return backend_command(folder, "index", "--release", "paper", "--sae", str(size), "--tokens", tokens,
-                           "--positions", "6:123", "--top-k", "20", "--contexts", str(n_contexts))  # fmt: skip
+    return backend_run(folder, "index", "--release", "paper", "--sae", str(size), "--tokens", tokens,
+                       "--positions", "6:123", "--top-k", "20", "--contexts", str(n_contexts))  # fmt: skip
 
 
-def maps(folder: Path, sizes: list[int]) -> list[float]:
-    """Each size's latent map, as the Map page computes it."""
+def maps(folder: Path, sizes: list[int]) -> list[tuple[float, float]]:
+    """Each size's latent map, as the Map page computes it (the peak is this process's, inputs included)."""
     import os
+    import resource
 
     os.environ["ATLAS_DATA_DIR"] = str(folder / "data")
     from backend.explore.latent_map import LatentMap
@@ -83,12 +90,12 @@ def maps(folder: Path, sizes: list[int]) -> list[float]:
 
     release = get_release("paper")
     umap_compiled()
-    seconds = []
+    runs = []
     for size in sizes:
         start = time.perf_counter()
         LatentMap(release, str(size)).get()
-        seconds.append(time.perf_counter() - start)
-    return seconds
+        runs.append((time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+    return runs
 
 
 def umap_compiled() -> None:
@@ -125,22 +132,24 @@ def main() -> None:
         write_inputs(folder, sizes, n_contexts)
         print(f"inputs written in {time.perf_counter() - start:.1f} s (not a stage)")
         tokens = str(folder / "tokens.npy")
-        print("| stage | seconds | by size | growth exponent between neighbouring sizes |")
-        print("| --- | --- | --- | --- |")
+        print("| stage | seconds | by size | growth exponent between neighbouring sizes | peak RSS MB |")
+        print("| --- | --- | --- | --- | --- |")
         saes = [arg for size in sizes for arg in ("--sae", str(folder / f"sae-{size}"))]
-        added = backend_command(folder, "add", "--id", "paper", *saes, "--model", f"local:{folder / 'model'}",
-                                "--hook", HOOK, "--convention", "hf", "--context-size", str(SEQ), "--tokens", tokens,
-                                "--contexts", str(min(REGISTER_CONTEXTS, n_contexts)))  # fmt: skip
-        print(f"| add ({len(sizes)} SAEs, {min(REGISTER_CONTEXTS, n_contexts)} contexts each) | {added:.1f} | | |")
-        indexed = [index(folder, size, tokens, n_contexts) for size in sizes]
-        per_size(f"index, {n_contexts * SEQ:,} tokens each", sizes, indexed)
-        meta = backend_command(folder, "train-meta", "--release", "paper", "--sae", str(args.meta_over),
-                               "--d-meta", str(args.d_meta))  # fmt: skip
-        print(f"| train-meta ({args.d_meta:,} over {args.meta_over:,}) | {meta:.1f} | | |")
-        stitched = backend_command(folder, "stitch", "--release", "paper")
-        print(f"| stitch ({len(sizes) - 1} pairs, matching and curves) | {stitched:.1f} | | |")
-        lensed = backend_command(folder, "lenses", "--release", "paper")
-        print(f"| lenses | {lensed:.1f} | | |")
+        registered = min(REGISTER_CONTEXTS, n_contexts)
+        row(f"add ({len(sizes)} SAEs, {registered} contexts each)",
+            backend_run(folder, "add", "--id", "paper", *saes, "--model", f"local:{folder / 'model'}", "--hook", HOOK,
+                        "--convention", "hf", "--context-size", str(SEQ), "--tokens", tokens,
+                        "--contexts", str(registered)))  # fmt: skip
+        per_size(
+            f"index, {n_contexts * SEQ:,} tokens each", sizes, [index(folder, n, tokens, n_contexts) for n in sizes]
+        )
+        row(f"train-meta ({args.d_meta:,} over {args.meta_over:,})",
+            backend_run(folder, "train-meta", "--release", "paper", "--sae", str(args.meta_over),
+                        "--d-meta", str(args.d_meta)))  # fmt: skip
+        row(
+            f"stitch ({len(sizes) - 1} pairs, matching and curves)", backend_run(folder, "stitch", "--release", "paper")
+        )
+        row("lenses", backend_run(folder, "lenses", "--release", "paper"))
         per_size("latent maps (in process)", sizes, maps(folder, sizes))
         print(f"whole: {time.perf_counter() - start:.1f} s")
         if args.keep:
