@@ -165,7 +165,8 @@ def family_part(args: argparse.Namespace) -> None:
     lm = load_language_model(release.model, device)
     texts = corpus_texts(release.corpus)
     tokens = pack_contexts(texts, lm.tokenizer, lm.bos_id, release.context_size, args.contexts, seed=0)
-    work = args.work or Path(tempfile.mkdtemp(prefix="gba-"))
+    scratch = tempfile.TemporaryDirectory(prefix="gba-")  # removed at exit unless --work keeps the activations
+    work = args.work or Path(scratch.name)
     work.mkdir(parents=True, exist_ok=True)
     acts = _activations(lm, tokens, [release.hook], work)[release.hook]
     data = hook_data(lm, release, tokens, acts, len(tokens) - args.eval_contexts)

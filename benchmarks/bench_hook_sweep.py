@@ -222,7 +222,8 @@ def main() -> None:
     from backend.training.trainer import train_sae
 
     torch.manual_seed(0)
-    work = args.work or Path(tempfile.mkdtemp(prefix="hook-sweep-"))
+    scratch = tempfile.TemporaryDirectory(prefix="hook-sweep-")  # removed at exit unless --work keeps the activations
+    work = args.work or Path(scratch.name)
     work.mkdir(parents=True, exist_ok=True)
     release = get_release(default_release_id(load_catalog()))
     lm = load_language_model(release.model, default_device())

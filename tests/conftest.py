@@ -52,11 +52,30 @@ def _build_once() -> Path:
     return built
 
 
+def _copy_build(target: Path) -> None:
+    """The tiny build copied into `target`, its converted model hard-linked: 514 MB that no test writes, which a
+    copy per test made several GB of disk a run (CI's shared /tmp filled up)."""
+    built = _build_once()
+    models = built / "models"
+
+    def link_models(source: str, destination: str) -> object:
+        if Path(source).is_relative_to(models):
+            Path(destination).unlink(missing_ok=True)  # never write through an earlier copy's link
+            try:
+                os.link(source, destination)
+                return destination
+            except OSError:  # another file system, or links not allowed: copy
+                pass
+        return shutil.copy2(source, destination)
+
+    shutil.copytree(built, target, copy_function=link_models, dirs_exist_ok=True)
+
+
 @pytest.fixture(scope="session")
 def tiny_release() -> str:
     """The test catalog's release, built once per run with the real embedded model (tiny profile) and copied into
     this process's data directory. Tests that change its files take `tiny_copy` instead."""
-    shutil.copytree(_build_once(), os.environ["ATLAS_DATA_DIR"], dirs_exist_ok=True)
+    _copy_build(Path(os.environ["ATLAS_DATA_DIR"]))
     return TINY_RELEASE
 
 
@@ -65,7 +84,7 @@ def tiny_copy(tiny_release: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     """The tiny release as built (not as earlier tests left it), in a data directory of this test's own, to change as
     it likes."""
     own = tmp_path / "data"
-    shutil.copytree(_build_once(), own)
+    _copy_build(own)
     monkeypatch.setenv("ATLAS_DATA_DIR", str(own))
     return tiny_release
 
