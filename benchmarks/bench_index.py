@@ -40,7 +40,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from backend.index.build import ENCODE_ELEMENTS, run_pass
+from backend.index.build import CUDA_ENCODE_ELEMENTS, encode_elements, run_pass
 from backend.index.plan import IndexConfig
 from backend.index.state import HIST_EDGES, TOP_K
 from backend.models.language import LanguageModel
@@ -119,7 +119,7 @@ def activation_fn(lm: LanguageModel, shape: Shape) -> Callable[[int, torch.Tenso
 def floor(lm: LanguageModel, sae: SAE, tokens: torch.Tensor, shape: Shape) -> float:
     acts = activation_fn(lm, shape)
     # Encoded in the pass's chunks: a whole batch's [32, 128, d_sae] at once is slower (memory), not a floor.
-    step = max(1, ENCODE_ELEMENTS // (tokens.shape[1] * shape.d_sae))
+    step = max(1, encode_elements(sae.device) // (tokens.shape[1] * shape.d_sae))
     start = time.perf_counter()
     with torch.no_grad():
         for i in range(0, len(tokens), BATCH_CONTEXTS):
@@ -286,31 +286,35 @@ def syncs(lm: LanguageModel, sae: SAE, tokens: torch.Tensor, shape: Shape) -> No
             return func(*args, **(kwargs or {}))
 
     cfg = IndexConfig(batch_contexts=BATCH_CONTEXTS, bos_id=lm.bos_id)
-    state = IndexState.empty(shape.d_sae, sae.device)
     batches = range(0, len(tokens), BATCH_CONTEXTS)
     acts = activation_fn(lm, shape)
-    counter = Counted()
-    # A tensor's `tolist` reads CPU memory without an operation the mode sees; from a GPU it is a copy and a wait.
-    tolist = torch.Tensor.tolist
-
-    def counted_tolist(tensor: torch.Tensor) -> object:
-        counter.counts["Tensor.tolist"] += 1
-        return tolist(tensor)
-
-    torch.Tensor.tolist = counted_tolist  # type: ignore[method-assign,assignment]
-    try:
-        for start in batches:
-            batch = tokens[start : start + BATCH_CONTEXTS]
-            hidden = acts(start, batch)
-            with counter:
-                fold_batch(state, sae, batch, hidden, start, cfg)
-    finally:
-        torch.Tensor.tolist = tolist  # type: ignore[method-assign]
-    total = sum(counter.counts.values())
     print(f"shape={shape.hook} d_sae={shape.d_sae} batches={len(batches)} of {BATCH_CONTEXTS} contexts")
-    print(f"host synchronisations per batch in the bookkeeping: {total / len(batches):.1f}")
-    for name, count in counter.counts.most_common():
-        print(f"  {name}: {count / len(batches):.1f}")
+    # A tensor's `tolist` reads CPU memory without an operation the mode sees; from a GPU it is a copy and a wait,
+    # unless it reads pinned memory the device has already written (`_read_later` in the state).
+    tolist = torch.Tensor.tolist
+    for chunks, elements in (("this device's", encode_elements(sae.device)), ("a GPU's", CUDA_ENCODE_ELEMENTS)):
+        state = IndexState.empty(shape.d_sae, sae.device)
+        counter = Counted()
+
+        def counted_tolist(tensor: torch.Tensor, counts: Counter[str] = counter.counts) -> object:
+            counts["Tensor.tolist"] += 1
+            return tolist(tensor)
+
+        torch.Tensor.tolist = counted_tolist  # type: ignore[method-assign,assignment]
+        try:
+            for start in batches:
+                batch = tokens[start : start + BATCH_CONTEXTS]
+                hidden = acts(start, batch)
+                with counter:
+                    fold_batch(state, sae, batch, hidden, start, cfg, elements)
+        finally:
+            torch.Tensor.tolist = tolist  # type: ignore[method-assign]
+        total = sum(counter.counts.values())
+        contexts = max(1, elements // (tokens.shape[1] * shape.d_sae))
+        print(f"host synchronisations per batch in the bookkeeping, in {chunks} chunks of {contexts} contexts: "
+              f"{total / len(batches):.1f}")  # fmt: skip
+        for name, count in counter.counts.most_common():
+            print(f"  {name}: {count / len(batches):.1f}")
 
 
 def print_whole(lm: LanguageModel, sae: SAE, tokens: torch.Tensor, shape: Shape, name: str) -> None:

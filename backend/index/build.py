@@ -29,6 +29,14 @@ CHECKPOINT, PROGRESS = "checkpoint.safetensors", "checkpoint.json"
 COVERS = "covers"
 ENCODE_ELEMENTS = 1 << 25
 """Contexts are encoded in chunks of at most this many latent activations (tokens x latents)."""
+CUDA_ENCODE_ELEMENTS = 1 << 28
+"""The same on a GPU (1 GB of float32): each chunk's bookkeeping waits for the device a few times, so a batch is
+encoded in as few chunks as memory allows (one for 32 contexts of SAE-24576 at the GPT-2 shape, was four)."""
+
+
+def encode_elements(device: torch.device) -> int:
+    """The largest chunk of latent activations encoded at once on `device`."""
+    return CUDA_ENCODE_ELEMENTS if device.type == "cuda" else ENCODE_ELEMENTS
 
 
 def valid_positions(tokens: Tensor, acts: Tensor, cfg: IndexConfig) -> Tensor:
@@ -51,9 +59,18 @@ def batch_activations(activations: ActivationFn, first_context: int, tokens: Ten
     return acts if last == seq else torch.nn.functional.pad(acts, (0, 0, 0, seq - last))
 
 
-def fold_batch(state: IndexState, sae: SAE, tokens: Tensor, acts: Tensor, first_context: int, cfg: IndexConfig) -> None:
-    """Encode one batch `acts [n_ctx, seq, d_in]` and fold its valid positions into `state`,
-    a few contexts at a time so that `[contexts, window, d_sae]` stays under ENCODE_ELEMENTS.
+def fold_batch(
+    state: IndexState,
+    sae: SAE,
+    tokens: Tensor,
+    acts: Tensor,
+    first_context: int,
+    cfg: IndexConfig,
+    elements: int | None = None,
+) -> None:
+    """Encode one batch `acts [n_ctx, seq, d_in]` and fold its valid positions into `state`, a few contexts at a
+    time so that `[contexts, window, d_sae]` stays under `elements` (by default, `encode_elements` of the SAE's
+    device).
 
     Only the columns inside `cfg.positions` are encoded (nothing outside them is ever counted): with
     SAEDashboard's 6:-6 that is 116 of 128 positions, and the dense encode is the pass's largest cost."""
@@ -63,7 +80,7 @@ def fold_batch(state: IndexState, sae: SAE, tokens: Tensor, acts: Tensor, first_
     if last <= first:
         return
     mask, acts = mask[:, first:last], acts[:, first:last]
-    step = max(1, ENCODE_ELEMENTS // ((last - first) * sae.cfg.d_sae))
+    step = max(1, (elements or encode_elements(sae.device)) // ((last - first) * sae.cfg.d_sae))
     activation = sae.elementwise_activation()
     with torch.no_grad():
         for start in range(0, len(tokens), step):

@@ -10,6 +10,7 @@ Token ids are global positions `context * context_size + position` in the index'
 Windows (the latent's activations on the tokens around an example) travel with their example.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 import torch
@@ -207,9 +208,8 @@ class IndexState:
         row = torch.where(top, cols[entry], self.d_sae + groups[entry])
         rank = torch.where(top, _descending(vals[entry]), keys[entry])
         limit = torch.where(top, self.top_k, RESERVOIR)
-        chosen, touched, slot, column = _best_per_row(row, rank, toks[entry], limit)
+        chosen, touched, slot, column, top_rows, top_kept = _best_per_row(row, rank, toks[entry], limit, self.d_sae)
         pick = entry[chosen]
-        top_rows, top_kept = torch.stack([(touched < self.d_sae).sum(), top[chosen].sum()]).tolist()
         win = windows(flat, rows[pick], cols[pick], seq, activation)
         into_top, into_res = pick[:top_kept], pick[top_kept:]
         self._fold_top(touched[:top_rows], slot[:top_kept], column[:top_kept], vals[into_top], toks[into_top],
@@ -260,20 +260,46 @@ def _descending(values: Tensor) -> Tensor:
     return -torch.where(bits < 0, -(bits & _MASK31), bits)
 
 
-def _best_per_row(row: Tensor, rank_by: Tensor, toks: Tensor, limit: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def _best_per_row(
+    row: Tensor, rank_by: Tensor, toks: Tensor, limit: Tensor, split: int
+) -> tuple[Tensor, Tensor, Tensor, Tensor, int, int]:
     """Of entries belonging to state rows `row [n]`, the at most `limit [n]` (each entry's row's) per row of
     smallest `rank_by` (ties to the smaller token): their positions among the entries, the distinct rows they touch,
-    and each kept entry's (slot among those rows, column) in a `[rows, limit]` layout."""
+    each kept entry's (slot among those rows, column) in a `[rows, limit]` layout, and how many of the touched rows
+    and of the kept entries belong to rows below `split` (they come first)."""
     order = toks.argsort(stable=True)
     order = order[rank_by[order].argsort(stable=True)]
     order = order[row[order].argsort(stable=True)]
     sorted_rows = row[order]
     column = torch.arange(len(order), device=row.device) - torch.searchsorted(sorted_rows, sorted_rows)
-    # One compaction for the three (a boolean mask would wait for the device once per tensor it selects from).
-    kept = (column < limit[order]).nonzero().squeeze(1)
-    order, sorted_rows, column = order[kept], sorted_rows[kept], column[kept]
-    touched, slot = sorted_rows.unique_consecutive(return_inverse=True)
-    return order, touched, slot, column
+    keep, first = column < limit[order], column == 0
+    below = sorted_rows < split
+    counts = _read_later(torch.stack([keep.sum(), (first & below).sum(), (keep & below).sum()]))
+    # One compaction selects the kept entries and the rows they touch (each row keeps its first entry): on a GPU
+    # each selection of a data-dependent size waits for the device.
+    picked = torch.cat([keep, first]).nonzero().squeeze(1)
+    n_kept, top_rows, top_kept = counts()
+    kept = picked[:n_kept]
+    slot = (first.cumsum(0) - 1)[kept]
+    return order[kept], sorted_rows[picked[n_kept:] - len(order)], slot, column[kept], top_rows, top_kept
+
+
+def _read_later(values: Tensor) -> Callable[[], list[int]]:
+    """Start bringing the integers `values` to the host; the function returned reads them. From a GPU the copy is
+    queued into pinned memory behind the work that computes them, and read once the device is past it: called
+    after the next operation that waits for the device anyway, reading them adds no wait of its own."""
+    if not values.is_cuda:
+        return values.tolist
+    host = torch.empty(values.shape, dtype=values.dtype, pin_memory=True)
+    host.copy_(values, non_blocking=True)
+    copied = torch.cuda.Event()
+    copied.record()
+
+    def read() -> list[int]:
+        copied.synchronize()
+        return host.tolist()
+
+    return read
 
 
 def merge(a: IndexState, b: IndexState) -> IndexState:
