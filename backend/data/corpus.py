@@ -8,16 +8,19 @@ parquet files.
 import json
 import random
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow.parquet as pq
 import torch
 from torch import Tensor
-from transformers import PreTrainedTokenizerBase
 
 from backend.core.errors import AtlasError, first_line
 from backend.data.wordnet import WORDNET_DIR, Synset, read_synsets
 from backend.sources.hub import Location, fetch_snapshot
 from backend.sources.release import CORPUS_SUFFIXES, CorpusSpec
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 
 def wordnet_text(synset: Synset) -> str:
@@ -107,7 +110,7 @@ def corpus_texts(spec: CorpusSpec, max_texts: int = 200_000) -> list[str]:
 
 def pack_contexts(
     texts: list[str],
-    tokenizer: PreTrainedTokenizerBase,
+    tokenizer: "PreTrainedTokenizerBase",
     bos_id: int,
     context_size: int,
     n_contexts: int,

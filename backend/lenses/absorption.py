@@ -26,7 +26,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.linear_model import LogisticRegression
 from torch import Tensor
 
 from backend.models.sae import SAE
@@ -111,6 +110,9 @@ def probe_possible(words: WordTokens) -> bool:
 
 def fit_probe(words: WordTokens) -> LetterProbe:
     """The first-letter probe, fitted on the training words, scored on the held-out ones."""
+    # Imported here: scikit-learn takes over a second to import, which every page reading this lens would pay.
+    from sklearn.linear_model import LogisticRegression
+
     train = ~words.test
     mean = words.vectors[train].mean(dim=0)
     scale = float((words.vectors[train] - mean).std()) or 1.0

@@ -11,15 +11,17 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from torch import Tensor, nn
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from backend.core.config import default_device
 from backend.core.errors import AtlasError, first_line
 from backend.models.embedded import embedded_model_dir
+
+if TYPE_CHECKING:  # transformers takes seconds to import; the pages that only read never need it
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 _HOOK = re.compile(r"^blocks\.(\d+)\.hook_resid_(pre|post)$")
 
@@ -64,7 +66,7 @@ def apply_convention(hidden: Tensor, convention: str) -> Tensor:
 class LanguageModel:
     """A causal LM and its tokenizer, with activation reading at TransformerLens-named hooks."""
 
-    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, name: str):
+    def __init__(self, model: "PreTrainedModel", tokenizer: "PreTrainedTokenizerBase", name: str):
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.name = name
@@ -246,6 +248,8 @@ def load_language_model(spec: str, device: torch.device | None = None, hub_only:
         raise AtlasError(f"The model {spec!r:.80} is not a Hub id; write local:<path> for a model folder.")
     else:
         path = spec
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
