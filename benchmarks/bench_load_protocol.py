@@ -271,6 +271,13 @@ def main() -> None:
     parser.add_argument(
         "--views", nargs="+", choices=(*KINDS, LIGHT, *TABLES), default=list(KINDS), help="the views sessions pick from"
     )
+    parser.add_argument(
+        "--first-after",
+        type=float,
+        default=0,
+        help="seconds between the server answering and the first view (a visitor who comes that much later; the "
+        "server warms up meanwhile)",
+    )
     parser.add_argument("--sae", help="the SAE the views show (default: the one the release's meta-SAE reads)")
     args = parser.parse_args()
     release = get_release(args.release or default_release_id(load_catalog()))
@@ -284,12 +291,13 @@ def main() -> None:
         return
     servers, ports = start_servers(args.servers, {**os.environ, "ATLAS_READ_ONLY": "1"}, args.server_log)
     try:
+        time.sleep(args.first_after)
         first = asyncio.run(warm(ports, views))
         print(
             f"{os.cpu_count()} cores, {args.servers} server process(es), {release.id}/{sae_id}, {args.seconds:g} s each"
         )
         print(
-            "first open of each view on a fresh server: "
+            f"first open of each view on a fresh server, {args.first_after:g} s after it answered: "
             + ", ".join(f"{k} {v[0]:.2f} s" for k, v in sorted(first.times.items()))
         )
         print(

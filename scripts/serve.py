@@ -12,15 +12,22 @@ script first calls `st.navigation`, so the very first deep link a fresh server r
 `st.navigation`, which clears the same class flag; clearing it before the server starts makes the
 first request behave like every later one.
 
+A fresh server's first view paid for every module the pages import and the SHA-256 of every SAE's weights (the key
+of the app's caches): 7-11 s at the paper's scale. `warm_up` does both in a thread beside the starting server.
+
 Streamlit binds its listening socket itself without naming the protocol (`socket.socket(family)`: proto 0), so
 asyncio, which turns Nagle's algorithm off only on sockets that say they are TCP, leaves it on for every
 connection: the first message of a rerun goes out, the rest wait for the browser's delayed ACK (40 ms on Linux),
 on every rerun of every page. `declare_tcp` wraps the binding so the socket says it is TCP.
 """
 
+import importlib
+import logging
 import os
+import pkgutil
 import socket
 import sys
+import threading
 from collections.abc import Callable
 
 from streamlit.runtime.pages_manager import PagesManager
@@ -54,7 +61,24 @@ def declare_tcp(bind: Callable[..., socket.socket]) -> Callable[..., socket.sock
     return bound
 
 
+def warm_up() -> None:
+    """Import every module the pages import and hash the weights of every SAE already on this machine."""
+    try:
+        import pages
+        from backend.models.loading import warm_source_keys
+        from backend.sources.catalog import load_catalog
+
+        for module in pkgutil.walk_packages(pages.__path__, "pages."):
+            if not module.name.startswith("pages.views"):  # the views are scripts: importing one draws it
+                importlib.import_module(module.name)
+        for release in load_catalog().values():
+            warm_source_keys(release)
+    except Exception:  # whatever failed here, the first view meets again and reports on its page
+        logging.getLogger(__name__).warning("Warming up stopped early; the first view will do the rest.", exc_info=True)
+
+
 if __name__ == "__main__":
+    threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
     PagesManager.uses_pages_directory = False
     starlette_server._bind_socket = declare_tcp(starlette_server._bind_socket)
     sys.argv = ["streamlit", "run", "app.py", *with_address(sys.argv[1:])]

@@ -12,6 +12,7 @@ from torch import Tensor
 from backend.core.artifacts import Artifact, safetensors_key
 from backend.core.files import atomic_path
 from backend.core.progress import Reporter, silent
+from backend.models.formats import all_finite
 from backend.models.language import LanguageModel
 
 CHUNK_CONTEXTS = 64
@@ -100,7 +101,7 @@ def _read_chunk(path: Path, batch: Tensor) -> Tensor | None:
     acts = chunk.get("acts")
     if chunk.get("tokens") is None or not torch.equal(chunk["tokens"], batch) or acts is None:
         return None
-    if acts.shape[:2] != batch.shape or not torch.isfinite(acts).all():
+    if acts.shape[:2] != batch.shape or not all_finite(acts):
         return None
     return acts
 

@@ -253,8 +253,18 @@ def _check_tensors(cfg: SAEConfig, tensors: dict[str, Tensor], source: Path, ski
                 f"{source}: {name} has shape {list(got)} but the config (d_in={cfg.d_in}, d_sae={cfg.d_sae}) "
                 f"implies {list(shape)}."
             )
-        if not torch.isfinite(tensors[name]).all():
+        if not all_finite(tensors[name]):
             raise SAEFormatError(f"{source}: {name} holds NaN or infinite values; the weights are corrupt.")
+
+
+def all_finite(values: Tensor) -> bool:
+    """Whether no value is NaN or infinite. The smallest and largest values carry any NaN (`aminmax` propagates it)
+    and any infinity: one pass that writes nothing, where `isfinite().all()` writes a boolean per value (0.30 s
+    against 0.008 s for a 98,304 x 768 matrix on 2 cores, which a fresh server paid per SAE it opened)."""
+    if values.numel() == 0 or not values.is_floating_point():
+        return True
+    low, high = values.aminmax()
+    return bool(torch.isfinite(low) & torch.isfinite(high))
 
 
 def _build(cfg: SAEConfig, tensors: dict[str, Tensor], device: torch.device | None) -> SAE:

@@ -2,6 +2,7 @@
 
 import hashlib
 from functools import lru_cache
+from pathlib import Path
 
 import torch
 
@@ -66,11 +67,29 @@ def source_key(release: Release, sae_id: str) -> str:
     published with a release stay valid when the same files are read from the Hub cache, and change whenever an SAE
     is rebuilt. Read from the cache when the file is there (no network on a page rerun)."""
     entry = _entry(release, sae_id)
-    weights = PAPER_WEIGHTS if entry.layout == "paper-meta" else SAELENS_WEIGHTS
+    weights = _weights_name(entry)
     path = cached_file(entry.location, weights) or fetch_folder(entry.location, [weights]) / weights
-    stat = path.stat()
-    digest = _file_digest(str(path.resolve()), stat.st_size, stat.st_mtime)
+    digest = _path_digest(path)
     return digest if entry.prefix is None else f"{digest}[:{entry.prefix}]"
+
+
+def warm_source_keys(release: Release) -> None:
+    """Hash the weights of every SAE, second seed and meta-SAE of `release` that is on this machine already (never
+    downloading), so that the first page keying its caches on them does not wait: a server does this before its first
+    visitor (at the paper's scale, over a second of SHA-256)."""
+    for entry in (*release.saes, *release.second_seeds, *release.meta_saes):
+        path = cached_file(entry.location, _weights_name(entry))
+        if path is not None:
+            _path_digest(path)
+
+
+def _weights_name(entry: SAEEntry) -> str:
+    return PAPER_WEIGHTS if entry.layout == "paper-meta" else SAELENS_WEIGHTS
+
+
+def _path_digest(path: Path) -> str:
+    stat = path.stat()
+    return _file_digest(str(path.resolve()), stat.st_size, stat.st_mtime)
 
 
 def _entry(release: Release, member_id: str) -> SAEEntry:

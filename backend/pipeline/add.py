@@ -21,6 +21,7 @@ from backend.core.errors import AtlasError
 from backend.core.progress import Reporter, TqdmReporter, step_progress
 from backend.data.corpus import corpus_texts, pack_contexts
 from backend.index.release import DEFAULT_CONTEXTS, IndexSettings, index_release_sae
+from backend.models.formats import all_finite
 from backend.models.language import HookPoint, LanguageModel, load_language_model
 from backend.models.loading import load_sae
 from backend.models.sae import SAE
@@ -201,7 +202,7 @@ def check_release(
             f"{release.model} has {len(lm.layers)} blocks; the hook {release.hook} needs block {point.layer}."
         )
     acts = lm.activations(lm.tokenize(PROBE_TEXT).unsqueeze(0), release.hook, release.convention)
-    if acts.shape[-1] != d_in or not acts.isfinite().all():
+    if acts.shape[-1] != d_in or not all_finite(acts):
         raise AtlasError(f"A forward pass to {release.hook} did not give finite {d_in}-wide activations.")
     tokens = pack_contexts(corpus_texts(release.corpus), lm.tokenizer, lm.bos_id, release.context_size, contexts)
     if len(tokens) < contexts:

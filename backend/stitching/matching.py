@@ -12,6 +12,7 @@ with no partner are *dropped*: nothing in L reconstructs them. Dead latents (nev
 left out of all three: a dead latent's decoder row is an untrained direction, not a feature.
 """
 
+import itertools
 from collections import Counter
 from dataclasses import dataclass
 from functools import cached_property
@@ -266,6 +267,16 @@ class Classification:
         }
 
 
+def _by_label(nodes: np.ndarray, labels: np.ndarray) -> list[tuple[int, ...]]:
+    """`nodes` (ascending) grouped by `labels[nodes]`, the groups in label order: a sort and one slice per group,
+    where a loop over the nodes took a second a view at the paper's sizes."""
+    ordered = nodes[np.argsort(labels[nodes], kind="stable")]
+    cuts = np.flatnonzero(np.diff(labels[ordered])) + 1
+    listed = ordered.tolist()
+    bounds = [0, *cuts.tolist(), len(listed)]
+    return [tuple(listed[start:end]) for start, end in itertools.pairwise(bounds) if end > start]
+
+
 def classify(
     matching: Matching,
     threshold: float = DEFAULT_THRESHOLD,
@@ -290,13 +301,13 @@ def classify(
     has_edge = np.zeros(n_s + n_l, dtype=bool)
     has_edge[es] = True
     has_edge[el + n_s] = True
-    groups: dict[int, tuple[list[int], list[int]]] = {}
-    for node in np.flatnonzero(has_edge):
-        side = groups.setdefault(int(labels[node]), ([], []))
-        (side[0] if node < n_s else side[1]).append(int(node) if node < n_s else int(node - n_s))
-    components = sorted(
-        (Component(tuple(sm), tuple(lg)) for sm, lg in groups.values()), key=lambda c: (c.small[0], c.large[0])
+    # Every component joins at least one S and one L latent: each side's latents, grouped by component label (in
+    # ascending order within one), pair up label for label. Components come in order of their first S latent.
+    small, large = (
+        _by_label(np.flatnonzero(has_edge[:n_s]), labels[:n_s]),
+        _by_label(np.flatnonzero(has_edge[n_s:]), labels[n_s:]),
     )
+    components = sorted((Component(sm, lg) for sm, lg in zip(small, large, strict=True)), key=lambda c: c.small[0])
     return Classification(
         threshold=threshold,
         novel=torch.from_numpy(np.flatnonzero(~has_edge[n_s:] & ~dead_l)),

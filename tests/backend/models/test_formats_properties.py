@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from safetensors.torch import save_file
 
 from backend.core.errors import SAEFormatError
-from backend.models.formats import load_sae_dir, save_saelens
+from backend.models.formats import all_finite, load_sae_dir, save_saelens
 from tests.backend.models.test_formats import random_sae
 
 EXAMPLES = 150
@@ -139,3 +139,21 @@ def test_an_empty_sae_pt_is_refused_with_a_message(tmp_path: Path) -> None:
     (tmp_path / "SAE.pt").write_bytes(b"")
     with pytest.raises(SAEFormatError, match="refusing"):
         load_sae_dir(tmp_path)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    dtype=st.sampled_from([torch.float32, torch.float16, torch.bfloat16, torch.float64]),
+    size=st.integers(1, 5000),
+    data=st.data(),
+)
+def test_all_finite_finds_any_nan_or_infinity_wherever_it_is(
+    dtype: torch.dtype, size: int, data: st.DataObject
+) -> None:
+    values = torch.randn(size, generator=torch.Generator().manual_seed(size)).to(dtype) * 100
+    assert all_finite(values) and all_finite(values[:0])
+    position = data.draw(st.integers(0, size - 1))
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        spoiled = values.clone()
+        spoiled[position] = bad
+        assert not all_finite(spoiled), (bad, position)
