@@ -23,7 +23,7 @@ from backend.core.errors import AtlasError, StoreError, first_line
 from backend.core.files import file_digest, write_bytes_atomic
 from backend.core.progress import Reporter, silent
 from backend.lenses.source import LensSource
-from backend.models.formats import LoadedSAE
+from backend.models.formats import SAEOutline
 from backend.models.loading import load_sae
 from backend.sources.release import Release
 
@@ -191,7 +191,7 @@ class Lens:
     def fill(self, frame: pd.DataFrame, at: At) -> None:
         """Sets `columns` on `frame` (one row per latent, `latent` column) from what is stored; they start empty."""
 
-    def family(self, at: At, loaded: LoadedSAE) -> dict[str, float]:
+    def family(self, at: At, sae: SAEOutline) -> dict[str, float]:
         """Its figures for one SAE of the family (NaN where they are not there yet)."""
         return {}
 

@@ -24,7 +24,7 @@ from backend.lenses.kinds.facets import Facets
 from backend.lenses.lens import At, Badge, artifacts_of
 from backend.lenses.source import LensSource
 from backend.models.formats import is_dead
-from backend.models.loading import load_sae
+from backend.models.loading import sae_outline
 from backend.sources.release import Release
 
 
@@ -35,14 +35,14 @@ def lens_artifacts(release: Release, source: LensSource) -> list[Artifact]:
 
 def latent_profiles(release: Release, sae_id: str, stored: list[Artifact]) -> pd.DataFrame:
     """One row per latent of `sae_id`: every lens's columns, empty where it is missing (see the module docstring)."""
-    loaded = load_sae(release, sae_id)
-    frame = pd.DataFrame({"latent": np.arange(loaded.sae.cfg.d_sae)})
+    sae = sae_outline(release, sae_id)
+    frame = pd.DataFrame({"latent": np.arange(sae.cfg.d_sae)})
     at = At(release, sae_id, tuple(stored))
     for lens in LENSES:
         for column, empty in lens.columns.items():
             frame[column] = empty
         lens.fill(frame, at)
-    frame["dead"] = is_dead(loaded.log10_density).numpy() if loaded.log10_density is not None else False
+    frame["dead"] = is_dead(sae.log10_density).numpy() if sae.log10_density is not None else False
     return frame
 
 
@@ -77,13 +77,13 @@ def family_lenses(release: Release, stored: list[Artifact]) -> pd.DataFrame:
     table = []
     for sae_id in release.sae_ids:
         try:
-            loaded = load_sae(release, sae_id)
+            sae = sae_outline(release, sae_id)
         except AtlasError:  # still being built: its row comes when it is
             continue
-        row: dict[str, object] = {"sae": sae_id, "latents": loaded.sae.cfg.d_sae}
+        row: dict[str, object] = {"sae": sae_id, "latents": sae.cfg.d_sae}
         at = At(release, sae_id, tuple(stored))
         for lens in LENSES:
-            row.update(lens.family(at, loaded))
+            row.update(lens.family(at, sae))
         table.append(row)
     return pd.DataFrame(table)
 

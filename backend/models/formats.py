@@ -83,6 +83,36 @@ class LoadedSAE(NamedTuple):
     """"saelens" or "paper-meta"."""
 
 
+class SAEOutline(NamedTuple):
+    """An SAE's config and stored densities, its weights unread: what a table of a family's sizes needs."""
+
+    cfg: SAEConfig
+    log10_density: Tensor | None
+    """`[d_sae]` from `sparsity.safetensors` when the release ships one."""
+
+
+def outline_saelens(path: Path) -> SAEOutline:
+    """The outline of the SAE in SAELens layout at `path`: its config read against the weights file's header, with
+    the checks loading makes of the tensors' names, types and shapes but not of their values, and the weights whole
+    (`weights_complete`). Reads kilobytes where loading reads the weights (1.2 GB for the paper's eight sizes)."""
+    raw = _read_json(path / SAELENS_CFG)
+    weights = path / SAELENS_WEIGHTS
+    if not weights_complete(path):
+        raise SAEFormatError(f"{weights} is missing or shorter than its header says; download or build it again.")
+    try:
+        _, header = _safetensors_header(weights)
+        tensors = {
+            name: torch.empty([int(n) for n in entry["shape"]], dtype=HEADER_DTYPES[entry["dtype"]], device="meta")
+            for name, entry in header.items()
+            if name != "__metadata__"
+        }
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as err:
+        raise SAEFormatError(f"{weights} is not a readable safetensors file ({first_line(err)}).") from err
+    cfg = parse_saelens_config(raw, tensors)
+    _check_tensors(cfg, tensors, weights, values=False)
+    return SAEOutline(cfg, _density(path, cfg.d_sae))
+
+
 def load_sae_dir(path: Path, device: torch.device | None = None, threshold: float | None = None) -> LoadedSAE:
     """Load an SAE from a local directory in either supported layout.
 
@@ -125,6 +155,17 @@ def _safetensors_header(path: Path) -> tuple[int, dict[str, Any]]:
 MAX_HEADER_BYTES = 100_000_000
 """The longest header the safetensors format allows."""
 MAPPED_DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16}
+HEADER_DTYPES = {
+    **MAPPED_DTYPES,
+    "F64": torch.float64,
+    "I64": torch.int64,
+    "I32": torch.int32,
+    "I16": torch.int16,
+    "I8": torch.int8,
+    "U8": torch.uint8,
+    "BOOL": torch.bool,
+}
+"""The safetensors format's dtype names, as torch reads them."""
 
 
 def mapped_decoder(folder: Path) -> Tensor:
@@ -235,8 +276,11 @@ def parse_saelens_config(raw: dict[str, Any], weights: dict[str, Tensor]) -> SAE
     )
 
 
-def _check_tensors(cfg: SAEConfig, tensors: dict[str, Tensor], source: Path, skip: tuple[str, ...] = ()) -> None:
-    """Every tensor the architecture needs is there, of the config's shape and finite (`skip`: not checked)."""
+def _check_tensors(
+    cfg: SAEConfig, tensors: dict[str, Tensor], source: Path, skip: tuple[str, ...] = (), values: bool = True
+) -> None:
+    """Every tensor the architecture needs is there, of the config's shape and (with `values`) finite (`skip`: not
+    checked)."""
     expected = cfg.arch.tensors(cfg.d_in, cfg.d_sae)
     for name, shape in expected.items():
         if name in skip:
@@ -253,7 +297,7 @@ def _check_tensors(cfg: SAEConfig, tensors: dict[str, Tensor], source: Path, ski
                 f"{source}: {name} has shape {list(got)} but the config (d_in={cfg.d_in}, d_sae={cfg.d_sae}) "
                 f"implies {list(shape)}."
             )
-        if not all_finite(tensors[name]):
+        if values and not all_finite(tensors[name]):
             raise SAEFormatError(f"{source}: {name} holds NaN or infinite values; the weights are corrupt.")
 
 
@@ -280,13 +324,17 @@ def _load_saelens(path: Path, device: torch.device | None) -> LoadedSAE:
     tensors = _read_safetensors(path / SAELENS_WEIGHTS)
     cfg = parse_saelens_config(raw, tensors)
     _check_tensors(cfg, tensors, path / SAELENS_WEIGHTS)
-    density = None
-    if (path / SAELENS_SPARSITY).exists():
-        sparsity = _read_safetensors(path / SAELENS_SPARSITY)
-        density = sparsity.get("sparsity")
-        if density is None or density.shape != (cfg.d_sae,):
-            raise SAEFormatError(f"{path / SAELENS_SPARSITY} must hold 'sparsity' of shape [{cfg.d_sae}].")
-    return LoadedSAE(_build(cfg, tensors, device), density, "saelens")
+    return LoadedSAE(_build(cfg, tensors, device), _density(path, cfg.d_sae), "saelens")
+
+
+def _density(path: Path, d_sae: int) -> Tensor | None:
+    """The log10 densities `[d_sae]` stored beside the weights; None where the folder has none."""
+    if not (path / SAELENS_SPARSITY).exists():
+        return None
+    density = _read_safetensors(path / SAELENS_SPARSITY).get("sparsity")
+    if density is None or density.shape != (d_sae,):
+        raise SAEFormatError(f"{path / SAELENS_SPARSITY} must hold 'sparsity' of shape [{d_sae}].")
+    return density
 
 
 def save_saelens(sae: SAE, path: Path, log10_density: Tensor | None = None) -> None:

@@ -14,8 +14,10 @@ from backend.models.formats import (
     SAELENS_SPARSITY,
     SAELENS_WEIGHTS,
     LoadedSAE,
+    SAEOutline,
     load_sae_dir,
     mapped_decoder,
+    outline_saelens,
 )
 from backend.models.sae import SAE
 from backend.sources.hub import cached_file, fetch_folder
@@ -39,6 +41,21 @@ def load_sae(release: Release, sae_id: str, device: torch.device | None = None) 
     """The SAE `sae_id` of `release`, on `device` (CPU when None)."""
     loaded = _fetch(release.sae(sae_id))
     return loaded._replace(sae=loaded.sae.to(device or torch.device("cpu")))
+
+
+def sae_outline(release: Release, sae_id: str) -> SAEOutline:
+    """The config and stored densities of SAE `sae_id` of `release`, its weights checked whole but not read (a
+    prefix checked as loading checks it)."""
+    entry = release.sae(sae_id)
+    if entry.layout != "saelens":
+        loaded = _fetch(entry)
+        return SAEOutline(loaded.sae.cfg, loaded.log10_density)
+    outline = outline_saelens(fetch_folder(entry.location, [SAELENS_CFG, SAELENS_WEIGHTS], optional=[SAELENS_SPARSITY]))
+    if entry.prefix is None:
+        return outline
+    cfg = SAE(outline.cfg, device=torch.device("meta")).prefix(entry.prefix).cfg
+    density = outline.log10_density
+    return SAEOutline(cfg, density[: entry.prefix] if density is not None else None)
 
 
 def decoder_rows(release: Release, sae_id: str) -> torch.Tensor:

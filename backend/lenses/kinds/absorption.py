@@ -13,7 +13,7 @@ from backend.core.progress import Reporter
 from backend.lenses import absorption
 from backend.lenses.lens import At, Badge, Lens, LensArtifact, Measure, latents, stored_missing, trend, within
 from backend.lenses.source import LensData, LensSource
-from backend.models.formats import LoadedSAE
+from backend.models.formats import SAEOutline
 from backend.models.loading import load_sae, source_key
 from backend.sources.release import Release
 
@@ -110,7 +110,7 @@ class AbsorptionLens(Lens):
                 roles.setdefault(int(latent), []).append(f"absorbs '{row['letter']}' ({count} words)")
         frame["absorption"] = frame["latent"].map(lambda latent: "; ".join(roles.get(latent, [])))
 
-    def family(self, at: At, loaded: LoadedSAE) -> dict[str, float]:
+    def family(self, at: At, sae: SAEOutline) -> dict[str, float]:
         table = at.read(Absorption, sae_id=at.sae_id)
         if not isinstance(table, pd.DataFrame):
             return {name: np.nan for name in FAMILY}

@@ -15,7 +15,7 @@ from backend.lenses import facets
 from backend.lenses.kinds.absorption import SAELensTable
 from backend.lenses.lens import At, Badge, Lens, Measure, latents, rows, stored_missing, trend, within
 from backend.lenses.source import LensData, LensSource
-from backend.models.formats import LoadedSAE
+from backend.models.formats import SAEOutline
 from backend.sources.release import Release
 
 
@@ -85,7 +85,7 @@ class FacetsLens(Lens):
             frame["top_facet_share"] = frame["latent"].map(top["share"])
             frame["top_facet"] = frame["latent"].map(top["label"]).fillna("")
 
-    def family(self, at: At, loaded: LoadedSAE) -> dict[str, float]:
+    def family(self, at: At, sae: SAEOutline) -> dict[str, float]:
         table = at.read(Facets, sae_id=at.sae_id)
         return {"facets_per_latent": float(table.groupby("latent").size().mean()) if rows(table) else np.nan}
 

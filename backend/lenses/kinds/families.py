@@ -21,7 +21,7 @@ from backend.core.files import atomic_path
 from backend.core.progress import Reporter
 from backend.lenses.lens import At, Badge, Lens, LensArtifact, Measure, known, latents, trend, within
 from backend.lenses.source import LensSource
-from backend.models.formats import LoadedSAE, is_dead
+from backend.models.formats import SAEOutline, is_dead
 from backend.models.geometry import nearest_rows
 from backend.models.loading import load_sae, source_key
 from backend.sources.catalog import get_release
@@ -151,14 +151,14 @@ class Families(Lens):
             shared = pd.Series(best >= DEFAULT_THRESHOLD, dtype=object)
             frame["family_shared"] = shared.where(np.isfinite(best), None).to_numpy()
 
-    def family(self, at: At, loaded: LoadedSAE) -> dict[str, float]:
-        frame = pd.DataFrame({"latent": np.arange(loaded.sae.cfg.d_sae)})
+    def family(self, at: At, sae: SAEOutline) -> dict[str, float]:
+        frame = pd.DataFrame({"latent": np.arange(sae.cfg.d_sae)})
         for column, empty in self.columns.items():
             frame[column] = empty
         self.fill(frame, at)
         if not frame["family_shared"].notna().any():
             return {"found_by_other_family": np.nan}
-        alive = ~is_dead(loaded.log10_density).numpy() if loaded.log10_density is not None else slice(None)
+        alive = ~is_dead(sae.log10_density).numpy() if sae.log10_density is not None else slice(None)
         return {"found_by_other_family": float(frame["family_shared"][alive].astype(bool).mean())}
 
     def badges(self, row: pd.Series, at: At) -> list[Badge]:

@@ -16,7 +16,7 @@ from backend.core.progress import Reporter
 from backend.lenses.lens import At, Badge, Lens, LensArtifact, Measure, known, latents, trend, within
 from backend.lenses.seeds import SeedAlignment, align_seeds
 from backend.lenses.source import LensSource
-from backend.models.formats import LoadedSAE, is_dead
+from backend.models.formats import SAEOutline, is_dead
 from backend.models.loading import load_sae, source_key
 from backend.sources.release import Release
 
@@ -89,9 +89,9 @@ class Seeds(Lens):
             frame["seed_encoder_cosine"] = found.encoder_cos.numpy()
             frame["seed_shared"] = found.shared().numpy()
 
-    def family(self, at: At, loaded: LoadedSAE) -> dict[str, float]:
+    def family(self, at: At, sae: SAEOutline) -> dict[str, float]:
         found = at.read(SeedMatch, sae_id=at.sae_id)
-        alive = ~is_dead(loaded.log10_density) if loaded.log10_density is not None else None
+        alive = ~is_dead(sae.log10_density) if sae.log10_density is not None else None
         return {"shared_across_seeds": found.shared_fraction(alive) if found is not None else np.nan}
 
     def badges(self, row: pd.Series, at: At) -> list[Badge]:

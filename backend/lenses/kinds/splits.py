@@ -13,7 +13,7 @@ from backend.core.progress import Reporter
 from backend.lenses import cofiring
 from backend.lenses.lens import At, Badge, Lens, LensArtifact, Measure, latents, rows, stored_missing, within
 from backend.lenses.source import LensSource
-from backend.models.formats import LoadedSAE
+from backend.models.formats import SAEOutline
 from backend.models.loading import load_sae
 from backend.sources.release import Release
 from backend.stitching.family import PairMatching
@@ -88,7 +88,7 @@ class Splits(Lens):
             strong = up[up["cosine"] >= DEFAULT_THRESHOLD].groupby("child")["p_parent_given_child"].max()
             frame["parent_given_child"] = frame["latent"].map(strong)
 
-    def family(self, at: At, loaded: LoadedSAE) -> dict[str, float]:
+    def family(self, at: At, sae: SAEOutline) -> dict[str, float]:
         splits = at.read(CoFiring, small_id=at.sae_id)
         if not rows(splits):
             return {"partition_share": np.nan}

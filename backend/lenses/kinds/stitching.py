@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from backend.lenses.lens import At, Badge, Lens, Measure, known
-from backend.models.formats import LoadedSAE
+from backend.models.formats import SAEOutline
 from backend.stitching.family import pair_classification
 from backend.stitching.matching import DEFAULT_THRESHOLD
 
@@ -32,7 +32,7 @@ class Stitching(Lens):
         if at.larger and (found := pair_classification(at.release, at.sae_id, at.larger, DEFAULT_THRESHOLD)):
             frame["kept"] = found.small_cos.numpy() >= DEFAULT_THRESHOLD
 
-    def family(self, at: At, loaded: LoadedSAE) -> dict[str, float]:
+    def family(self, at: At, sae: SAEOutline) -> dict[str, float]:
         found = pair_classification(at.release, at.smaller, at.sae_id, DEFAULT_THRESHOLD) if at.smaller else None
         live = (found.n_large - len(found.dead_large)) if found else 0
         return {"novel_fraction": len(found.novel) / live if found and live else np.nan}

@@ -13,8 +13,8 @@ from backend.lenses import kinds
 from backend.lenses.kinds import LENSES
 from backend.lenses.lens import At, Badge, Lens
 from backend.lenses.profile import family_lenses, latent_profiles, missing_lenses, profile_badges
-from backend.models.formats import LoadedSAE
-from backend.models.loading import load_sae
+from backend.models.formats import SAEOutline
+from backend.models.loading import decoder_rows
 from backend.pipeline.artifacts import release_lenses
 from backend.sources.catalog import get_release
 
@@ -27,10 +27,10 @@ class DecoderNorm(Lens):
     columns: ClassVar[dict[str, Any]] = {"toy_norm": float("nan")}
 
     def fill(self, frame: pd.DataFrame, at: At) -> None:
-        frame["toy_norm"] = load_sae(at.release, at.sae_id).sae.W_dec.norm(dim=1).detach().numpy()
+        frame["toy_norm"] = decoder_rows(at.release, at.sae_id).norm(dim=1).numpy()
 
-    def family(self, at: At, loaded: LoadedSAE) -> dict[str, float]:
-        return {"toy_mean_norm": float(loaded.sae.W_dec.norm(dim=1).mean())}
+    def family(self, at: At, sae: SAEOutline) -> dict[str, float]:
+        return {"toy_mean_norm": float(decoder_rows(at.release, at.sae_id)[: sae.cfg.d_sae].norm(dim=1).mean())}
 
     def badges(self, row: pd.Series, at: At) -> list[Badge]:
         return [(f"norm {row['toy_norm']:.2f}", "gray")]

@@ -7,7 +7,14 @@ import torch
 from safetensors.torch import save_file
 
 from backend.core.errors import SAEFormatError
-from backend.models.formats import load_sae_dir, mapped_decoder, save_paper_meta, save_saelens, weights_complete
+from backend.models.formats import (
+    load_sae_dir,
+    mapped_decoder,
+    outline_saelens,
+    save_paper_meta,
+    save_saelens,
+    weights_complete,
+)
 from backend.models.sae import SAE, SAEConfig
 
 
@@ -85,6 +92,24 @@ def test_inconsistent_weights_are_refused(tmp_path: Path, mutate, message: str) 
     write_saelens(tmp_path, {"d_in": 4, "d_sae": 8}, t)
     with pytest.raises(SAEFormatError, match=message):
         load_sae_dir(tmp_path)
+    if message == "NaN":  # an outline reads no values: the SAE's own pages load it, and say so
+        assert outline_saelens(tmp_path).cfg.d_sae == 8
+    else:
+        with pytest.raises(SAEFormatError, match=message):
+            outline_saelens(tmp_path)
+
+
+@pytest.mark.parametrize("arch,k", [("standard", None), ("topk", 3), ("jumprelu", None)])
+def test_an_outline_is_what_loading_reads_without_the_weights(tmp_path: Path, arch: str, k: int | None) -> None:
+    density = torch.linspace(-6, -1, 10)
+    save_saelens(random_sae(arch, k), tmp_path, log10_density=density)
+    outline, loaded = outline_saelens(tmp_path), load_sae_dir(tmp_path)
+    assert outline.cfg == loaded.sae.cfg
+    assert torch.equal(outline.log10_density, loaded.log10_density)
+    weights = tmp_path / "sae_weights.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-8])
+    with pytest.raises(SAEFormatError, match="shorter than its header"):
+        outline_saelens(tmp_path)
 
 
 def test_truncated_and_foreign_weight_files_are_refused_loaded_or_mapped(tmp_path: Path) -> None:
