@@ -62,15 +62,18 @@ def declare_tcp(bind: Callable[..., socket.socket]) -> Callable[..., socket.sock
 
 
 def warm_up() -> None:
-    """Import every module the pages import and hash the weights of every SAE already on this machine."""
+    """Import every module the pages can reach and hash the weights of every SAE already on this machine."""
     try:
+        import backend
         import pages
         from backend.models.loading import warm_source_keys
         from backend.sources.catalog import load_catalog
 
-        for module in pkgutil.walk_packages(pages.__path__, "pages."):
-            if not module.name.startswith("pages.views"):  # the views are scripts: importing one draws it
-                importlib.import_module(module.name)
+        # Not the views (scripts: importing one draws it), nor Ray's (an optional extra the pages never import).
+        for package, skip in ((pages, "pages.views"), (backend, "backend.cluster")):
+            for module in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
+                if not module.name.startswith(skip):
+                    importlib.import_module(module.name)
         for release in load_catalog().values():
             warm_source_keys(release)
     except Exception:  # whatever failed here, the first view meets again and reports on its page
