@@ -23,7 +23,7 @@ from backend.core.errors import AtlasError, StoreError, first_line
 from backend.core.files import file_digest, write_bytes_atomic
 from backend.core.progress import Reporter, silent
 from backend.lenses.source import LensSource
-from backend.models.formats import SAEOutline
+from backend.models.headers import SAEOutline
 from backend.models.loading import load_sae
 from backend.sources.release import Release
 

@@ -3,11 +3,10 @@
 SAELens: `cfg.json` + `sae_weights.safetensors` (+ optional `sparsity.safetensors`, log10 density).
 Paper meta-SAE: `Config.json` + `SAE.pt`, a pickled state dict of plain tensors, read with
 `torch.load(weights_only=True)` so that no arbitrary object is ever unpickled.
+Reading what the files say without loading the tensors (headers, outlines, mapped decoders): backend/models/headers.py.
 """
 
 import json
-import mmap
-import zipfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -83,36 +82,6 @@ class LoadedSAE(NamedTuple):
     """"saelens" or "paper-meta"."""
 
 
-class SAEOutline(NamedTuple):
-    """An SAE's config and stored densities, its weights unread: what a table of a family's sizes needs."""
-
-    cfg: SAEConfig
-    log10_density: Tensor | None
-    """`[d_sae]` from `sparsity.safetensors` when the release ships one."""
-
-
-def outline_saelens(path: Path) -> SAEOutline:
-    """The outline of the SAE in SAELens layout at `path`: its config read against the weights file's header, with
-    the checks loading makes of the tensors' names, types and shapes but not of their values, and the weights whole
-    (`weights_complete`). Reads kilobytes where loading reads the weights (1.2 GB for the paper's eight sizes)."""
-    raw = _read_json(path / SAELENS_CFG)
-    weights = path / SAELENS_WEIGHTS
-    if not weights_complete(path):
-        raise SAEFormatError(f"{weights} is missing or shorter than its header says; download or build it again.")
-    try:
-        _, header = _safetensors_header(weights)
-        tensors = {
-            name: torch.empty([int(n) for n in entry["shape"]], dtype=HEADER_DTYPES[entry["dtype"]], device="meta")
-            for name, entry in header.items()
-            if name != "__metadata__"
-        }
-    except (OSError, ValueError, KeyError, TypeError, RecursionError) as err:
-        raise SAEFormatError(f"{weights} is not a readable safetensors file ({first_line(err)}).") from err
-    cfg = parse_saelens_config(raw, tensors)
-    _check_tensors(cfg, tensors, weights, values=False)
-    return SAEOutline(cfg, _density(path, cfg.d_sae))
-
-
 def load_sae_dir(path: Path, device: torch.device | None = None, threshold: float | None = None) -> LoadedSAE:
     """Load an SAE from a local directory in either supported layout.
 
@@ -127,76 +96,11 @@ def load_sae_dir(path: Path, device: torch.device | None = None, threshold: floa
     raise SAEFormatError(f"{path} holds neither {SAELENS_CFG} (SAELens layout) nor {PAPER_CFG} (meta-SAE layout).")
 
 
-def weights_complete(folder: Path) -> bool:
-    """Whether the folder's weights file (either layout) is whole, without reading its tensors: a safetensors file
-    as long as its header says, or a `torch.save` archive whose central directory (at its end) reads. A deleted or
-    truncated file is not."""
-    try:
-        if (folder / SAELENS_CFG).exists():
-            start, header = _safetensors_header(folder / SAELENS_WEIGHTS)
-            ends = [entry["data_offsets"][1] for name, entry in header.items() if name != "__metadata__"]
-            return (folder / SAELENS_WEIGHTS).stat().st_size == start + max(ends, default=0)
-        with zipfile.ZipFile(folder / PAPER_WEIGHTS) as archive:
-            return len(archive.namelist()) > 0
-    except (OSError, ValueError, KeyError, TypeError, IndexError, RecursionError, zipfile.BadZipFile):
-        return False
-
-
-def _safetensors_header(path: Path) -> tuple[int, dict[str, Any]]:
-    """Where a safetensors file's data begins, and its header: each tensor's dtype, shape and byte range from there
-    (the format: an 8-byte little-endian header length, then the header as JSON)."""
-    with open(path, "rb") as handle:
-        size = int.from_bytes(handle.read(8), "little")
-        if size > min(MAX_HEADER_BYTES, path.stat().st_size):  # not a safetensors file: its first bytes are text
-            raise ValueError(f"a header of {size:,} bytes")
-        return 8 + size, json.loads(handle.read(size))
-
-
-MAX_HEADER_BYTES = 100_000_000
-"""The longest header the safetensors format allows."""
-MAPPED_DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16}
-HEADER_DTYPES = {
-    **MAPPED_DTYPES,
-    "F64": torch.float64,
-    "I64": torch.int64,
-    "I32": torch.int32,
-    "I16": torch.int16,
-    "I8": torch.int8,
-    "U8": torch.uint8,
-    "BOOL": torch.bool,
-}
-"""The safetensors format's dtype names, as torch reads them."""
-
-
-def mapped_decoder(folder: Path) -> Tensor:
-    """The decoder rows `[d_sae, d_in]` of a SAELens-layout SAE, mapped from its weights file rather than read: the
-    pages the operating system keeps are shared by every process and dropped under memory pressure, so serving the
-    paper's eight sizes holds none of their decoders on the heap (a read copy of all eight is 600 MB). The mapping
-    is private (copy-on-write): nothing written to the tensor reaches the file."""
-    path = folder / SAELENS_WEIGHTS
-    try:
-        start, header = _safetensors_header(path)
-        entry = header["W_dec"]
-        dtype = MAPPED_DTYPES[entry["dtype"]]
-        rows, width = entry["shape"]
-        begin, end = entry["data_offsets"]
-        with open(path, "rb") as handle:
-            mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_COPY)
-    except (OSError, ValueError, KeyError, TypeError, RecursionError) as err:
-        raise SAEFormatError(f"{path}: no readable W_dec to map ({first_line(err)}).") from err
-    count = rows * width
-    ends = [item["data_offsets"][1] for name, item in header.items() if name != "__metadata__"]
-    if end - begin != count * dtype.itemsize or start + max(ends) != len(mapped):
-        raise SAEFormatError(f"{path} is not as long as its header says, or W_dec's bytes do not fit its shape "
-                             f"{[rows, width]}: the file may be truncated. Download or build it again.")  # fmt: skip
-    return torch.frombuffer(mapped, dtype=dtype, count=count, offset=start + begin).view(rows, width)
-
-
 MAX_CONFIG_BYTES = 1 << 20
 """Config files are a few hundred bytes; anything over a megabyte is not one."""
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def read_config_json(path: Path) -> dict[str, Any]:
     try:
         if path.stat().st_size > MAX_CONFIG_BYTES:
             raise SAEFormatError(f"{path} is over {MAX_CONFIG_BYTES // 1024} KiB: not an SAE config file.")
@@ -276,7 +180,7 @@ def parse_saelens_config(raw: dict[str, Any], weights: dict[str, Tensor]) -> SAE
     )
 
 
-def _check_tensors(
+def check_tensors(
     cfg: SAEConfig, tensors: dict[str, Tensor], source: Path, skip: tuple[str, ...] = (), values: bool = True
 ) -> None:
     """Every tensor the architecture needs is there, of the config's shape and (with `values`) finite (`skip`: not
@@ -320,14 +224,14 @@ def _build(cfg: SAEConfig, tensors: dict[str, Tensor], device: torch.device | No
 
 
 def _load_saelens(path: Path, device: torch.device | None) -> LoadedSAE:
-    raw = _read_json(path / SAELENS_CFG)
+    raw = read_config_json(path / SAELENS_CFG)
     tensors = _read_safetensors(path / SAELENS_WEIGHTS)
     cfg = parse_saelens_config(raw, tensors)
-    _check_tensors(cfg, tensors, path / SAELENS_WEIGHTS)
-    return LoadedSAE(_build(cfg, tensors, device), _density(path, cfg.d_sae), "saelens")
+    check_tensors(cfg, tensors, path / SAELENS_WEIGHTS)
+    return LoadedSAE(_build(cfg, tensors, device), stored_density(path, cfg.d_sae), "saelens")
 
 
-def _density(path: Path, d_sae: int) -> Tensor | None:
+def stored_density(path: Path, d_sae: int) -> Tensor | None:
     """The log10 densities `[d_sae]` stored beside the weights; None where the folder has none."""
     if not (path / SAELENS_SPARSITY).exists():
         return None
@@ -374,7 +278,7 @@ USES_B_ENC = "uses_b_enc"
 
 
 def _load_paper_meta(path: Path, device: torch.device | None, threshold: float | None) -> LoadedSAE:
-    raw = _read_json(path / PAPER_CFG)
+    raw = read_config_json(path / PAPER_CFG)
     weights_path = path / PAPER_WEIGHTS
     if not weights_path.exists():
         raise SAEFormatError(f"Missing weights file {weights_path}.")
@@ -407,12 +311,10 @@ def _load_paper_meta(path: Path, device: torch.device | None, threshold: float |
         tensors["b_enc"] = state["b_enc"]
     # Shapes are checked against the stored tensors before anything of the config's size is allocated:
     # a Config.json claiming 10^12 latents must fail here, not in an allocation.
-    _check_tensors(
-        replace(cfg, architecture="standard"), {"b_enc": torch.zeros(0), **tensors}, weights_path, ("b_enc",)
-    )
+    check_tensors(replace(cfg, architecture="standard"), {"b_enc": torch.zeros(0), **tensors}, weights_path, ("b_enc",))
     tensors.setdefault("b_enc", torch.zeros(cfg.d_sae))
     tensors["threshold"] = torch.full((cfg.d_sae,), float(threshold))
-    _check_tensors(cfg, tensors, weights_path)
+    check_tensors(cfg, tensors, weights_path)
     return LoadedSAE(_build(cfg, tensors, device), None, "paper-meta")
 
 

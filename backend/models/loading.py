@@ -14,11 +14,9 @@ from backend.models.formats import (
     SAELENS_SPARSITY,
     SAELENS_WEIGHTS,
     LoadedSAE,
-    SAEOutline,
     load_sae_dir,
-    mapped_decoder,
-    outline_saelens,
 )
+from backend.models.headers import SAEOutline, mapped_decoder, outline_saelens
 from backend.models.sae import SAE
 from backend.sources.hub import cached_file, fetch_folder
 from backend.sources.release import MetaEntry, Release, SAEEntry

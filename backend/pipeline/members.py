@@ -34,8 +34,8 @@ from backend.models.formats import (
     SAELENS_CFG,
     log10_density,
     save_saelens,
-    weights_complete,
 )
+from backend.models.headers import weights_complete
 from backend.models.language import LanguageModel
 from backend.models.loading import load_sae
 from backend.models.sae import SAE

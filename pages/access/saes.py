@@ -73,7 +73,7 @@ def latent_atomicity(release_id: str, meta_id: str) -> pd.DataFrame:
 @cached(stamps.weights, shared=True, max_entries=16)
 def decoder(release_id: str, sae_id: str) -> torch.Tensor:
     """The SAE's decoder rows, `[d_sae, d_in]`, mapped from its weights file: a card compares its latent with every
-    smaller SAE's decoder without this process holding any of them (backend/models/formats.py: mapped_decoder)."""
+    smaller SAE's decoder without this process holding any of them (backend/models/headers.py: mapped_decoder)."""
     return decoder_rows(release(release_id), sae_id)
 
 

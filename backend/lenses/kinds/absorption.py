@@ -13,7 +13,7 @@ from backend.core.progress import Reporter
 from backend.lenses import absorption
 from backend.lenses.lens import At, Badge, Lens, LensArtifact, Measure, latents, stored_missing, trend, within
 from backend.lenses.source import LensData, LensSource
-from backend.models.formats import SAEOutline
+from backend.models.headers import SAEOutline
 from backend.models.loading import load_sae, source_key
 from backend.sources.release import Release
 

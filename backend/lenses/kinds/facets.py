@@ -15,7 +15,7 @@ from backend.lenses import facets
 from backend.lenses.kinds.absorption import SAELensTable
 from backend.lenses.lens import At, Badge, Lens, Measure, latents, rows, stored_missing, trend, within
 from backend.lenses.source import LensData, LensSource
-from backend.models.formats import SAEOutline
+from backend.models.headers import SAEOutline
 from backend.sources.release import Release
 
 

@@ -16,7 +16,8 @@ from backend.core.progress import Reporter
 from backend.lenses.lens import At, Badge, Lens, LensArtifact, Measure, known, latents, trend, within
 from backend.lenses.seeds import SeedAlignment, align_seeds
 from backend.lenses.source import LensSource
-from backend.models.formats import SAEOutline, is_dead
+from backend.models.formats import is_dead
+from backend.models.headers import SAEOutline
 from backend.models.loading import load_sae, source_key
 from backend.sources.release import Release
 

@@ -13,7 +13,7 @@ from backend.core.progress import Reporter
 from backend.lenses import cofiring
 from backend.lenses.lens import At, Badge, Lens, LensArtifact, Measure, latents, rows, stored_missing, within
 from backend.lenses.source import LensSource
-from backend.models.formats import SAEOutline
+from backend.models.headers import SAEOutline
 from backend.models.loading import load_sae
 from backend.sources.release import Release
 from backend.stitching.family import PairMatching

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from backend.lenses.lens import At, Badge, Lens, Measure, known
-from backend.models.formats import SAEOutline
+from backend.models.headers import SAEOutline
 from backend.stitching.family import pair_classification
 from backend.stitching.matching import DEFAULT_THRESHOLD
 

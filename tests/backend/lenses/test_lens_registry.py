@@ -13,7 +13,7 @@ from backend.lenses import kinds
 from backend.lenses.kinds import LENSES
 from backend.lenses.lens import At, Badge, Lens
 from backend.lenses.profile import family_lenses, latent_profiles, missing_lenses, profile_badges
-from backend.models.formats import SAEOutline
+from backend.models.headers import SAEOutline
 from backend.models.loading import decoder_rows
 from backend.pipeline.artifacts import release_lenses
 from backend.sources.catalog import get_release

@@ -7,14 +7,8 @@ import torch
 from safetensors.torch import save_file
 
 from backend.core.errors import SAEFormatError
-from backend.models.formats import (
-    load_sae_dir,
-    mapped_decoder,
-    outline_saelens,
-    save_paper_meta,
-    save_saelens,
-    weights_complete,
-)
+from backend.models.formats import load_sae_dir, save_paper_meta, save_saelens
+from backend.models.headers import mapped_decoder, outline_saelens, weights_complete
 from backend.models.sae import SAE, SAEConfig
 
 

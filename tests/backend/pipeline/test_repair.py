@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from backend.models.formats import PAPER_WEIGHTS, SAELENS_WEIGHTS, save_paper_meta, save_saelens, weights_complete
+from backend.models.formats import PAPER_WEIGHTS, SAELENS_WEIGHTS, save_paper_meta, save_saelens
+from backend.models.headers import weights_complete
 from backend.models.sae import SAE, SAEConfig
 from backend.pipeline.build import build_release
 from backend.sources.catalog import get_release
