@@ -7,7 +7,7 @@ import streamlit as st
 
 from backend.core.errors import AtlasError
 from backend.polysemy.probe import MODES, RESIDUAL, TEMPLATE
-from backend.polysemy.probe_sets import COLUMNS, ProbeSetError
+from backend.polysemy.probe_sets import COLUMNS, MAX_UPLOAD_BYTES, ProbeSetError
 from backend.polysemy.summary import FOLDS, beyond_argmax, pair_table, size_trend, summarise, threshold_readings
 from backend.web.budget import probe_limit, probe_set_cost
 from backend.web.render import md
@@ -119,7 +119,11 @@ def chosen_pairs(source: str) -> pd.DataFrame | None:
             return None
     if not action_allowed("reading uploaded probe sets", "the CLI on your own machine"):
         return None
-    upload = st.file_uploader(f"CSV with a header row: {', '.join(COLUMNS[:3])}, label (1 = same meaning)", type="csv")
+    upload = st.file_uploader(
+        f"CSV with a header row: {', '.join(COLUMNS[:3])}, label (1 = same meaning)",
+        type="csv",
+        max_upload_size=MAX_UPLOAD_BYTES // 10**6,  # the widget says the app's limit, not the server's 200 MB
+    )
     st.caption(probe_limit())
     if upload is None:
         return None

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from backend.polysemy.probe_sets import MAX_UPLOAD_BYTES
 from tests.files import replace_bytes
 from tests.pages.test_app import no_crash, run, without_map
 
@@ -30,6 +31,12 @@ def test_echoed_parameters_are_escaped_and_truncated(tiny_release: str) -> None:
     at = run("latent", release=tiny_release, sae="128", latent="x" * 100_000 + ATTACK)
     no_crash(at)
     assert len(at.warning[0].value) < 700 and "![p]" not in at.warning[0].value
+
+
+def test_the_probe_uploader_states_the_apps_limit_not_the_servers(tiny_release: str) -> None:
+    at = run("polysemy", release=tiny_release, set="upload")
+    no_crash(at)
+    assert at.get("file_uploader")[0].proto.max_upload_size_mb == MAX_UPLOAD_BYTES // 10**6
 
 
 def test_a_read_only_deployment_hides_training_uploads_and_compute(
