@@ -33,19 +33,28 @@ def _build(sub: Sub, release: argparse.ArgumentParser) -> None:
     build.set_defaults(run=commands.build)
 
 
+def _what_to_index(parser: argparse.ArgumentParser) -> None:
+    """The options `index` and `add` share: which tokens are indexed and what each latent keeps of them."""
+    parser.add_argument(
+        "--contexts", type=whole(1, 10**7), help="contexts to index (default: 1024 of the corpus, or all of --tokens)"
+    )
+    parser.add_argument(
+        "--tokens",
+        type=Path,
+        help="a fixed token file (.npy/.pt/.safetensors) [contexts, tokens] instead of the corpus",
+    )
+    parser.add_argument("--positions", type=positions, help="positions counted per context, e.g. 6:-6 (default: all)")
+    parser.add_argument("--top-k", type=whole(1, 1024), default=24, help="top examples kept per latent")
+
+
 def _index(sub: Sub, sae: argparse.ArgumentParser) -> None:
     index = sub.add_parser(
         "index", parents=[sae], help="index one SAE of any release over its corpus, running the model"
     )
-    index.add_argument(
-        "--contexts", type=whole(1, 10**7), help="contexts to index (default: 1024 of the corpus, or all of --tokens)"
-    )
-    index.add_argument("--tokens", type=Path, help="a fixed token file (.npy/.pt/.safetensors) [contexts, tokens]")
-    index.add_argument("--positions", type=positions, help="positions counted per context, e.g. 6:-6 (default: all)")
+    _what_to_index(index)
     index.add_argument(
         "--precision", choices=["fp32", "bf16"], help="default: fp32 for --tokens, bf16 on CPU otherwise"
     )
-    index.add_argument("--top-k", type=whole(1, 1024), default=24, help="top examples kept per latent")
     index.add_argument(
         "--norm-cap",
         action=argparse.BooleanOptionalAction,
@@ -119,15 +128,12 @@ def _add(sub: Sub) -> None:
         "--corpus", default="wordnet", help="wordnet, hub:<dataset repo>, or a .txt/.jsonl/.parquet file or folder"
     )
     add.add_argument("--column", default="text", help="the text column of .jsonl/.parquet/Hub data")
-    add.add_argument(
-        "--contexts", type=whole(1, 10**7), help="contexts to index (default: 1024 of the corpus, or all of --tokens)"
-    )
+    _what_to_index(add)
     add.add_argument("--meta-sae", type=whole(1, 1 << 20), help="also train a meta-SAE with this many meta-latents")
     add.add_argument(
         "--widths", type=widths, help="one Matryoshka SAE as a family of its prefixes, e.g. 1152,2304,4608 (default: "
         "its cfg.json's matryoshka_widths)"
     )  # fmt: skip
-    add.add_argument("--tokens", type=Path, help="index this fixed token file instead of the corpus")
     add.add_argument("--title")
     add.set_defaults(run=commands.add)
 

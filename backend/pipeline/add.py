@@ -21,6 +21,7 @@ from backend.core.errors import AtlasError
 from backend.core.progress import Reporter, TqdmReporter, step_progress
 from backend.data.corpus import corpus_texts, pack_contexts
 from backend.index.release import DEFAULT_CONTEXTS, IndexSettings, index_release_sae
+from backend.index.state import TOP_K
 from backend.models.formats import all_finite
 from backend.models.language import HookPoint, LanguageModel, load_language_model
 from backend.models.loading import load_sae
@@ -62,6 +63,10 @@ class AddRequest:
     title: str = ""
     tokens: Path | None = None
     """Index a fixed token file instead of the corpus (so results line up with another tool's)."""
+    positions: tuple[int, int | None] | None = None
+    """Positions counted in each context (IndexSettings.positions; SAEDashboard's are 6:-6)."""
+    top_k: int = TOP_K
+    """Top examples kept per latent."""
     widths: tuple[int, ...] | None = None
     """One Matryoshka SAE as a family of its prefixes of these widths (default: its cfg.json's `matryoshka_widths`)."""
     confined: bool = False
@@ -237,7 +242,7 @@ def add_release(
     if request.d_meta is not None:
         MetaTrainConfig(d_meta=request.d_meta)  # refuses bad sizes before anything is written
     register_release(release.id, table)
-    settings = IndexSettings(contexts=request.contexts, tokens=request.tokens)
+    settings = IndexSettings(request.contexts, request.tokens, request.positions, top_k=request.top_k)
     for sae_id in release.sae_ids:
         index_release_sae(release, sae_id, settings, report)
     if request.d_meta is not None:

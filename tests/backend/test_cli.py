@@ -73,13 +73,19 @@ def test_export_a_card_and_the_tables(tiny_release: str, tmp_path, capsys: pytes
 
 
 def test_add_from_the_command_line(tiny_world, capsys: pytest.CaptureFixture) -> None:  # type: ignore[no-untyped-def]
+    from backend.index.artifact import LatentIndex
+    from backend.index.store import IndexReader
+    from backend.sources.catalog import get_release
     from tests.backend.tiny_models import saelens_folder
 
     folder = saelens_folder(tiny_world["root"], "sae", tiny_world["model"], 32)
     args = ["add", "--id", "cli", "--sae", str(folder), "--corpus", str(tiny_world["corpus"]), "--contexts", "8"]
-    assert main(args) == 0
+    assert main([*args, "--positions", "2:-2", "--top-k", "5"]) == 0
     out = capsys.readouterr().out
     assert "SAE 32: indexed 8 contexts (" in out and "added cli (SAEs 32)" in out
+    # SAEDashboard's settings in the one command, not `add` and then `index` again.
+    meta = IndexReader.open(LatentIndex.served(get_release("cli"), "32").folder).meta
+    assert meta["positions"] == [2, -2] and meta["top_k"] == 5
     assert main(["add", "--id", "../x", "--sae", str(folder)]) == 2
 
 
