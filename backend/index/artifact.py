@@ -11,7 +11,7 @@ from backend.core.errors import StoreError
 from backend.core.progress import Reporter, silent, step_progress
 from backend.index.build import as_stored, build_index
 from backend.index.plan import IndexPlan
-from backend.index.store import DATA_FILES, META, SEAL, IndexReader
+from backend.index.store import DATA_FILES, META, SEAL, IndexReader, sealed_meta
 from backend.sources.neuronpedia import EXPLANATIONS
 from backend.sources.release import Release
 
@@ -67,6 +67,14 @@ class LatentIndex(Artifact[IndexReader]):
         """The key of the intact index in the folder (every data file checked against its checksum)."""
         try:
             return canonical(IndexReader.open(self.folder).meta.get("key"))
+        except StoreError:
+            return None
+
+    def sealed_key(self) -> str | None:
+        """The key the index in the folder was written with (its metadata's seal checked, its data files not read):
+        for what is keyed on the index it was computed from. Reading the index checks its files (`reader`)."""
+        try:
+            return canonical(sealed_meta(self.folder).get("key"))
         except StoreError:
             return None
 

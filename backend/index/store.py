@@ -144,6 +144,21 @@ def write_index(
 
 def _checked_meta(folder: Path) -> dict[str, Any]:
     """The index's metadata, after checking every data file against the manifest and every value's range."""
+    meta = sealed_meta(folder)
+    path = folder / META
+    _verify(folder, meta.get("manifest"))
+    if not isinstance(meta.get("d_sae"), int) or meta["d_sae"] <= 0:
+        raise StoreError(f"{path} gives no valid d_sae; rebuild the index.")
+    meta.setdefault(GROUP_KEY, LATENTS_PER_GROUP)
+    if not isinstance(meta[GROUP_KEY], int) or isinstance(meta[GROUP_KEY], bool) or meta[GROUP_KEY] <= 0:
+        raise StoreError(f"{path} gives no valid {GROUP_KEY}; rebuild the index.")
+    _check_values(folder, meta)
+    return meta
+
+
+def sealed_meta(folder: Path) -> dict[str, Any]:
+    """The index's metadata as written (its seal checked), its data files not read: what the index says it was made
+    from, for an artifact keyed on that. `IndexReader.open` checks the files too."""
     recover(folder)
     path = folder / META
     if not path.exists():
@@ -160,13 +175,6 @@ def _checked_meta(folder: Path) -> dict[str, Any]:
         )
     if meta.pop(SEAL, None) != _seal(meta):
         raise StoreError(f"{path} is corrupt (its checksum does not match); rebuild the index.")
-    _verify(folder, meta.get("manifest"))
-    if not isinstance(meta.get("d_sae"), int) or meta["d_sae"] <= 0:
-        raise StoreError(f"{path} gives no valid d_sae; rebuild the index.")
-    meta.setdefault(GROUP_KEY, LATENTS_PER_GROUP)
-    if not isinstance(meta[GROUP_KEY], int) or isinstance(meta[GROUP_KEY], bool) or meta[GROUP_KEY] <= 0:
-        raise StoreError(f"{path} gives no valid {GROUP_KEY}; rebuild the index.")
-    _check_values(folder, meta)
     return meta
 
 

@@ -26,7 +26,9 @@ class Facets(SAELensTable):
 
     def key(self) -> str:
         rules = {"window": facets.WINDOW, "distance": facets.FACET_DISTANCE, "share": facets.MIN_SHARE}
-        index = LatentIndex.served(self.release, self.sae_id).stored_key()
+        # The key the index was written with: verifying its files on every currency check cost a fresh server's
+        # first Canonical view a second at the paper's scale, and a damaged index is refused where it is read.
+        index = LatentIndex.served(self.release, self.sae_id).sealed_key()
         return canonical({"index": index, "data": self.source.data_key(self.stored_key()), "rules": rules})
 
     def check(self, value: pd.DataFrame) -> None:

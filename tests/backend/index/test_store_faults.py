@@ -17,7 +17,7 @@ from backend.core.errors import DiskFull, StoreError
 from backend.index.build import CHECKPOINT, PROGRESS, build_index, run_pass
 from backend.index.cards import CardReader
 from backend.index.plan import IndexPlan
-from backend.index.store import DATA_FILES, META, IndexReader, recover
+from backend.index.store import DATA_FILES, META, IndexReader, recover, sealed_meta
 from tests.backend.index.test_build import ACTS, CFG, KEY, TOKENS, activations
 from tests.backend.models.test_formats import random_sae
 
@@ -64,6 +64,21 @@ def test_a_truncated_or_missing_file_is_a_store_error(
     (folder / name).unlink()
     with pytest.raises(StoreError, match="missing"):
         IndexReader.open(folder)
+
+
+def test_the_sealed_key_reads_no_data_file_and_refuses_an_altered_meta(
+    built: tuple[Path, list[object]], tmp_path: Path
+) -> None:
+    folder = tmp_path / "idx"
+    shutil.copytree(built[0], folder)
+    assert sealed_meta(folder)["key"] == IndexReader.open(folder).meta["key"]
+    (folder / DATA_FILES[0]).write_bytes(b"damaged")  # what reads the index refuses it; its key is what it was
+    assert sealed_meta(folder)["key"] == KEY
+    meta = folder / META
+    meta.write_text(meta.read_text().replace('"test": 1', '"test": 2', 1))  # a key claimed, not sealed
+    assert meta.read_text() != (built[0] / META).read_text()
+    with pytest.raises(StoreError, match="checksum"):
+        sealed_meta(folder)
 
 
 def test_a_corrupt_index_is_rebuilt_by_the_same_command(built: tuple[Path, list[object]], tmp_path: Path) -> None:
