@@ -131,18 +131,22 @@ class SAE(nn.Module):
     def prefix(self, width: int) -> "SAE":
         """The SAE of the first `width` latents: one level of a Matryoshka SAE, whose latent i reads the same at
         every width. Only for activations that read each latent alone (a top-k reads them all)."""
+        small = SAE(self.prefix_config(width), device=self.device, dtype=self.W_enc.dtype)
+        shapes = {name: tensor.shape for name, tensor in small.state_dict().items()}
+        small.load_state_dict(
+            {name: full[tuple(slice(0, n) for n in shapes[name])] for name, full in self.state_dict().items()}
+        )
+        return small
+
+    def prefix_config(self, width: int) -> SAEConfig:
+        """The config of `prefix(width)`, refused (IncompatibleError) where that is not an SAE."""
         if self.elementwise_activation() is None:
             raise IncompatibleError(
                 f"A prefix of a {self.cfg.architecture} SAE is not an SAE: its activation reads every latent."
             )
         if not 0 < width <= self.cfg.d_sae:
             raise IncompatibleError(f"A prefix of {width} latents does not fit an SAE of {self.cfg.d_sae}.")
-        small = SAE(replace(self.cfg, d_sae=width), device=self.device, dtype=self.W_enc.dtype)
-        shapes = {name: tensor.shape for name, tensor in small.state_dict().items()}
-        small.load_state_dict(
-            {name: full[tuple(slice(0, n) for n in shapes[name])] for name, full in self.state_dict().items()}
-        )
-        return small
+        return replace(self.cfg, d_sae=width)
 
     def digest(self) -> str:
         """SHA-256 of the weights: names what was computed from this SAE, wherever its files live."""
