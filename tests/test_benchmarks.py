@@ -29,6 +29,7 @@ SMALL = {
     "bench_visitor_costs.py": (*TINY, "--pairs", "2", "--epochs", "1", "--d-meta", "8"),
     "bench_matryoshka_family.py": (*TINY, "--profile", "tiny", "--k", "4", "--eval-tokens", "500"),
     "bench_families.py": ("--built",),
+    "bench_build_lanes.py": (*TINY, "--profile", "tiny"),
 }
 SLOW_OR_ELSEWHERE = {
     "bench_gpu.py": "runs on the lent GPU machine (benchmarks/gpu.sh); its --tiny mode takes minutes on 2 CPU cores",

@@ -52,7 +52,7 @@ def build(args: argparse.Namespace) -> None:
         if progress is not None and progress.state == "running":
             print(f"{release.id} is already being built (pid {progress.pid}); progress is on the overview page.")
             return
-        pid, log = start_background_build(release, args.profile)
+        pid, log = start_background_build(release, args.profile, args.overlap)
         then = "".join(f", then {other.id}" for other in releases[1:])
         print(
             f"Building the rest of {release.id}{then} in the background (pid {pid}): progress on the overview page, "
@@ -61,20 +61,22 @@ def build(args: argparse.Namespace) -> None:
         return
     until = USABLE if args.until == "usable" else None
     for one in releases[:1] if until else releases:
-        summary = _build_one(one, args.profile, until)
+        summary = _build_one(one, args.profile, until, args.overlap)
         if summary.get("complete"):
             print(f"{one.id}:", json.dumps(summary["metrics"], indent=1))
         progress = read_progress(one)
         if progress is not None and progress.seconds:
             spent = sorted(progress.seconds.items(), key=lambda item: -item[1])
             shown = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in spent if seconds >= 1)
-            print(f"{one.id}: {sum(progress.seconds.values()):.0f} s in this run ({shown or 'no stage took a second'})")
+            stages = sum(progress.seconds.values())
+            overlapped = f" (its stages {stages:.0f} s, some beside others)" if stages > progress.wall() + 1 else ""
+            print(f"{one.id}: {progress.wall():.0f} s in this run{overlapped} ({shown or 'no stage took a second'})")
             usable = progress.reached(USABLE)
             if usable is not None:
                 print(f"{one.id}: usable (its first SAE and index) after {usable:.0f} s")
 
 
-def _build_one(release: "Release", profile: str, until: str | None) -> dict[str, Any]:
+def _build_one(release: "Release", profile: str, until: str | None, overlap: bool | None) -> dict[str, Any]:
     """Build one release, waiting for another build of it (e.g. the background one from an earlier run) to end,
     or only until the app is usable when that is all this run needs."""
     from backend.pipeline.build import build_release, ready_saes
@@ -82,7 +84,7 @@ def _build_one(release: "Release", profile: str, until: str | None) -> dict[str,
 
     while True:
         try:
-            return build_release(release, profile, until=until)
+            return build_release(release, profile, until=until, overlap=overlap)
         except BuildRunning as err:
             if until and ready_saes(release):
                 return {}

@@ -30,6 +30,11 @@ def _build(sub: Sub, release: argparse.ArgumentParser) -> None:
     when.add_argument(
         "--background", action="store_true", help="build what is missing in a detached process (progress in the app)"
     )
+    build.add_argument(
+        "--overlap",
+        action=argparse.BooleanOptionalAction,
+        help="run the CPU-bound stages (latent maps, facets) beside the others (default: when a GPU computes)",
+    )
     build.set_defaults(run=commands.build)
 
 

@@ -33,6 +33,10 @@ class Artifact(ABC, Generic[Value]):
     published: ClassVar[bool] = True
     """Whether `publish` copies it (scratch inputs such as activations are machine-local)."""
 
+    cpu_bound: ClassVar[bool] = False
+    """Whether it computes on the CPU whatever the device, and nothing after it in a build plan reads it: a build on
+    a GPU runs it beside the GPU's stages (backend/pipeline/lanes.py)."""
+
     @property
     @abstractmethod
     def name(self) -> str:

@@ -79,6 +79,8 @@ def cosine_knn(rows: torch.Tensor, n_neighbors: int) -> tuple[np.ndarray, np.nda
 class LatentMap(KeyedTable):
     """The SAE's map (latent, x, y), keyed on its weights and the UMAP settings."""
 
+    cpu_bound = True  # umap-learn's layout, one thread (seeded)
+
     def __init__(self, release: Release, sae_id: str, cfg: MapConfig = MapConfig()) -> None:
         self.release, self.sae_id, self.cfg = release, sae_id, cfg
 

@@ -4,6 +4,7 @@ model once; a published release's lenses are served as published (no activations
 
 import hashlib
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -57,6 +58,7 @@ class LensSource:
         self._key, self._data = key, data
         self._loaded: LensData | None = None
         self._known: str | None = None
+        self._loading = threading.Lock()
 
     @classmethod
     def served(cls) -> "LensSource":
@@ -77,9 +79,10 @@ class LensSource:
         return self._known
 
     def __call__(self) -> LensData:
-        if self._loaded is None:
-            self._loaded = self._data()
-        return self._loaded
+        with self._loading:  # a build's two lanes may both ask first (backend/pipeline/lanes.py)
+            if self._loaded is None:
+                self._loaded = self._data()
+            return self._loaded
 
 
 def contexts_key(release: Release, tokens: Tensor) -> str:

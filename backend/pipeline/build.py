@@ -13,6 +13,7 @@ rest behind the app (backend/pipeline/progress.py).
 
 import hashlib
 import json
+import threading
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,7 @@ from backend.lenses.source import LensData, built_source
 from backend.models.formats import read_metrics
 from backend.models.language import LanguageModel, load_language_model
 from backend.pipeline.family_data import FamilyData, data_key, family_data
+from backend.pipeline.lanes import Lanes, overlaps
 from backend.pipeline.members import TrainedMeta, TrainedSAE, family_index, train_config, trained
 from backend.pipeline.profiles import PROFILES, BuildConfig
 from backend.pipeline.progress import ProgressWriter, build_lock
@@ -56,16 +58,20 @@ class _Inputs:
     _lm: LanguageModel | None = None
     _data: FamilyData | None = None
     report: Reporter = field(default=lambda *_: None)
+    _loading: threading.RLock = field(default_factory=threading.RLock)
+    """Both lanes of a build may ask for the model or the data first (backend/pipeline/lanes.py): loaded once."""
 
     def lm(self) -> LanguageModel:
-        if self._lm is None:
-            self._lm = load_language_model(self.release.model, default_device())
-        return self._lm
+        with self._loading:
+            if self._lm is None:
+                self._lm = load_language_model(self.release.model, default_device())
+            return self._lm
 
     def data(self) -> FamilyData:
-        if self._data is None:
-            self._data = family_data(self.release, self.lm(), self.profile, self.report)
-        return self._data
+        with self._loading:
+            if self._data is None:
+                self._data = family_data(self.release, self.lm(), self.profile, self.report)
+            return self._data
 
     def cap(self) -> tuple[float | None] | None:
         """The norm cap without loading the data: this run's, or the one the last data load recorded."""
@@ -161,11 +167,16 @@ def built_lens_data(release: Release, profile_name: str = "default") -> LensData
 
 
 def build_release(
-    release: Release, profile_name: str = "default", report: Reporter | None = None, until: str | None = None
+    release: Release,
+    profile_name: str = "default",
+    report: Reporter | None = None,
+    until: str | None = None,
+    overlap: bool | None = None,
 ) -> dict[str, Any]:
     """Build every missing, corrupt or out-of-date piece of `release` (up to and including stage `until`, if
     given); returns the build summary (with every SAE's and meta-SAE's metrics once complete). On a complete,
-    intact build every stage is a check, so rerunning it is how a damaged release is repaired."""
+    intact build every stage is a check, so rerunning it is how a damaged release is repaired. `overlap`: run the
+    CPU-bound stages beside the others (default: on a GPU, `lanes.overlaps`)."""
     if not release.built:
         raise AtlasError(f"Release {release.id!r} is not built locally (its source is not 'built').")
     if profile_name not in PROFILES:
@@ -181,21 +192,25 @@ def build_release(
         inputs = _Inputs(release, profile)
         build = plan(release, profile, inputs)
         writer = ProgressWriter(release, build.stage_names(), profile_name)
-        inputs.report = tee(report or TqdmReporter(), writer.report)
+        terminal = report or TqdmReporter()
+        inputs.report = tee(terminal, writer.report)
+        beside = overlaps(default_device()) if overlap is None else overlap
         torch.manual_seed(profile.seed)
+        lanes = Lanes(writer, inputs.report, terminal, beside)
         try:
-            for number, artifact in enumerate(build.artifacts):
-                writer.stage(artifact.name)
-                if not artifact.is_current():
-                    artifact.compute(inputs.report)
-                if number + 1 == build.usable:
-                    writer.stage(USABLE)
-                    if until == USABLE:
-                        writer.finish("stopped")
-                        return {"complete": False, "profile": profile_name, "until": until}
+            with lanes:
+                for number, artifact in enumerate(build.artifacts):
+                    lanes.run(artifact)
+                    if number + 1 == build.usable:
+                        lanes.join()
+                        writer.stage(USABLE)
+                        if until == USABLE:
+                            writer.finish("stopped")
+                            return {"complete": False, "profile": profile_name, "until": until}
+                lanes.join()
             summary = _write_summary(release, profile_name, inputs)
         except BaseException as err:
-            writer.finish("failed", f"{type(err).__name__}: {err}")
+            writer.finish("failed", f"{type(err).__name__}: {err}", stage=lanes.failed)
             raise
         writer.finish("complete")
     return summary

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -51,12 +52,23 @@ class BuildProgress:
     """The build profile (backend/pipeline/profiles.py) it runs."""
     seconds: dict[str, float] = field(default_factory=dict)
     """Wall seconds each finished stage took in this run (a stage found current takes about none)."""
+    started: dict[str, float] = field(default_factory=dict)
+    """When each stage begun in this run began, in wall seconds from the run's start."""
+    beside: list[str] = field(default_factory=list)
+    """The stages under way beside `stage` (a build on a GPU runs its CPU-bound stages concurrently,
+    backend/pipeline/lanes.py)."""
 
     def reached(self, stage: str) -> float | None:
-        """Wall seconds this run took to reach `stage` (its finished stages before it), None before it has."""
-        if stage not in self.finished and stage != self.stage:
-            return None
-        return sum(self.seconds.get(name, 0.0) for name in self.stages[: self.stages.index(stage)])
+        """Wall seconds this run took to reach `stage`, None before it has."""
+        return self.started.get(stage)
+
+    def wall(self) -> float:
+        """Wall seconds from the run's start to the last stage's end (less than the stages' seconds together when
+        some ran beside others)."""
+        ends = [self.started[name] + seconds for name, seconds in self.seconds.items() if name in self.started]
+        if len(ends) < len(self.seconds):  # written before starts were recorded, when stages ran one at a time
+            return sum(self.seconds.values())
+        return max(ends, default=0.0)
 
     @property
     def fraction(self) -> float:
@@ -95,34 +107,75 @@ def _alive(pid: int) -> bool:
 
 
 class ProgressWriter:
-    """Keeps `BuildProgress` up to date on disk; call `stage()` as each stage starts."""
+    """Keeps `BuildProgress` up to date on disk; call `stage()` as each stage starts, and `beside()` for a stage run
+    beside them (from another thread: every change is made under one lock)."""
 
     def __init__(self, release: Release, stages: list[str], profile: str) -> None:
         self.path = progress_path(release)
         self.progress = BuildProgress(stages=stages, pid=os.getpid(), profile=profile)
         self._written = 0.0
-        self._began = time.monotonic()
+        self._start = time.monotonic()
+        self._lock = threading.Lock()
 
-    def _close_stage(self) -> None:
-        if self.progress.stage and self.progress.stage not in self.progress.finished:
-            self.progress.finished.append(self.progress.stage)
-            self.progress.seconds[self.progress.stage] = round(time.monotonic() - self._began, 2)
-        self._began = time.monotonic()
+    def _now(self) -> float:
+        return round(time.monotonic() - self._start, 2)
+
+    def _begin(self, name: str) -> None:
+        self.progress.started[name] = self._now()
+
+    def _end(self, name: str) -> None:
+        if name and name not in self.progress.finished:
+            self.progress.finished.append(name)
+            self.progress.seconds[name] = round(self._now() - self.progress.started.get(name, 0.0), 2)
 
     def stage(self, name: str) -> None:
-        self._close_stage()
-        self.progress.stage, self.progress.step, self.progress.done, self.progress.total = name, name, 0, 0
-        self._write(force=True)
+        with self._lock:
+            self._end(self.progress.stage)
+            self._begin(name)
+            self.progress.stage, self.progress.step, self.progress.done, self.progress.total = name, name, 0, 0
+            self._write(force=True)
+
+    def close_stage(self) -> None:
+        """The main stage under way is over (the next is not yet begun)."""
+        with self._lock:
+            self._end(self.progress.stage)
+            self._write(force=True)
+
+    @contextmanager
+    def beside(self, name: str) -> Iterator[None]:
+        """Stage `name` runs beside the main stages for the `with` block; finished when the block ends without
+        an error."""
+        with self._lock:
+            self._begin(name)
+            self.progress.beside.append(name)
+            self._write(force=True)
+        try:
+            yield
+        except BaseException:
+            self._leave(name, finished=False)
+            raise
+        self._leave(name, finished=True)
+
+    def _leave(self, name: str, finished: bool) -> None:
+        with self._lock:
+            self.progress.beside.remove(name)
+            if finished:
+                self._end(name)
+            self._write(force=True)
 
     def report(self, step: str, done: int, total: int) -> None:
-        self.progress.step, self.progress.done, self.progress.total = step, done, total
-        self._write(force=False)
+        with self._lock:
+            self.progress.step, self.progress.done, self.progress.total = step, done, total
+            self._write(force=False)
 
-    def finish(self, state: State, error: str = "") -> None:
-        if state == "complete":
-            self._close_stage()
-        self.progress.state, self.progress.error = state, error
-        self._write(force=True)
+    def finish(self, state: State, error: str = "", stage: str | None = None) -> None:
+        """`stage`: the stage it failed at, where that is one run beside the main stages."""
+        with self._lock:
+            if state == "complete":
+                self._end(self.progress.stage)
+            self.progress.state, self.progress.error = state, error
+            self.progress.stage = stage or self.progress.stage
+            self._write(force=True)
 
     def _write(self, force: bool) -> None:
         now = time.time()
@@ -145,12 +198,13 @@ def build_lock(release: Release) -> Iterator[None]:
         yield
 
 
-def start_background_build(release: Release, profile: str) -> tuple[int, Path]:
+def start_background_build(release: Release, profile: str, overlap: bool | None = None) -> tuple[int, Path]:
     """`python -m backend build` for `release` in a detached process (it outlives the caller, so the
     app's server can stop and start again without stopping the build); returns its pid and log file."""
     release.paths.root.mkdir(parents=True, exist_ok=True)
     log = release.paths.log
     command = [sys.executable, "-m", "backend", "build", "--release", release.id, "--profile", profile]
+    command += [] if overlap is None else ["--overlap" if overlap else "--no-overlap"]
     with log.open("a") as handle:
         process = subprocess.Popen(
             command, cwd=PROJECT_ROOT, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

@@ -64,7 +64,8 @@ def build_panel(release: Release) -> None:
             progress.fraction,
             text=f"Building the rest of the family in the background — stage {stage_number} of "
             f"{len(progress.stages)}: {progress.step}"
-            + (f" ({progress.done}/{progress.total})" if progress.total else ""),
+            + (f" ({progress.done}/{progress.total})" if progress.total else "")
+            + (f"; beside it: {', '.join(progress.beside)}" if progress.beside else ""),
         )
     elif progress.state == "failed":
         st.error(f"The build failed at stage '{progress.stage}': {progress.error}. {_resume_hint(release)}")
@@ -75,7 +76,9 @@ def build_panel(release: Release) -> None:
         "Meta-SAE decompositions, stitching curves and maps come at the end; this panel updates by itself."
     )
     if progress.seconds:
-        with st.expander(f"Stages finished in this run: {sum(progress.seconds.values()):.0f} s"):
+        stages, wall = sum(progress.seconds.values()), progress.wall()
+        beside = f" (their own {stages:.0f} s: the CPU-bound ones ran beside the others)" if stages > wall + 1 else ""
+        with st.expander(f"Stages finished in this run: {wall:.0f} s{beside}"):
             st.dataframe(
                 pd.DataFrame({"stage": list(progress.seconds), "seconds": list(progress.seconds.values())}),
                 hide_index=True,

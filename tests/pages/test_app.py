@@ -398,14 +398,20 @@ def test_a_family_still_building_shows_its_progress_and_what_is_ready(tiny_copy:
     progress = {"stages": ["activations", "train SAE-64", "index SAE-64", "usable", "train SAE-128"],
                 "finished": ["activations", "train SAE-64", "index SAE-64", "usable"], "stage": "train SAE-128",
                 "step": "train SAE-128", "done": 3, "total": 10, "state": "running", "pid": os.getpid(),
-                "seconds": {"activations": 20.5, "train SAE-64": 6.0, "index SAE-64": 3.5, "usable": 0.0}}  # fmt: skip
+                "seconds": {"activations": 20.5, "train SAE-64": 6.0, "index SAE-64": 3.5, "usable": 0.0,
+                            "map SAE-64": 4.0, "train SAE-96": 5.0},
+                "started": {"activations": 0.0, "train SAE-64": 20.5, "index SAE-64": 26.5, "usable": 30.0,
+                            "map SAE-64": 30.0, "train SAE-96": 30.0, "train SAE-128": 35.0, "facets SAE-64": 35.0},
+                "beside": ["facets SAE-64"]}  # fmt: skip
     (root / "build-progress.json").write_text(json.dumps(progress))
     at = run(None, release=tiny_copy, sae="64")
     no_crash(at)
     assert not at.error, [e.value for e in at.error]
     assert at.header[0].value.endswith("SAE 64")
-    assert "Building the rest of the family" in str(at.get("progress")[0].proto)
-    assert any(e.label == "Stages finished in this run: 30 s" for e in at.expander)
+    shown = str(at.get("progress")[0].proto)
+    assert "Building the rest of the family" in shown and "beside it: facets SAE-64" in shown
+    labels = [e.label for e in at.expander]  # the map ran beside the training: their seconds count once
+    assert "Stages finished in this run: 35 s (their own 39 s: the CPU-bound ones ran beside the others)" in labels
     timed = next(d.value for d in at.dataframe if "seconds" in d.value)
     assert timed.set_index("stage")["seconds"].to_dict()["train SAE-64"] == 6.0
     made = next(d.value for d in at.dataframe if "artifact" in d.value).set_index("artifact")["on disk"]

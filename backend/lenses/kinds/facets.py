@@ -23,6 +23,7 @@ class Facets(SAELensTable):
     """Facets of every latent of one SAE, from its index's interval examples."""
 
     file = "facets"
+    cpu_bound = True  # context vectors and their clustering, in NumPy
 
     def key(self) -> str:
         rules = {"window": facets.WINDOW, "distance": facets.FACET_DISTANCE, "share": facets.MIN_SHARE}
