@@ -16,6 +16,7 @@ Steps (each timed on the device the code picks, CUDA when present):
 import argparse
 import datetime
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -33,8 +34,10 @@ import bench_stitching  # noqa: E402
 import torch  # noqa: E402
 
 from backend.core.config import default_device  # noqa: E402
+from backend.core.paths import MODELS  # noqa: E402
 from backend.metasae.decompose import build_decompositions  # noqa: E402
 from backend.models.sae import SAE, SAEConfig  # noqa: E402
+from backend.sources.catalog import default_release_id, get_release, load_catalog  # noqa: E402
 from backend.stitching.matching import classify, match_decoders  # noqa: E402
 
 BF16_PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "L4": 121.0, "A10G": 70.0}
@@ -69,18 +72,44 @@ def encode_tflops(device: torch.device, d_in: int, d_sae: int, tokens: int, dtyp
     return 2 * tokens * d_in * d_sae / seconds / 1e12
 
 
-def embedded_build(tiny: bool) -> list[tuple[str, str]]:
-    """The embedded build from an empty data directory: its whole time, then what `build` says of each family
-    (the seconds of every stage that took one, and when the app was usable)."""
+def random_model(config: Path, data: Path) -> None:
+    """The embedded model's folder in `data` as its conversion leaves it, with random weights of the config in
+    `config` (seeded) and the real tokenizer beside them: the model's conversion is not timed then."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    name = get_release(default_release_id(load_catalog())).model.removeprefix("embedded:")
+    target = data / MODELS / name
+    torch.manual_seed(0)
+    AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(config), dtype=torch.float32).save_pretrained(target)
+    for path in config.iterdir():
+        if path.name != "config.json":
+            shutil.copy(path, target / path.name)
+
+
+def embedded_build(tiny: bool, model_config: Path | None) -> list[tuple[str, str]]:
+    """The embedded build from an empty data directory (but for the model when `model_config` gives a random one):
+    its whole time, then what `build` says of each family (the seconds of every stage that took one, and when the
+    app was usable)."""
     with tempfile.TemporaryDirectory() as data:
+        if model_config is not None:
+            random_model(model_config, Path(data))
         env = {**os.environ, "ATLAS_DATA_DIR": data}
         command = [sys.executable, "-m", "backend", "build", *(["--profile", "tiny"] if tiny else [])]
         start = time.perf_counter()
         done = subprocess.run(command, cwd=ROOT, env=env, check=True, stdout=subprocess.PIPE, text=True)
         whole = time.perf_counter() - start
-    said = [line.split(": ", 1) for line in done.stdout.splitlines() if " in this run " in line or "usable" in line]
+    said = [line.split(": ", 1) for line in done.stdout.splitlines() if " in this run" in line or "usable" in line]
     name = "embedded build" + (" (tiny profile)" if tiny else "")
+    name += " (random weights of the model's config, its real tokenizer; not converted)" if model_config else ""
     return [(name, f"{whole:.0f} s"), *((f"{name}: {release}", what) for release, what in said)]
+
+
+def commit() -> str:
+    try:
+        return subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
 
 
 def index_rows(device: torch.device, contexts: int) -> list[tuple[str, str]]:
@@ -102,11 +131,15 @@ def index_rows(device: torch.device, contexts: int) -> list[tuple[str, str]]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tiny", action="store_true", help="toy sizes: checks the script on any machine")
+    parser.add_argument(
+        "--random-model", type=Path, help="the embedded model's config and tokenizer: build on random weights"
+    )
+    parser.add_argument("--commit", help="the commit measured, where the tree has no git (a GPU kit's)")
     args = parser.parse_args()
     device = default_device()
     name = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU ({os.cpu_count()} cores)"
     small, large, contexts = (4608, 9216, 64) if args.tiny else (49152, 98304, 2048)
-    rows = embedded_build(args.tiny)
+    rows = embedded_build(args.tiny, args.random_model)
     rows += index_rows(device, contexts)
 
     # fp32 is what the index encodes in (bench_index's rows above); bf16 is what the device's peak is quoted for.
@@ -134,7 +167,8 @@ def main() -> None:
     rows.append((f"stitching: match + classify {small:,} vs {large:,}", f"{seconds:.1f} s"))
 
     table = [
-        f"\n### GPU check on {name} ({datetime.date.today()}, torch {torch.__version__}{', tiny sizes' if args.tiny else ''})\n",
+        f"\n### GPU check on {name} ({datetime.date.today()}, torch {torch.__version__}, CUDA {torch.version.cuda}, "
+        f"commit {args.commit or commit()}{', tiny sizes' if args.tiny else ''})\n",
         "| step | measured |",
         "| --- | --- |",
         *(f"| {step} | {value} |" for step, value in rows),
@@ -143,6 +177,8 @@ def main() -> None:
     if not args.tiny:
         with (ROOT / "BENCHMARKS.md").open("a", encoding="utf-8") as out:
             out.write("\n".join(table) + "\n")
+    if os.environ.get("OUT"):  # a lent machine's folder of what comes back (its working tree does not)
+        (Path(os.environ["OUT"]) / "gpu-check.md").write_text("\n".join(table) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
