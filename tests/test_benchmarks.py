@@ -30,6 +30,7 @@ SMALL = {
     "bench_matryoshka_family.py": (*TINY, "--profile", "tiny", "--k", "4", "--eval-tokens", "500"),
     "bench_families.py": ("--built",),
     "bench_build_lanes.py": (*TINY, "--profile", "tiny"),
+    "bench_train_syncs.py": ("--d-sae", "64", "--d-in", "16", "--batch", "64", "--steps", "2"),
 }
 SLOW_OR_ELSEWHERE = {
     "bench_gpu.py": "runs on the lent GPU machine (benchmarks/gpu.sh); its --tiny mode takes minutes on 2 CPU cores",

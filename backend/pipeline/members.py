@@ -133,7 +133,7 @@ class TrainedSAE(Artifact[Path]):
             data.train_x,
             cfg,
             checkpoint=release.paths.checkpoint(entry.id),
-            progress=lambda s, t, _m: report(self.name, s, t),
+            progress=lambda s, t: report(self.name, s, t),
             data_key=data.key,
         )
         trained = result.sae
@@ -216,7 +216,7 @@ class TrainedMeta(Artifact[Path]):
     def compute(self, report: Reporter = silent) -> Path:
         base = self._base
         result, train_cfg = fit_meta(
-            base, self.cfg, self.release.paths.checkpoint(self.entry.id), lambda s, t, _m: report(self.name, s, t)
+            base, self.cfg, self.release.paths.checkpoint(self.entry.id), lambda s, t: report(self.name, s, t)
         )
         metrics = {
             **base_metrics(result, base),

@@ -1,7 +1,6 @@
 """Train a meta-SAE on the unit-norm decoder rows of any SAE, save it in the paper's layout, and
 register it next to its SAE so the app browses it like a shipped one."""
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,9 +101,7 @@ def base_metrics(result: TrainResult, base: SAE) -> dict[str, float]:
     }
 
 
-def train_meta_for(
-    release: Release, sae_id: str, cfg: MetaTrainConfig, progress: Callable[[int, int], object] | None = None
-) -> str:
+def train_meta_for(release: Release, sae_id: str, cfg: MetaTrainConfig, progress: ProgressFn | None = None) -> str:
     """Train, save under the release's data folder, register; returns the new meta-SAE's id."""
     release.family_sae(sae_id)
     base = load_sae(release, sae_id, default_device()).sae
@@ -115,12 +112,7 @@ def train_meta_for(
         )
     meta_id = f"meta-{sae_id}-{cfg.d_meta}"
     folder = release.paths.folder(meta_id)
-    result, train_cfg = fit_meta(
-        base,
-        cfg,
-        release.paths.checkpoint(meta_id),
-        (lambda s, t, _m: progress(s, t)) if progress else None,
-    )
+    result, train_cfg = fit_meta(base, cfg, release.paths.checkpoint(meta_id), progress)
     save_meta(result, train_cfg, sae_id, folder, base_metrics(result, base), base.digest())
     register_meta_sae(
         release.id,

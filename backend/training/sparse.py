@@ -7,12 +7,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+FLOOR_SHARE = 0.8
+"""`select_top` first takes the entries above this share of the running threshold."""
 
-def select_top(pre: Tensor, n_keep: int, floor: float) -> tuple[Tensor, Tensor]:
+
+def select_top(pre: Tensor, n_keep: int, threshold: Tensor) -> tuple[Tensor, Tensor]:
     """(row, col) of the `n_keep` largest positive entries of `pre [batch, d_sae]`.
 
-    Entries above `floor` (a little under the running threshold) are taken first; when at least
-    `n_keep` are, the top-k over them is exact and much cheaper than over the whole matrix."""
+    Entries above a floor a little under the running inference `threshold` (a 0-d tensor) are taken first; when at
+    least `n_keep` are, the top-k over them is exact and much cheaper than over the whole matrix."""
+    floor = FLOOR_SHARE * float(threshold)
     flat = pre.flatten()
     if floor > 0:
         candidates = (flat > floor).nonzero(as_tuple=True)[0]
@@ -34,16 +38,26 @@ def select_positive(pre: Tensor) -> tuple[Tensor, Tensor]:
 def sparse_decode(dec: Tensor, rows: Tensor, cols: Tensor, vals: Tensor, batch: int) -> Tensor:
     """`sum_j vals_j * dec[cols_j]` into row `rows_j`, as one embedding_bag: `[batch, d_in]`."""
     order = torch.argsort(rows, stable=True)
-    counts = torch.bincount(rows, minlength=batch)
-    offsets = torch.cumsum(counts, 0) - counts
+    offsets = row_starts(rows[order], batch)[:-1]
     return F.embedding_bag(cols[order], dec, offsets, mode="sum", per_sample_weights=vals[order])
+
+
+def decode_where(dec: Tensor, rows: Tensor, cols: Tensor, vals: Tensor, mask: Tensor, batch: int) -> Tensor:
+    """`sparse_decode` of the entries where `mask [n]` holds: one wait on the device for the three selections (a
+    boolean index is a `nonzero` each)."""
+    picked = mask.nonzero(as_tuple=True)[0]
+    return sparse_decode(dec, rows[picked], cols[picked], vals[picked], batch)
+
+
+def row_starts(sorted_rows: Tensor, n_rows: int) -> Tensor:
+    """`[n_rows + 1]` where each row's entries start in `sorted_rows` (and the end): a CSR row pointer. A binary
+    search rather than `bincount`, whose output size waits on the device's maximum."""
+    return torch.searchsorted(sorted_rows, torch.arange(n_rows + 1, device=sorted_rows.device))
 
 
 def csr(rows: Tensor, cols: Tensor, values: Tensor, shape: tuple[int, int]) -> Tensor:
     """CSR matrix from entries already sorted by (row, col)."""
-    counts = torch.bincount(rows, minlength=shape[0])
-    crow = torch.cat([torch.zeros(1, dtype=torch.long, device=rows.device), counts.cumsum(0)])
-    return torch.sparse_csr_tensor(crow, cols, values, shape, check_invariants=False)
+    return torch.sparse_csr_tensor(row_starts(rows, shape[0]), cols, values, shape, check_invariants=False)
 
 
 class KeptPre(torch.autograd.Function):

@@ -10,10 +10,15 @@ renormalised after). Dead latents get the auxiliary loss where the objective tak
 pre-activations reconstruct the residual, weighted by `aux_coef`. The inference threshold is an exponential moving
 average of the smallest kept activation. A loss that is not finite stops training with `TrainingDiverged`: an SAE
 of NaNs is never saved.
+
+On a GPU a step waits for the device only where the data decides a size (the kept entries; the auxiliary loss's
+dead latents; BatchTopK's threshold): the loss's finiteness is read every `CHECK_SECONDS` and before saving, and
+batches are sent without waiting (benchmarks/bench_train_syncs.py counts the waits).
 """
 
 import logging
 import math
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -23,16 +28,21 @@ import torch
 from torch import Tensor, nn
 
 from backend.core.config import default_device, fast_bf16
-from backend.core.errors import AtlasError, first_line
+from backend.core.errors import first_line
 from backend.core.typed import Range, check_field_ranges, check_field_types, ranged
 from backend.models.sae import SAE, SAEConfig
 from backend.training.checkpoint import checked_tensor, load_checkpoint, save_checkpoint
+from backend.training.divergence import Divergence
 from backend.training.initialisation import calibrated_bias, diverse_rows
 from backend.training.objectives import L1, Objective, Run, objective_from
-from backend.training.sparse import KeptPre, sparse_decode
+from backend.training.sparse import KeptPre, decode_where, sparse_decode
 
-ProgressFn = Callable[[int, int, dict[str, float]], object]
+ProgressFn = Callable[[int, int], object]
+"""Told (steps done, total) after every step."""
 LOG = logging.getLogger("sae_atlas")
+CHECK_SECONDS = 0.25
+"""The loss is checked for divergence at most this often (and before anything is saved): each check waits for the
+device."""
 
 
 @dataclass(frozen=True)
@@ -92,10 +102,6 @@ class TrainConfig:
     @property
     def encoder_scale(self) -> float:
         return self.init_encoder_scale if self.init_encoder_scale is not None else self.objective.encoder_scale()
-
-
-class TrainingDiverged(AtlasError):
-    """The loss became NaN or infinite: nothing is saved, the settings need changing."""
 
 
 @dataclass
@@ -180,7 +186,7 @@ def _step_loss(
     cfg: TrainConfig,
     last_fired: Tensor,
     tokens_seen: int,
-    floor: float,
+    threshold: Tensor,
     when: tuple[int, int],
     run: Run,
 ) -> tuple[Tensor, dict[str, Any]]:
@@ -193,20 +199,18 @@ def _step_loss(
     ):
         pre_fast = ((x - w.b_dec) @ enc.T + w.b_enc).float()
     run.observe(pre_fast)
-    rows, cols, pre = _kept_pre(w, enc, x, *cfg.objective.keep(pre_fast, floor))
+    rows, cols, pre = _kept_pre(w, enc, x, *cfg.objective.keep(pre_fast, threshold))
     vals = torch.relu(pre)
     recon = sparse_decode(w.dec, rows, cols, vals, batch) + w.b_dec
     err = x - recon
     mse = err.pow(2).sum(dim=1).mean()
-    fit = cfg.objective.fit(
-        err, cols, len(w.dec), lambda mask: sparse_decode(w.dec, rows[mask], cols[mask], vals[mask], batch)
-    )
+    fit = cfg.objective.fit(err, cols, len(w.dec), lambda mask: decode_where(w.dec, rows, cols, vals, mask, batch))
     loss = mse if fit is None else fit
     penalty = cfg.objective.penalty(vals, batch, *when)
     loss = loss + penalty if penalty is not None else loss
     dead = (tokens_seen - last_fired) > cfg.dead_after_tokens
-    n_dead = int(dead.sum())
-    if n_dead > 0 and cfg.objective.auxiliary_loss:
+    n_dead = int(dead.sum()) if cfg.objective.auxiliary_loss else 0  # a wait on the device: only where it is used
+    if n_dead > 0:
         # The top dead latents by pre-activation, negative ones included: a latent that never fires
         # usually has no positive pre-activation left, and a ReLU here would give it no gradient.
         dead_cols = dead.nonzero(as_tuple=True)[0]
@@ -217,8 +221,17 @@ def _step_loss(
         residual = err.detach()
         aux = (aux_recon - residual).pow(2).sum(dim=1).mean() / residual.pow(2).sum(dim=1).mean().clamp_min(1e-8)
         loss = loss + cfg.aux_coef * aux * mse.detach()
-    stats = {"cols": cols, "vals": vals.detach(), "mse": mse.detach(), "n_dead": n_dead}
+    stats = {"cols": cols, "vals": vals.detach()}
     return loss, stats
+
+
+def _batch(x: Tensor, idx: Tensor, scale: float, device: torch.device) -> Tensor:
+    """`x[idx] * scale` in float32 on `device` (the same values either way); to a GPU as stored, through pinned
+    memory, without waiting for the copy."""
+    rows = x[idx]
+    if device.type == "cuda":
+        return rows.pin_memory().to(device, non_blocking=True).float() * scale
+    return (rows.float() * scale).to(device)
 
 
 def _lr_at(step: int, total: int, cfg: TrainConfig) -> float:
@@ -305,38 +318,39 @@ def train_sae(
             checkpoint.unlink(missing_ok=True)
             return train_sae(x, cfg, checkpoint, progress, device, data_key)
     perm: Tensor | None = None
+    diverged, checked = Divergence(total, cfg.lr, device), time.monotonic()
     while run.step < total:
         step = run.step
         epoch, pos = divmod(step, steps_per_epoch)
         if perm is None or pos == 0:
             perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(cfg.seed * 1000 + epoch))
         idx = perm[pos * cfg.batch_size : (pos + 1) * cfg.batch_size]
-        xb = (x[idx].float() * scale).to(device)
+        xb = _batch(x, idx, scale, device)
         for group in opt.param_groups:
             group["lr"] = _lr_at(step, total, cfg)
-        floor = 0.8 * float(run.threshold)
-        loss, stats = _step_loss(w, xb, cfg, run.last_fired, step * cfg.batch_size, floor, (step, total), run.objective)
-        if not torch.isfinite(loss):
-            raise TrainingDiverged(
-                f"Training diverged at step {step + 1} of {total}: the loss is {float(loss.detach())}. Nothing was saved; "
-                f"lower the learning rate (lr = {cfg.lr:g}) or the objective's coefficients and train again."
-            )
+        loss, stats = _step_loss(
+            w, xb, cfg, run.last_fired, step * cfg.batch_size, run.threshold, (step, total), run.objective
+        )
+        diverged.see(loss, step)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         _project_out_parallel_grad(w)
         opt.step()
         with torch.no_grad():
             w.dec.div_(w.dec.norm(dim=1, keepdim=True).clamp_min(1e-12))
-            run.last_fired[stats["cols"].unique()] = (step + 1) * cfg.batch_size
+            run.last_fired[stats["cols"]] = (step + 1) * cfg.batch_size  # repeated columns write the same value
             if len(stats["vals"]):
                 momentum = 0.0 if step == 0 else cfg.threshold_momentum
                 run.threshold = momentum * run.threshold + (1 - momentum) * stats["vals"].min()
         run.objective.after_step(w.b_enc.data)
         run.step += 1
+        if time.monotonic() - checked >= CHECK_SECONDS:
+            diverged.check()
+            checked = time.monotonic()
         if progress:
-            l0 = len(stats["vals"]) / len(xb)
-            progress(run.step, total, {"mse": float(stats["mse"]), "dead": stats["n_dead"] / cfg.d_sae, "l0": l0})
+            progress(run.step, total)
         if checkpoint and (run.step % cfg.checkpoint_every == 0 or run.step == total):
+            diverged.check()
             save_checkpoint(
                 checkpoint,
                 {
@@ -344,6 +358,7 @@ def train_sae(
                     **run.state(),
                 },
             )  # fmt: skip
+    diverged.check()
     return TrainResult(fold_input_scale(w.to_sae(cfg, float(run.threshold)), scale), run.init_decoder, scale)
 
 

@@ -73,9 +73,9 @@ class Objective(ABC):
         return None
 
     @abstractmethod
-    def keep(self, pre: Tensor, floor: float) -> tuple[Tensor, Tensor]:
-        """(rows, cols) of the entries of `pre [batch, d_sae]` that can be non-zero after the activation; `floor`
-        is 0.8 times the running inference threshold."""
+    def keep(self, pre: Tensor, threshold: Tensor) -> tuple[Tensor, Tensor]:
+        """(rows, cols) of the entries of `pre [batch, d_sae]` that can be non-zero after the activation; `threshold`
+        is the running inference threshold (a 0-d tensor on the device: reading it waits for the device)."""
 
     def penalty(self, vals: Tensor, batch: int, step: int, total: int) -> Tensor | None:
         """A sparsity term added to the loss from the kept activations `vals [n]` of a batch of `batch` inputs, at

@@ -29,5 +29,5 @@ class BatchTopK(Objective):
         # The k active latents of a token should add up to roughly one input, not k of them.
         return 1 / self.k
 
-    def keep(self, pre: Tensor, floor: float) -> tuple[Tensor, Tensor]:
-        return select_top(pre, self.k * len(pre), floor)
+    def keep(self, pre: Tensor, threshold: Tensor) -> tuple[Tensor, Tensor]:
+        return select_top(pre, self.k * len(pre), threshold)

@@ -55,7 +55,7 @@ class GBA(Objective):
     def start_bias(self, d_sae: int) -> Tensor:
         return self.targets.per_latent(d_sae)
 
-    def keep(self, pre: Tensor, floor: float) -> tuple[Tensor, Tensor]:
+    def keep(self, pre: Tensor, threshold: Tensor) -> tuple[Tensor, Tensor]:
         return select_positive(pre)
 
     def run(self, d_sae: int, device: torch.device) -> Run:

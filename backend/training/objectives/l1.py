@@ -33,7 +33,7 @@ class L1(Objective):
     def start_bias(self, d_sae: int) -> Tensor | None:
         return torch.full((d_sae,), self.init_l0 / d_sae) if self.init_l0 else None
 
-    def keep(self, pre: Tensor, floor: float) -> tuple[Tensor, Tensor]:
+    def keep(self, pre: Tensor, threshold: Tensor) -> tuple[Tensor, Tensor]:
         return select_positive(pre)
 
     def penalty(self, vals: Tensor, batch: int, step: int, total: int) -> Tensor | None:

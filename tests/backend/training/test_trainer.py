@@ -6,9 +6,10 @@ import torch
 
 from backend.models.formats import load_sae_dir, save_saelens
 from backend.training.bias_adaptation import GroupTargets
+from backend.training.divergence import TrainingDiverged
 from backend.training.initialisation import diverse_rows
 from backend.training.objectives import GBA, L1, OBJECTIVES, BatchTopK
-from backend.training.trainer import TrainConfig, TrainingDiverged, train_sae
+from backend.training.trainer import TrainConfig, train_sae
 
 
 def planted(
@@ -111,7 +112,7 @@ def test_resume_after_interruption_matches_uninterrupted(tmp_path: Path) -> None
     class Killed(Exception):
         pass
 
-    def kill_at_25(step: int, _total: int, _m: dict) -> None:
+    def kill_at_25(step: int, _total: int) -> None:
         if step == 25:
             raise Killed
 
@@ -163,7 +164,7 @@ def test_a_checkpoint_with_bad_contents_is_discarded_with_a_message(
     whole = train_sae(x, cfg, device=torch.device("cpu")).sae
     checkpoint = tmp_path / "ckpt.pt"
 
-    def stop(step: int, _total: int, _m: dict) -> None:
+    def stop(step: int, _total: int) -> None:
         if step == 4:
             raise KeyboardInterrupt
 
@@ -202,7 +203,7 @@ def test_gba_resumes_with_its_firing_window(tmp_path: Path) -> None:
     cfg = replace(GBA_CFG, objective=gba, epochs=3, checkpoint_every=7)
     whole = train_sae(x, cfg, device=torch.device("cpu")).sae
 
-    def stop(step: int, _total: int, _m: dict) -> None:
+    def stop(step: int, _total: int) -> None:
         if step == 16:  # mid-window: the checkpoint at step 14 holds a partly filled window
             raise KeyboardInterrupt
 
@@ -240,6 +241,8 @@ def test_a_loss_that_is_not_finite_stops_training_with_a_typed_error_and_saves_n
     with pytest.raises(TrainingDiverged, match="Training diverged at step 1 of 7: the loss is nan"):
         train_sae(x, replace(CFG, epochs=1), checkpoint=checkpoint, device=torch.device("cpu"))
     assert not checkpoint.exists()
+    with pytest.raises(TrainingDiverged, match="at step 1 of 7"):  # read late (a step need not wait), still said
+        train_sae(x, replace(CFG, epochs=1), device=torch.device("cpu"))
 
 
 @pytest.mark.parametrize("name", sorted(OBJECTIVES))
@@ -254,3 +257,29 @@ def test_every_module_of_the_objectives_package_is_listed() -> None:
 
     modules = {p.stem for p in Path(objectives.__file__).parent.glob("*.py")} - {"__init__", "base"}
     assert modules == set(OBJECTIVES)
+
+
+WAITS_PER_STEP = {"l1": 2, "gba": 1, "batchtopk": 3, "matryoshka": 7}
+"""At most: the kept entries' `nonzero` (every objective), the dead latents' count where the auxiliary loss reads it,
+the threshold where BatchTopK's selection reads it, a `nonzero` per Matryoshka prefix (benchmarks/bench_train_syncs.py
+prints them; the trainer made 8 a step, 24 for Matryoshka, before issue 47)."""
+
+
+@pytest.mark.parametrize("name", sorted(OBJECTIVES))
+def test_a_training_step_makes_a_gpus_host_wait_only_where_the_data_decides_a_size(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from backend.training import trainer
+    from tests.backend.training.test_sparse import Waits
+
+    monkeypatch.setattr(trainer, "CHECK_SECONDS", float("inf"))  # a read per 0.25 s, however slow the machine
+
+    x, _ = planted(n=4096)
+    settings = {"k": 4} if name in ("batchtopk", "matryoshka") else {}
+    cfg = TrainConfig(d_sae=64, objective=OBJECTIVES[name](**settings), batch_size=256, epochs=1)
+    counts = []
+    for epochs in (1, 2):  # the difference leaves out the initialisation's one-off reads
+        with Waits() as waits:
+            train_sae(x, replace(cfg, epochs=epochs), progress=lambda *_: None, device=torch.device("cpu"))
+        counts.append(sum(waits.counts.values()))
+    assert (counts[1] - counts[0]) / 16 <= WAITS_PER_STEP[name]
