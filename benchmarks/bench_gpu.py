@@ -3,14 +3,15 @@
     bash benchmarks/gpu.sh            # on a machine with a CUDA GPU: under 5 minutes, appends to BENCHMARKS.md
     bash benchmarks/gpu.sh --tiny     # the same steps at toy sizes, on any machine, in about a minute
 
-Steps (each timed on the device the code picks, CUDA when present):
-1. the embedded build (`python -m backend build`) into a fresh data directory;
-2. the latent index against its floor (model forward to the hook + encode) at the GPT-2 shape of
-   benchmarks/bench_index.py, in fp32 and under bf16 autocast;
-3. SAE encode throughput in fp32 (as the index encodes) and in bf16, each as a fraction of a large matmul of
+Steps (each timed on the device the code picks, CUDA when present), each row printed (and written to
+`$OUT/gpu-check.md`, where a lent machine's files come back from) as it is measured:
+1. the latent index against its floor (model forward to the hook + encode) at the GPT-2 shape of
+   benchmarks/bench_index.py, in fp32 and under bf16 autocast, over 512 and 2,048 contexts;
+2. SAE encode throughput in fp32 (as the index encodes) and in bf16, each as a fraction of a large matmul of
    that precision measured here (and, for bf16, of the datasheet's dense peak when the device is known);
-4. decomposing 49,152 latents with a 2,304-latent meta-SAE (benchmarks/bench_decompose.py's weights);
-5. stitching: matching 49,152 against 98,304 decoder rows and classifying them (benchmarks/bench_stitching.py's).
+3. decomposing 49,152 latents with a 2,304-latent meta-SAE (benchmarks/bench_decompose.py's weights);
+4. stitching: matching 49,152 against 98,304 decoder rows and classifying them (benchmarks/bench_stitching.py's);
+5. the embedded build (`python -m backend build`) into a fresh data directory.
 """
 
 import argparse
@@ -128,6 +129,58 @@ def index_rows(device: torch.device, contexts: int) -> list[tuple[str, str]]:
     return rows
 
 
+class Table:
+    """The check's table, each row printed and written to `$OUT/gpu-check.md` (where a lent machine's files come
+    back from) as it is measured, so a run cut off by its time limit still returns what it had."""
+
+    def __init__(self, header: str) -> None:
+        self.lines = [header, "| step | measured |", "| --- | --- |"]
+        self.out = Path(os.environ["OUT"]) / "gpu-check.md" if os.environ.get("OUT") else None
+        print("\n".join(self.lines), flush=True)
+        self._write()
+
+    def add(self, rows: list[tuple[str, str]]) -> None:
+        for step, value in rows:
+            self.lines.append(f"| {step} | {value} |")
+            print(self.lines[-1], flush=True)
+        self._write()
+
+    def _write(self) -> None:
+        if self.out is not None:
+            self.out.write_text("\n".join(self.lines) + "\n", encoding="utf-8")
+
+
+def encode_rows(device: torch.device, name: str, tiny: bool) -> list[tuple[str, str]]:
+    # fp32 is what the index encodes in (bench_index's rows); bf16 is what the device's peak is quoted for.
+    rows = []
+    for label, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        measured = matmul_tflops(device, 2048 if tiny else 8192, dtype)
+        sheet = datasheet_peak(name) if dtype == torch.bfloat16 else None
+        for d_in, d_sae in ((768, 24576), (2304, 65536)):
+            tflops = encode_tflops(device, d_in, d_sae, 1024 if tiny else 16384, dtype)
+            of_sheet = f", {tflops / sheet:.0%} of the datasheet's {sheet:.0f}" if sheet else ""
+            rows.append(
+                (
+                    f"SAE encode, {label}, d_in {d_in}, d_sae {d_sae:,}",
+                    f"{tflops:.1f} TFLOP/s = {tflops / measured:.0%} of a {label} matmul here ({measured:.1f}){of_sheet}",
+                )
+            )
+    return rows
+
+
+def paper_rows(device: torch.device, small: int, large: int) -> list[tuple[str, str]]:
+    sae, meta = bench_decompose.synthetic(768, small, 2304)
+    sae, meta = sae.to(device), meta.to(device)
+    build_decompositions(meta, sae)
+    decompose = timed(lambda: build_decompositions(meta, sae))
+    rows_small, rows_large = (t.to(device) for t in bench_stitching.synthetic(small, large))
+    stitch = timed(lambda: classify(match_decoders(rows_small, rows_large), 0.7))
+    return [
+        (f"decompose {small:,} latents (2,304 meta-latents)", f"{decompose:.2f} s"),
+        (f"stitching: match + classify {small:,} vs {large:,}", f"{stitch:.1f} s"),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tiny", action="store_true", help="toy sizes: checks the script on any machine")
@@ -138,47 +191,20 @@ def main() -> None:
     args = parser.parse_args()
     device = default_device()
     name = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU ({os.cpu_count()} cores)"
-    small, large, contexts = (4608, 9216, 64) if args.tiny else (49152, 98304, 2048)
-    rows = embedded_build(args.tiny, args.random_model)
-    rows += index_rows(device, contexts)
-
-    # fp32 is what the index encodes in (bench_index's rows above); bf16 is what the device's peak is quoted for.
-    for label, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
-        measured = matmul_tflops(device, 2048 if args.tiny else 8192, dtype)
-        sheet = datasheet_peak(name) if dtype == torch.bfloat16 else None
-        for d_in, d_sae in ((768, 24576), (2304, 65536)):
-            tflops = encode_tflops(device, d_in, d_sae, 1024 if args.tiny else 16384, dtype)
-            of_sheet = f", {tflops / sheet:.0%} of the datasheet's {sheet:.0f}" if sheet else ""
-            rows.append(
-                (
-                    f"SAE encode, {label}, d_in {d_in}, d_sae {d_sae:,}",
-                    f"{tflops:.1f} TFLOP/s = {tflops / measured:.0%} of a {label} matmul here ({measured:.1f}){of_sheet}",
-                )
-            )
-
-    sae, meta = bench_decompose.synthetic(768, small, 2304)
-    sae, meta = sae.to(device), meta.to(device)
-    build_decompositions(meta, sae)
-    rows.append(
-        (f"decompose {small:,} latents (2,304 meta-latents)", f"{timed(lambda: build_decompositions(meta, sae)):.2f} s")
-    )
-    rows_small, rows_large = (t.to(device) for t in bench_stitching.synthetic(small, large))
-    seconds = timed(lambda: classify(match_decoders(rows_small, rows_large), 0.7))
-    rows.append((f"stitching: match + classify {small:,} vs {large:,}", f"{seconds:.1f} s"))
-
-    table = [
+    small, large = (4608, 9216) if args.tiny else (49152, 98304)
+    table = Table(
         f"\n### GPU check on {name} ({datetime.date.today()}, torch {torch.__version__}, CUDA {torch.version.cuda}, "
-        f"commit {args.commit or commit()}{', tiny sizes' if args.tiny else ''})\n",
-        "| step | measured |",
-        "| --- | --- |",
-        *(f"| {step} | {value} |" for step, value in rows),
-    ]
-    print("\n".join(table))
+        f"commit {args.commit or commit()}{', tiny sizes' if args.tiny else ''})\n"
+    )
+    # The index first (the quickest rows), the build last (the longest).
+    for contexts in (64,) if args.tiny else (512, 2048):
+        table.add(index_rows(device, contexts))
+    table.add(encode_rows(device, name, args.tiny))
+    table.add(paper_rows(device, small, large))
+    table.add(embedded_build(args.tiny, args.random_model))
     if not args.tiny:
         with (ROOT / "BENCHMARKS.md").open("a", encoding="utf-8") as out:
-            out.write("\n".join(table) + "\n")
-    if os.environ.get("OUT"):  # a lent machine's folder of what comes back (its working tree does not)
-        (Path(os.environ["OUT"]) / "gpu-check.md").write_text("\n".join(table) + "\n", encoding="utf-8")
+            out.write("\n".join(table.lines) + "\n")
 
 
 if __name__ == "__main__":
