@@ -3,6 +3,7 @@
 import logging
 
 import streamlit as st
+from streamlit.navigation.page import StreamlitPage
 
 from backend.core.errors import AtlasError, StoreError
 from backend.pipeline.build import ready_saes
@@ -14,19 +15,31 @@ from pages.access.keyed import new_run
 from pages.access.state import catalog, current_view, session_pages, show_warnings
 from pages.sections.build_status import build_complete, require_family, require_sae
 from pages.sections.widgets import repair_command, style
-from pages.specs import PAGE_SPECS, spec_at
+from pages.specs import DEFAULT_ALIAS, PAGE_SPECS, spec_at
 
 LOG = logging.getLogger("sae_atlas")
 new_run()
 st.set_page_config(page_title="SAE Atlas", page_icon="🗺️", layout="wide")
 style()
 
-PAGES = session_pages(
-    lambda: {
-        spec.key: st.Page(spec.script, title=spec.title, url_path=spec.url_path, default=spec.default)
+
+def _pages() -> dict[str, StreamlitPage]:
+    """Every page, and the default page a second time at its own path (`DEFAULT_ALIAS`). A page's URL path is also
+    its identity, so the default entry, served at "/" whatever its path, is named by one no link uses."""
+    pages = {
+        spec.key: st.Page(
+            spec.script,
+            title=spec.title,
+            url_path=f"{spec.url_path}-default" if spec.default else spec.url_path,
+            default=spec.default,
+        )
         for spec in PAGE_SPECS
     }
-)
+    default = next(spec for spec in PAGE_SPECS if spec.default)
+    return {**pages, DEFAULT_ALIAS: st.Page(default.script, title=default.title, url_path=default.url_path)}
+
+
+PAGES = session_pages(_pages)
 navigation = st.navigation(list(PAGES.values()), position="hidden")
 
 try:
@@ -40,8 +53,8 @@ except AtlasError as err:
 with st.sidebar:
     st.title("SAE Atlas")
     # Our own links rather than Streamlit's: they carry the release and SAE to the next page.
-    for page in PAGES.values():
-        st.page_link(page, query_params={"release": view.release, "sae": view.sae})
+    for spec in PAGE_SPECS:
+        st.page_link(PAGES[spec.key], query_params={"release": view.release, "sae": view.sae})
     release_ids = list(releases)
     release_id = st.selectbox(
         "Release",

@@ -40,6 +40,12 @@ PAGE_SPECS: tuple[PageSpec, ...] = (
 )
 
 
+DEFAULT_ALIAS = "default at its path"
+"""The router's key for the default page's second entry, at the default page's own URL path: Streamlit serves the
+default page at "/" only, so a link typed as `/overview?...` would open under "Page not found"."""
+
+
 def spec_at(url_path: str) -> PageSpec:
-    """The page Streamlit's navigation is on: its `url_path` ("" for the default page, as Streamlit says it)."""
-    return next(spec for spec in PAGE_SPECS if url_path == ("" if spec.default else spec.url_path))
+    """The page Streamlit's navigation is on: its `url_path` ("" for the default page, as Streamlit says it, or the
+    default page's own path, where `DEFAULT_ALIAS` answers)."""
+    return next(spec for spec in PAGE_SPECS if url_path in ({"", spec.url_path} if spec.default else {spec.url_path}))

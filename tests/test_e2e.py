@@ -102,6 +102,15 @@ def test_deep_link_card_neighbour_search_and_restore(server: str, browser, tiny_
     fresh.get_by_role("heading", name="Latent ").first.wait_for(timeout=60_000)
 
 
+def test_the_overview_opens_at_its_own_path_too(server: str, browser, tiny_release: str) -> None:  # type: ignore[no-untyped-def]
+    """Streamlit serves the default page at "/" only: a typed `/overview?...` link opened under "Page not found"."""
+    page = browser.new_context().new_page()
+    page.goto(f"{server}/overview?release={tiny_release}&sae=64")
+    page.get_by_role("heading", name=re.compile(r"SAE 64$")).wait_for(timeout=60_000)
+    no_dialog(page)
+    assert page.get_by_text("Page not found").count() == 0
+
+
 def test_decomposition_links_to_a_meta_latent_card(server: str, browser, tiny_release: str) -> None:  # type: ignore[no-untyped-def]
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(f"{server}/latent?release={tiny_release}&sae=128&latent=4")

@@ -1,8 +1,8 @@
 """Build a locally trained release as an ordered plan of artifacts (`plan()`, backend/core/artifacts.py):
 
     train SAE-<smallest> -> index SAE-<smallest>      (the app is usable from here)
-    -> train and index each larger SAE -> meta-SAEs -> matchings -> stitching curves -> latent maps
-    -> second seeds -> the canonical-units lenses (seed alignments, co-firing, absorption, facets)
+    -> train and index each larger SAE -> meta-SAEs -> matchings -> stitching curves -> latent maps -> facets
+    -> second seeds -> the other canonical-units lenses (seed alignments, co-firing, absorption, ...)
 
 Each is computed unless current (`read() or compute()`); the corpus and its activations are artifacts too, read
 or computed on first use by one that computes. Every artifact is written atomically, so a rerun with everything
@@ -152,12 +152,16 @@ def plan(release: Release, profile: BuildConfig, inputs: _Inputs | None = None) 
     artifacts += [PairMatching(release, small, large) for small, large in release.neighbour_pairs]
     artifacts.append(Curves(release, lm=inputs.lm, held_out=inputs.held_out))
     artifacts += [LatentMap(release, sae_id) for sae_id in release.sae_ids]
+    lenses = lens_artifacts(release, built_source(release, inputs.lens_data))
+    # A lens may read a file another family keeps (the cross-family matches live with the family built second).
+    lenses = [artifact for artifact in lenses if getattr(artifact, "release", release).id == release.id]
+    # The CPU-bound lenses (facets: the index and the corpus) next to the maps, before the second seeds: on a GPU
+    # they then run beside the seeds' training (backend/pipeline/lanes.py).
+    artifacts += [artifact for artifact in lenses if artifact.cpu_bound]
     for twin in _trained(release.second_seeds, release):
         assert isinstance(twin, SeedEntry)
         artifacts.append(TrainedSAE(release, twin, _second_seed_cfg(release, profile, twin), key, inputs.data))
-    lenses = lens_artifacts(release, built_source(release, inputs.lens_data))
-    # A lens may read a file another family keeps (the cross-family matches live with the family built second).
-    artifacts += [artifact for artifact in lenses if getattr(artifact, "release", release).id == release.id]
+    artifacts += [artifact for artifact in lenses if not artifact.cpu_bound]
     return BuildPlan(artifacts, usable)
 
 

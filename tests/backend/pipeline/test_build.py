@@ -15,8 +15,8 @@ def test_the_plan_puts_the_first_sae_and_its_index_before_usable(tiny_release: s
     assert names[: names.index(USABLE) + 1] == ["train SAE-64", "index SAE-64", USABLE]
     assert names[names.index(USABLE) + 1 :] == [
         "train SAE-128", "index SAE-128", "train meta-128", "matching SAE-64→128", "stitching curves",
-        "map SAE-64", "map SAE-128", "train SAE-64-seed2", "seed alignment SAE-64", "co-firing SAE-64→128",
-        "absorption SAE-64", "absorption SAE-128", "facets SAE-64", "facets SAE-128",
+        "map SAE-64", "map SAE-128", "facets SAE-64", "facets SAE-128", "train SAE-64-seed2", "seed alignment SAE-64",
+        "co-firing SAE-64→128", "absorption SAE-64", "absorption SAE-128",
     ]  # fmt: skip
 
 
