@@ -18,6 +18,7 @@ from torch import Tensor
 
 from backend.core.files import atomic_path, write_json_atomic
 from backend.core.progress import Progress
+from backend.core.transfer import to_device
 from backend.data.activations import kept_positions
 from backend.index.finalize import finalize
 from backend.index.plan import ActivationFn, IndexConfig, IndexPlan
@@ -176,7 +177,8 @@ def run_pass(
     state, done = _resume(work_dir, key, sae.cfg.d_sae, sae.device, cfg.top_k)
     batches = list(range(0, len(tokens), cfg.batch_contexts))
     for number, start in enumerate(batches[done:], start=done):
-        batch = tokens[start : start + cfg.batch_contexts]
+        # On the SAE's device from here (the model's forward and the mask read it there), sent without waiting.
+        batch = to_device(tokens[start : start + cfg.batch_contexts], sae.device)
         fold_batch(state, sae, batch, batch_activations(activations, start, batch, cfg), start, cfg)
         if progress:
             progress(number + 1, len(batches))

@@ -22,6 +22,7 @@ from backend.core.config import default_device
 from backend.core.errors import CatalogError, first_line
 from backend.core.files import write_json_atomic
 from backend.core.progress import Reporter, silent
+from backend.core.transfer import to_device
 from backend.index.artifact import LatentIndex
 from backend.index.build import as_stored
 from backend.index.plan import IndexConfig, IndexPlan
@@ -248,7 +249,7 @@ def family_index(
         d, model = data(), lm()
         tokens, acts = d.tokens[-contexts:], d.acts[-contexts:]
         return IndexPlan(
-            sae(), tokens, lambda start, batch: acts[start : start + len(batch)].float(),
+            sae(), tokens, lambda start, batch: to_device(acts[start : start + len(batch)], batch.device).float(),
             IndexConfig(norm_cap=d.cap, bos_id=model.bos_id), release.paths.index(entry.id), as_stored(key()),
             model.vocab_strings(), model.unembedding(),
         )  # fmt: skip

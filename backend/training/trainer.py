@@ -29,6 +29,7 @@ from torch import Tensor, nn
 
 from backend.core.config import default_device, fast_bf16
 from backend.core.errors import first_line
+from backend.core.transfer import to_device
 from backend.core.typed import Range, check_field_ranges, check_field_types, ranged
 from backend.models.sae import SAE, SAEConfig
 from backend.training.checkpoint import checked_tensor, load_checkpoint, save_checkpoint
@@ -226,12 +227,8 @@ def _step_loss(
 
 
 def _batch(x: Tensor, idx: Tensor, scale: float, device: torch.device) -> Tensor:
-    """`x[idx] * scale` in float32 on `device` (the same values either way); to a GPU as stored, through pinned
-    memory, without waiting for the copy."""
-    rows = x[idx]
-    if device.type == "cuda":
-        return rows.pin_memory().to(device, non_blocking=True).float() * scale
-    return (rows.float() * scale).to(device)
+    """`x[idx] * scale` in float32 on `device`; to a GPU as stored, without waiting for the copy."""
+    return to_device(x[idx], device).float() * scale
 
 
 def _lr_at(step: int, total: int, cfg: TrainConfig) -> float:
