@@ -58,7 +58,9 @@ def build_panel(release: Release) -> None:
         st.info(f"This release is not built yet. Build it with `python -m backend build --release {release.id}`.")
         return
     ready = ready_saes(release)
-    stage_number = len(progress.finished) + 1
+    # Its place in the plan: stages run beside it finish out of order, so a count of finished ones would run ahead.
+    in_plan = progress.stage in progress.stages
+    stage_number = progress.stages.index(progress.stage) + 1 if in_plan else len(progress.finished) + 1
     if progress.state == "running":
         st.progress(
             progress.fraction,

@@ -395,8 +395,9 @@ def test_a_family_still_building_shows_its_progress_and_what_is_ready(tiny_copy:
     summary.unlink()
     for folder in (index, weights, stitching, lenses):  # as on a first build: no curves or lenses yet
         shutil.rmtree(folder)
-    progress = {"stages": ["activations", "train SAE-64", "index SAE-64", "usable", "train SAE-128"],
-                "finished": ["activations", "train SAE-64", "index SAE-64", "usable"], "stage": "train SAE-128",
+    progress = {"stages": ["activations", "train SAE-64", "index SAE-64", "usable", "train SAE-128", "map SAE-64"],
+                "finished": ["activations", "train SAE-64", "index SAE-64", "usable", "map SAE-64"],
+                "stage": "train SAE-128",
                 "step": "train SAE-128", "done": 3, "total": 10, "state": "running", "pid": os.getpid(),
                 "seconds": {"activations": 20.5, "train SAE-64": 6.0, "index SAE-64": 3.5, "usable": 0.0,
                             "map SAE-64": 4.0, "train SAE-96": 5.0},
@@ -410,6 +411,7 @@ def test_a_family_still_building_shows_its_progress_and_what_is_ready(tiny_copy:
     assert at.header[0].value.endswith("SAE 64")
     shown = str(at.get("progress")[0].proto)
     assert "Building the rest of the family" in shown and "beside it: facets SAE-64" in shown
+    assert "stage 5 of 6: train SAE-128" in shown  # its place in the plan, though a later one finished beside it
     labels = [e.label for e in at.expander]  # the map ran beside the training: their seconds count once
     assert "Stages finished in this run: 35 s (their own 39 s: the CPU-bound ones ran beside the others)" in labels
     timed = next(d.value for d in at.dataframe if "seconds" in d.value)
