@@ -10,11 +10,15 @@ hundreds of steps on a GPU). A batch sent to a GPU from pageable memory is a wai
 without waiting (not visible to the dispatcher on a CPU, so not counted here).
 
     .venv/bin/python benchmarks/bench_train_syncs.py [--d-sae 2304 --steps 8]
+
+It also times `2 x --steps` steps of each objective as the build trains (nothing counted): the CPU's cost of the
+change, run against an older trainer by copying this script into a checkout of it (its `CHECK_SECONDS` aside).
 """
 
 import argparse
 import math
 import sys
+import time
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -57,11 +61,23 @@ class Counted(TorchDispatchMode):
 
 
 def counted(x: torch.Tensor, cfg: TrainConfig) -> Counter[str]:
+    checks = getattr(trainer, "CHECK_SECONDS", None)  # None: a trainer from before the check was periodic
     trainer.CHECK_SECONDS = math.inf  # its one read per 0.25 s is a read per step on a CPU, one in hundreds on a GPU
     mode = Counted()
-    with mode:
-        train_sae(x, cfg, device=torch.device("cpu"))
+    try:
+        with mode:
+            train_sae(x, cfg, device=torch.device("cpu"))
+    finally:
+        if checks is not None:
+            trainer.CHECK_SECONDS = checks
     return mode.counts
+
+
+def seconds(x: torch.Tensor, cfg: TrainConfig) -> float:
+    """The training's wall time on this CPU, as the build runs it (nothing counted)."""
+    started = time.perf_counter()
+    train_sae(x, cfg, device=torch.device("cpu"))
+    return time.perf_counter() - started
 
 
 def main() -> None:
@@ -74,15 +90,16 @@ def main() -> None:
     draw = torch.Generator().manual_seed(0)
     x = torch.randn(args.batch * args.steps * 2, args.d_in, generator=draw).half()
     print(f"d_in {args.d_in}, d_sae {args.d_sae}, batch {args.batch}: host synchronisations per training step")
-    print("| objective | per step | of which |")
-    print("| --- | --- | --- |")
+    print(f"| objective | per step | of which | {2 * args.steps} steps on this CPU, s |")
+    print("| --- | --- | --- | --- |")
     for name, cls in sorted(OBJECTIVES.items()):
         settings = {"k": 32} if name in ("batchtopk", "matryoshka") else {}
         cfg = TrainConfig(d_sae=args.d_sae, objective=cls(**settings), batch_size=args.batch, epochs=0.5)
+        wall = seconds(x, replace(cfg, epochs=1.0))
         short, long = counted(x, cfg), counted(x, replace(cfg, epochs=1.0))
         per_step = {op: (long[op] - short[op]) / args.steps for op in long}
         detail = ", ".join(f"{op} {n:g}" for op, n in sorted(per_step.items(), key=lambda i: -i[1]) if n)
-        print(f"| {name} | {sum(per_step.values()):g} | {detail} |")
+        print(f"| {name} | {sum(per_step.values()):g} | {detail} | {wall:.1f} |")
 
 
 if __name__ == "__main__":

@@ -46,7 +46,9 @@ def decode_where(dec: Tensor, rows: Tensor, cols: Tensor, vals: Tensor, mask: Te
     """`sparse_decode` of the entries where `mask [n]` holds: one wait on the device for the three selections (a
     boolean index is a `nonzero` each)."""
     picked = mask.nonzero(as_tuple=True)[0]
-    return sparse_decode(dec, rows[picked], cols[picked], vals[picked], batch)
+    # index_select: its gradient is an index_add, cheaper than an indexing's accumulating index_put on the CPU.
+    kept = [torch.index_select(t, 0, picked) for t in (rows, cols, vals)]
+    return sparse_decode(dec, *kept, batch)
 
 
 def row_starts(sorted_rows: Tensor, n_rows: int) -> Tensor:
