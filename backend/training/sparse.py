@@ -47,8 +47,8 @@ def decode_where(dec: Tensor, rows: Tensor, cols: Tensor, vals: Tensor, mask: Te
     boolean index is a `nonzero` each)."""
     picked = mask.nonzero(as_tuple=True)[0]
     # index_select: its gradient is an index_add, cheaper than an indexing's accumulating index_put on the CPU.
-    kept = [torch.index_select(t, 0, picked) for t in (rows, cols, vals)]
-    return sparse_decode(dec, *kept, batch)
+    rows, cols, vals = (torch.index_select(t, 0, picked) for t in (rows, cols, vals))
+    return sparse_decode(dec, rows, cols, vals, batch)
 
 
 def row_starts(sorted_rows: Tensor, n_rows: int) -> Tensor:
