@@ -69,7 +69,7 @@ def _markdown(frame: "object") -> str:
 def _tables() -> None:
     import pandas as pd
 
-    from backend.lenses.compare import META, findings
+    from backend.lenses.compare import said
     from backend.pipeline.artifacts import families_meta, families_table
     from backend.pipeline.progress import read_progress
     from backend.sources.catalog import default_release_id, families_of, get_release, load_catalog
@@ -84,11 +84,8 @@ def _tables() -> None:
     table, metas = families_table(release), families_meta(release)
     print(_markdown(table))
     print(_markdown(metas))
-    nested = next((f.family_name for f in families if f.nested), None)
-    for sentence in findings(table, families[0].family_name, nested) + findings(
-        metas, families[0].family_name, nested, META
-    ):
-        print(f"- {sentence}")
+    for heading, sentences in said(families, table, metas):
+        print(f"\n{heading}:\n" + "\n".join(f"- {sentence}" for sentence in sentences))
 
 
 if __name__ == "__main__":

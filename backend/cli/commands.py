@@ -163,7 +163,7 @@ def stitch(args: argparse.Namespace) -> None:
 
 def lenses(args: argparse.Namespace) -> None:
     from backend.core.progress import TqdmReporter
-    from backend.lenses.compare import META, findings
+    from backend.lenses.compare import said
     from backend.pipeline.artifacts import families_meta, families_table, release_lenses
     from backend.pipeline.build import build_release, read_summary
     from backend.sources.catalog import families_of
@@ -182,13 +182,10 @@ def lenses(args: argparse.Namespace) -> None:
     if families:
         unfinished = [f.family_name for f in families if not read_summary(f).get("complete")]
         print(f"\nStill being built: {', '.join(unfinished)}." if unfinished else "")
-        nested = next((f.family_name for f in families if f.nested), None)
         metas = families_meta(release)
         print(metas.to_string(index=False))
-        for sentence in findings(table, families[0].family_name, nested) + findings(
-            metas, families[0].family_name, nested, META
-        ):
-            print(f"- {sentence}")
+        for heading, sentences in said(families, table, metas):
+            print(f"\n{heading}:\n" + "\n".join(f"- {sentence}" for sentence in sentences))
 
 
 def _steering_direction(args: argparse.Namespace, release: "Release") -> "Direction":

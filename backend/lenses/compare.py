@@ -3,11 +3,14 @@ find more canonical units?): every lens's per-size figure that a lens marks `com
 row per family and size; and one sentence per figure on which family does better at the sizes both have, by how
 much, and whether that agrees with what the Matryoshka paper reports."""
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
 from backend.lenses.kinds import LENSES
 from backend.lenses.lens import Measure
+from backend.sources.release import Release
 
 QUALITY = (
     Measure("fvu", "FVU", "lower", matryoshka_paper="higher", share=False),
@@ -81,9 +84,54 @@ def _sizes(table: pd.DataFrame, first: str, second: str, column: str) -> pd.Data
     return wide[[first, second]].dropna().reset_index()
 
 
-def finding(table: pd.DataFrame, measure: Measure, first: str, second: str, nested: str | None) -> str | None:
-    """One sentence comparing `second` with `first` on `measure` over the sizes both have (None below one).
-    `nested` names the family that is a Matryoshka SAE, for the paper's report."""
+@dataclass(frozen=True)
+class Comparison:
+    """Two families compared figure by figure: `second` against `first` (family names)."""
+
+    first: str
+    second: str
+    nested: str | None
+    """The family of nested prefixes (a Matryoshka SAE) among all compared, if any."""
+    control: bool = False
+    """`first` is `second`'s control (`Release.control`): they differ in one way only."""
+    paper: bool = False
+    """This is the Matryoshka paper's comparison, whose reports are set beside the figures: the nested family against
+    its control where that is built, else against the data's own family."""
+
+    @property
+    def heading(self) -> str:
+        why = " (its control: they differ in one way only" if self.control else ""
+        why += (", as in the Matryoshka paper)" if self.paper else ")") if self.control else ""
+        return f"{self.second} against {self.first}{why}"
+
+
+def comparisons(families: list[Release]) -> list[Comparison]:
+    """Each family against the data's own (the first of `families`, `catalog.families_of`), then each family against
+    its control (`Release.control`) where that is among them."""
+    if len(families) < 2:
+        return []
+    names = {family.id: family.family_name for family in families}
+    first = families[0].family_name
+    nested = next((family.family_name for family in families if family.nested), None)
+    controls = {family.family_name: names[family.control] for family in families if family.control in names}
+    found = [
+        Comparison(first, other.family_name, nested, paper=other.family_name == nested and nested not in controls)
+        for other in families[1:]
+    ]
+    return found + [Comparison(c, name, nested, control=True, paper=name == nested) for name, c in controls.items()]
+
+
+def said(families: list[Release], table: pd.DataFrame, metas: pd.DataFrame) -> list[tuple[str, list[str]]]:
+    """(heading, sentences) for each comparison of `families` (`comparisons`) on their side-by-side `table`
+    (`side_by_side`) and their meta-SAEs (`metas`, `META`); comparisons with nothing to say left out."""
+    grouped = [(c.heading, findings(table, c) + findings(metas, c, META)) for c in comparisons(families)]
+    return [(heading, sentences) for heading, sentences in grouped if sentences]
+
+
+def finding(table: pd.DataFrame, measure: Measure, compared: Comparison) -> str | None:
+    """One sentence comparing the second family with the first on `measure` over the sizes both have (None below
+    one), with the Matryoshka paper's report where `compared` is its comparison."""
+    first, second, nested = compared.first, compared.second, compared.nested
     both = _sizes(table, first, second, measure.column)
     if both.empty:
         return None
@@ -107,7 +155,7 @@ def finding(table: pd.DataFrame, measure: Measure, first: str, second: str, nest
         higher = second if b.mean() > a.mean() else first
         winner = higher if measure.better == "higher" else (first if higher == second else second)
         said += f"; {measure.better} is better here, so {winner} does better{' on the mean' if len(both) > 1 else ''}"
-    if measure.matryoshka_paper is not None and nested in (first, second):
+    if measure.matryoshka_paper is not None and compared.paper:
         ours, other = (b, a) if nested == second else (a, b)
         went, paper = ("higher" if ours.mean() > other.mean() else "lower"), measure.matryoshka_paper
         said += (
@@ -117,11 +165,8 @@ def finding(table: pd.DataFrame, measure: Measure, first: str, second: str, nest
     return said + "."
 
 
-def findings(
-    table: pd.DataFrame, first: str, nested: str | None, measures: tuple[Measure, ...] = MEASURES
-) -> list[str]:
-    """One sentence per measure for every other family of `table` against `first` (`side_by_side`'s table, or one
-    of each family's meta-SAE with `META`)."""
-    others = [name for name in dict.fromkeys(table["family"]) if name != first] if "family" in table else []
-    said = (finding(table, measure, first, other, nested) for other in others for measure in measures)
-    return [sentence for sentence in said if sentence is not None]
+def findings(table: pd.DataFrame, compared: Comparison, measures: tuple[Measure, ...] = MEASURES) -> list[str]:
+    """One sentence per measure of `compared` on `table` (`side_by_side`'s, or one of each family's meta-SAE with
+    `META`)."""
+    sentences = (finding(table, measure, compared) for measure in measures)
+    return [sentence for sentence in sentences if sentence is not None]

@@ -17,7 +17,19 @@ from backend.core.config import ASSETS, data_dir
 from backend.core.errors import CatalogError
 from backend.core.files import locked, write_json_atomic
 from backend.core.paths import ReleasePaths
-from backend.sources.fields import MAX_CONTEXT, choice, hub_repo, inside, no_parent, number, safe_id, table, text, whole
+from backend.sources.fields import (
+    MAX_CONTEXT,
+    choice,
+    flag,
+    hub_repo,
+    inside,
+    no_parent,
+    number,
+    safe_id,
+    table,
+    text,
+    whole,
+)
 from backend.sources.hub import Location, fetch_snapshot
 from backend.sources.registrations import ADDED, REGISTRATIONS, added_releases, registered_meta_saes
 from backend.sources.release import CorpusSpec, MetaEntry, Release, SAEEntry, SeedEntry, published_snapshot
@@ -128,6 +140,8 @@ def parse_release(release_id: str, raw: dict[str, Any]) -> Release:
         published=published,
         data_of=safe_id(raw["data_of"], f"{where} data_of") if "data_of" in raw else None,
         family=text(raw.get("family"), f"{where} family"),
+        on_request=flag(raw.get("on_request", False), f"{where} on_request"),
+        control=safe_id(raw["control"], f"{where} control") if "control" in raw else "",
     )
     if not release.saes:
         raise CatalogError(f"{where} lists no SAEs.")
@@ -203,7 +217,8 @@ def release_table(release_id: str) -> dict[str, Any]:
     alone (what `publish` writes for a deployment, which has no other release's data)."""
     raw = raw_catalog()
     table = dict(_with_data(release_id, raw[release_id], raw))
-    table.pop("data_of", None)
+    for name in ("data_of", "on_request", "control"):  # what links it to the families of this machine
+        table.pop(name, None)
     return table
 
 
@@ -287,12 +302,25 @@ def default_release_id(catalog: dict[str, Release]) -> str:
     return next(iter(catalog))
 
 
+def requested(release: Release) -> bool:
+    """False for a family built on request (`on_request`) whose build has not been asked for yet (no progress or
+    summary file): until then it is neither built after the release whose data it reads nor compared."""
+    return not release.on_request or release.paths.progress.exists() or release.paths.summary.exists()
+
+
 def families_of(release: Release) -> list[Release]:
-    """Every family trained from `release`'s data, the release that owns the data first; [] when it has no other."""
-    if not release.siblings:
-        return []
+    """Every family trained from `release`'s data and asked for (`requested`; `release` itself always, as its own
+    build plans its comparisons before it is under way), the release that owns the data first, the others in catalog
+    order; [] when it has no other."""
     owner = get_release(release.data_of) if release.data_of else release
-    return [owner, *map(get_release, owner.siblings)]
+    others = [other for other in map(get_release, owner.siblings) if other.id == release.id or requested(other)]
+    return [owner, *others] if others else []
+
+
+def on_request(release: Release) -> list[Release]:
+    """The families trained from `release`'s data that are built only when asked for, and not asked for yet."""
+    owner = get_release(release.data_of) if release.data_of else release
+    return [other for other in map(get_release, owner.siblings) if not requested(other)]
 
 
 def data_source(release: Release) -> Release | None:
@@ -311,7 +339,7 @@ def data_source(release: Release) -> Release | None:
 
 def trained_from(release: Release) -> list[Release]:
     """The families trained from `release`'s data (`data_of`), in catalog order: its build is followed by theirs."""
-    return [other for other in map(get_release, release.siblings) if other.data_of == release.id]
+    return [other for other in map(get_release, release.siblings) if other.data_of == release.id and requested(other)]
 
 
 def get_release(release_id: str) -> Release:

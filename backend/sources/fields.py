@@ -48,6 +48,13 @@ def number(value: Any, where: str, low: float = 0.0, optional: bool = True) -> f
     return float(value)
 
 
+def flag(value: Any, where: str) -> bool:
+    """A boolean (TOML true/false), refused as anything else: a quoted "false" must not read as true."""
+    if not isinstance(value, bool):
+        raise CatalogError(f"{where} must be true or false, got {value!r:.60}.")
+    return value
+
+
 def text(value: Any, where: str, default: str = "", limit: int = 2000) -> str:
     if value is None:
         return default

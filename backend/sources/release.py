@@ -101,6 +101,13 @@ class Release:
     family: str = ""
     """What its family is called beside another trained from the same data ("standard ReLU + L1", "Matryoshka");
     empty: its id (`family_name`)."""
+    on_request: bool = False
+    """Built only when its build is asked for by name (`build --release <id>`): not after the release whose data it
+    reads, and compared with the other families only once its build has started (`catalog.requested`)."""
+    control: str = ""
+    """Id of the family trained from the same data that differs from this one in one way only (a Matryoshka
+    family's: BatchTopK SAEs of the same sizes and k, trained apart): the Canonical units? page compares the two
+    directly, as the paper that introduced this family did; empty: none."""
     siblings: tuple[str, ...] = ()
     """The other built families trained from the same data, in catalog order: what the Canonical units? page
     compares this family with (set by `load_catalog`)."""

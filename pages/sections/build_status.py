@@ -47,6 +47,12 @@ def build_panel(release: Release) -> None:
     if build_complete(release):
         st.rerun(scope="app")
     progress = read_progress(release)
+    if progress is None and release.on_request:
+        st.info(
+            f"The {release.family_name} family is built only when asked for: `python -m backend build --release "
+            f"{release.id}`. The app stays usable meanwhile, and its progress shows here."
+        )
+        return
     if progress is None and release.data_of is not None:
         st.info(
             f"This family is trained from the activations of {release.data_of}, after it: the build of "

@@ -4,8 +4,8 @@ which family does better (backend/lenses/compare.py), and each family's meta-SAE
 
 import streamlit as st
 
-from backend.lenses.compare import MEASURES, META, findings
-from backend.sources.catalog import families_of
+from backend.lenses.compare import MEASURES, said
+from backend.sources.catalog import families_of, on_request
 from backend.sources.release import Release
 from pages.access.lenses import families_compared, families_meta
 from pages.access.state import page
@@ -16,7 +16,9 @@ from pages.sections.widgets import table_downloads
 
 def families_section(release: Release) -> None:
     """The comparison, for a release that has another family trained from its data (nothing otherwise)."""
-    families = families_of(release)
+    families, unasked = families_of(release), on_request(release)
+    for family in unasked:
+        st.info(_not_asked(family, families or [release]))
     if not families:
         return
     names = [family.family_name for family in families]
@@ -40,9 +42,8 @@ def families_section(release: Release) -> None:
     st.plotly_chart(families_figure(table, shown), width="stretch")
     nested = next((f.family_name for f in families if f.nested), None)
     metas = families_meta(release.id)
-    said = findings(table, names[0], nested) + findings(metas, names[0], nested, META)
-    if said:
-        st.markdown("\n".join(f"- {sentence}" for sentence in said))
+    for heading, sentences in said(families, table, metas):
+        st.markdown(f"**{heading}**\n" + "\n".join(f"- {sentence}" for sentence in sentences))
     if nested is not None:
         st.caption(
             f"The {nested} family is one dictionary read at several widths: its novel fraction is the share of "
@@ -56,6 +57,17 @@ def families_section(release: Release) -> None:
         "chance level (as the overview reads them)."
     )
     st.dataframe(metas, hide_index=True)
+
+
+def _not_asked(family: Release, families: list[Release]) -> str:
+    """Where a family built on request (`on_request`) is not built yet: what it is, and the command that builds it."""
+    controlled = [other.family_name for other in families if other.control == family.id]
+    role = f", the control of the {' and '.join(controlled)} family (they differ in one way only)" if controlled else ""
+    return (
+        f"Not built here yet: the {family.family_name} family{role}. It is built only when asked for: "
+        f"`python -m backend build --release {family.id}`. The app stays usable meanwhile, and its figures appear "
+        "here as its build makes them."
+    )
 
 
 def families_link(release: Release, sae_id: str) -> None:

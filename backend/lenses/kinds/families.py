@@ -25,7 +25,7 @@ from backend.models.formats import is_dead
 from backend.models.geometry import nearest_rows
 from backend.models.headers import SAEOutline
 from backend.models.loading import load_sae, source_key
-from backend.sources.catalog import get_release
+from backend.sources.catalog import families_of, get_release
 from backend.sources.release import Release
 from backend.stitching.matching import DEFAULT_THRESHOLD
 
@@ -92,10 +92,15 @@ class CrossMatch(LensArtifact[dict[str, Tensor]]):
 
 
 def _pairs(release: Release) -> list[CrossMatch]:
-    """Every SAE of `release` with the SAE of the same size in each other family trained from the same data."""
+    """Every SAE of `release` with the SAE of the same size in each other family trained from the same data; of two
+    families, the one listed later in the catalog (built later) keeps the pair."""
     found = []
-    for other in map(get_release, release.siblings):
-        first, second = (release, other) if other.data_of == release.id else (other, release)
+    families = [family.id for family in families_of(release)]
+    for other in families_of(release):
+        if other.id == release.id:
+            continue
+        earlier = families.index(other.id) < families.index(release.id)
+        first, second = (other, release) if earlier else (release, other)
         sizes = {entry.d_sae: entry.id for entry in second.saes}
         found += [
             CrossMatch(first, entry.id, second, sizes[entry.d_sae]) for entry in first.saes if entry.d_sae in sizes
@@ -129,7 +134,7 @@ class Families(Lens):
     )
     columns: ClassVar[dict[str, Any]] = {"family_of": "", "family_sae": "", "family_partner": None,
                                          "family_cosine": np.nan, "family_shared": None}  # fmt: skip
-    compared = (Measure("found_by_other_family", "found by the other family", None),)
+    compared = (Measure("found_by_other_family", "found by another family", None),)
 
     def artifacts(self, release: Release, source: LensSource) -> list[Artifact]:
         return list(_pairs(release))

@@ -11,18 +11,19 @@ import torch
 from backend.core.errors import CatalogError, StoreError
 from backend.index.artifact import LatentIndex
 from backend.index.store import IndexReader
-from backend.lenses.compare import META, findings, meta_row, side_by_side
+from backend.lenses.compare import META, Comparison, comparisons, findings, meta_row, said, side_by_side
 from backend.lenses.kinds.families import CrossMatch
 from backend.lenses.profile import latent_profiles
 from backend.models.formats import read_metrics
 from backend.models.loading import load_sae
-from backend.pipeline.artifacts import families_table, release_lenses
-from backend.pipeline.build import PROFILES, plan
+from backend.pipeline.artifacts import families_meta, families_table, release_lenses
+from backend.pipeline.build import PROFILES, build_release, plan
 from backend.pipeline.members import TrainedSAE
 from backend.sources.catalog import families_of, get_release, load_catalog, parse_release, trained_from
 from backend.stitching.matching import DEFAULT_THRESHOLD
 
 MATRYOSHKA = "tiny-matryoshka"
+CONTROL = "tiny-batchtopk"
 
 
 def test_a_family_from_another_release_data_reads_its_data_and_knows_its_sibling(tiny_release: str) -> None:
@@ -30,7 +31,7 @@ def test_a_family_from_another_release_data_reads_its_data_and_knows_its_sibling
     assert nested.model == standard.model and nested.hook == standard.hook and nested.corpus == standard.corpus
     assert nested.paths.activations == standard.paths.activations and nested.paths.corpus == standard.paths.corpus
     assert nested.paths.index("64") != standard.paths.index("64")
-    assert standard.siblings == (MATRYOSHKA,) and nested.siblings == (tiny_release,)
+    assert standard.siblings == (MATRYOSHKA, CONTROL) and nested.siblings == (tiny_release, CONTROL)
     assert [r.id for r in trained_from(standard)] == [MATRYOSHKA] and trained_from(nested) == []
     assert [r.id for r in families_of(nested)] == [tiny_release, MATRYOSHKA]
     assert nested.nested and nested.widest("64").id == "128" and nested.widths("64") == (64, 128)
@@ -82,9 +83,9 @@ def test_the_families_side_by_side_name_which_does_better(tiny_release: str) -> 
     table = families_table(get_release(tiny_release))
     assert list(dict.fromkeys(table["family"])) == ["standard", "Matryoshka"]
     assert set(table["latents"]) == {64, 128} and table[["fvu", "l0", "found_by_other_family"]].notna().all().all()
-    said = findings(table, "standard", "Matryoshka")
+    said = findings(table, Comparison("standard", "Matryoshka", "Matryoshka", paper=True))
     assert any(s.startswith("FVU: Matryoshka is") for s in said)
-    assert any(s.startswith("found by the other family") for s in said)
+    assert any(s.startswith("found by another family") for s in said)
 
 
 def test_a_comparison_sentence_says_the_better_family_and_the_matryoshka_paper() -> None:
@@ -92,7 +93,7 @@ def test_a_comparison_sentence_says_the_better_family_and_the_matryoshka_paper()
         "standard": _sizes(absorption_fraction=[0.4, 0.5], fvu=[0.2, 0.1]),
         "Matryoshka": _sizes(absorption_fraction=[0.1, 0.2], fvu=[0.2, 0.1]),
     })  # fmt: skip
-    said = {s.split(":")[0]: s for s in findings(table, "standard", "Matryoshka")}
+    said = {s.split(":")[0]: s for s in findings(table, Comparison("standard", "Matryoshka", "Matryoshka", paper=True))}
     assert said["absorption fraction"] == (
         "absorption fraction: Matryoshka is higher at 0 of 2 sizes, lower at 2 (mean 15% against 45% for standard); "
         "lower is better here, so Matryoshka does better on the mean. As the Matryoshka paper reports, it is lower "
@@ -101,15 +102,65 @@ def test_a_comparison_sentence_says_the_better_family_and_the_matryoshka_paper()
     assert said["FVU"].endswith("the same on the mean.")
     assert set(side_by_side({"standard": _sizes(fvu=[0.2, 0.1]), "building": pd.DataFrame()})["family"]) == {"standard"}
     nested = side_by_side({"standard": _sizes(novel_fraction=[0.3, 0.4]), "M": _sizes(novel_fraction=[0.5, 0.5])})
-    (sentence,) = findings(nested, "standard", "M")
+    (sentence,) = findings(nested, Comparison("standard", "M", "M"))
     assert "not a contest: in the M family each wider prefix keeps" in sentence and "does better" not in sentence
     meta = pd.DataFrame([meta_row("standard", 128, {"variance_explained": 0.6, "coherence_mean": 0.2,
                                                     "coherence_random_baseline": 0.1}, 2.0),
                          meta_row("M", 128, {"variance_explained": 0.3}, None)])  # fmt: skip
-    assert findings(meta, "standard", "M", META) == [
+    assert findings(meta, Comparison("standard", "M", "M"), META) == [
         "meta-SAE variance explained at 128 latents: M 30% against 60% for standard; lower is better here, so M does "
         "better."
     ]
+
+
+def test_a_family_built_on_request_joins_every_comparison_once_built(tiny_copy: str) -> None:
+    standard, nested, control = (get_release(rid) for rid in (tiny_copy, MATRYOSHKA, CONTROL))
+    assert [r.id for r in families_of(standard)] == [tiny_copy, MATRYOSHKA]
+    build_release(control, "tiny", report=lambda *_: None)
+    assert [r.id for r in families_of(nested)] == [tiny_copy, MATRYOSHKA, CONTROL]
+    pairs = [a for a in release_lenses(nested) if isinstance(a, CrossMatch)]
+    # Each pair of families once, kept by the one listed later in the catalog: the control keeps its pairs.
+    assert [(a.ends["first"][0].id, a.release.id) for a in pairs] == [(tiny_copy, MATRYOSHKA)] * 2 + [
+        (MATRYOSHKA, CONTROL)
+    ] * 2
+    assert [a.name for a in pairs if a.read() is None] == []
+    assert not [a for a in plan(nested, PROFILES["tiny"]).artifacts if getattr(a, "release", nested) is not nested]
+    profile = latent_profiles(nested, "64", release_lenses(nested))
+    assert set(profile["family_of"]) <= {tiny_copy, CONTROL} and profile["family_shared"].notna().all()
+    table = families_table(standard)
+    assert list(dict.fromkeys(table["family"])) == ["standard", "Matryoshka", "BatchTopK"]
+    assert table["found_by_other_family"].notna().all() and table["fvu"].notna().all()
+    headings = [heading for heading, _ in said(families_of(standard), table, families_meta(standard))]
+    assert headings == [c.heading for c in comparisons(families_of(standard))] and len(headings) == 3
+
+
+def test_the_nested_family_meets_the_paper_against_its_control_where_that_is_built() -> None:
+    standard, nested, control = (get_release(rid) for rid in ("tiny", MATRYOSHKA, CONTROL))
+    alone = comparisons([standard, nested])
+    assert [(c.first, c.second, c.paper) for c in alone] == [("standard", "Matryoshka", True)]
+    three = comparisons([standard, nested, control])
+    assert [(c.first, c.second, c.control, c.paper) for c in three] == [
+        ("standard", "Matryoshka", False, False), ("standard", "BatchTopK", False, False),
+        ("BatchTopK", "Matryoshka", True, True),
+    ]  # fmt: skip
+    assert (
+        three[-1].heading
+        == "Matryoshka against BatchTopK (its control: they differ in one way only, as in the Matryoshka paper)"
+    )
+    table = side_by_side({
+        "standard": _sizes(absorption_fraction=[0.4, 0.5]), "Matryoshka": _sizes(absorption_fraction=[0.1, 0.2]),
+        "BatchTopK": _sizes(absorption_fraction=[0.3, 0.3]),
+    })  # fmt: skip
+    grouped = dict(said([standard, nested, control], table, pd.DataFrame()))
+    assert list(grouped) == [c.heading for c in three]
+    paper = {heading: "Matryoshka paper" in " ".join(sentences) for heading, sentences in grouped.items()}
+    assert paper == {three[0].heading: False, three[1].heading: False, three[2].heading: True}
+    assert grouped[three[2].heading] == [
+        "absorption fraction: Matryoshka is higher at 0 of 2 sizes, lower at 2 (mean 15% against 30% for BatchTopK); "
+        "lower is better here, so Matryoshka does better on the mean. As the Matryoshka paper reports, it is lower "
+        "for the Matryoshka SAEs."
+    ]
+    assert comparisons([standard]) == []
 
 
 def _sizes(**columns: list[float]) -> pd.DataFrame:

@@ -71,7 +71,8 @@ def test_release_without_saes_is_refused() -> None:
      ({"source": {"kind": "local", "root": "/srv/saes/../../home"}}, "source root must not"),
      ({"source": {"kind": "local", "root": "/srv"}, "saes": [{"id": "a", "path": "../.ssh"}]}, "path must not"),
      ({"published": {"repo": "../../x"}}, "published repo must be a Hub repo id"),
-     ({"corpus": {"kind": "hub", "repo": "a/../b"}}, "corpus repo must be a Hub repo id")],
+     ({"corpus": {"kind": "hub", "repo": "a/../b"}}, "corpus repo must be a Hub repo id"),
+     ({"on_request": "false"}, "on_request must be true or false"), ({"control": "../x"}, "control")],
 )  # fmt: skip
 def test_bad_catalog_values_name_the_field(change: dict, message: str) -> None:
     with pytest.raises(CatalogError, match=message):
@@ -94,3 +95,24 @@ def test_concurrent_registrations_are_all_kept(tmp_path: Path, monkeypatch: pyte
     with ThreadPoolExecutor(6) as pool:
         list(pool.map(lambda e: register_meta_sae("tiny", e), entries))
     assert sorted(m["id"] for m in registered_meta_saes()["tiny"]) == sorted(e["id"] for e in entries)
+
+
+def test_a_family_built_on_request_is_left_out_until_its_build_is_asked_for(data_dir: Path) -> None:
+    from backend.sources.catalog import families_of, get_release, on_request, release_table, trained_from
+
+    standard, nested, control = (get_release(rid) for rid in ("tiny", "tiny-matryoshka", "tiny-batchtopk"))
+    assert control.on_request and nested.control == "tiny-batchtopk" and not standard.on_request
+    assert standard.siblings == ("tiny-matryoshka", "tiny-batchtopk")
+    assert [r.id for r in families_of(standard)] == ["tiny", "tiny-matryoshka"]
+    assert [r.id for r in families_of(control)] == ["tiny", "tiny-matryoshka", "tiny-batchtopk"]  # as it plans
+    assert [r.id for r in trained_from(standard)] == ["tiny-matryoshka"]
+    assert [r.id for r in on_request(nested)] == ["tiny-batchtopk"]
+    control.paths.progress.parent.mkdir(parents=True, exist_ok=True)
+    control.paths.progress.write_text("{}")  # its build has started
+    try:
+        assert [r.id for r in families_of(nested)] == ["tiny", "tiny-matryoshka", "tiny-batchtopk"]
+        assert [r.id for r in trained_from(standard)] == ["tiny-matryoshka", "tiny-batchtopk"]
+        assert on_request(standard) == []
+    finally:
+        control.paths.progress.unlink()
+    assert not {"data_of", "on_request", "control"} & release_table("tiny-matryoshka").keys()
