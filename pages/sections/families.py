@@ -25,9 +25,9 @@ def families_section(release: Release) -> None:
     st.subheader(f"Families compared: {' · '.join(names)}")
     st.caption(
         f"{' and '.join(names)} are trained from the same activations with the same budget; each line is one "
-        "family, each point an SAE of that size. Found by the other family: the share of a family's latents whose "
-        "decoder direction has a partner at cosine ≥ 0.7 in the other family's SAE of the same size (the cards "
-        "mark them)."
+        "family, each point an SAE of that size. Found by another family: the share of a family's latents whose "
+        "decoder direction has a partner at cosine ≥ 0.7 in another family's SAE of the same size (any of them; the "
+        "cards mark them)."
     )
     building = [family.family_name for family in families if not build_complete(family)]
     if building:
@@ -76,5 +76,6 @@ def families_link(release: Release, sae_id: str) -> None:
     if others:
         st.page_link(
             page("canonical"), icon="⚖️", query_params={"release": release.id, "sae": sae_id},
-            label=f"Compare this {release.family_name} family with the {' and '.join(others)} family, lens by lens",
+            label=f"Compare this {release.family_name} family with the {' and '.join(others)} "
+            f"{'families' if len(others) > 1 else 'family'}, lens by lens",
         )  # fmt: skip

@@ -75,10 +75,22 @@ def test_the_canonical_page_compares_the_families_and_the_card_marks_latents_fou
     assert "absorption fraction: Matryoshka is" in said and "one dictionary read at several widths" in str(
         [c.value for c in at.caption]
     )
+    assert "**Matryoshka against standard**" in said
+    # The control is built only when asked for: the page names it and the command, and does not compare it yet.
+    hint = next(i.value for i in at.info if "Not built here yet" in i.value)
+    assert "the BatchTopK family, the control of the Matryoshka family" in hint
+    assert "python -m backend build --release tiny-batchtopk" in hint
+    at = run(None, release="tiny-batchtopk", sae="64")
+    no_crash(at)
+    assert any("built only when asked for: `python -m backend build --release tiny-batchtopk`" in i.value
+               for i in at.info)  # fmt: skip
     at = run("latent", release=tiny_release, sae="64", latent="3")
     no_crash(at)
     badges = str([m.value for m in at.markdown])
-    assert "found by both families" in badges or "not found by the Matryoshka family" in badges
+    assert (
+        "found by another family too: Matryoshka latent" in badges
+        or "not found by another family: nearest Matryoshka" in badges
+    )
 
 
 def test_the_comparison_says_what_is_still_being_built(tiny_copy: str) -> None:

@@ -1,10 +1,12 @@
 """Found by another family (the question after the paper: does another way of training SAEs find the same units?): a
 latent whose decoder direction has a partner at cosine >= 0.7 (the stitching threshold) in the SAE of the same size
 of another family trained from the same activations (`data_of` in the catalog: the Matryoshka family beside the
-standard one) was found both ways, a candidate canonical unit; one without is its family's own.
+standard one, and its BatchTopK control when that is built) was found both ways, a candidate canonical unit; one
+without is its family's own. With several other families, a latent's partner is its closest one among them.
 
 Partners are each latent's nearest decoder direction in the other SAE (not one to one, as stitching reads its
-pairs). Each pair of SAEs is one file, kept by the family built second (it needs both), read by both families."""
+pairs). Each pair of SAEs is one file, kept by the family listed later in the catalog (built later: it needs both),
+read by both families."""
 
 from pathlib import Path
 from typing import Any, ClassVar
@@ -133,19 +135,27 @@ class Families(Lens):
         "(`data_of` in the catalog)."
     )
     columns: ClassVar[dict[str, Any]] = {"family_of": "", "family_sae": "", "family_partner": None,
-                                         "family_cosine": np.nan, "family_shared": None}  # fmt: skip
-    compared = (Measure("found_by_other_family", "found by another family", None),)
+                                         "family_cosine": np.nan, "family_shared": None,
+                                         "family_every": None}  # fmt: skip
+    """family_every: a partner in every other family (None unless there are two or more: with one it is
+    family_shared)."""
+    compared = (
+        Measure("found_by_other_family", "found by another family", None),
+        Measure("found_by_every_family", "found by every other family", None),
+    )
 
     def artifacts(self, release: Release, source: LensSource) -> list[Artifact]:
         return list(_pairs(release))
 
     def fill(self, frame: pd.DataFrame, at: At) -> None:
         best = np.full(len(frame), -np.inf)
+        found_in: list[np.ndarray] = []
         for artifact, side in _matches(at):
             stored = _stored(artifact)
             if stored is None:  # `missing` says why
                 continue
             cosine, partner = stored[f"{side}_cosine"].numpy(), stored[f"{side}_partner"].numpy()
+            found_in.append(cosine >= DEFAULT_THRESHOLD)
             better = cosine > best
             other_release, other_sae = artifact.ends["second" if side == "first" else "first"]
             frame.loc[better, "family_of"] = other_release.id
@@ -156,32 +166,41 @@ class Families(Lens):
         if np.isfinite(best).any():
             shared = pd.Series(best >= DEFAULT_THRESHOLD, dtype=object)
             frame["family_shared"] = shared.where(np.isfinite(best), None).to_numpy()
+        if len(found_in) > 1:
+            frame["family_every"] = pd.Series(np.logical_and.reduce(found_in), dtype=object).to_numpy()
 
     def family(self, at: At, sae: SAEOutline) -> dict[str, float]:
         frame = pd.DataFrame({"latent": np.arange(sae.cfg.d_sae)})
         for column, empty in self.columns.items():
             frame[column] = empty
         self.fill(frame, at)
-        if not frame["family_shared"].notna().any():
-            return {"found_by_other_family": np.nan}
         alive = ~is_dead(sae.log10_density).numpy() if sae.log10_density is not None else slice(None)
-        return {"found_by_other_family": float(frame["family_shared"][alive].astype(bool).mean())}
+        return {
+            measure: float(frame[column][alive].astype(bool).mean()) if frame[column].notna().any() else np.nan
+            for measure, column in (
+                ("found_by_other_family", "family_shared"),
+                ("found_by_every_family", "family_every"),
+            )
+        }
 
     def badges(self, row: pd.Series, at: At) -> list[Badge]:
         if not known(row["family_shared"]) or not known(row["family_cosine"]):
             return []
         other = get_release(str(row["family_of"])).family_name
         where = f"{other} latent {int(row['family_partner'])} · {row['family_cosine']:.2f}"
-        return [(f"found by both families: {where}", "green") if row["family_shared"] else
-                (f"not found by the {other} family: nearest {where}", "gray")]  # fmt: skip
+        return [(f"found by another family too: {where}", "green") if row["family_shared"] else
+                (f"not found by another family: nearest {where}", "gray")]  # fmt: skip
 
     def finding(self, family: pd.DataFrame) -> str | None:
         found = trend(family, "found_by_other_family")
         if found is None:
             return None
+        every = trend(family, "found_by_every_family")
         return (
-            f"The share of latents the other family finds too (a partner at decoder cosine >= {DEFAULT_THRESHOLD} in "
-            f"its SAE of the same size) {found[2]}: these are the candidate canonical units."
+            f"The share of latents another family finds too (a partner at decoder cosine >= {DEFAULT_THRESHOLD} in "
+            f"its SAE of the same size) {found[2]}"
+            + (f"; the share every other family finds {every[2]}" if every is not None else "")
+            + ": these are the candidate canonical units."
         )
 
     def missing(self, at: At) -> str | None:

@@ -77,6 +77,7 @@ def test_the_cross_family_matches_mark_latents_found_both_ways(tiny_release: str
         profile = latent_profiles(release, "64", release_lenses(release))
         assert set(profile["family_of"]) == {MATRYOSHKA if release is standard else tiny_release}
         assert (profile["family_shared"] == (profile["family_cosine"] >= DEFAULT_THRESHOLD)).all()
+        assert profile["family_every"].isna().all()  # one other family: it would be family_shared again
 
 
 def test_the_families_side_by_side_name_which_does_better(tiny_release: str) -> None:
@@ -127,9 +128,14 @@ def test_a_family_built_on_request_joins_every_comparison_once_built(tiny_copy: 
     assert not [a for a in plan(nested, PROFILES["tiny"]).artifacts if getattr(a, "release", nested) is not nested]
     profile = latent_profiles(nested, "64", release_lenses(nested))
     assert set(profile["family_of"]) <= {tiny_copy, CONTROL} and profile["family_shared"].notna().all()
+    by_family = [a.read()[f"{a.side(MATRYOSHKA, '64')}_cosine"] for a in pairs if a.side(MATRYOSHKA, "64")]
+    assert len(by_family) == 2
+    assert list(profile["family_every"]) == list(((by_family[0] >= 0.7) & (by_family[1] >= 0.7)).numpy())
+    assert list(profile["family_shared"]) == list(((by_family[0] >= 0.7) | (by_family[1] >= 0.7)).numpy())
     table = families_table(standard)
     assert list(dict.fromkeys(table["family"])) == ["standard", "Matryoshka", "BatchTopK"]
     assert table["found_by_other_family"].notna().all() and table["fvu"].notna().all()
+    assert (table["found_by_every_family"] <= table["found_by_other_family"]).all()
     headings = [heading for heading, _ in said(families_of(standard), table, families_meta(standard))]
     assert headings == [c.heading for c in comparisons(families_of(standard))] and len(headings) == 3
 
