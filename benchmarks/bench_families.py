@@ -1,11 +1,14 @@
-"""The embedded default's two families side by side, from a fresh build (issue 45): times `scripts/run.sh`'s two
-build steps from an empty data directory (`sae-atlas build --until usable`, then `sae-atlas build`, which builds the
-standard family and then the Matryoshka family trained from its activations), prints each family's slowest stages,
-then the families side by side per size (what the Canonical units? page shows: every compared lens, FVU, L0, Δ
-next-token loss), each family's meta-SAE, and the sentences the page says.
+"""The embedded default's families side by side, from a fresh build (issue 45): times `scripts/run.sh`'s two build
+steps from an empty data directory (`sae-atlas build --until usable`, then `sae-atlas build`, which builds the
+standard family and then the Matryoshka family trained from its activations), and with `--on-request` then times
+`sae-atlas build --release <it>` for each family built only on request (the BatchTopK control); prints each family's
+slowest stages, then the families side by side per size (what the Canonical units? page shows: every compared lens,
+FVU, L0, Δ next-token loss), each family's meta-SAE, and the sentences the page says, grouped by comparison.
 
     .venv/bin/python benchmarks/bench_families.py [--data DIR]     # a fresh build into DIR (deleted first)
     .venv/bin/python benchmarks/bench_families.py --built          # the tables of the data directory as built
+    .venv/bin/python benchmarks/bench_families.py --built --on-request --copy-of DIR
+        # the on-request families built (and timed) in a copy of DIR's built families (hard links), then the tables
 """
 
 import argparse
@@ -35,18 +38,35 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("/tmp/atlas-families-bench"))
     parser.add_argument("--built", action="store_true", help="print the tables of ATLAS_DATA_DIR as built")
+    parser.add_argument("--on-request", action="store_true", help="build and time the families built on request")
+    parser.add_argument("--copy-of", type=Path, help="with --built --on-request: a data directory to copy into --data")
     args = parser.parse_args()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
+    command = [sys.executable, "-m", "backend", "build"]
     if not args.built:
         shutil.rmtree(args.data, ignore_errors=True)
         env = {**os.environ, "ATLAS_DATA_DIR": str(args.data)}
-        command = [sys.executable, "-m", "backend", "build"]
         usable = _timed([*command, "--until", "usable"], env)
         rest = _timed(command, env)
         print(f"usable after {_clock(usable)}; both families with every lens after {_clock(usable + rest)} "
               "(from an empty data directory, the model converted from its wheel; install not included)")  # fmt: skip
         os.environ["ATLAS_DATA_DIR"] = str(args.data)
+    elif args.copy_of is not None:
+        shutil.rmtree(args.data, ignore_errors=True)
+        shutil.copytree(args.copy_of, args.data, copy_function=os.link)  # every write replaces a file: links are safe
+        os.environ["ATLAS_DATA_DIR"] = str(args.data)
+    if args.on_request:
+        _build_on_request(command)
     _tables()
+
+
+def _build_on_request(command: list[str]) -> None:
+    """Times `build --release <it>` for each family of the default release built only on request and not built."""
+    from backend.sources.catalog import default_release_id, get_release, load_catalog, on_request
+
+    for family in on_request(get_release(default_release_id(load_catalog()))):
+        took = _timed([*command, "--release", family.id], dict(os.environ))
+        print(f"{family.id} (on request) built with every lens in {_clock(took)}")
 
 
 def _markdown(frame: "object") -> str:

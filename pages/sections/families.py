@@ -17,18 +17,19 @@ from pages.sections.widgets import table_downloads
 def families_section(release: Release) -> None:
     """The comparison, for a release that has another family trained from its data (nothing otherwise)."""
     families, unasked = families_of(release), on_request(release)
+    if families:
+        names = [family.family_name for family in families]
+        st.subheader(f"Families compared: {' · '.join(names)}")
+        st.caption(
+            f"{_listed(names)} are trained from the same activations with the same budget; each line is one "
+            "family, each point an SAE of that size. Found by another family: the share of a family's latents whose "
+            "decoder direction has a partner at cosine ≥ 0.7 in another family's SAE of the same size (any of them; "
+            "the cards mark them)."
+        )
     for family in unasked:
         st.info(_not_asked(family, families or [release]))
     if not families:
         return
-    names = [family.family_name for family in families]
-    st.subheader(f"Families compared: {' · '.join(names)}")
-    st.caption(
-        f"{' and '.join(names)} are trained from the same activations with the same budget; each line is one "
-        "family, each point an SAE of that size. Found by another family: the share of a family's latents whose "
-        "decoder direction has a partner at cosine ≥ 0.7 in another family's SAE of the same size (any of them; the "
-        "cards mark them)."
-    )
     building = [family.family_name for family in families if not build_complete(family)]
     if building:
         their = (
@@ -62,7 +63,7 @@ def families_section(release: Release) -> None:
 def _not_asked(family: Release, families: list[Release]) -> str:
     """Where a family built on request (`on_request`) is not built yet: what it is, and the command that builds it."""
     controlled = [other.family_name for other in families if other.control == family.id]
-    role = f", the control of the {' and '.join(controlled)} family (they differ in one way only)" if controlled else ""
+    role = f", the control of the {_listed(controlled)} family (they differ in one way only)" if controlled else ""
     return (
         f"Not built here yet: the {family.family_name} family{role}. It is built only when asked for: "
         f"`python -m backend build --release {family.id}`. The app stays usable meanwhile, and its figures appear "
@@ -76,6 +77,11 @@ def families_link(release: Release, sae_id: str) -> None:
     if others:
         st.page_link(
             page("canonical"), icon="⚖️", query_params={"release": release.id, "sae": sae_id},
-            label=f"Compare this {release.family_name} family with the {' and '.join(others)} "
+            label=f"Compare this {release.family_name} family with the {_listed(others)} "
             f"{'families' if len(others) > 1 else 'family'}, lens by lens",
         )  # fmt: skip
+
+
+def _listed(names: list[str]) -> str:
+    """ "a", "a and b", "a, b and c"."""
+    return " and ".join(filter(None, (", ".join(names[:-1]), names[-1]))) if names else ""

@@ -188,8 +188,10 @@ class Families(Lens):
             return []
         other = get_release(str(row["family_of"])).family_name
         where = f"{other} latent {int(row['family_partner'])} · {row['family_cosine']:.2f}"
-        return [(f"found by another family too: {where}", "green") if row["family_shared"] else
-                (f"not found by another family: nearest {where}", "gray")]  # fmt: skip
+        if not row["family_shared"]:
+            return [(f"not found by another family: nearest {where}", "gray")]
+        every = known(row["family_every"]) and bool(row["family_every"])
+        return [(f"found by {'every other family' if every else 'another family too'}: {where}", "green")]
 
     def finding(self, family: pd.DataFrame) -> str | None:
         found = trend(family, "found_by_other_family")

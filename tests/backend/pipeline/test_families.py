@@ -12,7 +12,8 @@ from backend.core.errors import CatalogError, StoreError
 from backend.index.artifact import LatentIndex
 from backend.index.store import IndexReader
 from backend.lenses.compare import META, Comparison, comparisons, findings, meta_row, said, side_by_side
-from backend.lenses.kinds.families import CrossMatch
+from backend.lenses.kinds.families import LENS, CrossMatch
+from backend.lenses.lens import At
 from backend.lenses.profile import latent_profiles
 from backend.models.formats import read_metrics
 from backend.models.loading import load_sae
@@ -132,6 +133,11 @@ def test_a_family_built_on_request_joins_every_comparison_once_built(tiny_copy: 
     assert len(by_family) == 2
     assert list(profile["family_every"]) == list(((by_family[0] >= 0.7) & (by_family[1] >= 0.7)).numpy())
     assert list(profile["family_shared"]) == list(((by_family[0] >= 0.7) | (by_family[1] >= 0.7)).numpy())
+    at = At(nested, "64", tuple(release_lenses(nested)))
+    kinds = {str(LENS.badges(row, at)[0][0]).split(":")[0] for _, row in profile.iterrows()}
+    assert kinds <= {"found by every other family", "found by another family too", "not found by another family"}
+    every = profile.index[profile["family_every"].astype(bool)]
+    assert all(LENS.badges(profile.loc[i], at)[0][0].startswith("found by every other family") for i in every)
     table = families_table(standard)
     assert list(dict.fromkeys(table["family"])) == ["standard", "Matryoshka", "BatchTopK"]
     assert table["found_by_other_family"].notna().all() and table["fvu"].notna().all()
