@@ -52,9 +52,12 @@ except AtlasError as err:
 
 with st.sidebar:
     st.title("SAE Atlas")
-    # Our own links rather than Streamlit's: they carry the release and SAE to the next page.
+    # Our own links rather than Streamlit's: they carry the release and SAE to the next page. Opened at its alias,
+    # the default page's link is the alias's, which is the page running, so the sidebar marks it.
+    on_alias = navigation.url_path == PAGES[DEFAULT_ALIAS].url_path
     for spec in PAGE_SPECS:
-        st.page_link(PAGES[spec.key], query_params={"release": view.release, "sae": view.sae})
+        target = PAGES[DEFAULT_ALIAS] if spec.default and on_alias else PAGES[spec.key]
+        st.page_link(target, query_params={"release": view.release, "sae": view.sae})
     release_ids = list(releases)
     release_id = st.selectbox(
         "Release",

@@ -109,6 +109,10 @@ def test_the_overview_opens_at_its_own_path_too(server: str, browser, tiny_relea
     page.get_by_role("heading", name=re.compile(r"SAE 64$")).wait_for(timeout=60_000)
     no_dialog(page)
     assert page.get_by_text("Page not found").count() == 0
+    # The sidebar marks the page open (a background on its link), as it does at "/".
+    links = page.locator('[data-testid="stSidebar"] a[data-testid="stPageLink-NavLink"]')
+    shade = [links.nth(i).evaluate("e => getComputedStyle(e).backgroundColor") for i in range(2)]
+    assert links.first.inner_text() == "SAE overview" and shade[0] != shade[1] and shade[1] == "rgba(0, 0, 0, 0)"
 
 
 def test_decomposition_links_to_a_meta_latent_card(server: str, browser, tiny_release: str) -> None:  # type: ignore[no-untyped-def]

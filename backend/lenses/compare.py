@@ -147,7 +147,7 @@ def finding(table: pd.DataFrame, measure: Measure, compared: Comparison) -> str 
             f"{int((b < a).sum())} (mean {measure.said(float(b.mean()))} against {measure.said(float(a.mean()))} for "
             f"{first})"
         )
-    if np.isclose(a.mean(), b.mean()):
+    if measure.said(float(a.mean())) == measure.said(float(b.mean())):  # no difference at the precision said
         return said + "; the same on the mean."
     if measure.nested and nested in (first, second):
         return said + f"; not a contest: in the {nested} family {measure.nested}."

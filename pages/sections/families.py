@@ -24,7 +24,7 @@ def families_section(release: Release) -> None:
             f"{_listed(names)} are trained from the same activations with the same budget; each line is one "
             "family, each point an SAE of that size. Found by another family: the share of a family's latents whose "
             "decoder direction has a partner at cosine ≥ 0.7 in another family's SAE of the same size (any of them; "
-            "the cards mark them)."
+            "the cards mark them); found by every other family, with three families or more: a partner in each."
         )
     for family in unasked:
         st.info(_not_asked(family, families or [release]))

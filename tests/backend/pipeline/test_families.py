@@ -102,6 +102,11 @@ def test_a_comparison_sentence_says_the_better_family_and_the_matryoshka_paper()
         "for the Matryoshka SAEs."
     )
     assert said["FVU"].endswith("the same on the mean.")
+    close = side_by_side(
+        {"standard": _sizes(full_absorption=[0.181, 0.182]), "M": _sizes(full_absorption=[0.18, 0.18])}
+    )
+    (sentence,) = findings(close, Comparison("standard", "M", None))
+    assert sentence.endswith("(mean 18% against 18% for standard); the same on the mean.")  # below the shown precision
     assert set(side_by_side({"standard": _sizes(fvu=[0.2, 0.1]), "building": pd.DataFrame()})["family"]) == {"standard"}
     nested = side_by_side({"standard": _sizes(novel_fraction=[0.3, 0.4]), "M": _sizes(novel_fraction=[0.5, 0.5])})
     (sentence,) = findings(nested, Comparison("standard", "M", "M"))
