@@ -16,8 +16,11 @@ QUALITY = (
     Measure("fvu", "FVU", "lower", matryoshka_paper="higher", share=False),
     Measure("l0", "L0", None, share=False),
     Measure("dloss", "Δ next-token loss (nats)", "lower", share=False),
+    Measure("nn_cosine", "nearest-neighbour decoder cosine", None, share=False),
 )
-"""Each SAE's reconstruction, sparsity and cost to the model. The Matryoshka paper reports slightly worse
+"""Each SAE's reconstruction, sparsity and cost to the model, and how redundant its dictionary is (the mean cosine of
+each decoder row with its nearest other row: the more alike a dictionary's rows, the more easily any latent finds a
+partner at cosine 0.7, in a larger SAE, a second seed or another family). The Matryoshka paper reports slightly worse
 reconstruction at matched sparsity, and similar downstream loss."""
 MEASURES: tuple[Measure, ...] = (*QUALITY, *(measure for lens in LENSES for measure in lens.compared))
 META = (
@@ -32,8 +35,8 @@ shared meta-latents (more atomic, by the paper's measure); higher ratios: the me
 def with_quality(
     table: pd.DataFrame, metrics: dict[str, dict[str, float]], curves: pd.DataFrame | None
 ) -> pd.DataFrame:
-    """`family_lenses`' table (one row per SAE) with each SAE's FVU and L0 from its build's `metrics` and its Δ
-    next-token loss from the family's stitching `curves` (NaN where there are none)."""
+    """`family_lenses`' table (one row per SAE) with each SAE's FVU, L0 and nearest-neighbour decoder cosine from its
+    build's `metrics` and its Δ next-token loss from the family's stitching `curves` (NaN where there are none)."""
     loss: dict[str, float] = {}
     if curves is not None:
         points = curves[curves["kind"] == "sae"]
@@ -43,6 +46,7 @@ def with_quality(
         fvu=[metrics.get(sae_id, {}).get("fvu", np.nan) for sae_id in ids],
         l0=[metrics.get(sae_id, {}).get("l0", np.nan) for sae_id in ids],
         dloss=[loss.get(sae_id, np.nan) for sae_id in ids],
+        nn_cosine=[metrics.get(sae_id, {}).get("nn_cosine_mean", np.nan) for sae_id in ids],
     )
 
 

@@ -84,7 +84,8 @@ def test_the_cross_family_matches_mark_latents_found_both_ways(tiny_release: str
 def test_the_families_side_by_side_name_which_does_better(tiny_release: str) -> None:
     table = families_table(get_release(tiny_release))
     assert list(dict.fromkeys(table["family"])) == ["standard", "Matryoshka"]
-    assert set(table["latents"]) == {64, 128} and table[["fvu", "l0", "found_by_other_family"]].notna().all().all()
+    assert set(table["latents"]) == {64, 128}
+    assert table[["fvu", "l0", "nn_cosine", "found_by_other_family"]].notna().all().all()
     said = findings(table, Comparison("standard", "Matryoshka", "Matryoshka", paper=True))
     assert any(s.startswith("FVU: Matryoshka is") for s in said)
     assert any(s.startswith("found by another family") for s in said)
