@@ -21,6 +21,7 @@ from backend.core.errors import AtlasError
 from backend.lenses.kinds import LENSES
 from backend.lenses.kinds.absorption import Absorption
 from backend.lenses.kinds.facets import Facets
+from backend.lenses.kinds.families import partners
 from backend.lenses.lens import At, Badge, artifacts_of
 from backend.lenses.source import LensSource
 from backend.models.formats import is_dead
@@ -63,6 +64,15 @@ def facet_rows(stored: list[Artifact], release: Release, sae_id: str) -> pd.Data
     """The SAE's stored facets (latent, facet, share, label, examples); None before they are computed."""
     found = At(release, sae_id, tuple(stored)).read(Facets, sae_id=sae_id)
     return found if isinstance(found, pd.DataFrame) else None
+
+
+def family_partners(
+    release: Release, sae_id: str, latent: int, stored: list[Artifact]
+) -> list[tuple[str, str, int, float]]:
+    """`latent`'s nearest latent in each other family trained from the same data, closest first: (release id, SAE id,
+    latent, decoder cosine); [] before the cross-family matches are computed."""
+    found = partners(At(release, sae_id, tuple(stored)), latent)
+    return [(other.id, other_sae, partner, cosine) for other, other_sae, partner, cosine in found]
 
 
 def missing_lenses(release: Release, sae_id: str, stored: list[Artifact]) -> dict[str, str]:

@@ -209,7 +209,24 @@ def _sources() -> tuple[tuple[str, int, int, int], ...]:
 @lru_cache(maxsize=8)
 def _parsed(_sources: tuple[tuple[str, int, int, int], ...]) -> dict[str, Release]:
     raw = raw_catalog()
-    return _linked({rid: parse_release(rid, _with_data(rid, body, raw)) for rid, body in raw.items()})
+    releases = {rid: parse_release(rid, _with_data(rid, body, raw)) for rid, body in raw.items()}
+    for release in releases.values():
+        _check_control(release, releases)
+    return _linked(releases)
+
+
+def _check_control(release: Release, releases: dict[str, Release]) -> None:
+    """A `control` names another family trained from the same data (CatalogError otherwise): a typo there would
+    silently drop the comparison it asks for."""
+    if not release.control:
+        return
+    other = releases.get(release.control)
+    same_data = other is not None and (other.data_of or other.id) == (release.data_of or release.id)
+    if other is None or other.id == release.id or not same_data:
+        raise CatalogError(
+            f"Release {release.id!r}: control {release.control!r} must name another release of the catalog trained "
+            f"from the same data ({release.data_of or release.id!r}, through `data_of`)."
+        )
 
 
 def release_table(release_id: str) -> dict[str, Any]:

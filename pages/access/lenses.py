@@ -9,6 +9,7 @@ from backend.lenses.profile import (
     absorption_letters,
     facet_rows,
     family_lenses,
+    family_partners,
     latent_profiles,
     missing_lenses,
     profile_badges,
@@ -70,6 +71,13 @@ def badges(release_id: str, sae_id: str, latent: int) -> list[tuple[str, str, st
     entry = release(release_id)
     row = canonicality(release_id, sae_id).iloc[latent]
     return profile_badges(entry, sae_id, row, release_lenses(entry))
+
+
+@cached(_lenses, max_entries=64)
+def nearest_in_families(release_id: str, sae_id: str, latent: int) -> list[tuple[str, str, int, float]]:
+    """One latent's nearest latent in each other family of its data: (release, SAE, latent, cosine), closest first."""
+    entry = release(release_id)
+    return family_partners(entry, sae_id, latent, release_lenses(entry))
 
 
 @cached(shared=True, max_entries=4)

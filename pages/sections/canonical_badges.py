@@ -7,7 +7,14 @@ from backend.lenses.lens import known
 from backend.lenses.seeds import SHARED_COSINE as SHARED
 from backend.web.render import md
 from backend.web.urlstate import View
-from pages.access.lenses import badges, canonicality, facets_of, family_canonicality, lenses_missing
+from pages.access.lenses import (
+    badges,
+    canonicality,
+    facets_of,
+    family_canonicality,
+    lenses_missing,
+    nearest_in_families,
+)
 from pages.access.state import catalog, page
 from pages.sections.figures import size_trend_figure
 
@@ -33,12 +40,12 @@ def canonicality_section(view: View, latent: int, smaller: str | None) -> None:
     )
     if known(row["seed_partner"]):
         st.caption(f"Partner in the second seed: latent {int(row['seed_partner'])}.")
-    if row["family_of"] and known(row["family_partner"]):
-        other = View(release=str(row["family_of"]), sae=str(row["family_sae"]), latent=int(row["family_partner"]))
+    for other_release, other_sae, partner, cosine in nearest_in_families(view.release, view.sae, latent):
+        other = View(release=other_release, sae=other_sae, latent=partner)
         st.page_link(
             page("latent"), query_params=other.params(), icon="🪆",
             label=f"Its nearest latent in the {catalog()[other.release].family_name} family: SAE-{other.sae} "
-            f"#{other.latent} · cosine {row['family_cosine']:.2f}",
+            f"#{other.latent} · cosine {cosine:.2f}",
         )  # fmt: skip
     if known(row["parent_given_child"]):
         st.caption(

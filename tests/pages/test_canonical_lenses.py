@@ -88,6 +88,8 @@ def test_the_canonical_page_compares_the_families_and_the_card_marks_latents_fou
     no_crash(at)
     badges = str([m.value for m in at.markdown])
     assert "Matryoshka latent" in badges
+    links = [str(link.proto) for link in at.get("page_link")]
+    assert sum("Its nearest latent in the Matryoshka family: SAE-64" in link for link in links) == 1
     assert "found by another family too" in badges or "not found by another family" in badges
 
 

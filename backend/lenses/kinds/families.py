@@ -128,6 +128,19 @@ def _matches(at: At) -> list[tuple[CrossMatch, str]]:
     return found
 
 
+def partners(at: At, latent: int) -> list[tuple[Release, str, int, float]]:
+    """`latent`'s nearest decoder direction in each other family's SAE of its size, closest first: (that family,
+    its SAE, the partner latent, cosine); the families whose pair is not computed yet are left out."""
+    found = []
+    for artifact, side in _matches(at):
+        stored = _stored(artifact)
+        if stored is not None:
+            other, other_sae = artifact.ends["second" if side == "first" else "first"]
+            partner, cosine = stored[f"{side}_partner"][latent], stored[f"{side}_cosine"][latent]
+            found.append((other, other_sae, int(partner), float(cosine)))
+    return sorted(found, key=lambda one: -one[3])
+
+
 class Families(Lens):
     name = "families"
     needs = (

@@ -14,7 +14,7 @@ from backend.index.store import IndexReader
 from backend.lenses.compare import META, Comparison, comparisons, findings, meta_row, said, side_by_side
 from backend.lenses.kinds.families import LENS, CrossMatch
 from backend.lenses.lens import At
-from backend.lenses.profile import latent_profiles
+from backend.lenses.profile import family_partners, latent_profiles
 from backend.models.formats import read_metrics
 from backend.models.loading import load_sae
 from backend.pipeline.artifacts import families_meta, families_table, release_lenses
@@ -142,6 +142,9 @@ def test_a_family_built_on_request_joins_every_comparison_once_built(tiny_copy: 
     at = At(nested, "64", tuple(release_lenses(nested)))
     kinds = {str(LENS.badges(row, at)[0][0]).split(":")[0] for _, row in profile.iterrows()}
     assert kinds <= {"found by every other family", "found by another family too", "not found by another family"}
+    nearest = family_partners(nested, "64", 5, release_lenses(nested))
+    assert [one[0] for one in sorted(nearest)] == [tiny_copy, CONTROL] and nearest[0][3] >= nearest[1][3]
+    assert nearest[0][2:] == (profile.loc[5, "family_partner"], pytest.approx(profile.loc[5, "family_cosine"]))
     every = profile.index[profile["family_every"].astype(bool)]
     assert all(LENS.badges(profile.loc[i], at)[0][0].startswith("found by every other family") for i in every)
     table = families_table(standard)

@@ -116,3 +116,19 @@ def test_a_family_built_on_request_is_left_out_until_its_build_is_asked_for(data
     finally:
         control.paths.progress.unlink()
     assert not {"data_of", "on_request", "control"} & release_table("tiny-matryoshka").keys()
+
+
+def test_a_control_must_name_another_family_of_the_same_data() -> None:
+    from backend.sources.catalog import _check_control
+
+    base = {"model": "m", "hook": "h", "saes": [{"id": "x", "d_sae": 8}]}
+    tables = {"a": base, "c": {**base, "data_of": "a"}, "d": base}
+    for control in ("c", "a"):  # a sibling, or the family that owns the data
+        releases = {rid: parse_release(rid, t) for rid, t in {**tables, "b": {**base, "data_of": "a"}}.items()}
+        releases["b"] = parse_release("b", {**base, "data_of": "a", "control": control})
+        _check_control(releases["b"], releases)
+    for control in ("typo", "d", "b"):
+        releases = {rid: parse_release(rid, t) for rid, t in tables.items()}
+        releases["b"] = parse_release("b", {**base, "data_of": "a", "control": control})
+        with pytest.raises(CatalogError, match=f"control '{control}' must name another release .* same data"):
+            _check_control(releases["b"], releases)
