@@ -115,6 +115,25 @@ def test_the_overview_opens_at_its_own_path_too(server: str, browser, tiny_relea
     assert links.first.inner_text() == "SAE overview" and shade[0] != shade[1] and shade[1] == "rgba(0, 0, 0, 0)"
 
 
+def test_the_card_downloads_as_json_with_its_profile_and_its_partner_in_the_other_family(
+    server: str, browser, tiny_release: str
+) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    page = browser.new_context(accept_downloads=True).new_page()
+    page.goto(f"{server}/latent?release={tiny_release}&sae=64&latent=3")
+    button = page.get_by_role("button", name="⬇ Card (JSON)")
+    button.wait_for(timeout=60_000)
+    with page.expect_download(timeout=60_000) as download:
+        button.click()
+    body = json.loads(Path(download.value.path()).read_text())
+    assert body["release"] == tiny_release and body["card"]["latent"] == 3
+    assert body["canonicality"]["family_of"] == "tiny-matryoshka"
+    (nearest,) = body["nearest_in_families"]
+    assert nearest["release"] == "tiny-matryoshka" and nearest["sae"] == "64"
+    assert nearest["latent"] == body["canonicality"]["family_partner"]
+
+
 def test_decomposition_links_to_a_meta_latent_card(server: str, browser, tiny_release: str) -> None:  # type: ignore[no-untyped-def]
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(f"{server}/latent?release={tiny_release}&sae=128&latent=4")

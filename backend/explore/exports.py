@@ -3,6 +3,7 @@ Neuronpedia quick-list links. The same functions serve the download buttons and 
 
 import io
 import json
+from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Literal
 from urllib.parse import quote
@@ -21,11 +22,24 @@ MAX_QUICK_LIST = 100
 """Neuronpedia quick-lists are links: a few hundred features make a URL browsers still open."""
 
 
-def card_json(card: Card, release: str, sae: str, canonicality: dict[str, object] | None = None) -> str:
-    """The card as JSON, with where it comes from and its canonicality profile (backend/lenses/profile.py)."""
-    body = {"format": CARD_FORMAT, "release": release, "sae": sae, "card": asdict(card)}
+def card_json(
+    card: Card,
+    release: str,
+    sae: str,
+    canonicality: dict[str, object] | None = None,
+    families: Sequence[tuple[str, str, int, float]] = (),
+) -> str:
+    """The card as JSON, with where it comes from, its canonicality profile (backend/lenses/profile.py) and its
+    nearest latent in each other family trained from the same data (`family_partners`: release, SAE, latent,
+    cosine)."""
+    body: dict[str, object] = {"format": CARD_FORMAT, "release": release, "sae": sae, "card": asdict(card)}
     if canonicality is not None:
         body["canonicality"] = {key: _plain(value) for key, value in canonicality.items()}
+    if families:
+        body["nearest_in_families"] = [
+            {"release": rid, "sae": sae_id, "latent": latent, "cosine": cosine}
+            for rid, sae_id, latent, cosine in families
+        ]
     return json.dumps(body, indent=1)
 
 

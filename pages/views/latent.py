@@ -10,7 +10,7 @@ from backend.explore.exports import card_json
 from backend.index.cards import Card, Example, Interval
 from backend.web.render import highlighted_tokens, md
 from pages.access.indexes import card, cards, latent_steering
-from pages.access.lenses import canonicality
+from pages.access.lenses import canonicality, nearest_in_families
 from pages.access.state import catalog, current_view, family_neighbours, meta_id_for
 from pages.sections.canonical_badges import canonicality_section
 from pages.sections.decomposition import decomposition_section
@@ -60,13 +60,17 @@ links = st.columns([1, 1, 2]) if entry.neuronpedia_id else [st.container()]
 links[0].download_button(
     "⬇ Card (JSON)",
     lambda: card_json(
-        latent_card, view.release, view.sae, canonicality(view.release, view.sae).iloc[latent_card.latent].to_dict()
+        latent_card,
+        view.release,
+        view.sae,
+        canonicality(view.release, view.sae).iloc[latent_card.latent].to_dict(),
+        nearest_in_families(view.release, view.sae, latent_card.latent),
     ),
     file_name=f"{view.release}-{view.sae}-{latent_card.latent}.json",
     mime="application/json",
     on_click="ignore",
     help="Everything this card shows: statistics, histogram, examples with their token positions, logit lens, "
-    "neighbours, and its canonicality profile (every lens).",
+    "neighbours, its canonicality profile (every lens) and its nearest latent in each other family.",
 )
 if entry.neuronpedia_id:
     links[1].link_button(

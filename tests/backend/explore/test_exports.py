@@ -36,8 +36,11 @@ def test_an_exported_card_reads_back_equal(tmp_path: Path) -> None:
     reader = CardReader(IndexReader.open(tmp_path))
     for latent in range(reader.index.d_sae):
         card = reader.card(latent)
-        text = card_json(card, "rel", "10")
+        text = card_json(card, "rel", "10", families=[("rel-nested", "10", 3, 0.8)])
         assert card_from_json(text) == card
+        assert json.loads(text)["nearest_in_families"] == [
+            {"release": "rel-nested", "sae": "10", "latent": 3, "cosine": 0.8}
+        ]
         assert json.loads(text)["card"]["top"][0]["position"] == card.top[0].position if card.top else True
 
 
