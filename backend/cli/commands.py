@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 from backend.cli.arguments import from_flags
 from backend.core.errors import AtlasError
-from backend.sources.catalog import default_release_id, download_published, get_release, load_catalog, trained_from
+from backend.sources.catalog import (
+    default_release_id,
+    download_published,
+    families_of,
+    get_release,
+    load_catalog,
+    trained_from,
+)
 
 if TYPE_CHECKING:
     from backend.sources.release import Release
@@ -42,8 +49,11 @@ def build(args: argparse.Namespace) -> None:
     from backend.pipeline.progress import read_progress, start_background_build
 
     release = _release(args)
-    # The families trained from its data follow it: they read its activations, and the app compares them.
-    releases = [release, *trained_from(release)]
+    # The families trained from its data follow it: they read its activations, and the app compares them. A family
+    # is compared with those listed before it, which its build reads: the unfinished ones are built first.
+    listed = families_of(release)
+    earlier = listed[: listed.index(release)] if release in listed else []
+    releases = [*(one for one in earlier if not read_summary(one).get("complete")), release, *trained_from(release)]
     if args.background:
         if all(read_summary(one).get("complete") for one in releases):
             print(f"{', '.join(one.id for one in releases)} built.")
@@ -60,7 +70,7 @@ def build(args: argparse.Namespace) -> None:
         )
         return
     until = USABLE if args.until == "usable" else None
-    for one in releases[:1] if until else releases:
+    for one in [release] if until else releases:
         summary = _build_one(one, args.profile, until, args.overlap)
         if summary.get("complete"):
             print(f"{one.id}:", json.dumps(summary["metrics"], indent=1))
