@@ -104,9 +104,10 @@ class Comparison:
 
     @property
     def heading(self) -> str:
-        why = " (its control: they differ in one way only" if self.control else ""
-        why += (", as in the Matryoshka paper)" if self.paper else ")") if self.control else ""
-        return f"{self.second} against {self.first}{why}"
+        if not self.control:
+            return f"{self.second} against {self.first}"
+        paper = ", as in the Matryoshka paper" if self.paper else ""
+        return f"{self.second} against {self.first} (its control: they differ in one way only{paper})"
 
 
 def comparisons(families: list[Release]) -> list[Comparison]:
@@ -121,6 +122,7 @@ def comparisons(families: list[Release]) -> list[Comparison]:
     found = [
         Comparison(first, other.family_name, nested, paper=other.family_name == nested and nested not in controls)
         for other in families[1:]
+        if controls.get(other.family_name) != first  # else it is its control comparison, below
     ]
     return found + [Comparison(c, name, nested, control=True, paper=name == nested) for name, c in controls.items()]
 

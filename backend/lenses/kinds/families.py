@@ -8,6 +8,7 @@ Partners are each latent's nearest decoder direction in the other SAE (not one t
 pairs). Each pair of SAEs is one file, kept by the family listed later in the catalog (built later: it needs both),
 read by both families."""
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -97,11 +98,12 @@ def _pairs(release: Release) -> list[CrossMatch]:
     """Every SAE of `release` with the SAE of the same size in each other family trained from the same data; of two
     families, the one listed later in the catalog (built later) keeps the pair."""
     found = []
-    families = [family.id for family in families_of(release)]
-    for other in families_of(release):
+    families = families_of(release)
+    ids = [family.id for family in families]
+    for other in families:
         if other.id == release.id:
             continue
-        earlier = families.index(other.id) < families.index(release.id)
+        earlier = ids.index(other.id) < ids.index(release.id)
         first, second = (other, release) if earlier else (release, other)
         sizes = {entry.d_sae: entry.id for entry in second.saes}
         found += [
@@ -128,16 +130,22 @@ def _matches(at: At) -> list[tuple[CrossMatch, str]]:
     return found
 
 
-def partners(at: At, latent: int) -> list[tuple[Release, str, int, float]]:
-    """`latent`'s nearest decoder direction in each other family's SAE of its size, closest first: (that family,
-    its SAE, the partner latent, cosine); the families whose pair is not computed yet are left out."""
-    found = []
+def _found(at: At) -> Iterator[tuple[Release, str, np.ndarray, np.ndarray]]:
+    """For each other family whose pair with `at.sae_id` is computed: (that family, its SAE, each latent's partner
+    there `[n]`, its cosine `[n]`); `missing` says why a pair is not."""
     for artifact, side in _matches(at):
         stored = _stored(artifact)
         if stored is not None:
             other, other_sae = artifact.ends["second" if side == "first" else "first"]
-            partner, cosine = stored[f"{side}_partner"][latent], stored[f"{side}_cosine"][latent]
-            found.append((other, other_sae, int(partner), float(cosine)))
+            yield other, other_sae, stored[f"{side}_partner"].numpy(), stored[f"{side}_cosine"].numpy()
+
+
+def partners(at: At, latent: int) -> list[tuple[Release, str, int, float]]:
+    """`latent`'s nearest decoder direction in each other family's SAE of its size, closest first: (that family,
+    its SAE, the partner latent, cosine); the families whose pair is not computed yet are left out."""
+    found = [
+        (other, sae_id, int(partner[latent]), float(cosine[latent])) for other, sae_id, partner, cosine in _found(at)
+    ]
     return sorted(found, key=lambda one: -one[3])
 
 
@@ -163,14 +171,9 @@ class Families(Lens):
     def fill(self, frame: pd.DataFrame, at: At) -> None:
         best = np.full(len(frame), -np.inf)
         found_in: list[np.ndarray] = []
-        for artifact, side in _matches(at):
-            stored = _stored(artifact)
-            if stored is None:  # `missing` says why
-                continue
-            cosine, partner = stored[f"{side}_cosine"].numpy(), stored[f"{side}_partner"].numpy()
+        for other_release, other_sae, partner, cosine in _found(at):
             found_in.append(cosine >= DEFAULT_THRESHOLD)
             better = cosine > best
-            other_release, other_sae = artifact.ends["second" if side == "first" else "first"]
             frame.loc[better, "family_of"] = other_release.id
             frame.loc[better, "family_sae"] = other_sae
             frame.loc[better, "family_partner"] = partner[better]

@@ -2,6 +2,7 @@
 standard one, both built once per run): the catalog links them, the build trains the Matryoshka SAE once for all its
 widths from the first family's activations and indexes it once, and the lenses compare the families."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -188,6 +189,10 @@ def test_the_nested_family_meets_the_paper_against_its_control_where_that_is_bui
         "for the Matryoshka SAEs."
     ]
     assert comparisons([standard]) == []
+    own = replace(nested, control=standard.id)  # a control that is the data's own family: compared once, as control
+    assert [(c.first, c.second, c.control, c.paper) for c in comparisons([standard, own])] == [
+        ("standard", "Matryoshka", True, True)
+    ]
 
 
 def _sizes(**columns: list[float]) -> pd.DataFrame:
