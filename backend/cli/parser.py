@@ -33,7 +33,8 @@ def _build(sub: Sub, release: argparse.ArgumentParser) -> None:
     build.add_argument(
         "--overlap",
         action=argparse.BooleanOptionalAction,
-        help="run the CPU-bound stages (latent maps, facets) beside the others (default: when a GPU computes)",
+        help="run the CPU-bound stages (latent maps, facets) beside the others and train the second seeds "
+        "together (default: when a GPU computes)",
     )
     build.set_defaults(run=commands.build)
 

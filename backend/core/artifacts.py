@@ -37,6 +37,15 @@ class Artifact(ABC, Generic[Value]):
     """Whether it computes on the CPU whatever the device, and nothing after it in a build plan reads it: a build on
     a GPU runs it beside the GPU's stages (backend/pipeline/lanes.py)."""
 
+    together: bool = False
+    """Whether it may compute at the same time as the `together` artifacts next to it in a build plan (none of them
+    reads another): a build on a GPU trains them concurrently where the device's memory allows
+    (backend/pipeline/lanes.py)."""
+
+    def device_bytes(self) -> int:
+        """Device memory it holds at most while it computes: what `together` artifacts are admitted by."""
+        return 0
+
     @property
     @abstractmethod
     def name(self) -> str:

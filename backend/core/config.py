@@ -26,6 +26,15 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def free_memory(device: torch.device) -> int | None:
+    """Bytes `device` can still hand out (what torch's caching allocator holds unused counts as free: it gives that
+    back when asked for more); None on the CPU, whose memory the operating system shares out."""
+    if device.type != "cuda":
+        return None
+    free, _ = torch.cuda.mem_get_info(device)
+    return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+
+
 @functools.cache
 def _cpu_flags() -> frozenset[str]:
     try:

@@ -1,4 +1,7 @@
-"""Copies from the host to a GPU that do not make the host wait."""
+"""Copies from the host to a GPU that do not make the host wait, and work that overlaps on one."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import Tensor
@@ -11,3 +14,17 @@ def to_device(tensor: Tensor, device: torch.device) -> Tensor:
     if device.type == "cuda" and tensor.device.type == "cpu":
         return tensor.pin_memory().to(device, non_blocking=True)
     return tensor.to(device)
+
+
+@contextmanager
+def own_stream(device: torch.device) -> Iterator[None]:
+    """On a GPU, what the block queues runs on a CUDA stream of its own (after what was queued before it), so that
+    two threads' work can overlap on the device; the block's end waits for it. Anywhere else, nothing changes."""
+    if device.type != "cuda":
+        yield
+        return
+    stream = torch.cuda.Stream(device)
+    stream.wait_stream(torch.cuda.current_stream(device))
+    with torch.cuda.stream(stream):
+        yield
+    stream.synchronize()

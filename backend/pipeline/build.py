@@ -156,11 +156,12 @@ def plan(release: Release, profile: BuildConfig, inputs: _Inputs | None = None) 
     # A lens may read a file another family keeps (the cross-family matches live with the family built second).
     lenses = [artifact for artifact in lenses if getattr(artifact, "release", release).id == release.id]
     # The CPU-bound lenses (facets: the index and the corpus) next to the maps, before the second seeds: on a GPU
-    # they then run beside the seeds' training (backend/pipeline/lanes.py).
+    # they then run beside the seeds' training, and the seeds train together (backend/pipeline/lanes.py).
     artifacts += [artifact for artifact in lenses if artifact.cpu_bound]
     for twin in _trained(release.second_seeds, release):
         assert isinstance(twin, SeedEntry)
-        artifacts.append(TrainedSAE(release, twin, _second_seed_cfg(release, profile, twin), key, inputs.data))
+        twin_cfg = _second_seed_cfg(release, profile, twin)
+        artifacts.append(TrainedSAE(release, twin, twin_cfg, key, inputs.data, together=True))
     artifacts += [artifact for artifact in lenses if not artifact.cpu_bound]
     return BuildPlan(artifacts, usable)
 
@@ -180,7 +181,7 @@ def build_release(
     """Build every missing, corrupt or out-of-date piece of `release` (up to and including stage `until`, if
     given); returns the build summary (with every SAE's and meta-SAE's metrics once complete). On a complete,
     intact build every stage is a check, so rerunning it is how a damaged release is repaired. `overlap`: run the
-    CPU-bound stages beside the others (default: on a GPU, `lanes.overlaps`)."""
+    CPU-bound stages beside the others and train the second seeds together (default: on a GPU, `lanes.overlaps`)."""
     if not release.built:
         raise AtlasError(f"Release {release.id!r} is not built locally (its source is not 'built').")
     if profile_name not in PROFILES:

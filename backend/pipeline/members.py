@@ -44,7 +44,7 @@ from backend.pipeline.family_data import FamilyData
 from backend.sources.release import MetaEntry, Release, SAEEntry
 from backend.training.meta import OVER_DIGEST, MetaTrainConfig, base_metrics, fit_meta, meta_train_config, save_meta
 from backend.training.metrics import decoder_geometry, member_coherence, reconstruction_metrics
-from backend.training.trainer import TrainConfig, train_sae
+from backend.training.trainer import TrainConfig, device_bytes, train_sae
 
 DENSITY_BATCH = 4096
 LOG = logging.getLogger("sae_atlas")
@@ -100,9 +100,16 @@ class TrainedSAE(Artifact[Path]):
     """One SAE of the family trained on the family's data, in the SAELens layout with its metrics."""
 
     def __init__(
-        self, release: Release, entry: SAEEntry, cfg: TrainConfig, data_key: str, data: Callable[[], FamilyData]
+        self,
+        release: Release,
+        entry: SAEEntry,
+        cfg: TrainConfig,
+        data_key: str,
+        data: Callable[[], FamilyData],
+        together: bool = False,
     ):
         self.release, self.entry, self.cfg, self.data_key, self._data = release, entry, cfg, data_key, data
+        self.together = together
 
     @property
     def name(self) -> str:
@@ -126,6 +133,9 @@ class TrainedSAE(Artifact[Path]):
 
     def load(self) -> Path:
         return self.folder
+
+    def device_bytes(self) -> int:
+        return device_bytes(self.cfg, self._data().train_x.shape[1])
 
     def compute(self, report: Reporter = silent) -> Path:
         """Train, save with its metrics, and retire the meta-SAEs read from its predecessor."""

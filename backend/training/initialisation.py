@@ -7,6 +7,15 @@ INIT_POOL = 8
 """Candidate inputs drawn per latent for the diverse data initialisation."""
 INIT_CHUNK = 2048
 CALIBRATION_TOKENS = 4096
+CALIBRATION_BYTES = 32
+"""Device bytes `calibrated_bias` holds per sampled token and latent: the pre-activations, their sorted values and
+their int64 order (16.5 measured on the CPU, tests/backend/training/test_trainer.py), twice over for the scratch copy
+a GPU's radix sort keeps."""
+
+
+def calibration_bytes(d_sae: int) -> int:
+    """Device memory `calibrated_bias` holds at its peak for `d_sae` latents (the weights aside)."""
+    return CALIBRATION_BYTES * CALIBRATION_TOKENS * d_sae
 
 
 @torch.no_grad()

@@ -34,7 +34,7 @@ from backend.core.typed import Range, check_field_ranges, check_field_types, ran
 from backend.models.sae import SAE, SAEConfig
 from backend.training.checkpoint import checked_tensor, load_checkpoint, save_checkpoint
 from backend.training.divergence import Divergence
-from backend.training.initialisation import calibrated_bias, diverse_rows
+from backend.training.initialisation import calibrated_bias, calibration_bytes, diverse_rows
 from backend.training.objectives import L1, Objective, Run, objective_from
 from backend.training.sparse import KeptPre, decode_where, sparse_decode
 
@@ -44,6 +44,12 @@ LOG = logging.getLogger("sae_atlas")
 CHECK_SECONDS = 0.25
 """The loss is checked for divergence at most this often (and before anything is saved): each check waits for the
 device."""
+STEP_BYTES = 16
+"""Device bytes a step holds per entry of its `[batch, d_sae]` pre-activations: 10.5 measured (their bf16 and fp32
+copies, the mask and order of the kept entries), and the auxiliary loss's copy of the dead latents' columns."""
+WEIGHT_COPIES = 8
+"""Float32 matrices of `[d_sae, d_in]` a run holds: encoder and decoder, each with its gradient and Adam's two
+moments."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,14 @@ class TrainConfig:
     @property
     def encoder_scale(self) -> float:
         return self.init_encoder_scale if self.init_encoder_scale is not None else self.objective.encoder_scale()
+
+
+def device_bytes(cfg: TrainConfig, d_in: int) -> int:
+    """Device memory training `cfg` on `d_in`-wide inputs holds at its peak, a little over (measured on the CPU with
+    the same code, tests/backend/training/test_trainer.py): the weights and their optimiser state, and the larger of
+    the bias calibration at the start and one step. What a build on a GPU admits trainings run together by."""
+    start = calibration_bytes(cfg.d_sae) if cfg.objective.start_bias(cfg.d_sae) is not None else 0
+    return 4 * WEIGHT_COPIES * cfg.d_sae * d_in + max(start, STEP_BYTES * cfg.batch_size * cfg.d_sae)
 
 
 @dataclass

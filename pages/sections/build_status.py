@@ -65,15 +65,20 @@ def build_panel(release: Release) -> None:
         return
     ready = ready_saes(release)
     # Its place in the plan: stages run beside it finish out of order, so a count of finished ones would run ahead.
-    in_plan = progress.stage in progress.stages
-    stage_number = progress.stages.index(progress.stage) + 1 if in_plan else len(progress.finished) + 1
+    # While the main lane waits for the trainings run together, the earliest stage under way counts.
+    waiting = progress.stage in progress.finished and bool(progress.beside)
+    under_way = progress.beside if waiting else [progress.stage]
+    planned = [progress.stages.index(name) for name in under_way if name in progress.stages]
+    stage_number = min(planned) + 1 if planned else len(progress.finished) + 1
     if progress.state == "running":
+        others = f"; under way: {', '.join(progress.beside)}" if waiting else ""
+        others = others or (f"; beside it: {', '.join(progress.beside)}" if progress.beside else "")
         st.progress(
             progress.fraction,
             text=f"Building the rest of the family in the background — stage {stage_number} of "
             f"{len(progress.stages)}: {progress.step}"
             + (f" ({progress.done}/{progress.total})" if progress.total else "")
-            + (f"; beside it: {', '.join(progress.beside)}" if progress.beside else ""),
+            + others,
         )
     elif progress.state == "failed":
         st.error(f"The build failed at stage '{progress.stage}': {progress.error}. {_resume_hint(release)}")
@@ -85,7 +90,7 @@ def build_panel(release: Release) -> None:
     )
     if progress.seconds:
         stages, wall = sum(progress.seconds.values()), progress.wall()
-        beside = f" (their own {stages:.0f} s: the CPU-bound ones ran beside the others)" if stages > wall + 1 else ""
+        beside = f" (their own {stages:.0f} s: some ran beside others)" if stages > wall + 1 else ""
         with st.expander(f"Stages finished in this run: {wall:.0f} s{beside}"):
             st.dataframe(
                 pd.DataFrame({"stage": list(progress.seconds), "seconds": list(progress.seconds.values())}),

@@ -1,3 +1,6 @@
+import json
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -8,8 +11,8 @@ from backend.models.formats import load_sae_dir, save_saelens
 from backend.training.bias_adaptation import GroupTargets
 from backend.training.divergence import TrainingDiverged
 from backend.training.initialisation import diverse_rows
-from backend.training.objectives import GBA, L1, OBJECTIVES, BatchTopK
-from backend.training.trainer import TrainConfig, train_sae
+from backend.training.objectives import GBA, L1, OBJECTIVES, BatchTopK, Objective
+from backend.training.trainer import TrainConfig, device_bytes, train_sae
 
 
 def planted(
@@ -283,3 +286,41 @@ def test_a_training_step_makes_a_gpus_host_wait_only_where_the_data_decides_a_si
             train_sae(x, replace(cfg, epochs=epochs), progress=lambda *_: None, device=torch.device("cpu"))
         counts.append(sum(waits.counts.values()))
     assert (counts[1] - counts[0]) / 16 <= WAITS_PER_STEP[name]
+
+
+def _peak_bytes(x: torch.Tensor, cfg: TrainConfig) -> int:
+    """The most memory `train_sae` held at once on the CPU (`x` aside), by torch.profiler's allocation records."""
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], profile_memory=True) as prof:
+        train_sae(x, cfg, device=torch.device("cpu"))
+    with tempfile.TemporaryDirectory() as folder:
+        prof.export_chrome_trace(f"{folder}/trace.json")
+        events = json.loads(Path(f"{folder}/trace.json").read_text())["traceEvents"]
+    return max(e["args"]["Total Allocated"] for e in events if e.get("name") == "[memory]")
+
+
+@pytest.mark.parametrize(
+    ("objective", "d_sae", "batch"),
+    [(BatchTopK(k=8), 1024, 8192), (L1(), 2048, 512)],
+    ids=["a step at its largest", "the bias calibration at its largest"],
+)
+def test_a_trainings_memory_estimate_is_what_it_holds_with_room_to_spare(
+    objective: Objective, d_sae: int, batch: int
+) -> None:
+    """What a build on a GPU admits trainings run together by (backend/pipeline/lanes.py), against what the same code
+    holds on the CPU (which also counts what a GPU's host would hold: the data initialisation's candidates)."""
+    x = torch.randn(16_384, 64, generator=torch.Generator().manual_seed(0))
+    cfg = TrainConfig(d_sae=d_sae, objective=objective, batch_size=batch, epochs=1, dead_after_tokens=1000)
+    held = _peak_bytes(x, cfg)
+    assert held <= device_bytes(cfg, 64) <= 2.5 * held
+
+
+def test_trainings_run_at_the_same_time_in_threads_train_the_same_weights_as_one_at_a_time() -> None:
+    """What a build that trains the second seeds together relies on (backend/pipeline/lanes.py): every random draw
+    comes from the run's own generators."""
+    x, _ = planted(n=4096)
+    configs = [replace(CFG, epochs=2, seed=seed, d_sae=d_sae) for seed, d_sae in ((1, 96), (2, 128))]
+    apart = [train_sae(x, cfg, device=torch.device("cpu")).sae.state_dict() for cfg in configs]
+    with ThreadPoolExecutor(2) as pool:
+        together = list(pool.map(lambda cfg: train_sae(x, cfg, device=torch.device("cpu")).sae.state_dict(), configs))
+    for one, other in zip(apart, together, strict=True):
+        assert all(torch.equal(one[name], other[name]) for name in one)
