@@ -1,10 +1,13 @@
-"""The build's side lane (issue 47, item 2): the embedded family's tail (latent maps, second seeds, every lens) rebuilt
-with the CPU-bound stages on the main lane (`build --no-overlap`, the CPU's default) and beside it (`--overlap`, a
+"""The build's lanes (issue 47, item 2): the embedded family's tail (latent maps, second seeds, every lens) rebuilt
+with the CPU-bound stages on the main lane and the second seeds trained one after another (`build --no-overlap`, the
+CPU's default), and with the CPU-bound stages beside the main lane and the seeds trained together (`--overlap`, a
 GPU's default), timing the command a user runs. Each run starts from a copy of a built data directory (hard links:
 every artifact is written to a new file and renamed, so the copy never writes the original) with the tail removed.
 
-Prints each run's wall seconds, the seconds of its main-lane stages (the critical path once the CPU-bound stages run
-beside them on a machine with cores to spare) and of its CPU-bound stages, and the ratio of the two runs.
+Prints each run's wall seconds, the second seeds' own seconds and the wall from the first one's start to the last
+one's end (less than their own when they trained together), the seconds of its other main-lane stages (the critical
+path once the CPU-bound stages run beside them on a machine with cores to spare) and of its CPU-bound stages, and the
+ratio of the two runs.
 
     .venv/bin/python benchmarks/bench_build_lanes.py [--data DIR]    # DIR: a built data dir (default ATLAS_DATA_DIR)
     .venv/bin/python benchmarks/bench_build_lanes.py --release tiny --profile tiny     # the test catalog's
@@ -26,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from backend.core.config import DATA_DIR_ENV, data_dir  # noqa: E402
 from backend.pipeline.build import plan  # noqa: E402
 from backend.pipeline.profiles import PROFILES  # noqa: E402
-from backend.pipeline.progress import read_progress  # noqa: E402
+from backend.pipeline.progress import BuildProgress, read_progress  # noqa: E402
 from backend.sources.catalog import default_release_id, get_release, load_catalog, trained_from  # noqa: E402
 from backend.sources.release import Release  # noqa: E402
 
@@ -50,9 +53,7 @@ def _forget_tail(release: Release) -> None:
         release.paths.checkpoint(seed.id).unlink(missing_ok=True)
 
 
-def _run(
-    built: Path, release_id: str, profile: str, others: list[str], overlap: bool
-) -> tuple[float, dict[str, float]]:
+def _run(built: Path, release_id: str, profile: str, others: list[str], overlap: bool) -> tuple[float, BuildProgress]:
     with tempfile.TemporaryDirectory(prefix="bench-lanes-") as scratch:
         data = Path(scratch)
         _copy(built, data, [release_id, *others])
@@ -65,7 +66,14 @@ def _run(
         whole = time.perf_counter() - started
         progress = read_progress(get_release(release_id))
         assert progress is not None and progress.state == "complete"
-        return whole, dict(progress.seconds)
+        return whole, progress
+
+
+def _span(progress: BuildProgress, names: set[str]) -> float:
+    """Wall seconds from the first of `names` to start to the last to end."""
+    starts = [progress.started[name] for name in names]
+    ends = [progress.started[name] + progress.seconds[name] for name in names]
+    return max(ends) - min(starts)
 
 
 def main() -> None:
@@ -78,19 +86,23 @@ def main() -> None:
     os.environ[DATA_DIR_ENV] = str(built)
     release = get_release(args.release or default_release_id(load_catalog()))
     others = [other.id for other in trained_from(release)]
-    cpu_bound = {a.name for a in plan(release, PROFILES[args.profile]).artifacts if a.cpu_bound}
+    artifacts = plan(release, PROFILES[args.profile]).artifacts
+    cpu_bound = {a.name for a in artifacts if a.cpu_bound}
+    seeds = {a.name for a in artifacts if a.together}
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; {release.id}, its tail")
-    print("| build | command wall s | main-lane stages s | CPU-bound stages s | slowest stages s |")
+    print("| build | command wall s | second seeds: own s / wall s | other main-lane stages s | CPU-bound stages s |")
     print("| --- | --- | --- | --- | --- |")
     walls = {}
     for overlap in (False, True):
-        whole, seconds = _run(built, release.id, args.profile, others, overlap)
+        whole, progress = _run(built, release.id, args.profile, others, overlap)
+        seconds = progress.seconds
         beside = sum(s for name, s in seconds.items() if name in cpu_bound)
-        main_lane = sum(seconds.values()) - beside
+        trained = sum(seconds[name] for name in seeds)
+        main_lane = sum(seconds.values()) - beside - trained
         walls[overlap] = whole
-        slowest = ", ".join(f"{name} {s:.0f}" for name, s in sorted(seconds.items(), key=lambda i: -i[1])[:6])
         print(
-            f"| {'--overlap' if overlap else '--no-overlap'} | {whole:.1f} | {main_lane:.1f} | {beside:.1f} | {slowest} |"
+            f"| {'--overlap' if overlap else '--no-overlap'} | {whole:.1f} | {trained:.1f} / "
+            f"{_span(progress, seeds):.1f} | {main_lane:.1f} | {beside:.1f} |"
         )
     print(f"--overlap / --no-overlap: {walls[True] / walls[False]:.2f}x")
 
