@@ -115,12 +115,13 @@ class Lanes:
                 artifact.compute(self._beside_report)
 
     def _alongside(self, artifact: Artifact) -> None:
+        """Compute `artifact` once the budget holds it (listed as under way from then)."""
         assert self._budget is not None
-        with self._writer.beside(artifact.name):
-            if artifact.is_current():
-                return
-            with self._budget.hold(artifact.device_bytes()), own_stream(self._device):
-                artifact.compute(self._report)
+        current = artifact.is_current()
+        with self._budget.hold(0 if current else artifact.device_bytes()), self._writer.beside(artifact.name):
+            if not current:
+                with own_stream(self._device):
+                    artifact.compute(self._report)
 
     def _wait(self, futures: list[tuple[str, Future[None]]]) -> None:
         """Wait for every one of `futures`; raises the first one's error (naming its stage in `failed`)."""
