@@ -191,6 +191,10 @@ def backend_run(folder: Path, *args: str) -> tuple[float, float]:
         process.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0), err.seek(0)
         said, failed = out.read().strip(), err.read()
+    if process.returncode < 0:  # its stderr says nothing: the kernel's out-of-memory killer sends SIGKILL
+        sys.exit(
+            f"python -m backend {args[0]} was killed by signal {-process.returncode} at {usage.ru_maxrss // 1024} MB"
+        )
     if process.returncode != 0:
         sys.exit(f"python -m backend {args[0]} failed:\n{failed[-2000:]}")
     print(said.splitlines()[-1] if said else "", file=sys.stderr)

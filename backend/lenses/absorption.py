@@ -21,13 +21,16 @@ under about 1B parameters, so they are not comparable with published numbers.
 
 import re
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import pandas as pd
 import torch
+from scipy.sparse import csc_matrix
 from torch import Tensor
 
+from backend.index.build import ENCODE_ELEMENTS
+from backend.lenses.cofiring import firing
 from backend.models.sae import SAE
 
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
@@ -135,19 +138,20 @@ def _f1(true_positive: int, predicted: int, actual: int) -> float:
     return 2 * true_positive / (predicted + actual) if predicted + actual else 0.0
 
 
-def main_latents(fired: Tensor, letter: Tensor) -> list[tuple[list[int], float, float]]:
-    """Per letter, its main latents from `fired [n, d_sae]` bool on training words with first letters
-    `letter [n]`, with the F1 and recall of their union."""
+def main_latents(fired: csc_matrix, letter: Tensor) -> list[tuple[list[int], float, float]]:
+    """Per letter, its main latents from `fired [n, d_sae]` (sparse bool: which latents fire on each training word)
+    with first letters `letter [n]`, with the F1 and recall of their union."""
     onehot = torch.nn.functional.one_hot(letter, len(LETTERS)).float()  # [n, 26]
-    hits = onehot.T @ fired.float()  # [26, d_sae]
-    single = 2 * hits / (fired.sum(dim=0).float()[None, :] + onehot.sum(dim=0)[:, None]).clamp_min(1)
+    hits = torch.from_numpy(np.asarray(fired.T @ onehot.numpy()).T).float()  # [26, d_sae], whole counts
+    fires = torch.from_numpy(np.diff(fired.indptr)).float()
+    single = 2 * hits / (fires[None, :] + onehot.sum(dim=0)[:, None]).clamp_min(1)
     found = []
     for code in range(len(LETTERS)):
         is_letter = letter == code
         candidates = single[code].topk(min(CANDIDATE_MAIN, single.shape[1])).indices.tolist()
-        columns = {c: fired[:, c] for c in candidates}
+        columns = {c: _column(fired, c) for c in candidates}
         chosen: list[int] = []
-        union = torch.zeros(len(fired), dtype=torch.bool)
+        union = torch.zeros(len(letter), dtype=torch.bool)
         best = 0.0
         while len(chosen) < MAX_MAIN:
             scores = {c: _union_f1(union | column, is_letter) for c, column in columns.items() if c not in chosen}
@@ -161,6 +165,13 @@ def main_latents(fired: Tensor, letter: Tensor) -> list[tuple[list[int], float, 
         recall = float((union & is_letter).sum() / is_letter.sum().clamp_min(1))
         found.append((chosen, best, recall))
     return found
+
+
+def _column(fired: csc_matrix, latent: int) -> Tensor:
+    """`[n]` bool: the tokens on which `latent` fires."""
+    column = torch.zeros(fired.shape[0], dtype=torch.bool)
+    column[torch.from_numpy(fired.indices[fired.indptr[latent] : fired.indptr[latent + 1]]).long()] = True
+    return column
 
 
 def _union_f1(union: Tensor, is_letter: Tensor) -> float:
@@ -209,12 +220,10 @@ COLUMNS = [
 def absorption_table(sae: SAE, words: WordTokens, probe: LetterProbe, vocab: list[str]) -> pd.DataFrame:
     """One row per letter: held-out words, probe F1, main latents with their F1 and recall, miss rate, full
     absorption rate, mean absorption fraction, the random-direction baseline, the top absorbers and missed words."""
-    acts = sae.encode(words.vectors.to(sae.device)).cpu()
     decoder = sae.W_dec.float().cpu()
-    fired = acts > 0
     train, test = ~words.test, words.test
     centred = words.vectors - probe.mean
-    mains = main_latents(fired[train], words.letter[train])
+    mains = main_latents(firing(sae, words.vectors[train]), words.letter[train])
     generator = torch.Generator().manual_seed(SEED)
     random_dirs = torch.randn((BASELINE_DIRECTIONS, decoder.shape[1]), generator=generator)
     random_dirs = random_dirs / random_dirs.norm(dim=1, keepdim=True)
@@ -222,9 +231,8 @@ def absorption_table(sae: SAE, words: WordTokens, probe: LetterProbe, vocab: lis
     for letter in range(len(LETTERS)):
         main, main_f1, recall = mains[letter]
         right = test & (words.letter == letter) & (probe.predicted == letter)
-        direction = probe.direction[letter]
-        absorbed = token_absorption(acts[right], decoder, direction, main, centred[right] @ direction)
-        baseline = [token_absorption(acts[right], decoder, d, main, centred[right] @ d) for d in random_dirs]
+        directions = torch.cat([probe.direction[letter][None, :], random_dirs])
+        absorbed, *baseline = _absorption(sae, words.vectors[right], centred[right], decoder, directions, main)
         absorbers = pd.Series(absorbed.absorber[absorbed.full].numpy()).value_counts().head(5)
         missed = pd.Series([vocab[int(i)] for i in words.token_ids[right][absorbed.miss]]).value_counts().head(5)
         n = int(right.sum())
@@ -247,6 +255,21 @@ def absorption_table(sae: SAE, words: WordTokens, probe: LetterProbe, vocab: lis
             "missed_counts": missed.to_numpy().astype(int).tolist(),
         })  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def _absorption(
+    sae: SAE, vectors: Tensor, centred: Tensor, decoder: Tensor, directions: Tensor, main: list[int]
+) -> list[TokenAbsorption]:
+    """`token_absorption` of the tokens `vectors [n, d]` (centred: `centred [n, d]`) for each of `directions [k, d]`,
+    encoded a few tokens at a time: a dense `[n, d_sae]` of 98,304 latents would take gigabytes."""
+    rows = max(1, ENCODE_ELEMENTS // sae.cfg.d_sae)
+    parts: list[list[TokenAbsorption]] = [[] for _ in directions]
+    for start in range(0, max(1, len(vectors)), rows):
+        acts = sae.encode(vectors[start : start + rows].to(sae.device)).cpu()
+        for part, direction in zip(parts, directions, strict=True):
+            part.append(token_absorption(acts, decoder, direction, main, centred[start : start + rows] @ direction))
+    names = [item.name for item in fields(TokenAbsorption)]
+    return [TokenAbsorption(*(torch.cat([getattr(p, name) for p in part]) for name in names)) for part in parts]
 
 
 def _mean(values: list[Tensor]) -> float:

@@ -80,3 +80,16 @@ def test_word_tokens_are_whole_words_after_a_space_split_by_type() -> None:
     assert [LETTERS[i] for i in found.letter.tolist()] == [vocab[t][1].lower() for t in found.token_ids.tolist()]
     for token in (1, 4, 6):
         assert len(set(found.test[found.token_ids == token].tolist())) == 1  # a word type sits on one side
+
+
+def test_the_table_is_the_same_encoded_a_few_tokens_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SAE-98,304 is encoded a few hundred tokens at a time (a dense matrix of every word would take gigabytes):
+    here three tokens a chunk for the test words and seven for the probe's training words."""
+    from backend.lenses import absorption, cofiring
+
+    words, vocab = planted_words()
+    probe = fit_probe(words)
+    whole = absorption_table(planted_sae(), words, probe, vocab)
+    monkeypatch.setattr(absorption, "ENCODE_ELEMENTS", 3 * 3)
+    monkeypatch.setattr(cofiring, "BATCH", 7)
+    assert absorption_table(planted_sae(), words, probe, vocab).equals(whole)
