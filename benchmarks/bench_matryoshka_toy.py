@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from backend.lenses.absorption import main_latents, token_absorption
+from backend.lenses.cofiring import firing
 from backend.models.sae import SAE
 from backend.training.objectives import BatchTopK, Matryoshka
 from backend.training.trainer import TrainConfig, train_sae
@@ -54,7 +55,7 @@ def absorption(sae: SAE, data: dict[str, Tensor]) -> dict[str, float]:
     x, parent = data["x"], data["parent"]
     train = torch.arange(len(x)) % 5 != 0
     acts = sae.encode(x)
-    mains = main_latents(acts[train] > 0, parent[train])
+    mains = main_latents(firing(sae, x[train]), parent[train])
     mean = x[train].mean(dim=0)
     miss, full, fraction = [], [], []
     for p, (main, _f1, _recall) in enumerate(mains[: len(data["parent_dirs"])]):  # the lens answers 26 letters

@@ -3,6 +3,7 @@ default on a GPU), as many at once as the memory budget admits, and make the sam
 
 import contextlib
 import hashlib
+import json
 import shutil
 import threading
 from pathlib import Path
@@ -26,15 +27,25 @@ from backend.sources.release import Release
 RUN_RECORDS = {"build-progress.json", "build.log", "build.lock"}
 
 
+SEED_METRICS = "sae-64-seed2/metrics.json"
+"""Measured on the thread that trained the seed: where it trained beside others, a sum's last bits may differ (FVU by
+1.3e-7 under pytest-xdist's one thread a process); its weights are the same bit for bit."""
+
+
 def _digests(release: Release) -> dict[str, str]:
-    """Every file the build made, but for its records of the run and its scratch (a training checkpoint holds
-    torch.save's random serialisation id)."""
+    """Every file the build made, but for its records of the run, its scratch (a training checkpoint holds
+    torch.save's random serialisation id) and the second seed's metrics (`_seed_metrics`)."""
     root = release.paths.root
     return {
         str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
         for path in sorted(root.rglob("*"))
         if path.is_file() and path.name not in RUN_RECORDS and path.suffix != ".pt"
-    }
+        and str(path.relative_to(root)) != SEED_METRICS
+    }  # fmt: skip
+
+
+def _seed_metrics(release: Release) -> dict[str, float]:
+    return json.loads((release.paths.root / SEED_METRICS).read_text())
 
 
 def _forget_the_tail(release: Release) -> None:
@@ -80,11 +91,12 @@ def test_an_overlapped_build_makes_the_same_files_as_one_lane(
     _forget_the_tail(release)
     build_release(release, "tiny", report=lambda *_: None)  # on the CPU: one lane by default
     assert set(threads.values()) == {threading.main_thread().name}
-    one_lane = _digests(release)
+    one_lane, one_lane_metrics = _digests(release), _seed_metrics(release)
     threads.clear()
     _forget_the_tail(release)
     main(["build", "--release", tiny_copy, "--profile", "tiny", "--overlap"])
     assert _digests(release) == one_lane
+    assert _seed_metrics(release) == pytest.approx(one_lane_metrics, rel=1e-6)
     assert set(threads) == {"map SAE-64", "map SAE-128", "facets SAE-64", "facets SAE-128", "train SAE-64-seed2"}
     assert threads.pop("train SAE-64-seed2").startswith("together")
     assert all(name.startswith("cpu-lane") for name in threads.values())
