@@ -4,7 +4,8 @@ CPU's default), and with the CPU-bound stages beside the main lane and the seeds
 GPU's default), timing the command a user runs. Each run starts from a copy of a built data directory (hard links:
 every artifact is written to a new file and renamed, so the copy never writes the original) with the tail removed.
 
-Prints each run's wall seconds, the second seeds' own seconds and the wall from the first one's start to the last
+Prints the memory estimate that admits each second seed to train beside the others on a GPU, then each run's wall
+seconds, the second seeds' own seconds and the wall from the first one's start to the last
 one's end (less than their own when they trained together), the seconds of its other main-lane stages (the critical
 path once the CPU-bound stages run beside them on a machine with cores to spare) and of its CPU-bound stages, and the
 ratio of the two runs.
@@ -90,6 +91,8 @@ def main() -> None:
     cpu_bound = {a.name for a in artifacts if a.cpu_bound}
     seeds = {a.name for a in artifacts if a.together}
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; {release.id}, its tail")
+    estimates = ", ".join(f"{a.name} {a.device_bytes() / 1e6:,.0f} MB" for a in artifacts if a.together)
+    print(f"device memory each second seed's training holds, as the build estimates it: {estimates}")
     print("| build | command wall s | second seeds: own s / wall s | other main-lane stages s | CPU-bound stages s |")
     print("| --- | --- | --- | --- | --- |")
     walls = {}
