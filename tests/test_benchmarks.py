@@ -42,6 +42,8 @@ SLOW_OR_ELSEWHERE = {
     "bench_load_protocol.py": "serves sessions for a set time",
     "bench_ray_family.py": "starts a Ray cluster",
     "bench_ray_index.py": "starts a Ray cluster (tests/backend/cluster covers the same path)",
+    "bench_model_convert.py": "converts the real model twice a run (25 s); tests/backend/models/test_embedded.py "
+    "checks that the two conversions agree",
     "bench_paper_scale.py": "takes a family through add, index, train-meta, stitch, lenses and maps: 2.5 minutes at "
     "its smallest (--sizes 96 192 --contexts 64), each command covered by tests/backend",
 }

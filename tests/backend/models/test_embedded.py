@@ -7,7 +7,7 @@ import torch
 
 from backend.core.errors import MissingDependency
 from backend.data.corpus import wordnet_texts
-from backend.models.embedded import EMBEDDED_MODELS, EmbeddedModel, package_dir
+from backend.models.embedded import EMBEDDED_MODELS, EmbeddedModel, embedded_model_dir, package_dir
 
 
 @pytest.mark.slow
@@ -19,6 +19,32 @@ def test_embedded_model_knows_the_capital_of_france(tiny_release: str) -> None:
     with torch.no_grad():
         logits = lm.model(ids).logits[0, -1]
     assert lm.tokenizer.decode(int(logits.argmax())) == " Paris"
+
+
+@pytest.mark.slow
+def test_conversion_reading_the_file_once_equals_transformers_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gguf
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    monkeypatch.setenv("ATLAS_DATA_DIR", str(tmp_path))
+    converted = embedded_model_dir("smollm2-135m-instruct")
+    assert gguf.GGUFReader.__name__ == "GGUFReader"  # gguf is itself again afterwards
+    spec = EMBEDDED_MODELS["smollm2-135m-instruct"]
+    source = package_dir(spec)
+    model = AutoModelForCausalLM.from_pretrained(source, gguf_file=spec.gguf_file, dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=spec.gguf_file)
+    ours = load_file(converted / "model.safetensors")
+    theirs = model.state_dict()
+    assert set(ours) == {name for name in theirs if name != "lm_head.weight"}  # tied to the embedding
+    for name, tensor in ours.items():
+        assert torch.equal(tensor, theirs[name]), name
+    ours_tokenizer = AutoTokenizer.from_pretrained(converted)
+    assert ours_tokenizer.get_vocab() == tokenizer.get_vocab()
+    text = "Einstein: physicist born in Germany"
+    assert ours_tokenizer(text).input_ids == tokenizer(text).input_ids
 
 
 def test_missing_model_package_names_the_install_command() -> None:
