@@ -81,6 +81,8 @@ def build(args: argparse.Namespace) -> None:
             stages = sum(progress.seconds.values())
             overlapped = f" (its stages {stages:.0f} s, some beside others)" if stages > progress.wall() + 1 else ""
             print(f"{one.id}: {progress.wall():.0f} s in this run{overlapped} ({shown or 'no stage took a second'})")
+            if progress.inputs:
+                print(f"{one.id}: inputs loaded in this run, within those stages: {progress.inputs_said()}")
             usable = progress.reached(USABLE)
             if usable is not None:
                 print(f"{one.id}: usable (its first SAE and index) after {usable:.0f} s")

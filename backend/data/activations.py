@@ -76,6 +76,7 @@ class Activations(Artifact[Tensor]):
 
     def compute(self, report: Reporter = silent) -> Tensor:
         key, parts, chunks = self.key(), [], self._chunks()
+        report(self.name, 0, len(chunks))
         for number, (path, batch) in enumerate(chunks):
             acts = _read_chunk(path, batch) if safetensors_key(path) in (key, None) else None
             if acts is None:

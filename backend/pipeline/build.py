@@ -14,6 +14,8 @@ rest behind the app (backend/pipeline/progress.py).
 import hashlib
 import json
 import threading
+import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +47,8 @@ from backend.stitching.family import Curves, PairMatching
 from backend.training.meta import MetaTrainConfig
 from backend.training.trainer import TrainConfig
 
+LANGUAGE_MODEL = "language model"
+"""The step that loads it (converting it first on a fresh machine), as the progress and `build` name it."""
 USABLE = "usable"
 """`build_release(until=USABLE)` returns once the first SAE and its index are ready."""
 
@@ -58,19 +62,28 @@ class _Inputs:
     _lm: LanguageModel | None = None
     _data: FamilyData | None = None
     report: Reporter = field(default=lambda *_: None)
+    loaded: Callable[[str, float], None] = field(default=lambda *_: None)
+    """Told the seconds each input took (`ProgressWriter.loaded`)."""
     _loading: threading.RLock = field(default_factory=threading.RLock)
     """Both lanes of a build may ask for the model or the data first (backend/pipeline/lanes.py): loaded once."""
 
     def lm(self) -> LanguageModel:
         with self._loading:
             if self._lm is None:
+                start = time.perf_counter()
+                self.report(LANGUAGE_MODEL, 0, 1)  # a fresh machine converts it first: seconds with no other step
                 self._lm = load_language_model(self.release.model, default_device())
+                self.report(LANGUAGE_MODEL, 1, 1)
+                self.loaded(LANGUAGE_MODEL, time.perf_counter() - start)
             return self._lm
 
     def data(self) -> FamilyData:
         with self._loading:
             if self._data is None:
-                self._data = family_data(self.release, self.lm(), self.profile, self.report)
+                lm = self.lm()
+                start = time.perf_counter()
+                self._data = family_data(self.release, lm, self.profile, self.report)
+                self.loaded("corpus and activations", time.perf_counter() - start)
             return self._data
 
     def cap(self) -> tuple[float | None] | None:
@@ -198,7 +211,7 @@ def build_release(
         build = plan(release, profile, inputs)
         writer = ProgressWriter(release, build.stage_names(), profile_name)
         terminal = report or TqdmReporter()
-        inputs.report = tee(terminal, writer.report)
+        inputs.report, inputs.loaded = tee(terminal, writer.report), writer.loaded
         beside = overlaps(default_device()) if overlap is None else overlap
         torch.manual_seed(profile.seed)
         lanes = Lanes(writer, inputs.report, terminal, beside)

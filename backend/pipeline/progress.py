@@ -57,6 +57,9 @@ class BuildProgress:
     beside: list[str] = field(default_factory=list)
     """The stages under way beside `stage` (a build on a GPU runs its CPU-bound stages concurrently,
     backend/pipeline/lanes.py)."""
+    inputs: dict[str, float] = field(default_factory=dict)
+    """Wall seconds the stages' shared inputs took to load or make in this run (the language model, converted on a
+    fresh machine; the corpus and its activations), counted in the seconds of the stage that first read them."""
 
     def reached(self, stage: str) -> float | None:
         """Wall seconds this run took to reach `stage`, None before it has."""
@@ -69,6 +72,11 @@ class BuildProgress:
         if len(ends) < len(self.seconds):  # written before starts were recorded, when stages ran one at a time
             return sum(self.seconds.values())
         return max(ends, default=0.0)
+
+    def inputs_said(self) -> str:
+        """`inputs` as `build` and the build panel say them, the longest first."""
+        spent = sorted(self.inputs.items(), key=lambda item: -item[1])
+        return ", ".join(f"{name} {seconds:.0f} s" for name, seconds in spent)
 
     @property
     def fraction(self) -> float:
@@ -161,6 +169,12 @@ class ProgressWriter:
             self.progress.beside.remove(name)
             if finished:
                 self._end(name)
+            self._write(force=True)
+
+    def loaded(self, what: str, seconds: float) -> None:
+        """The shared input `what` took `seconds` to load or make."""
+        with self._lock:
+            self.progress.inputs[what] = round(seconds, 2)
             self._write(force=True)
 
     def report(self, step: str, done: int, total: int) -> None:

@@ -91,11 +91,14 @@ def build_panel(release: Release) -> None:
     if progress.seconds:
         stages, wall = sum(progress.seconds.values()), progress.wall()
         beside = f" (their own {stages:.0f} s: some ran beside others)" if stages > wall + 1 else ""
+        ran = sorted(progress.seconds, key=lambda name: progress.started.get(name, 0.0))  # the file sorts its keys
         with st.expander(f"Stages finished in this run: {wall:.0f} s{beside}"):
             st.dataframe(
-                pd.DataFrame({"stage": list(progress.seconds), "seconds": list(progress.seconds.values())}),
+                pd.DataFrame({"stage": ran, "seconds": [progress.seconds[name] for name in ran]}),
                 hide_index=True,
             )
+            if progress.inputs:
+                st.caption(f"Within those stages, loading what they share: {progress.inputs_said()}.")
     with st.expander("What the build makes, in order"):
         st.dataframe(build_artifacts(release.id), hide_index=True)
 

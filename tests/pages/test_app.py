@@ -423,7 +423,7 @@ def test_a_family_still_building_shows_its_progress_and_what_is_ready(tiny_copy:
                             "map SAE-64": 4.0, "train SAE-96": 5.0},
                 "started": {"activations": 0.0, "train SAE-64": 20.5, "index SAE-64": 26.5, "usable": 30.0,
                             "map SAE-64": 30.0, "train SAE-96": 30.0, "train SAE-128": 35.0, "facets SAE-64": 35.0},
-                "beside": ["facets SAE-64"]}  # fmt: skip
+                "beside": ["facets SAE-64"], "inputs": {"language model": 7.2, "corpus and activations": 12.0}}  # fmt: skip
     (root / "build-progress.json").write_text(json.dumps(progress))
     at = run(None, release=tiny_copy, sae="64")
     no_crash(at)
@@ -435,6 +435,8 @@ def test_a_family_still_building_shows_its_progress_and_what_is_ready(tiny_copy:
     labels = [e.label for e in at.expander]  # the map ran beside the training: their seconds count once
     assert "Stages finished in this run: 35 s (their own 39 s: some ran beside others)" in labels
     timed = next(d.value for d in at.dataframe if "seconds" in d.value)
+    said = "Within those stages, loading what they share: corpus and activations 12 s, language model 7 s."
+    assert said in [c.value for c in at.caption]
     assert timed.set_index("stage")["seconds"].to_dict()["train SAE-64"] == 6.0
     made = next(d.value for d in at.dataframe if "artifact" in d.value).set_index("artifact")["on disk"]
     assert (

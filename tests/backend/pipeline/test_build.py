@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from backend.pipeline.build import USABLE, build_release, plan, read_summary, ready_saes
+from backend.pipeline.build import LANGUAGE_MODEL, USABLE, build_release, plan, read_summary, ready_saes
 from backend.pipeline.profiles import PROFILES
 from backend.pipeline.progress import BuildRunning, build_lock, read_progress
 from backend.sources.catalog import get_release
@@ -36,6 +36,8 @@ def test_build_until_usable_then_resume_to_complete(tmp_path: Path, monkeypatch:
     assert progress is not None and progress.state == "stopped" and progress.stage == USABLE
     assert progress.reached(USABLE) == pytest.approx(sum(progress.seconds.values()), abs=0.05)
     assert progress.reached(USABLE) > 0
+    assert set(progress.inputs) == {LANGUAGE_MODEL, "corpus and activations"}  # loaded by the first stage
+    assert sum(progress.inputs.values()) <= progress.seconds["train SAE-64"]
     assert not release.paths.folder("meta-128").exists()
 
     summary = build_release(release, "tiny", report=lambda *_: None)

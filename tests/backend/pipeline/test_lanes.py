@@ -103,7 +103,9 @@ def test_an_overlapped_build_makes_the_same_files_as_one_lane(
     progress = read_progress(release)
     assert progress is not None and progress.state == "complete" and progress.beside == []
     assert set(progress.finished) == set(progress.stages)
-    assert f"{tiny_copy}: {progress.wall():.0f} s in this run" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert f"{tiny_copy}: {progress.wall():.0f} s in this run" in said
+    assert f"{tiny_copy}: inputs loaded in this run, within those stages: {progress.inputs_said()}" in said
 
 
 def test_a_side_stage_that_fails_fails_the_build_naming_it_and_a_rerun_resumes(

@@ -65,3 +65,11 @@ def test_a_stage_beside_that_fails_is_not_finished(writer: ProgressWriter) -> No
     writer.finish("failed", "RuntimeError: umap broke", stage="map")
     shown = json.loads(writer.path.read_text())
     assert shown["beside"] == [] and "map" not in shown["finished"] and shown["stage"] == "map"
+
+
+def test_the_inputs_seconds_are_written_as_they_load(writer: ProgressWriter) -> None:
+    writer.stage("train")
+    writer.loaded("language model", 6.94)
+    shown = read_progress(get_release("smollm2-wordnet"))
+    assert shown is not None and shown.inputs == {"language model": 6.94}
+    assert shown.inputs_said() == "language model 7 s"
