@@ -8,6 +8,7 @@ import functools
 import importlib.util
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ import torch
 from backend.core.config import data_dir
 from backend.core.errors import MissingDependency
 from backend.core.paths import MODELS
+
+_CONVERTING = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -81,11 +84,15 @@ def embedded_model_dir(name: str) -> Path:
     if name not in EMBEDDED_MODELS:
         raise MissingDependency(f"No embedded model {name!r}; known: {', '.join(EMBEDDED_MODELS)}.")
     target = data_dir() / MODELS / name
-    if (target / "config.json").exists() and (target / "model.safetensors").exists():
-        return target
+    with _CONVERTING:  # threads of one process convert once, and `_gguf_read_once` patches `gguf` for one at a time
+        if not ((target / "config.json").exists() and (target / "model.safetensors").exists()):
+            _convert(EMBEDDED_MODELS[name], name, target)
+    return target
+
+
+def _convert(spec: EmbeddedModel, name: str, target: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    spec = EMBEDDED_MODELS[name]
     source = package_dir(spec)
     with _gguf_read_once():
         tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=spec.gguf_file)
@@ -102,4 +109,3 @@ def embedded_model_dir(name: str) -> Path:
         staging.rename(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return target

@@ -1,5 +1,6 @@
 """The real embedded model (integration) and the messages when its packages are missing."""
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,9 @@ def test_conversion_reading_the_file_once_equals_transformers_own(
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     monkeypatch.setenv("ATLAS_DATA_DIR", str(tmp_path))
-    converted = embedded_model_dir("smollm2-135m-instruct")
+    with ThreadPoolExecutor(2) as pool:  # two threads asking at once: one converts, the other waits for it
+        converted, again = pool.map(embedded_model_dir, ["smollm2-135m-instruct"] * 2)
+    assert converted == again and [p.name for p in converted.parent.iterdir()] == [converted.name]
     assert gguf.GGUFReader.__name__ == "GGUFReader"  # gguf is itself again afterwards
     spec = EMBEDDED_MODELS["smollm2-135m-instruct"]
     source = package_dir(spec)
