@@ -31,10 +31,19 @@ def test_conversion_reading_the_file_once_equals_transformers_own(
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     monkeypatch.setenv("ATLAS_DATA_DIR", str(tmp_path))
+    parsed: list[str] = []
+
+    class CountedReader(gguf.GGUFReader):  # what transformers' calls come to, through the conversion's one reader
+        def __init__(self, path: str) -> None:
+            parsed.append(path)
+            super().__init__(path)
+
+    monkeypatch.setattr(gguf, "GGUFReader", CountedReader)
     with ThreadPoolExecutor(2) as pool:  # two threads asking at once: one converts, the other waits for it
         converted, again = pool.map(embedded_model_dir, ["smollm2-135m-instruct"] * 2)
     assert converted == again and [p.name for p in converted.parent.iterdir()] == [converted.name]
-    assert gguf.GGUFReader.__name__ == "GGUFReader"  # gguf is itself again afterwards
+    assert len(parsed) == 1  # transformers asks three times (config, tokenizer, weights)
+    assert gguf.GGUFReader is CountedReader  # gguf is itself again afterwards
     spec = EMBEDDED_MODELS["smollm2-135m-instruct"]
     source = package_dir(spec)
     model = AutoModelForCausalLM.from_pretrained(source, gguf_file=spec.gguf_file, dtype=torch.float32)
