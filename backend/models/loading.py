@@ -51,7 +51,7 @@ def sae_outline(release: Release, sae_id: str) -> SAEOutline:
     outline = outline_saelens(fetch_folder(entry.location, [SAELENS_CFG, SAELENS_WEIGHTS], optional=[SAELENS_SPARSITY]))
     if entry.prefix is None:
         return outline
-    cfg = SAE(outline.cfg, device=torch.device("meta")).prefix_config(entry.prefix)  # no weights to slice
+    cfg = outline.cfg.prefix(entry.prefix)
     density = outline.log10_density
     return SAEOutline(cfg, density[: entry.prefix] if density is not None else None)
 

@@ -39,6 +39,16 @@ class SAEConfig:
     extra: dict[str, Any] = field(default_factory=dict)
     """Anything else the config file held, kept so a round trip loses nothing."""
 
+    def prefix(self, width: int) -> "SAEConfig":
+        """The config of the SAE of the first `width` latents, refused (IncompatibleError) where that is not an SAE."""
+        if not self.arch.reads_each_latent:
+            raise IncompatibleError(
+                f"A prefix of a {self.architecture} SAE is not an SAE: its activation reads every latent."
+            )
+        if not 0 < width <= self.d_sae:
+            raise IncompatibleError(f"A prefix of {width} latents does not fit an SAE of {self.d_sae}.")
+        return replace(self, d_sae=width)
+
     def __post_init__(self) -> None:
         arch = architecture(self.architecture)
         if self.d_in <= 0 or self.d_sae <= 0:
@@ -103,8 +113,7 @@ class SAE(nn.Module):
 
     def elementwise_activation(self) -> ElementwiseActivation | None:
         """This SAE's activation as an `ElementwiseActivation`, or None where it reads a whole row (top-k)."""
-        threshold = self.arch.firing_threshold(self)
-        return None if threshold is None else ElementwiseActivation(threshold)
+        return ElementwiseActivation(self.arch.firing_threshold(self)) if self.arch.reads_each_latent else None
 
     def encode(self, x: Tensor) -> Tensor:
         """`x [..., d_in]` -> latent activations `[..., d_sae]` (inference mode)."""
@@ -131,22 +140,12 @@ class SAE(nn.Module):
     def prefix(self, width: int) -> "SAE":
         """The SAE of the first `width` latents: one level of a Matryoshka SAE, whose latent i reads the same at
         every width. Only for activations that read each latent alone (a top-k reads them all)."""
-        small = SAE(self.prefix_config(width), device=self.device, dtype=self.W_enc.dtype)
+        small = SAE(self.cfg.prefix(width), device=self.device, dtype=self.W_enc.dtype)
         shapes = {name: tensor.shape for name, tensor in small.state_dict().items()}
         small.load_state_dict(
             {name: full[tuple(slice(0, n) for n in shapes[name])] for name, full in self.state_dict().items()}
         )
         return small
-
-    def prefix_config(self, width: int) -> SAEConfig:
-        """The config of `prefix(width)`, refused (IncompatibleError) where that is not an SAE."""
-        if self.elementwise_activation() is None:
-            raise IncompatibleError(
-                f"A prefix of a {self.cfg.architecture} SAE is not an SAE: its activation reads every latent."
-            )
-        if not 0 < width <= self.cfg.d_sae:
-            raise IncompatibleError(f"A prefix of {width} latents does not fit an SAE of {self.cfg.d_sae}.")
-        return replace(self.cfg, d_sae=width)
 
     def digest(self) -> str:
         """SHA-256 of the weights: names what was computed from this SAE, wherever its files live."""

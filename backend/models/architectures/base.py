@@ -30,6 +30,10 @@ class Architecture(ABC):
     """Reads the per-latent `threshold` tensor at inference (it is then in the weights file)."""
     saved_as: ClassVar[str | None] = None
     """Another architecture's name it is written as (SAELens saves BatchTopK for inference as JumpReLU)."""
+    reads_each_latent: ClassVar[bool] = False
+    """Each latent's activation is its own pre-activation where that is above `firing_threshold` and zero elsewhere
+    (not a top-k, which reads the whole row): a reader of the non-zeros alone (the index) needs no dense activations,
+    and the first latents alone are an SAE (a Matryoshka level). A question of the config: no weights are read."""
 
     def tensors(self, d_in: int, d_sae: int) -> dict[str, tuple[int, ...]]:
         """The weights file's tensors and their shapes; those beyond the common four and `threshold` become
@@ -46,11 +50,10 @@ class Architecture(ABC):
         """Pre-activations `[..., d_sae]` -> activations `[..., d_sae]` at inference; `sae` holds every tensor of
         `tensors()` by name, and the config."""
 
-    def firing_threshold(self, sae: "SAE") -> Tensor | None:
-        """`[d_sae]` where each latent's activation is its pre-activation above this value and zero elsewhere, or
-        None where an activation reads the whole row (top-k): a reader of the non-zeros alone then needs the dense
-        activations."""
-        return None
+    def firing_threshold(self, sae: "SAE") -> Tensor:
+        """`[d_sae]`: each latent's activation is its pre-activation above this value and zero elsewhere. Asked only
+        of an architecture that `reads_each_latent`."""
+        raise NotImplementedError(f"A {self.name} SAE's activation does not read each latent alone.")
 
     def read_k(self, raw: dict[str, Any]) -> Any:
         """`k` as this architecture's `cfg.json` states it (unchecked; None when absent)."""

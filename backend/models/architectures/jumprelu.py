@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 class JumpReLU(Architecture):
     name = "jumprelu"
     summary = "per-latent threshold"
+    reads_each_latent = True
     reads_threshold = True
 
     def activate(self, pre: Tensor, sae: "SAE") -> Tensor:

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 class Standard(Architecture):
     name = "standard"
     summary = "ReLU"
+    reads_each_latent = True
 
     def activate(self, pre: Tensor, sae: "SAE") -> Tensor:
         return torch.relu(pre)

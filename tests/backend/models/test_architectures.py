@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import Tensor
 
-from backend.core.errors import SAEFormatError
+from backend.core.errors import IncompatibleError, SAEFormatError
 from backend.models import architectures
 from backend.models.architectures import ARCHITECTURES, Architecture, architecture
 from backend.models.formats import load_sae_dir, save_saelens
@@ -84,3 +84,24 @@ def test_every_module_of_the_package_is_registered() -> None:
 def test_an_unknown_name_lists_the_supported_ones() -> None:
     with pytest.raises(SAEFormatError, match="supported: standard, jumprelu, topk, batchtopk"):
         architecture("gated")
+
+
+@pytest.mark.parametrize("name", sorted(ARCHITECTURES))
+def test_an_architecture_that_reads_each_latent_alone_encodes_as_its_firing_threshold_says(name: str) -> None:
+    arch = architecture(name)
+    cfg = SAEConfig(d_in=6, d_sae=10, architecture=name, k=3 if arch.needs_k else None)
+    sae = random_sae(cfg)
+    with torch.no_grad():
+        sae.b_enc.sub_(1.0)  # some pre-activations negative, some under their threshold
+    x = torch.randn(50, 6, generator=torch.Generator().manual_seed(2))
+    elementwise = sae.elementwise_activation()
+    if not arch.reads_each_latent:
+        assert elementwise is None
+        with pytest.raises(IncompatibleError, match="reads every latent"):
+            cfg.prefix(4)
+        return
+    assert elementwise is not None
+    pre = sae.pre_acts(x)
+    assert torch.equal(elementwise.at(pre, torch.arange(10).expand(50, 10)), sae.encode(x))
+    assert 0 < int((sae.encode(x) > 0).sum()) < 500
+    assert cfg.prefix(4).d_sae == 4 and torch.equal(sae.prefix(4).encode(x), sae.encode(x)[:, :4])
