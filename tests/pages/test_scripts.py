@@ -131,3 +131,13 @@ def test_several_server_processes_serve_behind_nginx(tiny_release: str) -> None:
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(30)
+
+
+def test_the_warm_up_reads_what_a_first_view_would_wait_for(tiny_release: str) -> None:
+    from backend.data.lexicon import load_lexicon
+    from backend.sources.catalog import get_release
+
+    assert get_release(tiny_release).meta_saes  # so its meanings read WordNet's categories
+    load_lexicon.cache_clear()
+    serve_module().warm_up()
+    assert load_lexicon.cache_info().currsize == 1
