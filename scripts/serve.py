@@ -14,8 +14,8 @@ first request behave like every later one.
 
 A fresh server's first view paid for every module the pages import and the SHA-256 of every SAE's weights (the key
 of the app's caches): 7-11 s at the paper's scale; and the first view of a meta-SAE's meanings (the overview, the
-Canonical page's family comparison) for reading WordNet's categories, 1.1 s. `warm_up` does these in a thread beside
-the starting server.
+Canonical page's family comparison) for reading WordNet's categories, 1.1 s, and working out what the decompositions
+mean, 1-2 s a meta-SAE. `warm_up` does these in a thread beside the starting server.
 
 Streamlit binds its listening socket itself without naming the protocol (`socket.socket(family)`: proto 0), so
 asyncio, which turns Nagle's algorithm off only on sockets that say they are TCP, leaves it on for every
@@ -64,14 +64,15 @@ def declare_tcp(bind: Callable[..., socket.socket]) -> Callable[..., socket.sock
 
 
 def warm_up() -> None:
-    """Import every module the pages can reach, hash the weights of every SAE already on this machine and read
-    WordNet's categories where a release has a meta-SAE."""
+    """Import every module the pages can reach, hash the weights of every SAE already on this machine, read
+    WordNet's categories where a release has a meta-SAE and what the meta-SAEs built here mean."""
     try:
         import backend
         import pages
         from backend.data.lexicon import load_lexicon
         from backend.models.loading import warm_source_keys
         from backend.sources.catalog import load_catalog
+        from pages.access.indexes import warm_meanings
 
         # Not the views (scripts: importing one draws it), nor Ray's (an optional extra the pages never import).
         for package, skip in ((pages, "pages.views"), (backend, "backend.cluster")):
@@ -83,6 +84,8 @@ def warm_up() -> None:
             warm_source_keys(release)
         if any(release.meta_saes for release in releases):
             load_lexicon()  # read once per process (the decompositions' meanings judge their words by it)
+        for release in releases:
+            warm_meanings(release.id)
     except Exception:  # whatever failed here, the first view meets again and reports on its page
         logging.getLogger(__name__).warning("Warming up stopped early; the first view will do the rest.", exc_info=True)
 

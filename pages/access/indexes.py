@@ -1,6 +1,8 @@
 """The pages' cached reads of a release's indexes: latent cards and tables, labels (meta-latents' too), what the
 decompositions mean, steering directions scaled by indexed activations, and a typed text read by an SAE."""
 
+import contextlib
+
 import numpy as np
 import pandas as pd
 import torch
@@ -71,6 +73,18 @@ def decomposition_meaning(release_id: str, sae_id: str, meta_id: str) -> Meaning
     """What the meta-SAE's decompositions of this SAE mean (backend/explore/meaning.py)."""
     index = cards(release_id, sae_id).index
     return meaning(index, decompositions(release_id, meta_id), meta_sae(release_id, meta_id), sae(release_id, sae_id))
+
+
+def warm_meanings(release_id: str) -> None:
+    """What each meta-SAE of a release built on this machine means (`decomposition_meaning`, 1-2 s each on 2 cores),
+    which the first view of the overview or of the Canonical page's family comparison would wait for: a server's
+    warm-up. Only built releases (never a download), at most the cache's four, and none still being built."""
+    entry = release(release_id)
+    if not entry.built:
+        return
+    for meta in entry.meta_saes[:4]:
+        with contextlib.suppress(AtlasError):
+            decomposition_meaning(release_id, meta.over, meta.id)
 
 
 def _max_acts(release_id: str, sae_id: str) -> torch.Tensor:

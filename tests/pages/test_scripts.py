@@ -133,11 +133,23 @@ def test_several_server_processes_serve_behind_nginx(tiny_release: str) -> None:
         proc.wait(30)
 
 
-def test_the_warm_up_reads_what_a_first_view_would_wait_for(tiny_release: str) -> None:
+def test_the_warm_up_reads_what_a_first_view_would_wait_for(tiny_copy: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from backend.data.lexicon import load_lexicon
     from backend.sources.catalog import get_release
+    from pages.access import indexes
 
-    assert get_release(tiny_release).meta_saes  # so its meanings read WordNet's categories
+    meta = get_release(tiny_copy).meta_saes[0]  # so its meanings read WordNet's categories
+    worked_out = []
+
+    def meaning(*args: object) -> str:
+        worked_out.append(args)
+        return "meant"
+
+    monkeypatch.setattr(indexes, "meaning", meaning)
     load_lexicon.cache_clear()
     serve_module().warm_up()
     assert load_lexicon.cache_info().currsize == 1
+    assert len(worked_out) >= 1  # this copy's, among the built families'
+    before = len(worked_out)
+    assert indexes.decomposition_meaning(tiny_copy, meta.over, meta.id) == "meant"  # the first view's, from the cache
+    assert len(worked_out) == before
