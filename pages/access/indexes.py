@@ -68,7 +68,11 @@ def meta_names(release_id: str, meta_id: str) -> dict[int, str] | None:
     return meta_labels(decompositions(release_id, meta_id), labels) if labels is not None else None
 
 
-@cached(shared=True, max_entries=4, spinner="Reading what the decompositions mean…")
+MEANINGS_KEPT = 4
+"""Meta-SAEs whose meanings a server process keeps at once."""
+
+
+@cached(shared=True, max_entries=MEANINGS_KEPT, spinner="Reading what the decompositions mean…")
 def decomposition_meaning(release_id: str, sae_id: str, meta_id: str) -> Meaning:
     """What the meta-SAE's decompositions of this SAE mean (backend/explore/meaning.py)."""
     index = cards(release_id, sae_id).index
@@ -78,11 +82,11 @@ def decomposition_meaning(release_id: str, sae_id: str, meta_id: str) -> Meaning
 def warm_meanings(release_id: str) -> None:
     """What each meta-SAE of a release built on this machine means (`decomposition_meaning`, 1-2 s each on 2 cores),
     which the first view of the overview or of the Canonical page's family comparison would wait for: a server's
-    warm-up. Only built releases (never a download), at most the cache's four, and none still being built."""
+    warm-up. Only built releases (never a download), no more than the cache keeps, and none still being built."""
     entry = release(release_id)
     if not entry.built:
         return
-    for meta in entry.meta_saes[:4]:
+    for meta in entry.meta_saes[:MEANINGS_KEPT]:
         with contextlib.suppress(AtlasError):
             decomposition_meaning(release_id, meta.over, meta.id)
 
