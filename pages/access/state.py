@@ -15,7 +15,7 @@ from backend.web.urlstate import View, parse_view
 from pages.access.keyed import memo, stamps_changed
 
 
-@st.cache_resource(ttl=60, max_entries=4)
+@st.cache_resource(ttl=60, max_entries=4, show_spinner=False)  # a read of small files; also read by the warm-up
 def _catalog(data: str, files: str) -> dict[str, Release]:
     return load_catalog()
 
